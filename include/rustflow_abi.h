@@ -1,0 +1,274 @@
+/*
+ * rustflow_abi.h: the part of the FreeSWITCH 1.10/1.11 C API that mod_rustflow calls.
+ *
+ * Written for this project from the public API documentation and the measured figures in
+ * include/abi-facts.jsonl; it is not a copy of the FreeSWITCH headers. It declares exactly
+ * what the module uses and nothing more. build.rs binds it only when no real headers are
+ * found (FREESWITCH_INCLUDE_DIR, pkg-config freeswitch), and checks every struct and
+ * constant mirrored here: against the real headers when present, against the figures
+ * otherwise. A new declaration here needs a new line in abi-facts.jsonl.
+ *
+ * Requires FreeSWITCH >= 1.10.10 (switch_channel_get_variable_strdup).
+ */
+#ifndef RUSTFLOW_ABI_H
+#define RUSTFLOW_ABI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- scalar types ---------------------------------------------------------------- */
+
+typedef uintptr_t switch_size_t;
+typedef int64_t switch_time_t;
+typedef uint32_t switch_module_flag_t;
+typedef uint32_t switch_application_flag_t;
+
+#define SWITCH_API_VERSION 5
+
+typedef enum {
+	SWITCH_FALSE = 0,
+	SWITCH_TRUE = 1
+} switch_bool_t;
+
+typedef enum {
+	SWITCH_STATUS_SUCCESS = 0,
+	SWITCH_STATUS_FALSE = 1,
+	SWITCH_STATUS_TIMEOUT = 2,
+	SWITCH_STATUS_GENERR = 9,
+	SWITCH_STATUS_BREAK = 11,
+	SWITCH_STATUS_NOTFOUND = 14,
+	SWITCH_STATUS_XBREAK = 35,
+	SWITCH_STATUS_WINBREAK = 730035
+} switch_status_t;
+
+typedef enum {
+	SWITCH_LOG_DEBUG = 7,
+	SWITCH_LOG_INFO = 6,
+	SWITCH_LOG_NOTICE = 5,
+	SWITCH_LOG_WARNING = 4,
+	SWITCH_LOG_ERROR = 3,
+	SWITCH_LOG_CRIT = 2,
+	SWITCH_LOG_DISABLE = -1,
+	SWITCH_LOG_UNINIT = 1000
+} switch_log_level_t;
+
+typedef enum {
+	SWITCH_CHANNEL_ID_LOG = 0,
+	SWITCH_CHANNEL_ID_SESSION = 3
+} switch_text_channel_t;
+
+typedef enum {
+	CS_NEW = 0,
+	CS_EXECUTE = 4,
+	CS_HANGUP = 10,
+	CS_REPORTING = 11,
+	CS_DESTROY = 12,
+	CS_NONE = 13
+} switch_channel_state_t;
+
+typedef enum {
+	SWITCH_RING_READY_NONE = 0,
+	SWITCH_RING_READY_RINGING = 1,
+	SWITCH_RING_READY_QUEUED = 2
+} switch_ring_ready_t;
+
+typedef enum {
+	SWITCH_APPLICATION_INTERFACE = 4,
+	SWITCH_API_INTERFACE = 5,
+	SWITCH_DATABASE_INTERFACE = 15
+} switch_module_interface_name_t;
+
+/* Cause codes travel as numbers; the engine's cause table names them. */
+typedef enum {
+	SWITCH_CAUSE_NONE = 0,
+	SWITCH_CAUSE_NORMAL_CLEARING = 16,
+	SWITCH_CAUSE_USER_BUSY = 17,
+	SWITCH_CAUSE_NORMAL_TEMPORARY_FAILURE = 41,
+	SWITCH_CAUSE_ORIGINATOR_CANCEL = 487,
+	SWITCH_CAUSE_INTERWORKING = 127,
+	SWITCH_CAUSE_MEDIA_TIMEOUT = 604
+} switch_call_cause_t;
+
+/* ---- opaque handles ---------------------------------------------------------------- */
+
+typedef struct switch_core_session switch_core_session_t;
+typedef struct switch_channel switch_channel_t;
+typedef struct fspr_pool_t switch_memory_pool_t;
+typedef struct switch_loadable_module_interface switch_loadable_module_interface_t;
+typedef struct switch_event switch_event_t;
+typedef struct switch_file_handle switch_file_handle_t;
+typedef struct switch_frame switch_frame_t;
+typedef struct switch_ivr_dmachine switch_ivr_dmachine_t;
+typedef struct switch_thread_rwlock switch_thread_rwlock_t;
+typedef struct switch_mutex switch_mutex_t;
+
+/* ---- module table ---------------------------------------------------------------- */
+
+typedef switch_status_t (*switch_module_load_t)(switch_loadable_module_interface_t **module_interface,
+												switch_memory_pool_t *pool);
+typedef switch_status_t (*switch_module_runtime_t)(void);
+typedef switch_status_t (*switch_module_shutdown_t)(void);
+
+typedef struct switch_loadable_module_function_table {
+	int switch_api_version;
+	switch_module_load_t load;
+	switch_module_shutdown_t shutdown;
+	switch_module_runtime_t runtime;
+	switch_module_flag_t flags;
+} switch_loadable_module_function_table_t;
+
+/* ---- API output stream ----------------------------------------------------------- */
+
+typedef struct switch_stream_handle switch_stream_handle_t;
+typedef uint8_t *(*switch_stream_handle_read_function_t)(switch_stream_handle_t *handle, int *len);
+typedef switch_status_t (*switch_stream_handle_write_function_t)(switch_stream_handle_t *handle,
+																  const char *fmt, ...);
+typedef switch_status_t (*switch_stream_handle_raw_write_function_t)(switch_stream_handle_t *handle,
+																	  uint8_t *data, switch_size_t datalen);
+
+struct switch_stream_handle {
+	switch_stream_handle_read_function_t read_function;
+	switch_stream_handle_write_function_t write_function;
+	switch_stream_handle_raw_write_function_t raw_write_function;
+	void *data;
+	void *end;
+	switch_size_t data_size;
+	switch_size_t data_len;
+	switch_size_t alloc_len;
+	switch_size_t alloc_chunk;
+	switch_event_t *param_event;
+};
+
+/* ---- application and API interfaces --------------------------------------------- */
+
+typedef void (*switch_application_function_t)(switch_core_session_t *session, const char *data);
+typedef switch_status_t (*switch_api_function_t)(const char *cmd, switch_core_session_t *session,
+												 switch_stream_handle_t *stream);
+
+typedef struct switch_application_interface {
+	const char *interface_name;
+	switch_application_function_t application_function;
+	const char *long_desc;
+	const char *short_desc;
+	const char *syntax;
+	uint32_t flags;
+	switch_thread_rwlock_t *rwlock;
+	int refs;
+	switch_mutex_t *reflock;
+	switch_loadable_module_interface_t *parent;
+	struct switch_application_interface *next;
+} switch_application_interface_t;
+
+typedef struct switch_api_interface {
+	const char *interface_name;
+	const char *desc;
+	switch_api_function_t function;
+	const char *syntax;
+	switch_thread_rwlock_t *rwlock;
+	int refs;
+	switch_mutex_t *reflock;
+	switch_loadable_module_interface_t *parent;
+	struct switch_api_interface *next;
+} switch_api_interface_t;
+
+/* Application flags (switch_application_flag_enum_t). */
+#define SAF_NONE 0
+#define SAF_SUPPORT_NOMEDIA 1
+#define SAF_ROUTING_EXEC 2
+
+switch_loadable_module_interface_t *switch_loadable_module_create_module_interface(switch_memory_pool_t *pool,
+																				   const char *name);
+void *switch_loadable_module_create_interface(switch_loadable_module_interface_t *mod,
+											  switch_module_interface_name_t iname);
+switch_status_t switch_console_set_complete(const char *string);
+
+/* ---- configuration (XML registry) ------------------------------------------------ */
+
+typedef struct switch_xml *switch_xml_t;
+struct switch_xml {
+	char *name;
+	char **attr;
+	char *txt;
+	char *free_path;
+	switch_size_t off;
+	switch_xml_t next;
+	switch_xml_t sibling;
+	switch_xml_t ordered;
+	switch_xml_t child;
+	switch_xml_t parent;
+	uint32_t flags;
+	switch_bool_t is_switch_xml_root_t;
+	uint32_t refs;
+	const char *open;
+	const char *close;
+};
+
+switch_xml_t switch_xml_open_cfg(const char *file_path, switch_xml_t *node, switch_event_t *params);
+switch_xml_t switch_xml_child(switch_xml_t xml, const char *name);
+const char *switch_xml_attr_soft(switch_xml_t xml, const char *attr);
+void switch_xml_free(switch_xml_t xml);
+
+/* ---- logging ----------------------------------------------------------------------- */
+
+void switch_log_printf(switch_text_channel_t channel, const char *file, const char *func, int line,
+					   const char *userdata, switch_log_level_t level, const char *fmt, ...);
+
+/* ---- sessions, channels, variables ----------------------------------------------- */
+
+switch_channel_t *switch_core_session_get_channel(switch_core_session_t *session);
+char *switch_core_session_get_uuid(switch_core_session_t *session);
+int switch_channel_test_ready(switch_channel_t *channel, switch_bool_t check_ready, switch_bool_t check_media);
+switch_channel_state_t switch_channel_get_state(switch_channel_t *channel);
+
+switch_status_t switch_channel_perform_answer(switch_channel_t *channel, const char *file, const char *func,
+											  int line);
+switch_status_t switch_channel_perform_pre_answer(switch_channel_t *channel, const char *file, const char *func,
+												  int line);
+switch_status_t switch_channel_perform_ring_ready_value(switch_channel_t *channel, switch_ring_ready_t rv,
+														const char *file, const char *func, int line);
+switch_channel_state_t switch_channel_perform_hangup(switch_channel_t *channel, const char *file,
+													 const char *func, int line, switch_call_cause_t hangup_cause);
+switch_call_cause_t switch_channel_str2cause(const char *str);
+const char *switch_channel_cause2str(switch_call_cause_t cause);
+
+/* Returns a malloc()ed copy (free() it) or NULL; resolves caller-profile names too. */
+const char *switch_channel_get_variable_strdup(switch_channel_t *channel, const char *varname);
+switch_status_t switch_channel_set_variable_var_check(switch_channel_t *channel, const char *varname,
+													  const char *value, switch_bool_t var_check);
+switch_status_t switch_channel_export_variable_var_check(switch_channel_t *channel, const char *varname,
+														 const char *val, const char *export_varname,
+														 switch_bool_t var_check);
+/* Returns a malloc()ed copy (free() it) or NULL. */
+char *switch_core_get_variable_dup(const char *varname);
+switch_time_t switch_micro_time_now(void);
+
+/* ---- media ------------------------------------------------------------------------- */
+
+typedef enum {
+	SWITCH_INPUT_TYPE_DTMF = 0,
+	SWITCH_INPUT_TYPE_EVENT = 1
+} switch_input_type_t;
+
+typedef switch_status_t (*switch_input_callback_function_t)(switch_core_session_t *session, void *input,
+															 switch_input_type_t input_type, void *buf,
+															 unsigned int buflen);
+typedef switch_status_t (*switch_read_frame_callback_function_t)(switch_core_session_t *session,
+																  switch_frame_t *frame, void *user_data);
+
+typedef struct {
+	switch_input_callback_function_t input_callback;
+	void *buf;
+	uint32_t buflen;
+	switch_read_frame_callback_function_t read_frame_callback;
+	void *user_data;
+	switch_ivr_dmachine_t *dmachine;
+	int loops;
+} switch_input_args_t;
+
+switch_status_t switch_ivr_play_file(switch_core_session_t *session, switch_file_handle_t *fh, const char *file,
+									 switch_input_args_t *args);
+switch_status_t switch_ivr_sleep(switch_core_session_t *session, uint32_t ms, switch_bool_t sync,
+								 switch_input_args_t *args);
+void switch_channel_flush_dtmf(switch_channel_t *channel);
+
+#endif
