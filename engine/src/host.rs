@@ -80,7 +80,11 @@ pub enum PlayFile {
     /// An HTTP(S) URL, fetched through FreeSWITCH's http_cache.
     Http(String),
     /// Text spoken through a TTS engine.
-    Tts { text: String, engine: Option<String>, voice: Option<String> },
+    Tts {
+        text: String,
+        engine: Option<String>,
+        voice: Option<String>,
+    },
 }
 
 /// Digit collection while playing (`getDigits`).
@@ -101,6 +105,225 @@ pub struct DigitCapture {
     pub flush_dtmf: bool,
 }
 
+/// Speech recognition while playing (`getSpeech`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpeechCapture {
+    /// Channel variable that receives the transcript (the engine sets it from
+    /// [`SpeechOutcome::transcript`]).
+    pub set_var: String,
+    /// How long to listen after the prompt, in ms (0 = the engine's default).
+    pub timeout_ms: u64,
+    /// Recognition language, e.g. `en-US` (`None` = the host's default).
+    pub language: Option<String>,
+    pub min_words: u32,
+    pub max_words: u32,
+    pub vad_timeout_ms: u64,
+}
+
+/// What speech recognition returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpeechOutcome {
+    /// Best transcript ("" when nothing was recognised).
+    pub transcript: String,
+    /// The recogniser's raw result, stored in `rustflow_speech_result`.
+    pub raw: String,
+}
+
+/// Who a bridge leg calls. Fields are data: a host quotes or rejects them when it builds
+/// a dial string; they never add legs or variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BridgeTarget {
+    /// A directory user: `user/EXTENSION@DOMAIN` (`None` = the configured default domain).
+    User {
+        extension: String,
+        domain: Option<String>,
+    },
+    /// A gateway: `sofia/gateway/NAME/NUMBER`.
+    Gateway { gateway: String, number: String },
+    /// A SIP URI through a profile: `sofia/PROFILE/URI` (`None` = the host's default profile).
+    Sip {
+        profile: Option<String>,
+        uri: String,
+    },
+}
+
+/// One leg of a bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeLeg {
+    pub target: BridgeTarget,
+    /// Channel variables for this leg only.
+    pub variables: Vec<(String, String)>,
+    /// Skip a user who is already on a call (`idle: true`).
+    pub idle_only: bool,
+}
+
+/// How the legs are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgeStrategy {
+    /// All legs ring at once; the first to answer wins.
+    Simultaneous,
+    /// One after another.
+    Failover,
+}
+
+/// A `bridge` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeRequest {
+    pub legs: Vec<BridgeLeg>,
+    pub strategy: BridgeStrategy,
+    /// Channel variables for every leg.
+    pub variables: Vec<(String, String)>,
+    /// Codec names for the B-legs (`absolute_codec_string`).
+    pub codecs: Vec<String>,
+    /// DTMF digits sent when a leg answers.
+    pub send_on_answer: Option<String>,
+}
+
+/// How a bridge ended, stored in `rustflow_bridge_result`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgeResult {
+    Answered,
+    Busy,
+    NoAnswer,
+    Failed,
+    Cancelled,
+}
+
+impl BridgeResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BridgeResult::Answered => "answered",
+            BridgeResult::Busy => "busy",
+            BridgeResult::NoAnswer => "no_answer",
+            BridgeResult::Failed => "failed",
+            BridgeResult::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses `answered|busy|no_answer|failed|cancelled`.
+    pub fn parse(text: &str) -> Option<BridgeResult> {
+        Some(match text {
+            "answered" => BridgeResult::Answered,
+            "busy" => BridgeResult::Busy,
+            "no_answer" => BridgeResult::NoAnswer,
+            "failed" => BridgeResult::Failed,
+            "cancelled" => BridgeResult::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// A `recordFile` request: record the caller into `recordings-dir/NAME.FORMAT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRequest {
+    /// File name without extension; a host must refuse path separators.
+    pub name: String,
+    /// Extension / format, e.g. `mp3`, `wav`.
+    pub format: String,
+    pub max_seconds: u64,
+    pub silence_threshold: u64,
+    /// Seconds of silence that end the recording.
+    pub silence_hits: u64,
+    /// DTMF keys that end the recording.
+    pub terminators: String,
+    /// Tag the recording as voicemail.
+    pub voicemail: bool,
+}
+
+/// A `recordSession` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionRecording {
+    Start {
+        name: String,
+        format: String,
+        stereo: bool,
+        /// Only record while bridged.
+        bridged: bool,
+        min_seconds: u64,
+        follow_transfer: bool,
+    },
+    /// Stops the recording this call started.
+    Stop,
+}
+
+/// What the caller hears while a bridge rings, is transferred, or is on hold
+/// (`ringback`); the host sets `ringback`, `transfer_ringback`, `hold_music`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ringback {
+    pub call: Option<PlayFile>,
+    pub transfer: Option<PlayFile>,
+    pub hold: Option<PlayFile>,
+    /// Also add the three variables to `bridge_export_vars` (B-legs inherit them).
+    pub export_to_b_legs: bool,
+}
+
+/// A caller-id change (`updateCid`); `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallerIdUpdate {
+    pub name: Option<String>,
+    pub number: Option<String>,
+    pub destination: Option<String>,
+}
+
+/// A `park` request: valet parking in a lot, into (`retrieve == false`) or out of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkRequest {
+    /// Lot name as the flow gave it; the host scopes it (domain prefix).
+    pub lot: String,
+    /// Slot range, inclusive.
+    pub from: u32,
+    pub to: u32,
+    /// `auto out`: take the first parked call out of the lot.
+    pub retrieve: bool,
+}
+
+/// A `conference` request: join `name@profile`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConferenceRequest {
+    pub name: String,
+    pub profile: String,
+    pub pin: Option<String>,
+    /// Member flags (`mute`, `moderator`, `endconf`, …).
+    pub flags: Vec<String>,
+}
+
+/// How `generateLink` signs URLs (config `link-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkFormat {
+    /// `signature` = hex HMAC-SHA256 of `EXPIRES + PATH` with the secret.
+    HmacSha256,
+    /// nginx `secure_link_md5 "$secure_link_expires$uri SECRET"`: `signature` = base64url
+    /// (no padding) of MD5(`EXPIRES + PATH + " " + SECRET`).
+    NginxSecureLink,
+}
+
+/// The module's link configuration (`link-secret`, `link-base-url`, `link-format`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkSettings {
+    pub secret: String,
+    /// Used when the flow gives no `server`.
+    pub base_url: String,
+    pub format: LinkFormat,
+}
+
+/// Which calendar `calendar` asks about (by store id, or by name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarQuery {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+/// A calendar's state now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CalendarStatus {
+    Open,
+    Closed,
+    /// The calendar's validity period is over.
+    Expired,
+    /// Closed by a named exception (a holiday).
+    Exception(String),
+}
+
 /// What a playback returned.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PlayOutcome {
@@ -115,6 +338,8 @@ pub struct HttpRequest {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
+    /// 0 = the flow did not ask: the host applies its configured default
+    /// (`http-timeout-ms`).
     pub timeout_ms: u64,
 }
 
@@ -166,11 +391,114 @@ pub trait Host {
     /// Hangs the call up with the cause. The flow stops after this.
     fn hangup(&mut self, cause: HangupCause) -> HostResult<()>;
     /// Plays the files in order, optionally collecting digits.
-    fn play(&mut self, files: &[PlayFile], capture: Option<&DigitCapture>) -> HostResult<PlayOutcome>;
+    fn play(
+        &mut self,
+        files: &[PlayFile],
+        capture: Option<&DigitCapture>,
+    ) -> HostResult<PlayOutcome>;
     /// Pauses with media flowing (FreeSWITCH `sleep`).
     fn sleep(&mut self, ms: u64) -> HostResult<()>;
     /// Waits without touching media (`softSleep`); ends early with `Hangup` if the call goes.
     fn soft_sleep(&mut self, ms: u64) -> HostResult<()>;
     /// Performs an HTTP request (blocking, bounded by `timeout_ms`).
     fn http(&mut self, request: &HttpRequest) -> HostResult<HttpResponse>;
+
+    /// Whether a log line of this level would be written; the engine skips formatting
+    /// per-step DEBUG lines when it would not.
+    fn log_enabled(&mut self, _level: LogLevel) -> bool {
+        true
+    }
+    /// Discards DTMF already queued on the channel (`flushDTMF`).
+    fn flush_dtmf(&mut self) -> HostResult<()> {
+        Err(HostError::Failed(
+            "flushing DTMF is not available on this host".to_string(),
+        ))
+    }
+    /// Starts (`true`) or stops in-band DTMF detection (`inBandDTMF`).
+    fn inband_dtmf(&mut self, _start: bool) -> HostResult<()> {
+        Err(HostError::Failed(
+            "in-band DTMF detection is not available on this host".to_string(),
+        ))
+    }
+    /// Calls the legs and bridges the first to answer; returns when the bridge ends.
+    fn bridge(&mut self, _request: &BridgeRequest) -> HostResult<BridgeResult> {
+        Err(HostError::Failed(
+            "bridging is not available on this host".to_string(),
+        ))
+    }
+    /// Records the caller; returns the path of the file written.
+    fn record_file(&mut self, _request: &RecordRequest) -> HostResult<String> {
+        Err(HostError::Failed(
+            "recording is not available on this host".to_string(),
+        ))
+    }
+    /// Starts or stops the background recording of the call; returns the file path.
+    fn record_session(&mut self, _request: &SessionRecording) -> HostResult<String> {
+        Err(HostError::Failed(
+            "session recording is not available on this host".to_string(),
+        ))
+    }
+    /// Mixes `file` under the call's audio, lowered by `volume_reduction` (`backgroundPlayback`).
+    fn background_start(&mut self, _file: &PlayFile, _volume_reduction: u32) -> HostResult<()> {
+        Err(HostError::Failed(
+            "background playback is not available on this host".to_string(),
+        ))
+    }
+    /// Stops the background playback started by this call.
+    fn background_stop(&mut self) -> HostResult<()> {
+        Err(HostError::Failed(
+            "background playback is not available on this host".to_string(),
+        ))
+    }
+    /// Redirects the call: 302 with the contacts when unanswered, REFER to the first when
+    /// answered (`sipRedirect`).
+    fn redirect(&mut self, _uris: &[String]) -> HostResult<()> {
+        Err(HostError::Failed(
+            "SIP redirect is not available on this host".to_string(),
+        ))
+    }
+    /// Changes the caller id presented from now on (`updateCid`).
+    fn update_caller_id(&mut self, _update: &CallerIdUpdate) -> HostResult<()> {
+        Err(HostError::Failed(
+            "caller-id update is not available on this host".to_string(),
+        ))
+    }
+    /// Sets what the caller hears while ringing / transferred / on hold (`ringback`).
+    fn ringback(&mut self, _ringback: &Ringback) -> HostResult<()> {
+        Err(HostError::Failed(
+            "ringback is not available on this host".to_string(),
+        ))
+    }
+    /// Valet-parks the call (blocks while parked, like the FreeSWITCH application).
+    fn park(&mut self, _request: &ParkRequest) -> HostResult<()> {
+        Err(HostError::Failed(
+            "parking is not available on this host".to_string(),
+        ))
+    }
+    /// Joins a conference; returns when the caller leaves it.
+    fn conference(&mut self, _request: &ConferenceRequest) -> HostResult<()> {
+        Err(HostError::Failed(
+            "conferences are not available on this host".to_string(),
+        ))
+    }
+    /// Whether a calendar of the store is open now (`calendar`).
+    fn calendar(&mut self, _query: &CalendarQuery) -> HostResult<CalendarStatus> {
+        Err(HostError::Failed(
+            "calendars are not available on this host".to_string(),
+        ))
+    }
+    /// The link signing configuration; `None` when no `link-secret` is configured.
+    fn link_settings(&mut self) -> Option<LinkSettings> {
+        None
+    }
+    /// Plays the files while recognising speech (`getSpeech`).
+    fn detect_speech(
+        &mut self,
+        _files: &[PlayFile],
+        _speech: &SpeechCapture,
+    ) -> HostResult<SpeechOutcome> {
+        Err(HostError::Failed(
+            "speech recognition is not available on this host".to_string(),
+        ))
+    }
 }

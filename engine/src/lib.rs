@@ -1,8 +1,42 @@
 //! The mod_rustflow flow engine: parses, validates, compiles and runs Webitel call-flow
 //! schemas. Pure Rust: no FreeSWITCH, no FFI. Everything that touches a call goes through
 //! the [`Host`] trait.
+//!
+//! Pipeline: [`json`] (a parser that keeps byte offsets, so every diagnostic names
+//! file, JSON pointer and line:column) → `compile` (validation of spec §2, collecting every
+//! problem; blocks flattened into jump-resolved instruction lists, tags resolved to
+//! indices, templates pre-split by [`template`], expressions and `js` bodies compiled
+//! once by [`expr`]/[`js`]) → [`Flow`] (immutable, shared by all calls) → [`run`] (the
+//! interpreter: budgets, error semantics of spec §3, forks, `trigger.disconnected`).
+//! [`sim`] is a call simulator with a virtual clock for tests and `rustflow run`.
+//!
+//! `execute`/`schema` with `async: true`: this engine never runs flow code in parallel on a
+//! session thread. An async function is validated at load to contain no media step
+//! (media would race the caller's), and runs on the caller right after the step that
+//! started it, with a DEBUG line saying so; its `break` does not stop the caller.
 #![forbid(unsafe_code)]
 
+pub mod causes;
+mod compile;
+pub mod expr;
+pub mod flow;
+pub mod graph;
 pub mod host;
+mod interp;
+pub mod js;
+pub mod json;
+mod program;
+pub mod schema;
+pub mod sim;
+pub mod template;
 
+pub use causes::hangup_cause;
+pub use compile::{
+    NOT_YET_SUPPORTED_APPS, RESERVED_KEYS, SUPPORTED_APPS, application_names, compile_source,
+};
+pub use flow::{
+    CompileOptions, Diagnostic, Flow, FlowSet, FlowSummary, SkippedApp, UnknownApps, compile_file,
+    content_version, is_valid_flow_id,
+};
 pub use host::*;
+pub use interp::{Limits, RunOutcome, run};
