@@ -19,11 +19,12 @@
 /* ---- scalar types ---------------------------------------------------------------- */
 
 typedef uintptr_t switch_size_t;
-typedef int64_t switch_time_t;
 typedef uint32_t switch_module_flag_t;
-typedef uint32_t switch_application_flag_t;
 
 #define SWITCH_API_VERSION 5
+
+/* Name of the channel variable that lists exported variables (switch_types.h). */
+#define SWITCH_EXPORT_VARS_VARIABLE "export_vars"
 
 typedef enum {
 	SWITCH_FALSE = 0,
@@ -74,8 +75,7 @@ typedef enum {
 
 typedef enum {
 	SWITCH_APPLICATION_INTERFACE = 4,
-	SWITCH_API_INTERFACE = 5,
-	SWITCH_DATABASE_INTERFACE = 15
+	SWITCH_API_INTERFACE = 5
 } switch_module_interface_name_t;
 
 /* Cause codes travel as numbers; the engine's cause table names them. */
@@ -84,9 +84,7 @@ typedef enum {
 	SWITCH_CAUSE_NORMAL_CLEARING = 16,
 	SWITCH_CAUSE_USER_BUSY = 17,
 	SWITCH_CAUSE_NORMAL_TEMPORARY_FAILURE = 41,
-	SWITCH_CAUSE_ORIGINATOR_CANCEL = 487,
-	SWITCH_CAUSE_INTERWORKING = 127,
-	SWITCH_CAUSE_MEDIA_TIMEOUT = 604
+	SWITCH_CAUSE_ORIGINATOR_CANCEL = 487
 } switch_call_cause_t;
 
 /* ---- opaque handles ---------------------------------------------------------------- */
@@ -171,15 +169,23 @@ typedef struct switch_api_interface {
 	struct switch_api_interface *next;
 } switch_api_interface_t;
 
-/* Application flags (switch_application_flag_enum_t). */
-#define SAF_NONE 0
-#define SAF_SUPPORT_NOMEDIA 1
-#define SAF_ROUTING_EXEC 2
+/* Application flags: an enum in switch_types.h, stored in the uint32_t `flags` field. */
+typedef enum {
+	SAF_NONE = 0,
+	SAF_SUPPORT_NOMEDIA = (1 << 0),
+	SAF_ROUTING_EXEC = (1 << 1),
+	SAF_MEDIA_TAP = (1 << 2),
+	SAF_ZOMBIE_EXEC = (1 << 3),
+	SAF_NO_LOOPBACK = (1 << 4),
+	SAF_SUPPORT_TEXT_ONLY = (1 << 5)
+} switch_application_flag_enum_t;
+typedef uint32_t switch_application_flag_t;
 
 switch_loadable_module_interface_t *switch_loadable_module_create_module_interface(switch_memory_pool_t *pool,
 																				   const char *name);
 void *switch_loadable_module_create_interface(switch_loadable_module_interface_t *mod,
 											  switch_module_interface_name_t iname);
+/* "add rustflow show ID" / "del rustflow": fs_cli tab completion entries. */
 switch_status_t switch_console_set_complete(const char *string);
 
 /* ---- configuration (XML registry) ------------------------------------------------ */
@@ -210,6 +216,9 @@ void switch_xml_free(switch_xml_t xml);
 
 /* ---- logging ----------------------------------------------------------------------- */
 
+/* With SWITCH_CHANNEL_ID_SESSION, `userdata` is the switch_core_session_t pointer itself (as the
+ * C macro SWITCH_CHANNEL_SESSION_LOG passes it); the core reads the uuid from the session.
+ * With SWITCH_CHANNEL_ID_LOG it is NULL. The module always passes fmt = "%s". */
 void switch_log_printf(switch_text_channel_t channel, const char *file, const char *func, int line,
 					   const char *userdata, switch_log_level_t level, const char *fmt, ...);
 
@@ -218,7 +227,6 @@ void switch_log_printf(switch_text_channel_t channel, const char *file, const ch
 switch_channel_t *switch_core_session_get_channel(switch_core_session_t *session);
 char *switch_core_session_get_uuid(switch_core_session_t *session);
 int switch_channel_test_ready(switch_channel_t *channel, switch_bool_t check_ready, switch_bool_t check_media);
-switch_channel_state_t switch_channel_get_state(switch_channel_t *channel);
 
 switch_status_t switch_channel_perform_answer(switch_channel_t *channel, const char *file, const char *func,
 											  int line);
@@ -228,19 +236,19 @@ switch_status_t switch_channel_perform_ring_ready_value(switch_channel_t *channe
 														const char *file, const char *func, int line);
 switch_channel_state_t switch_channel_perform_hangup(switch_channel_t *channel, const char *file,
 													 const char *func, int line, switch_call_cause_t hangup_cause);
-switch_call_cause_t switch_channel_str2cause(const char *str);
-const char *switch_channel_cause2str(switch_call_cause_t cause);
 
 /* Returns a malloc()ed copy (free() it) or NULL; resolves caller-profile names too. */
 const char *switch_channel_get_variable_strdup(switch_channel_t *channel, const char *varname);
+/* value NULL removes the variable. */
 switch_status_t switch_channel_set_variable_var_check(switch_channel_t *channel, const char *varname,
 													  const char *value, switch_bool_t var_check);
+/* export_varname is SWITCH_EXPORT_VARS_VARIABLE; a "nolocal:" prefix on varname exports without
+ * setting it on this channel. */
 switch_status_t switch_channel_export_variable_var_check(switch_channel_t *channel, const char *varname,
 														 const char *val, const char *export_varname,
 														 switch_bool_t var_check);
 /* Returns a malloc()ed copy (free() it) or NULL. */
 char *switch_core_get_variable_dup(const char *varname);
-switch_time_t switch_micro_time_now(void);
 
 /* ---- media ------------------------------------------------------------------------- */
 
@@ -265,10 +273,10 @@ typedef struct {
 	int loops;
 } switch_input_args_t;
 
+/* fh and args are NULL from the module. */
 switch_status_t switch_ivr_play_file(switch_core_session_t *session, switch_file_handle_t *fh, const char *file,
 									 switch_input_args_t *args);
 switch_status_t switch_ivr_sleep(switch_core_session_t *session, uint32_t ms, switch_bool_t sync,
 								 switch_input_args_t *args);
-void switch_channel_flush_dtmf(switch_channel_t *channel);
 
 #endif

@@ -1,1 +1,59 @@
+//! mod_rustflow: a FreeSWITCH module that runs Webitel-compatible JSON call flows in-process.
+//!
+//! Layers: [`ffi`] (generated bindings + ABI layout check) → [`switch`] (safe wrappers; the
+//! only `unsafe` in the crate) → the glue here (configuration, flow-set snapshots, the
+//! `rustflow` application and API) → `rustflow_engine` (pure, no FFI).
 
+mod api;
+mod app;
+mod command;
+mod config;
+mod ffi;
+mod host;
+mod loader;
+mod state;
+mod switch;
+
+use switch::log::{self, Level};
+use switch::module::{Module, Registrar, set_completion};
+
+/// The FreeSWITCH module API version this build speaks (from the bindings).
+pub(crate) const API_VERSION: i64 = ffi::SWITCH_API_VERSION as i64;
+
+/// The module: load reads the configuration and flows, then registers the app and the API.
+pub struct Rustflow;
+
+impl Module for Rustflow {
+    fn load(registrar: &mut Registrar) -> Result<(), String> {
+        let (snapshot, ok) = loader::initial_snapshot();
+        loader::update_completion(&snapshot.flows);
+        let instance = state::Instance::new(snapshot);
+        instance.stats.reload_done(ok);
+        state::install(instance);
+        registrar.application::<app::RustflowApp>(
+            c"rustflow",
+            c"Run a JSON call flow",
+            c"Runs the flow FLOW_ID from flows-dir on this call; words after the id are the flow's arguments $1..$9.",
+            c"FLOW_ID [ARG ...]",
+        )?;
+        registrar.api::<command::RustflowApi>(
+            c"rustflow",
+            c"mod_rustflow flows: reload, list, show, validate, stats, version",
+            c"reload|list|show ID|validate PATH|ID|stats|version [json]",
+        )?;
+        Ok(())
+    }
+
+    fn shutdown() {
+        set_completion("del rustflow");
+        if let Some(instance) = state::remove() {
+            let running = instance.stats.view(0).calls_running;
+            if running > 0 {
+                log::global(
+                    Level::Warning,
+                    &format!("rustflow: unloading with {running} calls still running"),
+                );
+            }
+        }
+    }
+}

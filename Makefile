@@ -1,0 +1,68 @@
+# mod_rustflow: build, install, test, demo.
+#
+#   make                 release build: target/release/mod_rustflow.so and target/release/rustflow
+#   make install         module into the FreeSWITCH modules dir, sample config (never overwritten),
+#                        flows dir with an example flow. Honours DESTDIR and FREESWITCH_PREFIX.
+#   make test            the whole test suite
+#   make demo            runs examples/flows/demo.json on the built-in call simulator
+#
+# Directories come from `pkg-config freeswitch` (modulesdir, confdir); with FREESWITCH_PREFIX
+# set they are $(FREESWITCH_PREFIX)/mod and $(FREESWITCH_PREFIX)/conf (the source-install layout).
+# Set FREESWITCH_INCLUDE_DIR to build against real headers (otherwise pkg-config, otherwise the
+# bundled include/rustflow_abi.h).
+
+CARGO ?= cargo
+PKG_CONFIG ?= pkg-config
+DESTDIR ?=
+RELEASE_DIR := target/release
+MODULE := $(RELEASE_DIR)/mod_rustflow.so
+CLI := $(RELEASE_DIR)/rustflow
+
+ifneq ($(strip $(FREESWITCH_PREFIX)),)
+  FS_MODULES_DIR ?= $(FREESWITCH_PREFIX)/mod
+  FS_CONF_DIR ?= $(FREESWITCH_PREFIX)/conf
+else
+  FS_MODULES_DIR ?= $(shell $(PKG_CONFIG) --variable=modulesdir freeswitch 2>/dev/null)
+  FS_CONF_DIR ?= $(shell $(PKG_CONFIG) --variable=confdir freeswitch 2>/dev/null)
+endif
+
+.PHONY: all build install test demo memcheck clean-module
+
+all: build
+
+build:
+	$(CARGO) build --release -p mod_rustflow -p rustflow-cli
+	cp -f $(RELEASE_DIR)/libmod_rustflow.so $(MODULE)
+	@echo "built $(MODULE) and $(CLI)"
+
+install: build
+	@if [ -z "$(FS_MODULES_DIR)" ] || [ -z "$(FS_CONF_DIR)" ]; then \
+	  echo "make install: cannot find the FreeSWITCH directories: pkg-config knows no 'freeswitch'" >&2; \
+	  echo "  (install FreeSWITCH's development files or set PKG_CONFIG_PATH), or set" >&2; \
+	  echo "  FREESWITCH_PREFIX=/usr/local/freeswitch, or FS_MODULES_DIR=... FS_CONF_DIR=..." >&2; \
+	  exit 1; \
+	fi
+	install -d "$(DESTDIR)$(FS_MODULES_DIR)"
+	install -m 0755 $(MODULE) "$(DESTDIR)$(FS_MODULES_DIR)/mod_rustflow.so"
+	install -d "$(DESTDIR)$(FS_CONF_DIR)/autoload_configs"
+	@if [ -e "$(DESTDIR)$(FS_CONF_DIR)/autoload_configs/mod_rustflow.conf.xml" ]; then \
+	  echo "keeping the existing $(DESTDIR)$(FS_CONF_DIR)/autoload_configs/mod_rustflow.conf.xml"; \
+	else \
+	  install -m 0644 mod_rustflow.conf.xml "$(DESTDIR)$(FS_CONF_DIR)/autoload_configs/mod_rustflow.conf.xml"; \
+	fi
+	install -d "$(DESTDIR)$(FS_CONF_DIR)/flows"
+	@if [ -e "$(DESTDIR)$(FS_CONF_DIR)/flows/demo.json" ]; then \
+	  echo "keeping the existing $(DESTDIR)$(FS_CONF_DIR)/flows/demo.json"; \
+	else \
+	  install -m 0644 examples/flows/demo.json "$(DESTDIR)$(FS_CONF_DIR)/flows/demo.json"; \
+	fi
+	@echo "installed mod_rustflow into $(DESTDIR)$(FS_MODULES_DIR); add <load module=\"mod_rustflow\"/> to modules.conf.xml"
+
+test:
+	$(CARGO) test --workspace --no-fail-fast
+
+demo: build
+	$(CLI) run examples/flows/demo.json
+
+memcheck:
+	@echo "make memcheck: not available yet (planned: the harness under valgrind)" >&2; exit 1

@@ -1,0 +1,120 @@
+//! The API command `rustflow` (fs_cli): runs what `api::parse` understood.
+
+use std::path::Path;
+
+use rustflow_engine::{FlowSet, compile_file, is_valid_flow_id};
+
+use crate::api::{self, Command, Format};
+use crate::loader;
+use crate::state::{self, Instance, Snapshot};
+use crate::switch::log::{self, Level};
+use crate::switch::module::Api;
+use crate::switch::session::Session;
+use crate::switch::stream::Stream;
+
+pub struct RustflowApi;
+
+impl Api for RustflowApi {
+    fn run(args: &str, _session: Option<&Session<'_>>, stream: &mut Stream<'_>) {
+        stream.write(&answer(args));
+    }
+}
+
+fn answer(args: &str) -> String {
+    let (command, format) = match api::parse(args) {
+        Ok(parsed) => parsed,
+        Err(usage) => return usage,
+    };
+    let Some(instance) = state::instance() else {
+        return api::error(format, "mod_rustflow is not loaded");
+    };
+    match command {
+        Command::Reload => reload(&instance, format),
+        Command::List => api::list(format, instance.current().flows.iter().map(|f| f.as_ref())),
+        Command::Show(id) => match instance.current().flows.get(&id) {
+            Some(flow) => api::show(format, flow),
+            None => api::error(format, &format!("no flow with id \"{id}\" is loaded")),
+        },
+        Command::Validate(target) => validate(&instance.current(), &target, format),
+        Command::Stats => instance
+            .stats
+            .view(instance.current().flows.len())
+            .pipe(|v| api::stats(format, &v)),
+        Command::Version => api::version(
+            format,
+            env!("CARGO_PKG_VERSION"),
+            crate::API_VERSION,
+            env!("RUSTFLOW_HEADERS"),
+        ),
+    }
+}
+
+trait Pipe: Sized {
+    fn pipe<R>(self, f: impl FnOnce(Self) -> R) -> R {
+        f(self)
+    }
+}
+impl<T> Pipe for T {}
+
+fn reload(instance: &Instance, format: Format) -> String {
+    let _one_at_a_time = instance.reload_lock.lock();
+    let config = loader::read_config();
+    match loader::load_flows(&config) {
+        Ok(flows) => {
+            let dir = config.flows_dir.display().to_string();
+            let count = flows.len();
+            loader::update_completion(&flows);
+            instance.replace(Snapshot { config, flows });
+            instance.stats.reload_done(true);
+            log::global(
+                Level::Notice,
+                &format!("rustflow: reloaded {count} flows from {dir}"),
+            );
+            api::reloaded(format, &dir, count)
+        }
+        Err(diagnostics) => {
+            instance.stats.reload_done(false);
+            let kept = instance.current().flows.len();
+            loader::log_diagnostics(
+                &config.flows_dir,
+                &diagnostics,
+                "keeping the flows loaded before",
+            );
+            api::reload_failed(
+                format,
+                &config.flows_dir.display().to_string(),
+                kept,
+                &diagnostics,
+            )
+        }
+    }
+}
+
+/// `validate PATH|ID`: a path (has a `/` or ends in `.json`) is a file or directory; anything
+/// else is a flow id in flows-dir.
+fn validate(snapshot: &Snapshot, target: &str, format: Format) -> String {
+    let options = loader::compile_options(&snapshot.config);
+    let path = if target.contains('/') || target.ends_with(".json") {
+        Path::new(target).to_path_buf()
+    } else if is_valid_flow_id(target) {
+        snapshot.config.flows_dir.join(format!("{target}.json"))
+    } else {
+        return api::error(
+            format,
+            &format!("{target:?} is neither a path nor a valid flow id"),
+        );
+    };
+    if path.is_dir() {
+        return match FlowSet::load_dir(&path, &options) {
+            Ok(set) => api::valid_dir(format, &path.display().to_string(), set.len()),
+            Err(diagnostics) => api::invalid(format, &path.display().to_string(), &diagnostics),
+        };
+    }
+    if !path.is_file() {
+        return api::error(format, &format!("{} does not exist", path.display()));
+    }
+    match compile_file(&path, &options) {
+        Ok(flow) => api::valid(format, &flow),
+        Err(diagnostics) => api::invalid(format, &path.display().to_string(), &diagnostics),
+    }
+}
