@@ -1,1 +1,1584 @@
+//! A fake FreeSWITCH switch core for the mod_rustflow harness.
+//!
+//! It exports exactly the C functions of `include/rustflow_abi.h` (so `mod_rustflow.so`
+//! resolves its undefined symbols against this library when both are dlopen'd, this one with
+//! RTLD_GLOBAL), plus `fakecore_*` control functions the harness drives it with:
+//! configuration XML, global variables, simulated sessions with a script (remote hangup on
+//! the Nth playback or after N ms), an ordered record of every core call per session (JSON
+//! objects `{"fn": ..., args...}`), the log lines, the tab-completion strings, and a list of
+//! contract violations (wrong log format, bad pointers, double frees) that tests assert empty.
+//!
+//! Strings handed to the harness are `CString::into_raw` and come back through
+//! `fakecore_free_string`. Strings handed to the module as "dup" results are malloc'd, since
+//! the module frees them with free().
 
+mod xml;
+
+use parking_lot::{Condvar, Mutex};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ptr;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+use xml::{SwitchXml, Tree};
+
+// ---- constants of include/rustflow_abi.h --------------------------------------------
+
+const STATUS_SUCCESS: c_int = 0;
+const STATUS_FALSE: c_int = 1;
+const STATUS_GENERR: c_int = 9;
+const CHANNEL_ID_SESSION: c_int = 3;
+const CS_EXECUTE: c_int = 4;
+const CS_HANGUP: c_int = 10;
+const APPLICATION_INTERFACE: c_int = 4;
+const API_INTERFACE: c_int = 5;
+const CAUSE_NORMAL_CLEARING: c_int = 16;
+const EXPORT_VARS_VARIABLE: &str = "export_vars";
+
+// ---- struct mirrors -------------------------------------------------------------------
+
+type AppFunction = unsafe extern "C" fn(session: *mut c_void, data: *const c_char);
+type ApiFunction = unsafe extern "C" fn(
+    cmd: *const c_char,
+    session: *mut c_void,
+    stream: *mut StreamHandle,
+) -> c_int;
+
+/// `switch_application_interface_t`.
+#[repr(C)]
+struct ApplicationInterface {
+    interface_name: *const c_char,
+    application_function: Option<AppFunction>,
+    long_desc: *const c_char,
+    short_desc: *const c_char,
+    syntax: *const c_char,
+    flags: u32,
+    rwlock: *mut c_void,
+    refs: c_int,
+    reflock: *mut c_void,
+    parent: *mut c_void,
+    next: *mut ApplicationInterface,
+}
+
+/// `switch_api_interface_t`.
+#[repr(C)]
+struct ApiInterface {
+    interface_name: *const c_char,
+    desc: *const c_char,
+    function: Option<ApiFunction>,
+    syntax: *const c_char,
+    rwlock: *mut c_void,
+    refs: c_int,
+    reflock: *mut c_void,
+    parent: *mut c_void,
+    next: *mut ApiInterface,
+}
+
+/// `switch_stream_handle_t`.
+#[repr(C)]
+pub struct StreamHandle {
+    read_function: *mut c_void,
+    write_function: *mut c_void,
+    raw_write_function: Option<unsafe extern "C" fn(*mut StreamHandle, *mut u8, usize) -> c_int>,
+    data: *mut c_void,
+    end: *mut c_void,
+    data_size: usize,
+    data_len: usize,
+    alloc_len: usize,
+    alloc_chunk: usize,
+    param_event: *mut c_void,
+}
+
+/// `switch_input_args_t`.
+#[repr(C)]
+pub struct InputArgs {
+    input_callback: *mut c_void,
+    buf: *mut c_void,
+    buflen: u32,
+    read_frame_callback: *mut c_void,
+    user_data: *mut c_void,
+    dmachine: *mut c_void,
+    loops: c_int,
+}
+
+unsafe extern "C" {
+    fn fakecore_c_log_printf(
+        channel: c_int,
+        file: *const c_char,
+        func: *const c_char,
+        line: c_int,
+        userdata: *const c_char,
+        level: c_int,
+        fmt: *const c_char,
+        ...
+    );
+    fn fakecore_c_stream_write(handle: *mut StreamHandle, fmt: *const c_char, ...) -> c_int;
+}
+
+// ---- the core's state -------------------------------------------------------------------
+
+const POOL_MAGIC: u64 = 0x706f_6f6c_6661_6b65;
+const MODULE_MAGIC: u64 = 0x6d6f_6475_6c65_2121;
+const SESSION_MAGIC: u64 = 0x7365_7373_696f_6e21;
+const CHANNEL_MAGIC: u64 = 0x6368_616e_6e65_6c21;
+
+/// The memory pool handed to `load` (opaque to the module; sized so each one is a distinct
+/// allocation).
+struct FakePool {
+    _unique: u64,
+}
+
+/// `switch_loadable_module_interface_t` (opaque to the module).
+struct FakeModule {
+    magic: u64,
+    name: String,
+    apps: Vec<*mut ApplicationInterface>,
+    apis: Vec<*mut ApiInterface>,
+}
+
+#[derive(Default)]
+struct Core {
+    pools: Vec<usize>,
+    modules: Vec<usize>,
+    config: Option<xml::Element>,
+    trees: HashMap<usize, Tree>,
+    xml_opened: u64,
+    xml_freed: u64,
+    globals: BTreeMap<String, String>,
+    logs: Vec<Value>,
+    errors: Vec<String>,
+    complete: Vec<String>,
+    record: Vec<Value>,
+}
+
+// SAFETY: Core holds addresses (usize) and Trees (Send); the raw pointers inside FakeModule are
+// reached only through those addresses while the lock is held.
+unsafe impl Send for Core {}
+
+static CORE: LazyLock<Mutex<Core>> = LazyLock::new(|| Mutex::new(Core::default()));
+
+fn core() -> parking_lot::MutexGuard<'static, Core> {
+    CORE.lock()
+}
+
+fn violation(message: String) {
+    core().errors.push(message);
+}
+
+/// A simulated call. `switch_core_session_t *` points at this; `switch_channel_t *` at its
+/// `channel` field.
+#[repr(C)]
+pub struct FakeSession {
+    magic: u64,
+    channel: FakeChannel,
+    uuid: CString,
+    state: Mutex<SessionState>,
+}
+
+#[repr(C)]
+struct FakeChannel {
+    magic: u64,
+    session: *const FakeSession,
+}
+
+struct Script {
+    /// The caller hangs up when this play_file (1-based) starts.
+    hangup_on_play: Option<u64>,
+    /// The caller hangs up this long after the session was created.
+    hangup_after: Option<Duration>,
+    /// Cause of a scripted (remote) hangup.
+    remote_cause: c_int,
+    /// How long each play_file takes (real time).
+    play: Duration,
+    /// Every play_file waits until the harness opens this gate (a playback that lasts until
+    /// the test says so, to hold calls in flight deterministically).
+    play_gate: Option<String>,
+}
+
+struct SessionState {
+    vars: BTreeMap<String, String>,
+    profile: BTreeMap<String, String>,
+    state: c_int,
+    cause: Option<c_int>,
+    answered: bool,
+    pre_answered: bool,
+    ring_ready: bool,
+    plays: u64,
+    created: Instant,
+    script: Script,
+    record: Vec<Value>,
+}
+
+impl SessionState {
+    fn up(&self) -> bool {
+        self.state < CS_HANGUP
+    }
+
+    fn remote_hangup(&mut self, why: &str) {
+        if self.up() {
+            self.state = CS_HANGUP;
+            self.cause = Some(self.script.remote_cause);
+            self.record.push(
+                json!({"event": "remote_hangup", "cause": self.script.remote_cause, "why": why}),
+            );
+        }
+    }
+
+    /// Applies a time-scripted hangup that is due.
+    fn poll(&mut self) {
+        if let Some(after) = self.script.hangup_after {
+            if self.created.elapsed() >= after {
+                self.remote_hangup("hangup_after_ms");
+            }
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Option<String> {
+        self.vars
+            .get(name)
+            .or_else(|| self.profile.get(name))
+            .cloned()
+            .or_else(|| core().globals.get(name).cloned())
+    }
+}
+
+/// Reads a C string argument; NULL is `None`.
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string valid for the call.
+unsafe fn text(p: *const c_char) -> Option<String> {
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: the caller guarantees a valid NUL-terminated string.
+        Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    }
+}
+
+/// # Safety
+/// `p` is NULL or points at a readable u64.
+unsafe fn session_from(p: *const c_void, func: &str) -> Option<&'static FakeSession> {
+    if p.is_null() {
+        violation(format!("{func}: NULL session"));
+        return None;
+    }
+    let s = p as *const FakeSession;
+    // SAFETY: the caller passes a pointer the core handed out; the magic check catches others.
+    if unsafe { (*s).magic } != SESSION_MAGIC {
+        violation(format!("{func}: not a live session pointer"));
+        return None;
+    }
+    // SAFETY: checked above; sessions live until fakecore_session_free, after the app returned.
+    Some(unsafe { &*s })
+}
+
+/// # Safety
+/// `p` is NULL or points at a readable u64.
+unsafe fn channel_from(p: *const c_void, func: &str) -> Option<&'static FakeSession> {
+    if p.is_null() {
+        violation(format!("{func}: NULL channel"));
+        return None;
+    }
+    let c = p as *const FakeChannel;
+    // SAFETY: as in session_from.
+    if unsafe { (*c).magic } != CHANNEL_MAGIC {
+        violation(format!("{func}: not a live channel pointer"));
+        return None;
+    }
+    // SAFETY: a live channel points back at its live session.
+    Some(unsafe { &*(*c).session })
+}
+
+fn malloc_string(s: &str) -> *mut c_char {
+    let bytes = s.as_bytes();
+    // SAFETY: allocating len + 1 bytes and writing exactly that many.
+    unsafe {
+        let p = libc::malloc(bytes.len() + 1) as *mut u8;
+        if p.is_null() {
+            return ptr::null_mut();
+        }
+        ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+        *p.add(bytes.len()) = 0;
+        p as *mut c_char
+    }
+}
+
+fn to_c_string(value: &Value) -> *mut c_char {
+    CString::new(value.to_string()).map_or(ptr::null_mut(), CString::into_raw)
+}
+
+// ---- module registration ---------------------------------------------------------------
+
+/// # Safety
+/// `name` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_loadable_module_create_module_interface(
+    pool: *mut c_void,
+    name: *const c_char,
+) -> *mut c_void {
+    // SAFETY: C string argument from the module.
+    let name = unsafe { text(name) };
+    let mut core = core();
+    core.record
+        .push(json!({"fn": "switch_loadable_module_create_module_interface", "name": name}));
+    if !core.pools.contains(&(pool as usize)) {
+        core.errors
+            .push("create_module_interface: pool is not the one given to load".into());
+        return ptr::null_mut();
+    }
+    let module = Box::into_raw(Box::new(FakeModule {
+        magic: MODULE_MAGIC,
+        name: name.unwrap_or_default(),
+        apps: Vec::new(),
+        apis: Vec::new(),
+    }));
+    core.modules.push(module as usize);
+    module as *mut c_void
+}
+
+/// # Safety
+/// `module` is NULL or a pointer from switch_loadable_module_create_module_interface.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_loadable_module_create_interface(
+    module: *mut c_void,
+    iname: c_int,
+) -> *mut c_void {
+    let mut core = core();
+    core.record
+        .push(json!({"fn": "switch_loadable_module_create_interface", "iname": iname}));
+    if !core.modules.contains(&(module as usize)) {
+        core.errors
+            .push("create_interface: not a live module interface".into());
+        return ptr::null_mut();
+    }
+    let module = module as *mut FakeModule;
+    // SAFETY: zeroed allocations of the exact struct sizes, as the switch's pool hands out;
+    // the module pointer is live (checked above) and only touched under the core lock.
+    unsafe {
+        match iname {
+            APPLICATION_INTERFACE => {
+                let app =
+                    libc::calloc(1, size_of::<ApplicationInterface>()) as *mut ApplicationInterface;
+                (*app).parent = module as *mut c_void;
+                (*module).apps.push(app);
+                app as *mut c_void
+            }
+            API_INTERFACE => {
+                let api = libc::calloc(1, size_of::<ApiInterface>()) as *mut ApiInterface;
+                (*api).parent = module as *mut c_void;
+                (*module).apis.push(api);
+                api as *mut c_void
+            }
+            other => {
+                core.errors.push(format!(
+                    "create_interface: interface type {other} is not supported by the fake core"
+                ));
+                ptr::null_mut()
+            }
+        }
+    }
+}
+
+/// # Safety
+/// `string` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_console_set_complete(string: *const c_char) -> c_int {
+    // SAFETY: C string argument from the module.
+    let s = unsafe { text(string) };
+    let mut core = core();
+    core.record
+        .push(json!({"fn": "switch_console_set_complete", "string": s}));
+    match s {
+        Some(s) => {
+            core.complete.push(s);
+            STATUS_SUCCESS
+        }
+        None => {
+            core.errors
+                .push("switch_console_set_complete: NULL string".into());
+            STATUS_FALSE
+        }
+    }
+}
+
+// ---- configuration -----------------------------------------------------------------
+
+/// # Safety
+/// `file_path` is NULL or a NUL-terminated string; `node` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_xml_open_cfg(
+    file_path: *const c_char,
+    node: *mut *mut SwitchXml,
+    params: *mut c_void,
+) -> *mut SwitchXml {
+    // SAFETY: C string argument from the module.
+    let file = unsafe { text(file_path) };
+    let mut core = core();
+    core.record
+        .push(json!({"fn": "switch_xml_open_cfg", "file": file, "params": !params.is_null()}));
+    if node.is_null() {
+        core.errors
+            .push("switch_xml_open_cfg: NULL node out-pointer".into());
+        return ptr::null_mut();
+    }
+    let found = core.config.as_ref().and_then(|doc| {
+        doc.find_configuration(file.as_deref().unwrap_or(""))
+            .map(|_| doc.clone())
+    });
+    let Some(doc) = found else {
+        // SAFETY: node is writable (checked non-NULL).
+        unsafe { *node = ptr::null_mut() };
+        return ptr::null_mut();
+    };
+    let tree = Tree::build(&doc);
+    let root = tree.root;
+    let cfg = find_cfg_node(root, file.as_deref().unwrap_or(""));
+    // SAFETY: node is writable (checked non-NULL).
+    unsafe { *node = cfg };
+    core.xml_opened += 1;
+    core.trees.insert(root as usize, tree);
+    root
+}
+
+fn find_cfg_node(node: *mut SwitchXml, name: &str) -> *mut SwitchXml {
+    if node.is_null() {
+        return ptr::null_mut();
+    }
+    // SAFETY: walking a tree the core just built and still owns.
+    unsafe {
+        if CStr::from_ptr((*node).name).to_bytes() == b"configuration"
+            && attr_value(node, "name") == Some(name.to_string())
+        {
+            return node;
+        }
+        let mut child = (*node).child;
+        while !child.is_null() {
+            let found = find_cfg_node(child, name);
+            if !found.is_null() {
+                return found;
+            }
+            child = (*child).ordered;
+        }
+    }
+    ptr::null_mut()
+}
+
+/// # Safety
+/// `node` is a live node.
+unsafe fn attr_value(node: *const SwitchXml, name: &str) -> Option<String> {
+    // SAFETY: the attr array is NULL-terminated name/value pairs owned by the node's tree.
+    unsafe { attr_ptr(node, name).map(|p| CStr::from_ptr(p).to_string_lossy().into_owned()) }
+}
+
+/// # Safety
+/// `node` is a live node.
+unsafe fn attr_ptr(node: *const SwitchXml, name: &str) -> Option<*const c_char> {
+    // SAFETY: as in attr_value.
+    unsafe {
+        let mut a = (*node).attr;
+        while !(*a).is_null() {
+            if CStr::from_ptr(*a).to_bytes() == name.as_bytes() {
+                return Some(*a.add(1));
+            }
+            a = a.add(2);
+        }
+    }
+    None
+}
+
+fn live_node(core: &Core, node: *const SwitchXml) -> bool {
+    core.trees.values().any(|t| t.contains(node))
+}
+
+/// # Safety
+/// `name` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_xml_child(
+    xml: *mut SwitchXml,
+    name: *const c_char,
+) -> *mut SwitchXml {
+    // SAFETY: C string argument from the module.
+    let name = unsafe { text(name) };
+    let mut core = core();
+    core.record
+        .push(json!({"fn": "switch_xml_child", "name": name}));
+    if xml.is_null() {
+        return ptr::null_mut();
+    }
+    if !live_node(&core, xml) {
+        core.errors
+            .push("switch_xml_child: node is not part of an open XML tree (freed?)".into());
+        return ptr::null_mut();
+    }
+    let Some(name) = name else {
+        core.errors.push("switch_xml_child: NULL name".into());
+        return ptr::null_mut();
+    };
+    // SAFETY: xml is a live node (checked); its links stay within its tree.
+    unsafe {
+        let mut c = (*xml).child;
+        while !c.is_null() && CStr::from_ptr((*c).name).to_bytes() != name.as_bytes() {
+            c = (*c).sibling;
+        }
+        c
+    }
+}
+
+/// # Safety
+/// `attr` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_xml_attr_soft(
+    xml: *mut SwitchXml,
+    attr: *const c_char,
+) -> *const c_char {
+    static EMPTY: &CStr = c"";
+    // SAFETY: C string argument from the module.
+    let name = unsafe { text(attr) };
+    let mut core = core();
+    core.record
+        .push(json!({"fn": "switch_xml_attr_soft", "attr": name}));
+    if xml.is_null() {
+        return EMPTY.as_ptr();
+    }
+    if !live_node(&core, xml) {
+        core.errors
+            .push("switch_xml_attr_soft: node is not part of an open XML tree (freed?)".into());
+        return EMPTY.as_ptr();
+    }
+    // SAFETY: xml is a live node (checked).
+    unsafe {
+        name.and_then(|n| attr_ptr(xml, &n))
+            .unwrap_or(EMPTY.as_ptr())
+    }
+}
+
+/// # Safety
+/// Pointer arguments are ones the core handed out (or NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_xml_free(xml: *mut SwitchXml) {
+    let mut core = core();
+    core.record.push(json!({"fn": "switch_xml_free"}));
+    if xml.is_null() {
+        return;
+    }
+    if core.trees.remove(&(xml as usize)).is_some() {
+        core.xml_freed += 1;
+    } else if live_node(&core, xml) {
+        core.errors.push(
+            "switch_xml_free: called on a node that is not the root switch_xml_open_cfg returned"
+                .into(),
+        );
+    } else {
+        core.errors
+            .push("switch_xml_free: unknown pointer (double free?)".into());
+    }
+}
+
+// ---- logging -----------------------------------------------------------------------------
+
+/// `switch_log_printf`: a tail jump into the C-variadic implementation (variadic.c), so the
+/// symbol is exported by this cdylib with the arguments untouched.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub extern "C" fn switch_log_printf() {
+    core::arch::naked_asm!("jmp {}", sym fakecore_c_log_printf)
+}
+
+/// See the x86_64 version.
+#[cfg(target_arch = "aarch64")]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub extern "C" fn switch_log_printf() {
+    core::arch::naked_asm!("b {}", sym fakecore_c_log_printf)
+}
+
+fn level_name(level: c_int) -> &'static str {
+    match level {
+        7 => "DEBUG",
+        6 => "INFO",
+        5 => "NOTICE",
+        4 => "WARNING",
+        3 => "ERROR",
+        2 => "CRIT",
+        1 => "ALERT",
+        0 => "CONSOLE",
+        _ => "INVALID",
+    }
+}
+
+/// Called by variadic.c with the one string argument of "%s" (NULL for any other format).
+///
+/// # Safety
+/// Pointer arguments are NULL or NUL-terminated strings, except `userdata` with
+/// SWITCH_CHANNEL_ID_SESSION, which is a session pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_log_record(
+    channel: c_int,
+    file: *const c_char,
+    func: *const c_char,
+    line: c_int,
+    userdata: *const c_char,
+    level: c_int,
+    fmt: *const c_char,
+    message: *const c_char,
+) {
+    // SAFETY: C string arguments from the module.
+    let (file, func, fmt, message) = unsafe { (text(file), text(func), text(fmt), text(message)) };
+    let uuid = if channel == CHANNEL_ID_SESSION {
+        // SAFETY: with SWITCH_CHANNEL_ID_SESSION userdata is the session (checked by magic).
+        unsafe {
+            session_from(
+                userdata as *const c_void,
+                "switch_log_printf(SWITCH_CHANNEL_ID_SESSION)",
+            )
+        }
+        .map(|s| s.uuid.to_string_lossy().into_owned())
+    } else {
+        // SAFETY: with other channels userdata is NULL or a uuid string.
+        unsafe { text(userdata) }
+    };
+    let mut core = core();
+    let format_ok = fmt.as_deref() == Some("%s");
+    if !format_ok {
+        core.errors.push(format!(
+            "switch_log_printf: format {fmt:?} is not \"%s\" (at {file:?}:{line})"
+        ));
+    }
+    if message.is_none() && format_ok {
+        core.errors.push(format!(
+            "switch_log_printf: NULL message (at {file:?}:{line})"
+        ));
+    }
+    core.logs.push(json!({
+        "channel": channel,
+        "level": level,
+        "level_name": level_name(level),
+        "uuid": uuid,
+        "file": file,
+        "func": func,
+        "line": line,
+        "fmt": fmt,
+        "text": if format_ok { message } else { fmt },
+    }));
+}
+
+// ---- sessions and channels ---------------------------------------------------------------
+
+/// Runs `f` on the session's state after applying a due scripted hangup; records `entry`.
+fn with_session<T>(s: &FakeSession, entry: Value, f: impl FnOnce(&mut SessionState) -> T) -> T {
+    let mut st = s.state.lock();
+    st.poll();
+    st.record.push(entry);
+    f(&mut st)
+}
+
+/// # Safety
+/// `session` is a session pointer from the core.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_core_session_get_channel(session: *mut c_void) -> *mut c_void {
+    // SAFETY: checked by magic.
+    let Some(s) = (unsafe { session_from(session, "switch_core_session_get_channel") }) else {
+        return ptr::null_mut();
+    };
+    with_session(s, json!({"fn": "switch_core_session_get_channel"}), |_| ());
+    &s.channel as *const FakeChannel as *mut c_void
+}
+
+/// # Safety
+/// `session` is a session pointer from the core.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_core_session_get_uuid(session: *mut c_void) -> *mut c_char {
+    // SAFETY: checked by magic.
+    let Some(s) = (unsafe { session_from(session, "switch_core_session_get_uuid") }) else {
+        return ptr::null_mut();
+    };
+    with_session(s, json!({"fn": "switch_core_session_get_uuid"}), |_| ());
+    s.uuid.as_ptr() as *mut c_char
+}
+
+/// # Safety
+/// `channel` is a channel pointer from the core.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_channel_test_ready(
+    channel: *mut c_void,
+    check_ready: c_int,
+    check_media: c_int,
+) -> c_int {
+    // SAFETY: checked by magic.
+    let Some(s) = (unsafe { channel_from(channel, "switch_channel_test_ready") }) else {
+        return 0;
+    };
+    let entry = json!({"fn": "switch_channel_test_ready", "check_ready": check_ready != 0, "check_media": check_media != 0});
+    with_session(s, entry, |st| {
+        // As the switch: media readiness needs answer or early media.
+        let ready = st.up() && (check_media == 0 || st.answered || st.pre_answered);
+        c_int::from(ready)
+    })
+}
+
+fn answer_like(channel: *mut c_void, func: &str, apply: fn(&mut SessionState)) -> c_int {
+    // SAFETY: checked by magic.
+    let Some(s) = (unsafe { channel_from(channel, func) }) else {
+        return STATUS_FALSE;
+    };
+    with_session(s, json!({"fn": func}), |st| {
+        if st.up() {
+            apply(st);
+            STATUS_SUCCESS
+        } else {
+            STATUS_FALSE
+        }
+    })
+}
+
+/// # Safety
+/// Pointer arguments are ones the core handed out (or NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_channel_perform_answer(
+    channel: *mut c_void,
+    _file: *const c_char,
+    _func: *const c_char,
+    _line: c_int,
+) -> c_int {
+    answer_like(channel, "switch_channel_perform_answer", |st| {
+        st.answered = true
+    })
+}
+
+/// # Safety
+/// Pointer arguments are ones the core handed out (or NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_channel_perform_pre_answer(
+    channel: *mut c_void,
+    _file: *const c_char,
+    _func: *const c_char,
+    _line: c_int,
+) -> c_int {
+    answer_like(channel, "switch_channel_perform_pre_answer", |st| {
+        st.pre_answered = true
+    })
+}
+
+/// # Safety
+/// Pointer arguments are ones the core handed out (or NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_channel_perform_ring_ready_value(
+    channel: *mut c_void,
+    rv: c_int,
+    _file: *const c_char,
+    _func: *const c_char,
+    _line: c_int,
+) -> c_int {
+    // SAFETY: checked by magic.
+    let Some(s) = (unsafe { channel_from(channel, "switch_channel_perform_ring_ready_value") })
+    else {
+        return STATUS_FALSE;
+    };
+    with_session(
+        s,
+        json!({"fn": "switch_channel_perform_ring_ready_value", "value": rv}),
+        |st| {
+            if st.up() {
+                st.ring_ready = true;
+                STATUS_SUCCESS
+            } else {
+                STATUS_FALSE
+            }
+        },
+    )
+}
+
+/// # Safety
+/// Pointer arguments are ones the core handed out (or NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_channel_perform_hangup(
+    channel: *mut c_void,
+    _file: *const c_char,
+    _func: *const c_char,
+    _line: c_int,
+    cause: c_int,
+) -> c_int {
+    // SAFETY: checked by magic.
+    let Some(s) = (unsafe { channel_from(channel, "switch_channel_perform_hangup") }) else {
+        return CS_HANGUP;
+    };
+    with_session(
+        s,
+        json!({"fn": "switch_channel_perform_hangup", "cause": cause}),
+        |st| {
+            if st.up() {
+                st.state = CS_HANGUP;
+                st.cause = Some(cause);
+            }
+            st.state
+        },
+    )
+}
+
+/// # Safety
+/// `varname` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_channel_get_variable_strdup(
+    channel: *mut c_void,
+    varname: *const c_char,
+) -> *const c_char {
+    // SAFETY: C string argument; channel checked by magic.
+    let (name, s) = unsafe {
+        (
+            text(varname),
+            channel_from(channel, "switch_channel_get_variable_strdup"),
+        )
+    };
+    let Some(s) = s else { return ptr::null() };
+    with_session(
+        s,
+        json!({"fn": "switch_channel_get_variable_strdup", "name": name}),
+        |st| match name.and_then(|n| st.lookup(&n)) {
+            Some(v) => malloc_string(&v),
+            None => ptr::null_mut(),
+        },
+    )
+}
+
+/// # Safety
+/// String arguments are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_channel_set_variable_var_check(
+    channel: *mut c_void,
+    varname: *const c_char,
+    value: *const c_char,
+    var_check: c_int,
+) -> c_int {
+    // SAFETY: C string arguments; channel checked by magic.
+    let (name, value, s) = unsafe {
+        (
+            text(varname),
+            text(value),
+            channel_from(channel, "switch_channel_set_variable_var_check"),
+        )
+    };
+    let Some(s) = s else { return STATUS_FALSE };
+    let entry = json!({"fn": "switch_channel_set_variable_var_check", "name": name, "value": value, "var_check": var_check != 0});
+    with_session(s, entry, |st| {
+        let Some(name) = name else {
+            return STATUS_FALSE;
+        };
+        match value {
+            Some(v) => st.vars.insert(name, v),
+            None => st.vars.remove(&name),
+        };
+        STATUS_SUCCESS
+    })
+}
+
+/// # Safety
+/// String arguments are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_channel_export_variable_var_check(
+    channel: *mut c_void,
+    varname: *const c_char,
+    val: *const c_char,
+    export_varname: *const c_char,
+    var_check: c_int,
+) -> c_int {
+    // SAFETY: C string arguments; channel checked by magic.
+    let (name, value, export_varname, s) = unsafe {
+        (
+            text(varname),
+            text(val),
+            text(export_varname),
+            channel_from(channel, "switch_channel_export_variable_var_check"),
+        )
+    };
+    let Some(s) = s else { return STATUS_FALSE };
+    let entry = json!({
+        "fn": "switch_channel_export_variable_var_check",
+        "name": name, "value": value, "export_varname": export_varname, "var_check": var_check != 0,
+    });
+    with_session(s, entry, |st| {
+        let (Some(name), Some(list)) = (name, export_varname) else {
+            return STATUS_FALSE;
+        };
+        if list != EXPORT_VARS_VARIABLE {
+            core().errors.push(format!(
+                "export_variable_var_check: export_varname {list:?} is not {EXPORT_VARS_VARIABLE:?}"
+            ));
+        }
+        let (local, plain) = match name.strip_prefix("nolocal:") {
+            Some(rest) => (false, rest.to_string()),
+            None => (true, name.clone()),
+        };
+        if local {
+            match &value {
+                Some(v) => st.vars.insert(plain.clone(), v.clone()),
+                None => st.vars.remove(&plain),
+            };
+        }
+        let listed = st.vars.get(&list).cloned().unwrap_or_default();
+        if !listed.split(',').any(|n| n == name) {
+            let joined = if listed.is_empty() {
+                name
+            } else {
+                format!("{listed},{name}")
+            };
+            st.vars.insert(list, joined);
+        }
+        STATUS_SUCCESS
+    })
+}
+
+/// # Safety
+/// `varname` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_core_get_variable_dup(varname: *const c_char) -> *mut c_char {
+    // SAFETY: C string argument.
+    let name = unsafe { text(varname) };
+    let mut core = core();
+    core.record
+        .push(json!({"fn": "switch_core_get_variable_dup", "name": name}));
+    match name.and_then(|n| core.globals.get(&n).cloned()) {
+        Some(v) => malloc_string(&v),
+        None => ptr::null_mut(),
+    }
+}
+
+// ---- media -------------------------------------------------------------------------------
+
+/// Waits `want` of real time on a session, ending early at a scripted remote hangup.
+/// Returns false when the call went away.
+fn media_wait(s: &FakeSession, want: Duration) -> bool {
+    let deadline = {
+        let st = s.state.lock();
+        let end = Instant::now() + want;
+        match st.script.hangup_after {
+            Some(after) => end.min(st.created + after),
+            None => end,
+        }
+    };
+    let now = Instant::now();
+    if deadline > now {
+        std::thread::sleep(deadline - now);
+    }
+    let mut st = s.state.lock();
+    st.poll();
+    st.up()
+}
+
+#[derive(Default)]
+struct Gate {
+    open: bool,
+    waiting: usize,
+}
+
+static GATES: LazyLock<(Mutex<HashMap<String, Gate>>, Condvar)> =
+    LazyLock::new(|| (Mutex::new(HashMap::new()), Condvar::new()));
+
+/// How long a gated playback waits before giving up (a test bug, recorded as a violation).
+const GATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn wait_for_gate(name: &str) {
+    let (gates, opened) = &*GATES;
+    let mut gates = gates.lock();
+    gates.entry(name.to_string()).or_default().waiting += 1;
+    opened.notify_all();
+    let deadline = Instant::now() + GATE_TIMEOUT;
+    while !gates.get(name).is_some_and(|g| g.open) {
+        if opened.wait_until(&mut gates, deadline).timed_out() {
+            drop(gates);
+            violation(format!("play_gate {name:?} was never opened"));
+            return;
+        }
+    }
+    if let Some(g) = gates.get_mut(name) {
+        g.waiting -= 1;
+    }
+    opened.notify_all();
+}
+
+/// Opens a play gate: playbacks waiting on it (and later ones) proceed.
+///
+/// # Safety
+/// `name` is a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_gate_open(name: *const c_char) {
+    // SAFETY: C string argument from the harness.
+    let Some(name) = (unsafe { text(name) }) else {
+        return;
+    };
+    let (gates, opened) = &*GATES;
+    gates.lock().entry(name).or_default().open = true;
+    opened.notify_all();
+}
+
+/// How many playbacks are waiting on a gate right now.
+///
+/// # Safety
+/// `name` is a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_gate_waiting(name: *const c_char) -> c_int {
+    // SAFETY: C string argument from the harness.
+    let Some(name) = (unsafe { text(name) }) else {
+        return 0;
+    };
+    let gates = GATES.0.lock();
+    gates
+        .get(&name)
+        .map_or(0, |g| c_int::try_from(g.waiting).unwrap_or(c_int::MAX))
+}
+
+/// # Safety
+/// `file` is NULL or a NUL-terminated string; `session` a session pointer from the core.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_ivr_play_file(
+    session: *mut c_void,
+    fh: *mut c_void,
+    file: *const c_char,
+    args: *mut InputArgs,
+) -> c_int {
+    // SAFETY: C string argument; session checked by magic.
+    let (file, s) = unsafe { (text(file), session_from(session, "switch_ivr_play_file")) };
+    let Some(s) = s else { return STATUS_FALSE };
+    let entry = json!({"fn": "switch_ivr_play_file", "file": file, "fh": !fh.is_null(), "args": !args.is_null()});
+    let play = with_session(s, entry, |st| {
+        if !st.up() {
+            return None;
+        }
+        st.plays += 1;
+        if st.script.hangup_on_play == Some(st.plays) {
+            st.remote_hangup("hangup_on_play");
+            return None;
+        }
+        Some((st.script.play, st.script.play_gate.clone()))
+    });
+    if file.is_none() {
+        violation("switch_ivr_play_file: NULL file".into());
+        return STATUS_GENERR;
+    }
+    let Some((duration, gate)) = play else {
+        return STATUS_FALSE;
+    };
+    if let Some(gate) = gate {
+        wait_for_gate(&gate);
+    }
+    if media_wait(s, duration) {
+        STATUS_SUCCESS
+    } else {
+        STATUS_FALSE
+    }
+}
+
+/// # Safety
+/// `session` is a session pointer from the core.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_ivr_sleep(
+    session: *mut c_void,
+    ms: u32,
+    sync: c_int,
+    args: *mut InputArgs,
+) -> c_int {
+    // SAFETY: checked by magic.
+    let Some(s) = (unsafe { session_from(session, "switch_ivr_sleep") }) else {
+        return STATUS_FALSE;
+    };
+    let entry =
+        json!({"fn": "switch_ivr_sleep", "ms": ms, "sync": sync != 0, "args": !args.is_null()});
+    if !with_session(s, entry, |st| st.up()) {
+        return STATUS_FALSE;
+    }
+    if media_wait(s, Duration::from_millis(u64::from(ms))) {
+        STATUS_SUCCESS
+    } else {
+        STATUS_FALSE
+    }
+}
+
+// ---- API streams -------------------------------------------------------------------------
+
+/// Called by variadic.c for `stream->write_function(stream, "%s", text)`.
+///
+/// # Safety
+/// `handle` is a stream the core created; strings are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_stream_append(
+    handle: *mut StreamHandle,
+    fmt: *const c_char,
+    message: *const c_char,
+) -> c_int {
+    // SAFETY: C string arguments from the module.
+    let (fmt, message) = unsafe { (text(fmt), text(message)) };
+    if fmt.as_deref() != Some("%s") {
+        violation(format!(
+            "stream write_function: format {fmt:?} is not \"%s\""
+        ));
+        return STATUS_FALSE;
+    }
+    let Some(message) = message else {
+        violation("stream write_function: NULL string".into());
+        return STATUS_FALSE;
+    };
+    // SAFETY: handle is the live stream of the API call in progress.
+    unsafe { append_bytes(handle, message.as_bytes()) }
+}
+
+/// # Safety
+/// `handle` is a stream the core created.
+unsafe fn append_bytes(handle: *mut StreamHandle, bytes: &[u8]) -> c_int {
+    // SAFETY: the buffer is malloc'd by the core and kept NUL-terminated, like the switch's.
+    unsafe {
+        let h = &mut *handle;
+        let need = h.data_len + bytes.len() + 1;
+        if need > h.data_size {
+            let size = need.max(h.data_size * 2).max(1024);
+            let p = libc::realloc(h.data, size);
+            if p.is_null() {
+                return STATUS_GENERR;
+            }
+            h.data = p;
+            h.data_size = size;
+            h.alloc_len = size;
+        }
+        let base = h.data as *mut u8;
+        ptr::copy_nonoverlapping(bytes.as_ptr(), base.add(h.data_len), bytes.len());
+        h.data_len += bytes.len();
+        *base.add(h.data_len) = 0;
+        h.end = base.add(h.data_len) as *mut c_void;
+    }
+    STATUS_SUCCESS
+}
+
+/// `stream->raw_write_function`.
+///
+/// # Safety
+/// `handle` is a stream the core created; `data` is readable for `len` bytes.
+unsafe extern "C" fn stream_raw_write(
+    handle: *mut StreamHandle,
+    data: *mut u8,
+    len: usize,
+) -> c_int {
+    if data.is_null() {
+        return STATUS_FALSE;
+    }
+    // SAFETY: the caller guarantees data/len; handle is live.
+    unsafe { append_bytes(handle, std::slice::from_raw_parts(data, len)) }
+}
+
+// ---- control interface for the harness ---------------------------------------------------
+
+/// Forgets logs, errors, records, completion strings, globals and the configuration.
+#[unsafe(no_mangle)]
+pub extern "C" fn fakecore_reset() {
+    let mut core = core();
+    let pools = std::mem::take(&mut core.pools);
+    let modules = std::mem::take(&mut core.modules);
+    *core = Core {
+        pools,
+        modules,
+        ..Core::default()
+    };
+    GATES.0.lock().clear();
+}
+
+/// A new memory pool to pass to the module's `load`.
+#[unsafe(no_mangle)]
+pub extern "C" fn fakecore_pool_new() -> *mut c_void {
+    let pool = Box::into_raw(Box::new(FakePool {
+        _unique: POOL_MAGIC,
+    }));
+    core().pools.push(pool as usize);
+    pool as *mut c_void
+}
+
+/// Describes a module interface `load` returned: `{"name", "apps": [...], "apis": [...]}`,
+/// or `{"error": ...}` if it is not one the core created.
+///
+/// # Safety
+/// `module` is any pointer; it is only dereferenced if the core created it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_module_describe(module: *mut c_void) -> *mut c_char {
+    let core = core();
+    if !core.modules.contains(&(module as usize)) {
+        return to_c_string(
+            &json!({"error": "not a module interface created by switch_loadable_module_create_module_interface"}),
+        );
+    }
+    let m = module as *const FakeModule;
+    // SAFETY: a live module (checked); interface strings are the module's, valid while loaded.
+    let described = unsafe {
+        let apps: Vec<Value> = (*m)
+            .apps
+            .iter()
+            .map(|&a| {
+                json!({
+                    "name": text((*a).interface_name), "short_desc": text((*a).short_desc),
+                    "long_desc": text((*a).long_desc), "syntax": text((*a).syntax), "flags": (*a).flags,
+                    "has_function": (*a).application_function.is_some(), "parent_ok": (*a).parent == module,
+                })
+            })
+            .collect();
+        let apis: Vec<Value> = (*m)
+            .apis
+            .iter()
+            .map(|&a| {
+                json!({
+                    "name": text((*a).interface_name), "desc": text((*a).desc), "syntax": text((*a).syntax),
+                    "has_function": (*a).function.is_some(), "parent_ok": (*a).parent == module,
+                })
+            })
+            .collect();
+        json!({"name": (*m).name, "magic_ok": (*m).magic == MODULE_MAGIC, "apps": apps, "apis": apis})
+    };
+    to_c_string(&described)
+}
+
+/// What the switch does after a module's shutdown: drops its interfaces and its pool.
+/// # Safety
+/// Pointer arguments are ones the core handed out (or NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_module_release(module: *mut c_void, pool: *mut c_void) {
+    let mut core = core();
+    if let Some(i) = core.modules.iter().position(|&m| m == module as usize) {
+        core.modules.remove(i);
+        // SAFETY: created by create_module_interface and now removed from the live list.
+        let m = unsafe { Box::from_raw(module as *mut FakeModule) };
+        for &a in &m.apps {
+            // SAFETY: calloc'd by create_interface, owned by the module being released.
+            unsafe { libc::free(a as *mut c_void) };
+        }
+        for &a in &m.apis {
+            // SAFETY: as above.
+            unsafe { libc::free(a as *mut c_void) };
+        }
+    }
+    if let Some(i) = core.pools.iter().position(|&p| p == pool as usize) {
+        core.pools.remove(i);
+        // SAFETY: created by fakecore_pool_new and now removed from the live list.
+        drop(unsafe { Box::from_raw(pool as *mut FakePool) });
+    }
+}
+
+/// Sets the XML configuration document; returns NULL or an error message.
+///
+/// # Safety
+/// `text` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_set_config_xml(xml_text: *const c_char) -> *mut c_char {
+    // SAFETY: C string argument from the harness.
+    let Some(src) = (unsafe { text(xml_text) }) else {
+        core().config = None;
+        return ptr::null_mut();
+    };
+    match xml::parse_document(&src) {
+        Ok(doc) => {
+            core().config = Some(doc);
+            ptr::null_mut()
+        }
+        Err(e) => CString::new(e).map_or(ptr::null_mut(), CString::into_raw),
+    }
+}
+
+/// Sets (or with `value` NULL removes) a global variable.
+///
+/// # Safety
+/// Arguments are NULL or NUL-terminated strings.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_set_global(name: *const c_char, value: *const c_char) {
+    // SAFETY: C string arguments from the harness.
+    let (Some(name), value) = (unsafe { text(name) }, unsafe { text(value) }) else {
+        return;
+    };
+    let mut core = core();
+    match value {
+        Some(v) => core.globals.insert(name, v),
+        None => core.globals.remove(&name),
+    };
+}
+
+fn spec_string_map(spec: &Value, key: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    match spec.get(key) {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                out.insert(k.clone(), v);
+            }
+        }
+        Some(_) => return Err(format!("`{key}` must be an object of strings")),
+    }
+    Ok(out)
+}
+
+fn new_session(spec: &Value) -> Result<*mut FakeSession, String> {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let uuid = match spec.get("uuid") {
+        Some(Value::String(s)) => s.clone(),
+        None => format!("00000000-0000-4000-8000-{n:012x}"),
+        Some(_) => return Err("`uuid` must be a string".into()),
+    };
+    let vars = spec_string_map(spec, "variables")?;
+    let mut profile = spec_string_map(spec, "profile")?;
+    profile.insert("uuid".into(), uuid.clone());
+    let empty = Map::new();
+    let script = match spec.get("script") {
+        None => &empty,
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err("`script` must be an object".into()),
+    };
+    let number = |k: &str| -> Result<Option<u64>, String> {
+        match script.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| format!("script `{k}` must be a non-negative integer")),
+        }
+    };
+    for k in script.keys() {
+        if !matches!(
+            k.as_str(),
+            "hangup_on_play" | "hangup_after_ms" | "remote_cause" | "play_ms" | "play_gate"
+        ) {
+            return Err(format!("unknown script key `{k}`"));
+        }
+    }
+    let script = Script {
+        hangup_on_play: number("hangup_on_play")?,
+        hangup_after: number("hangup_after_ms")?.map(Duration::from_millis),
+        remote_cause: number("remote_cause")?.map_or(CAUSE_NORMAL_CLEARING, |c| c as c_int),
+        play: Duration::from_millis(number("play_ms")?.unwrap_or(0)),
+        play_gate: match script.get("play_gate") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(g)) => Some(g.clone()),
+            Some(_) => return Err("script `play_gate` must be a string".into()),
+        },
+    };
+    let uuid_c = CString::new(uuid).map_err(|_| "`uuid` contains NUL".to_string())?;
+    let session = Box::into_raw(Box::new(FakeSession {
+        magic: SESSION_MAGIC,
+        channel: FakeChannel {
+            magic: CHANNEL_MAGIC,
+            session: ptr::null(),
+        },
+        uuid: uuid_c,
+        state: Mutex::new(SessionState {
+            vars,
+            profile,
+            state: CS_EXECUTE,
+            cause: None,
+            answered: false,
+            pre_answered: false,
+            ring_ready: false,
+            plays: 0,
+            created: Instant::now(),
+            script,
+            record: Vec::new(),
+        }),
+    }));
+    // SAFETY: just allocated; the back pointer makes channel -> session lookups work.
+    unsafe { (*session).channel.session = session };
+    Ok(session)
+}
+
+/// Creates a session from a JSON spec:
+/// `{"uuid"?, "variables"?: {..}, "profile"?: {"caller_id_number": .., ..},
+///   "script"?: {"hangup_on_play"?: N, "hangup_after_ms"?: N, "remote_cause"?: N, "play_ms"?: N,
+///   "play_gate"?: "name"}}`.
+/// Returns NULL on a bad spec (the reason goes to the error list).
+///
+/// # Safety
+/// `spec` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_session_new(spec: *const c_char) -> *mut FakeSession {
+    // SAFETY: C string argument from the harness.
+    let spec = unsafe { text(spec) }.unwrap_or_else(|| "{}".into());
+    let made = serde_json::from_str::<Value>(&spec)
+        .map_err(|e| e.to_string())
+        .and_then(|v| new_session(&v));
+    match made {
+        Ok(s) => s,
+        Err(e) => {
+            violation(format!("fakecore_session_new: {e}"));
+            ptr::null_mut()
+        }
+    }
+}
+
+/// Runs a registered dialplan application on the session, as the switch's execute loop does.
+/// Returns 0 when it ran, -1 when no such application is registered.
+///
+/// # Safety
+/// `session` comes from fakecore_session_new; strings are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_session_exec(
+    session: *mut FakeSession,
+    app: *const c_char,
+    data: *const c_char,
+) -> c_int {
+    // SAFETY: C string argument from the harness.
+    let app = unsafe { text(app) }.unwrap_or_default();
+    let function = {
+        let core = core();
+        core.modules.iter().find_map(|&m| {
+            // SAFETY: live modules and their interfaces (under the lock).
+            unsafe {
+                (*(m as *const FakeModule)).apps.iter().find_map(|&a| {
+                    (text((*a).interface_name).as_deref() == Some(app.as_str()))
+                        .then_some((*a).application_function)
+                        .flatten()
+                })
+            }
+        })
+    };
+    let Some(function) = function else { return -1 };
+    // SAFETY: calling the module's application function with a live session, as the switch
+    // does; no core lock is held, since the module calls back into the core.
+    unsafe { function(session as *mut c_void, data) };
+    0
+}
+
+/// `{"uuid", "state", "up", "hangup_cause", "answered", "pre_answered", "ring_ready",
+///   "variables": {..}, "record": [..]}`.
+///
+/// # Safety
+/// `session` comes from fakecore_session_new and was not freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_session_info(session: *mut FakeSession) -> *mut c_char {
+    // SAFETY: the harness passes a live session.
+    let Some(s) = (unsafe { session_from(session as *const c_void, "fakecore_session_info") })
+    else {
+        return ptr::null_mut();
+    };
+    let st = s.state.lock();
+    to_c_string(&json!({
+        "uuid": s.uuid.to_string_lossy(),
+        "state": st.state,
+        "up": st.up(),
+        "hangup_cause": st.cause,
+        "answered": st.answered,
+        "pre_answered": st.pre_answered,
+        "ring_ready": st.ring_ready,
+        "variables": st.vars,
+        "record": st.record,
+    }))
+}
+
+/// # Safety
+/// `session` comes from fakecore_session_new; it is not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_session_free(session: *mut FakeSession) {
+    // SAFETY: the harness passes a live session.
+    if unsafe { session_from(session as *const c_void, "fakecore_session_free") }.is_some() {
+        // SAFETY: poison the magic so later use is detected, then free.
+        unsafe {
+            (*session).magic = 0;
+            (*session).channel.magic = 0;
+            drop(Box::from_raw(session));
+        }
+    }
+}
+
+/// Runs the API command `cmd` with `args` (NULL as the switch passes for no arguments).
+/// Returns `{"status": N, "output": ".."}` or `{"error": "no such API"}`.
+///
+/// # Safety
+/// Strings are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_api(cmd: *const c_char, args: *const c_char) -> *mut c_char {
+    // SAFETY: C string argument from the harness.
+    let cmd = unsafe { text(cmd) }.unwrap_or_default();
+    let function = {
+        let core = core();
+        core.modules.iter().find_map(|&m| {
+            // SAFETY: live modules and their interfaces (under the lock).
+            unsafe {
+                (*(m as *const FakeModule)).apis.iter().find_map(|&a| {
+                    (text((*a).interface_name).as_deref() == Some(cmd.as_str()))
+                        .then_some((*a).function)
+                        .flatten()
+                })
+            }
+        })
+    };
+    let Some(function) = function else {
+        return to_c_string(&json!({"error": format!("no such API: {cmd}")}));
+    };
+    let mut stream = StreamHandle {
+        read_function: ptr::null_mut(),
+        write_function: fakecore_c_stream_write as *mut c_void,
+        raw_write_function: Some(stream_raw_write),
+        data: ptr::null_mut(),
+        end: ptr::null_mut(),
+        data_size: 0,
+        data_len: 0,
+        alloc_len: 0,
+        alloc_chunk: 1024,
+        param_event: ptr::null_mut(),
+    };
+    // SAFETY: an empty buffer, as the switch's SWITCH_STANDARD_STREAM starts with one.
+    unsafe { append_bytes(&mut stream, b"") };
+    // SAFETY: calling the module's API function as switch_api_execute does, without the lock.
+    let status = unsafe { function(args, ptr::null_mut(), &mut stream) };
+    // SAFETY: the buffer is NUL-terminated and data_len long.
+    let output = unsafe { std::slice::from_raw_parts(stream.data as *const u8, stream.data_len) };
+    let output = String::from_utf8_lossy(output).into_owned();
+    // SAFETY: malloc'd by append_bytes.
+    unsafe { libc::free(stream.data) };
+    to_c_string(&json!({"status": status, "output": output}))
+}
+
+/// All log lines so far, as a JSON array.
+#[unsafe(no_mangle)]
+pub extern "C" fn fakecore_logs() -> *mut c_char {
+    to_c_string(&Value::from(core().logs.clone()))
+}
+
+/// Contract violations so far (should stay empty), as a JSON array of strings.
+#[unsafe(no_mangle)]
+pub extern "C" fn fakecore_errors() -> *mut c_char {
+    to_c_string(&Value::from(core().errors.clone()))
+}
+
+/// Like fakecore_errors, and clears the list (for tests that provoke violations on purpose).
+#[unsafe(no_mangle)]
+pub extern "C" fn fakecore_take_errors() -> *mut c_char {
+    to_c_string(&Value::from(std::mem::take(&mut core().errors)))
+}
+
+/// Every string passed to switch_console_set_complete, in order.
+#[unsafe(no_mangle)]
+pub extern "C" fn fakecore_complete_strings() -> *mut c_char {
+    to_c_string(&Value::from(core().complete.clone()))
+}
+
+/// Core calls that have no session (registration, configuration, globals), in order.
+#[unsafe(no_mangle)]
+pub extern "C" fn fakecore_global_record() -> *mut c_char {
+    to_c_string(&Value::from(core().record.clone()))
+}
+
+/// `{"opened": N, "freed": N, "live": N}` for switch_xml_open_cfg trees.
+#[unsafe(no_mangle)]
+pub extern "C" fn fakecore_xml_stats() -> *mut c_char {
+    let core = core();
+    to_c_string(
+        &json!({"opened": core.xml_opened, "freed": core.xml_freed, "live": core.trees.len()}),
+    )
+}
+
+/// Frees a string returned by a `fakecore_*` function.
+///
+/// # Safety
+/// `s` is NULL or came from a `fakecore_*` function and was not freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_free_string(s: *mut c_char) {
+    if !s.is_null() {
+        // SAFETY: produced by CString::into_raw in this library.
+        drop(unsafe { CString::from_raw(s) });
+    }
+}
