@@ -1,0 +1,189 @@
+//! `rustflow check`: the module's own validation, one line per problem.
+
+use std::path::{Path, PathBuf};
+
+use rustflow_engine::{CompileOptions, Flow, FlowSet, UnknownApps};
+
+use crate::Status;
+use crate::args::{self, Arg, UsageError};
+
+pub const USAGE: &str = "\
+Usage: rustflow check [--unknown-apps skip|error] FILE|DIR
+
+Validates flow files exactly as the module does when it loads them: a FILE, or every
+*.json in DIR as one flow set (all or nothing, like a module reload: when any file has
+a problem, only the problems are listed).
+Each problem is one line on stdout:
+  FILE:LINE:COLUMN: JSON-POINTER: message
+
+--unknown-apps error   (default) an application the engine does not run is an error.
+--unknown-apps skip    such applications are accepted; each one is listed as a note
+                       (FILE:LINE:COLUMN: JSON-POINTER: note: ...) and does not
+                       fail the check.
+
+Exit status:
+  0  every flow is valid (notes under `skip` do not count as problems)
+  1  at least one problem (or the path cannot be read)
+  2  usage error (unknown option, missing or extra argument)
+";
+
+pub fn command(rest: &[String]) -> Result<Status, UsageError> {
+    let parsed = args::parse(rest, &["unknown-apps"], &[])?;
+    if crate::printed_help(&parsed, USAGE) {
+        return Ok(Status::Ok);
+    }
+    let mut options = CompileOptions::default();
+    for arg in &parsed {
+        if let Arg::Option {
+            name,
+            value: Some(value),
+        } = arg
+        {
+            if name == "unknown-apps" {
+                options.unknown_apps = match value.as_str() {
+                    "skip" => UnknownApps::Skip,
+                    "error" => UnknownApps::Error,
+                    other => {
+                        return Err(UsageError(format!(
+                            "--unknown-apps takes `skip` or `error`, not `{other}`"
+                        )));
+                    }
+                };
+            }
+        }
+    }
+    let target = Path::new(args::single_positional(&parsed, "FILE or DIR")?);
+    let report = check_path(target, &options);
+    for line in &report.lines {
+        println!("{line}");
+    }
+    eprintln!(
+        "{} flow(s) checked: {} problem(s), {} skipped application(s)",
+        report.flows, report.problems, report.skipped
+    );
+    Ok(if report.problems == 0 {
+        Status::Ok
+    } else {
+        Status::Problems
+    })
+}
+
+/// What `check` found, as printed lines.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub lines: Vec<String>,
+    pub flows: usize,
+    pub problems: usize,
+    pub skipped: usize,
+}
+
+pub fn check_path(target: &Path, options: &CompileOptions) -> Report {
+    let mut report = Report::default();
+    if target.is_dir() {
+        report.flows = flow_files(target).map_or(0, |files| files.len());
+        match FlowSet::load_dir(target, options) {
+            Ok(set) => set.iter().for_each(|flow| report.valid(flow)),
+            Err(diagnostics) => {
+                diagnostics
+                    .iter()
+                    .for_each(|d| report.problem(d.to_string()));
+            }
+        }
+    } else {
+        report.flows = 1;
+        match rustflow_engine::compile_file(target, options) {
+            Ok(flow) => report.valid(&flow),
+            Err(diagnostics) => {
+                diagnostics
+                    .iter()
+                    .for_each(|d| report.problem(d.to_string()));
+            }
+        }
+    }
+    report
+}
+
+impl Report {
+    fn problem(&mut self, line: String) {
+        self.problems += 1;
+        self.lines.push(line);
+    }
+
+    fn valid(&mut self, flow: &Flow) {
+        let summary = flow.summary();
+        let text = if summary.skipped.is_empty() {
+            None
+        } else {
+            std::fs::read_to_string(flow.file()).ok()
+        };
+        for skipped in &summary.skipped {
+            self.skipped += 1;
+            let pointer = if skipped.pointer.is_empty() {
+                "/"
+            } else {
+                &skipped.pointer
+            };
+            let (line, column) = text
+                .as_deref()
+                .and_then(|text| position(text, &skipped.pointer))
+                .unwrap_or((1, 1));
+            self.lines.push(format!(
+                "{}:{line}:{column}: {pointer}: note: unknown application `{}` skipped (--unknown-apps skip)",
+                flow.file(),
+                skipped.app
+            ));
+        }
+        self.lines.push(format!(
+            "{}: ok ({} steps, version {})",
+            flow.file(),
+            summary.steps,
+            flow.version()
+        ));
+    }
+}
+
+/// The `*.json` files of a directory, sorted.
+fn flow_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "json") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Line and column of what a JSON pointer names in `text` (for an object member: its key).
+fn position(text: &str, pointer: &str) -> Option<(usize, usize)> {
+    let document = rustflow_engine::json::parse(text).ok()?;
+    let mut value = &document.root;
+    let mut offset = value.start;
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        if let Some(members) = value.as_object() {
+            let member = members.iter().find(|m| m.key == token)?;
+            offset = member.key_start;
+            value = &member.value;
+        } else {
+            value = value.as_array()?.get(token.parse::<usize>().ok()?)?;
+            offset = value.start;
+        }
+    }
+    Some(rustflow_engine::json::line_col(text, offset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::position;
+
+    #[test]
+    fn pointers_resolve_to_lines_and_columns() {
+        let text = "[\n  {\"a\": 1},\n  {\"if\": {\"then\": [{\"x/y\": 2}]}}\n]";
+        assert_eq!(position(text, ""), Some((1, 1)));
+        assert_eq!(position(text, "/0/a"), Some((2, 4)));
+        assert_eq!(position(text, "/1/if/then/0/x~1y"), Some((3, 21)));
+        assert_eq!(position(text, "/7"), None);
+    }
+}

@@ -1,0 +1,49 @@
+//! Shared helpers of the CLI tests: run the built `rustflow` binary, find the example flows
+//! and the shared corpus.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// What a `rustflow` run printed and returned.
+#[derive(Debug)]
+pub struct Output {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `rustflow ARGS` from the repository root.
+pub fn rustflow(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_rustflow"))
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .expect("the rustflow binary runs");
+    Output {
+        status: output.status.code().expect("rustflow exited, not killed"),
+        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn examples_dir() -> PathBuf {
+    repo_root().join("examples/flows")
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// `../shared/corpus` next to the repository, when it is there.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let dir = repo_root().parent()?.join("shared/corpus");
+    dir.is_dir().then_some(dir)
+}

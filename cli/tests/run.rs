@@ -1,0 +1,466 @@
+//! `rustflow run`: the simulator transcript, readable and as JSON.
+
+mod common;
+
+use serde_json::Value;
+
+use common::{corpus_dir, fixtures_dir, rustflow};
+
+fn run(args: &[&str]) -> String {
+    let out = rustflow(args);
+    assert_eq!(
+        out.status, 0,
+        "{args:?}\nstdout:\n{}\nstderr:\n{}",
+        out.stdout, out.stderr
+    );
+    out.stdout
+}
+
+/// The lines of `text` in order (each one found after the previous).
+fn assert_in_order(text: &str, expected: &[&str]) {
+    let mut rest = text;
+    for line in expected {
+        match rest.find(line) {
+            Some(at) => rest = &rest[at + line.len()..],
+            None => panic!("`{line}` missing (or out of order) in:\n{text}"),
+        }
+    }
+}
+
+#[test]
+fn menu_choice_2_shows_branch_prompts_and_hangup_cause() {
+    let out = run(&[
+        "run",
+        "examples/flows/menu.json",
+        "--dtmf",
+        "2",
+        "--var",
+        "caller_id_number=+380441234567",
+    ]);
+    assert_in_order(
+        &out,
+        &[
+            "run menu (examples/flows/menu.json, version ",
+            "/schema/1/answer  answer\n            answered\n",
+            "play local:ivr/ivr-welcome.wav\n",
+            "play local:ivr/ivr-menu.wav → digits \"2\"\n",
+            "set choice = \"2\"\n",
+            "/schema/4/switch  switch → case \"2\"\n",
+            "log: caller +380441234567 chose support hours\n",
+            "play local:ivr/ivr-support-hours.wav\n",
+            "/schema/4/switch/case/2/2/hangup  hangup\n            hangup NORMAL_CLEARING\n",
+            "prompts played (3): local:ivr/ivr-welcome.wav, local:ivr/ivr-menu.wav, local:ivr/ivr-support-hours.wav\n",
+            "end: the flow hung up with NORMAL_CLEARING after 7 steps, 6.300s into the call\n",
+        ],
+    );
+    assert!(
+        !out.contains("case/default"),
+        "only the chosen branch runs:\n{out}"
+    );
+}
+
+#[test]
+fn menu_retries_then_falls_back_through_the_limit() {
+    let out = run(&[
+        "run",
+        "examples/flows/menu.json",
+        "--dtmf",
+        "7",
+        "--dtmf",
+        "#",
+    ]);
+    assert_in_order(
+        &out,
+        &[
+            "digits \"7\"",
+            "/schema/4/switch  switch → default\n",
+            "play local:ivr/ivr-invalid-choice.wav\n",
+            "/schema/4/switch/case/default/1/goto  goto → /schema/3/playback\n",
+            "→ no digits\n",
+            "switch → default\n",
+            // Third pass: no key pressed at all (the script has run out): the timeout.
+            "→ no digits\n",
+            "/schema/3/playback  playback → limit reached\n",
+            "play local:ivr/ivr-goodbye.wav\n",
+            "hangup NO_USER_RESPONSE\n",
+            "end: the flow hung up with NO_USER_RESPONSE",
+        ],
+    );
+}
+
+#[test]
+fn menu_choice_1_posts_a_callback_request_from_the_fixtures() {
+    let fixtures = fixtures_dir().join("menu-callback.http.json");
+    let out = run(&[
+        "run",
+        "examples/flows/menu.json",
+        "--dtmf",
+        "1",
+        "--var",
+        "caller_id_number=1000",
+        "--http-fixtures",
+        fixtures.to_str().unwrap(),
+    ]);
+    assert_in_order(
+        &out,
+        &[
+            "switch → case \"1\"\n",
+            "log: callback requested by 1000\n",
+            "http POST https://crm.example.com/api/callbacks body \"{\\\"number\\\":\\\"1000\\\",\\\"reason\\\":\\\"ivr-menu\\\"}\" → 201\n",
+            "set callback_id = \"cb-42\"\n",
+            "if → then (expression true)\n",
+            "play local:ivr/ivr-callback-booked.wav\n",
+            "hangup NORMAL_CLEARING\n",
+        ],
+    );
+    // Without an answer the request fails like a network error and the flow goes on.
+    let out = run(&["run", "examples/flows/menu.json", "--dtmf", "1"]);
+    assert_in_order(
+        &out,
+        &[
+            "httpRequest → no HTTP fixture for POST https://crm.example.com/api/callbacks\n",
+            "warning: flow menu: ",
+            "if → else (expression false)\n",
+            "play local:ivr/ivr-callback-failed.wav\n",
+            "last error: httpRequest: no HTTP fixture for POST https://crm.example.com/api/callbacks\n",
+        ],
+    );
+}
+
+#[test]
+fn menu_operator_bridge_outcomes_are_scripted() {
+    let answered = run(&[
+        "run",
+        "examples/flows/menu.json",
+        "--dtmf",
+        "0",
+        "--bridge",
+        "answered",
+    ]);
+    assert_in_order(
+        &answered,
+        &[
+            "switch → case \"0\"\n",
+            "play local:ivr/ivr-hold-connect-call.wav\n",
+            "/schema/4/switch/case/0/2/bridge  bridge → answered\n",
+            "bridge user/1001 | user/1002 -> answered\n",
+            "set rustflow_bridge_result = \"answered\"\n",
+            "if → then (expression true)\n",
+            "hangup NORMAL_CLEARING\n",
+        ],
+    );
+    // Both operators busy / not answering: the flow apologises and offers the menu again.
+    let busy = run(&[
+        "run",
+        "examples/flows/menu.json",
+        "--dtmf",
+        "0",
+        "--dtmf",
+        "2",
+        "--bridge",
+        "user/1001=busy",
+        "--bridge",
+        "user/1002=no_answer",
+    ]);
+    assert_in_order(
+        &busy,
+        &[
+            "bridge → no_answer\n",
+            "if → else (expression false)\n",
+            "play local:ivr/ivr-operators-busy.wav\n",
+            "goto → /schema/3/playback\n",
+            "switch → case \"2\"\n",
+            "end: the flow hung up with NORMAL_CLEARING",
+        ],
+    );
+}
+
+#[test]
+fn http_url_file_answers_with_the_file() {
+    let dir = std::env::temp_dir().join(format!("rustflow-run-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let body = dir.join("callback.json");
+    std::fs::write(&body, r#"{"id": "cb-7"}"#).unwrap();
+    let spec = format!("https://crm.example.com/api/callbacks={}", body.display());
+    let out = run(&[
+        "run",
+        "examples/flows/menu.json",
+        "--dtmf",
+        "1",
+        "--http",
+        &spec,
+    ]);
+    // Status 200 is not the 201 the flow wants: the else branch, with the id exported.
+    assert_in_order(
+        &out,
+        &[
+            "→ 200\n",
+            "set callback_id = \"cb-7\"\n",
+            "if → else (expression false)\n",
+        ],
+    );
+}
+
+#[test]
+fn caller_hangup_mid_prompt() {
+    let out = run(&["run", "examples/flows/menu.json", "--hangup-after", "3s"]);
+    assert_in_order(
+        &out,
+        &[
+            "play local:ivr/ivr-welcome.wav\n",
+            "play local:ivr/ivr-menu.wav → no digits (cut short by the hangup)\n",
+            "end: the caller hung up at 3.000s after ",
+        ],
+    );
+    let out = run(&["run", "examples/flows/menu.json", "--hangup-after", "1"]);
+    assert!(
+        out.contains("end: the caller hung up at 0.000s after 1 steps"),
+        "{out}"
+    );
+}
+
+#[test]
+fn json_transcript_is_machine_readable() {
+    let out = run(&["run", "examples/flows/menu.json", "--dtmf", "2", "--json"]);
+    let report: Value = serde_json::from_str(&out).expect("--json prints JSON");
+    assert_eq!(report["flow"]["id"], "menu");
+    assert_eq!(report["hangup"]["by"], "flow");
+    assert_eq!(report["hangup"]["cause"], "NORMAL_CLEARING");
+    assert_eq!(report["steps"], 7);
+    assert_eq!(report["vars"]["choice"], "2");
+    assert_eq!(
+        report["prompts"],
+        serde_json::json!([
+            "local:ivr/ivr-welcome.wav",
+            "local:ivr/ivr-menu.wav",
+            "local:ivr/ivr-support-hours.wav"
+        ])
+    );
+    let events: Vec<&str> = report["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        events.contains(&"step") && events.contains(&"play") && events.contains(&"hangup"),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn business_hours_follow_the_virtual_clock() {
+    // Monday 2026-11-30 10:00 in Kyiv: open, so the menu flow runs through `schema`.
+    let open = run(&[
+        "run",
+        "examples/flows/business-hours.json",
+        "--flows",
+        "examples/flows",
+        "--time",
+        "2026-11-30T10:00:00+02:00",
+        "--dtmf",
+        "2",
+        "--var",
+        "caller_id_number=1000",
+    ]);
+    assert_in_order(
+        &open,
+        &[
+            "/schema/0/if  if → else (expression false)\n",
+            "/schema/1/if  if → then (expression true)\n",
+            "set office = \"open\"\n",
+            "log: office open: routing 1000 to the menu\n",
+            "menu:/schema/1/answer  answer\n",
+            "menu:/schema/4/switch  switch → case \"2\"\n",
+            "play local:ivr/ivr-support-hours.wav\n",
+            "hangup NORMAL_CLEARING\n",
+            "/schema/1/if/then/2/schema  schema → hangup\n",
+        ],
+    );
+    // Saturday: the weekend message.
+    let weekend = run(&[
+        "run",
+        "examples/flows/business-hours.json",
+        "--time",
+        "2026-11-28T11:00:00+02:00",
+    ]);
+    assert_in_order(
+        &weekend,
+        &[
+            "set office = \"weekend\"\n",
+            "play local:office/closed-weekend.wav\n",
+            "hangup NORMAL_CLEARING\n",
+        ],
+    );
+    // Christmas Eve evening: the holiday range wins, and goto skips the hours check.
+    let holiday = run(&[
+        "run",
+        "examples/flows/business-hours.json",
+        "--time",
+        "2026-12-24T19:30:00+02:00",
+    ]);
+    assert_in_order(
+        &holiday,
+        &[
+            "/schema/0/if  if → then (expression true)\n",
+            "set office = \"holiday\"\n",
+            "goto → /schema/2/answer\n",
+            "play local:office/closed-holiday.wav\n",
+        ],
+    );
+}
+
+#[test]
+fn a_flow_that_does_not_load_exits_1_with_its_problems() {
+    let dir = std::env::temp_dir().join(format!("rustflow-run-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.json");
+    std::fs::write(&file, "[{\"goto\": \"nowhere\"}]").unwrap();
+    let out = rustflow(&["run", file.to_str().unwrap()]);
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stdout.starts_with(&format!("{}:1:", file.display())),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("nowhere"), "{}", out.stdout);
+    let out = rustflow(&[
+        "run",
+        "examples/flows/menu.json",
+        "--http-fixtures",
+        "no/such/fixtures.json",
+    ]);
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stderr
+            .starts_with("no/such/fixtures.json: cannot read:"),
+        "{}",
+        out.stderr
+    );
+    let out = rustflow(&["run", "examples/flows/menu.json", "--time", "yesterday"]);
+    assert_eq!(out.status, 1);
+    assert!(out.stderr.contains("--time"), "{}", out.stderr);
+}
+
+#[test]
+fn corpus_call_001_walks_to_a_hangup_with_scripted_speech_and_http() {
+    let Some(corpus) = corpus_dir() else {
+        eprintln!("note: ../shared/corpus is absent; the corpus run is skipped");
+        return;
+    };
+    let flow = corpus.join("webitel-call-001.json");
+    let fixtures = fixtures_dir().join("webitel-call-001.http.json");
+    let out = run(&[
+        "run",
+        flow.to_str().unwrap(),
+        "--unknown-apps",
+        "skip",
+        "--http-fixtures",
+        fixtures.to_str().unwrap(),
+        "--speech",
+        "Sí, soy yo",
+        "--speech",
+        "Sí, me interesa",
+        "--speech",
+        "Vale, firmo hoy",
+        "--speech",
+        "Gracias",
+        "--var",
+        "destination=+525512345678",
+    ]);
+    assert_in_order(
+        &out,
+        &[
+            "/12/set  set\n",
+            "answered\n",
+            "and listen → heard \"Sí, soy yo\"\n",
+            "http POST https://api.openai.com/v1/chat/completions body ",
+            "set chatgpt = \"Yes, it's me\"\n",
+            "switch → case \"Yes, it's me\"\n",
+            "and listen → heard \"Sí, me interesa\"\n",
+            // The same OpenAI URL answers in turn: the next classification.
+            "set chatgpt = \"Positive intent|Interested\"\n",
+            "set intent = \"Positive intent\"\n",
+            "switch → case \"Positive intent\"\n",
+            "and listen → heard \"Vale, firmo hoy\"\n",
+            "set category = \"I will sign\"\n",
+            "switch → case \"I will sign\"\n",
+            "hangup NORMAL_CLEARING\n",
+            // After the hangup the disconnected trigger reports to the CRM.
+            "/0/trigger/disconnected/0/export  export\n",
+            "http POST https://api.suite.mx/api/p/webitel_call_center body ",
+            "→ 200\n",
+            "end: the flow hung up with NORMAL_CLEARING after ",
+        ],
+    );
+    // Applications the engine does not run are named up front, each with its pointer.
+    for note in out.lines().filter(|line| line.starts_with("note: ")) {
+        assert!(
+            rustflow_engine::schema::not_run_apps()
+                .iter()
+                .any(|app| note.contains(&format!("/{app}: unknown application `{app}`"))),
+            "{note}"
+        );
+    }
+    // Every step printed: one step line per step the engine counted.
+    let report: Value = serde_json::from_str(&run(&[
+        "run",
+        flow.to_str().unwrap(),
+        "--unknown-apps",
+        "skip",
+        "--http-fixtures",
+        fixtures.to_str().unwrap(),
+        "--speech",
+        "Sí, soy yo",
+        "--json",
+    ]))
+    .unwrap();
+    let steps = report["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "step")
+        .count();
+    assert_eq!(steps as u64, report["steps"].as_u64().unwrap());
+    assert_eq!(report["hangup"]["by"], "flow");
+}
+
+#[test]
+fn a_script_file_and_hostile_values() {
+    let dir = std::env::temp_dir().join(format!("rustflow-run-script-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("caller.json");
+    let hostile = "${system ls}|{origination_caller_id_number=1}user/1000,1001:_:x^^:a";
+    std::fs::write(
+        &script,
+        serde_json::json!({ "dtmf": ["2"], "vars": { "caller_id_number": hostile } }).to_string(),
+    )
+    .unwrap();
+    let out = run(&[
+        "run",
+        "examples/flows/menu.json",
+        "--script",
+        script.to_str().unwrap(),
+    ]);
+    // The value reaches the log as data: not expanded, not split.
+    assert_in_order(
+        &out,
+        &[
+            "switch → case \"2\"\n",
+            &format!("log: caller {hostile} chose support hours\n"),
+        ],
+    );
+    std::fs::write(&script, r#"{"dtmf": ["2"], "colour": "blue"}"#).unwrap();
+    let out = rustflow(&[
+        "run",
+        "examples/flows/menu.json",
+        "--script",
+        script.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stderr.contains("unknown script key `colour`"),
+        "{}",
+        out.stderr
+    );
+}
