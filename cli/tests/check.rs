@@ -51,7 +51,7 @@ fn example_flows_pass() {
         "stdout:\n{}\nstderr:\n{}",
         out.stdout, out.stderr
     );
-    for name in ["menu", "business-hours"] {
+    for name in ["menu", "business-hours", "support-line", "voicemail"] {
         assert!(
             out.stdout
                 .lines()

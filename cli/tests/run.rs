@@ -143,7 +143,8 @@ fn menu_operator_bridge_outcomes_are_scripted() {
             "switch → case \"0\"\n",
             "play local:ivr/ivr-hold-connect-call.wav\n",
             "/schema/4/switch/case/0/2/bridge  bridge → answered\n",
-            "bridge user/1001 | user/1002 -> answered\n",
+            // failover: the first leg answered, so the second was never called
+            "bridge user/1001=answered | user/1002=not tried -> answered\n",
             "set rustflow_bridge_result = \"answered\"\n",
             "if → then (expression true)\n",
             "hangup NORMAL_CLEARING\n",
@@ -166,6 +167,7 @@ fn menu_operator_bridge_outcomes_are_scripted() {
         &busy,
         &[
             "bridge → no_answer\n",
+            "bridge user/1001=busy | user/1002=no_answer -> no_answer\n",
             "if → else (expression false)\n",
             "play local:ivr/ivr-operators-busy.wav\n",
             "goto → /schema/3/playback\n",
@@ -462,5 +464,66 @@ fn a_script_file_and_hostile_values() {
         out.stderr.contains("unknown script key `colour`"),
         "{}",
         out.stderr
+    );
+}
+
+#[test]
+fn support_line_fails_over_to_the_gateway_and_runs_bridged() {
+    let out = run(&[
+        "run",
+        "examples/flows/support-line.json",
+        "--bridge",
+        "user/1001=busy",
+        "--bridge",
+        "user/1002=no_answer",
+        "--bridge",
+        "gateway/pstn/+380501234567=answered",
+    ]);
+    assert_in_order(
+        &out,
+        &[
+            "/schema/4/bridge  bridge → answered\n",
+            "bridge user/1001=busy | user/1002=no_answer | gateway/pstn/+380501234567=answered -> answered\n",
+            "set rustflow_bridge_result = \"answered\"\n",
+            "/schema/4/bridge/bridged/0/log  log\n",
+            "switch → case \"answered\"\n",
+            "hangup NORMAL_CLEARING\n",
+        ],
+    );
+    // nobody answers: no bridged actions, the caller goes to voicemail
+    let out = run(&[
+        "run",
+        "examples/flows/support-line.json",
+        "--flows",
+        "examples/flows",
+        "--bridge",
+        "no_answer",
+    ]);
+    assert!(!out.contains("bridge/bridged/"), "{out}");
+    assert_in_order(
+        &out,
+        &[
+            "bridge user/1001=no_answer | user/1002=no_answer | gateway/pstn/+380501234567=no_answer -> no_answer\n",
+            "play local:ivr/ivr-no_one_available.wav\n",
+            "record session stop",
+            "record recordings/vm_support_1000_",
+        ],
+    );
+}
+
+#[test]
+fn voicemail_records_and_links_the_recording() {
+    let out = run(&["run", "examples/flows/voicemail.json"]);
+    assert_in_order(
+        &out,
+        &[
+            "play local:voicemail/vm-leave_message.wav, tone:%(500,0,1000)\n",
+            "flush DTMF\n",
+            "record recordings/vm_support_1000_",
+            "set rustflow_record_file = \"recordings/vm_support_1000_",
+            "set vm_link = \"https://files.example.test/recordings/vm_support_1000_",
+            "hangup NORMAL_CLEARING\n",
+            "trigger/disconnected/0/httpRequest",
+        ],
     );
 }

@@ -27,6 +27,7 @@ pub const SUPPORTED_APPS: &[&str] = &[
     "bridge",
     "calendar",
     "conference",
+    "echo",
     "execute",
     "export",
     "flushDTMF",
@@ -75,7 +76,6 @@ pub const NOT_YET_SUPPORTED_APPS: &[&str] = &[
     "ccPosition",
     "cv",
     "dump",
-    "echo",
     "ewt",
     "getQueueAgents",
     "getQueueInfo",
@@ -126,7 +126,9 @@ pub fn compile_source(
         all_tags: Vec::new(),
         schema_refs: Vec::new(),
         expr_sources: Vec::new(),
+        expr_index: HashMap::new(),
         js_sources: Vec::new(),
+        js_index: HashMap::new(),
     };
     if !crate::flow::is_valid_flow_id(id) {
         cx.error(
@@ -218,25 +220,33 @@ pub fn compile_source(
         cx.resolve_executes();
     }
     let mut expressions = Vec::with_capacity(cx.expr_sources.len());
-    for (source, pointer, offset) in std::mem::take(&mut cx.expr_sources) {
+    for (source, uses) in std::mem::take(&mut cx.expr_sources) {
         match Expression::compile(&source) {
             Ok(expr) => expressions.push(expr),
-            Err(message) => cx.error(
-                &pointer,
-                offset,
-                format!("expression does not parse: {message}"),
-            ),
+            Err(message) => {
+                for (pointer, offset) in uses {
+                    cx.error(
+                        &pointer,
+                        offset,
+                        format!("expression does not parse: {message}"),
+                    );
+                }
+            }
         }
     }
     let mut scripts = Vec::with_capacity(cx.js_sources.len());
-    for (source, pointer, offset) in std::mem::take(&mut cx.js_sources) {
+    for (source, uses) in std::mem::take(&mut cx.js_sources) {
         match crate::js::JsFunction::compile(&source) {
             Ok(function) => scripts.push(function),
-            Err(message) => cx.error(
-                &pointer,
-                offset,
-                format!("JavaScript does not compile: {message}"),
-            ),
+            Err(message) => {
+                for (pointer, offset) in uses {
+                    cx.error(
+                        &pointer,
+                        offset,
+                        format!("JavaScript does not compile: {message}"),
+                    );
+                }
+            }
         }
     }
     if !cx.diags.is_empty() {
@@ -266,6 +276,27 @@ pub fn compile_source(
         disconnected: cx.disconnected,
         summary,
     })
+}
+
+/// A source queued for compilation and the places (pointer, offset) that use it.
+type QueuedSource = (String, Vec<(String, usize)>);
+
+/// Index of `source` in `queue`, queueing it on first use; every use is remembered so an
+/// error is reported at each place.
+fn queue_source(
+    queue: &mut Vec<QueuedSource>,
+    index: &mut HashMap<String, usize>,
+    source: &str,
+    pointer: String,
+    offset: usize,
+) -> usize {
+    if let Some(&i) = index.get(source) {
+        queue[i].1.push((pointer, offset));
+        return i;
+    }
+    queue.push((source.to_string(), vec![(pointer, offset)]));
+    index.insert(source.to_string(), queue.len() - 1);
+    queue.len() - 1
 }
 
 /// A unit under construction.
@@ -305,8 +336,12 @@ struct Compiler<'a> {
     /// Literal `schema` ids, checked against the flow set by `FlowSet::load_dir`.
     schema_refs: Vec<crate::flow::SchemaRef>,
     /// Expressions and `js` bodies to compile: (source, pointer, offset).
-    expr_sources: Vec<(String, String, usize)>,
-    js_sources: Vec<(String, String, usize)>,
+    /// Expression sources to compile, each once, with every place that uses it
+    /// (pointer, offset): a flow often repeats the same condition or `js` body.
+    expr_sources: Vec<QueuedSource>,
+    expr_index: HashMap<String, usize>,
+    js_sources: Vec<QueuedSource>,
+    js_index: HashMap<String, usize>,
 }
 
 /// The application object being compiled: its arguments and where they are.
@@ -950,9 +985,13 @@ impl<'a> Compiler<'a> {
     /// Queues an expression; all are compiled after the blocks, at a shallow stack depth
     /// (the JavaScript syntax checker has a stack limit, and blocks nest deeply).
     fn compile_expression(&mut self, source: &str, pointer: &str, offset: usize) -> Option<usize> {
-        self.expr_sources
-            .push((source.to_string(), pointer.to_string(), offset));
-        Some(self.expr_sources.len() - 1)
+        Some(queue_source(
+            &mut self.expr_sources,
+            &mut self.expr_index,
+            source,
+            pointer.to_string(),
+            offset,
+        ))
     }
 
     /// Compiles one application; `None` leaves the placeholder (an error was reported).
@@ -1328,6 +1367,22 @@ impl<'a> Compiler<'a> {
                 .compile_session(acx)
                 .map(|r| Code::RecordSession(Box::new(r))),
             "flushDTMF" | "flushDtmf" => Some(Code::FlushDtmf),
+            "echo" => {
+                // A delay in ms (`delay_echo`), or nothing / "" / 0 for a plain echo; an
+                // object `{"delay": ms}` is accepted too.
+                let value = match acx.value.as_object() {
+                    Some(members) => match find_ci(members, "delay") {
+                        Some(m) => &m.value,
+                        None => return Some(Code::Echo(Num::Const(0))),
+                    },
+                    None => acx.value,
+                };
+                match &value.kind {
+                    Kind::Null => Some(Code::Echo(Num::Const(0))),
+                    Kind::String(text) if text.trim().is_empty() => Some(Code::Echo(Num::Const(0))),
+                    _ => Some(Code::Echo(self.num(value, pointer, "echo")?)),
+                }
+            }
             "inBandDTMF" => Some(Code::InBandDtmf(self.text(acx.value, pointer, app)?)),
             "timezone" => {
                 let value = match acx.value.as_object() {
@@ -1697,19 +1752,39 @@ impl<'a> Compiler<'a> {
             .collect())
     }
 
-    fn compile_bridge(&mut self, acx: &AppCx<'_>) -> Option<BridgeSpec> {
+    fn compile_bridge(&mut self, acx: &AppCx<'a>) -> Option<BridgeSpec> {
         let members = self.object(acx)?;
         let pointer = acx.pointer.as_str();
-        for unsupported in ["bridged", "pickup"] {
-            if let Some(m) = find_ci(members, unsupported) {
+        if let Some(m) = find_ci(members, "pickup") {
+            self.error(
+                &pointer_join(pointer, &m.key),
+                m.value.start,
+                "`bridge.pickup` is not supported by rustflow yet (it needs Webitel pickup groups)"
+                    .to_string(),
+            );
+            return None;
+        }
+        // `bridged`: actions run when a leg answered (a unit, compiled like a function body).
+        let bridged = match find_ci(members, "bridged") {
+            Some(m) if m.value.as_array().is_some() => {
+                let unit = self.new_unit("bridge.bridged");
+                self.function_defs
+                    .push((unit, &m.value, pointer_join(pointer, &m.key)));
+                Some(unit)
+            }
+            Some(m) => {
                 self.error(
                     &pointer_join(pointer, &m.key),
                     m.value.start,
-                    format!("`bridge.{unsupported}` is not supported by rustflow yet"),
+                    format!(
+                        "`bridge.bridged` must be an array of applications, found {}",
+                        m.value.type_name()
+                    ),
                 );
                 return None;
             }
-        }
+            None => None,
+        };
         let Some(endpoints) = find_ci(members, "endpoints") else {
             self.missing(acx, "endpoints");
             return None;
@@ -1772,6 +1847,7 @@ impl<'a> Compiler<'a> {
             variables,
             codecs,
             send_on_answer,
+            bridged,
         })
     }
 
@@ -2015,22 +2091,7 @@ impl<'a> Compiler<'a> {
     fn compile_tts(&mut self, acx: &AppCx<'_>) -> Option<PlaybackSpec> {
         let members = self.object(acx)?;
         let pointer = acx.pointer.as_str();
-        let Some(text) = find_ci(members, "text") else {
-            self.missing(acx, "text");
-            return None;
-        };
-        let text = self.text(&text.value, &pointer_join(pointer, &text.key), "text")?;
-        let optional = |this: &mut Self, key: &str| -> Result<Option<Template>, ()> {
-            match find_ci(members, key) {
-                Some(m) => this
-                    .text(&m.value, &pointer_join(pointer, &m.key), key)
-                    .map(Some)
-                    .ok_or(()),
-                None => Ok(None),
-            }
-        };
-        let engine = optional(self, "provider").ok()?;
-        let voice = optional(self, "voice").ok()?;
+        let file = self.tts_settings(members, pointer, acx.value.start, "tts")?;
         let digits = match find_ci(members, "getDigits") {
             Some(m) => Some(self.compile_digits(&m.value, &pointer_join(pointer, &m.key))?),
             None => None,
@@ -2048,13 +2109,85 @@ impl<'a> Compiler<'a> {
             return None;
         }
         Some(PlaybackSpec {
-            files: vec![FileSpec::Tts {
-                text,
-                engine,
-                voice,
-            }],
+            files: vec![file],
             digits,
             speech,
+        })
+    }
+
+    /// TTS settings (the `tts` app's object, or a playback file's `tts`): `text` (or `ssml`),
+    /// `textType` (`text` | `ssml`), `provider`, `voice`, `language`.
+    fn tts_settings(
+        &mut self,
+        members: &[Member],
+        pointer: &str,
+        start: usize,
+        what: &str,
+    ) -> Option<FileSpec> {
+        let optional = |this: &mut Self, key: &str| -> Result<Option<Template>, ()> {
+            match find_ci(members, key) {
+                Some(m) => this
+                    .text(&m.value, &pointer_join(pointer, &m.key), key)
+                    .map(Some)
+                    .ok_or(()),
+                None => Ok(None),
+            }
+        };
+        let text = optional(self, "text").ok()?;
+        let ssml_text = optional(self, "ssml").ok()?;
+        let mut ssml = false;
+        if let Some(m) = find_ci(members, "textType") {
+            let p = pointer_join(pointer, &m.key);
+            match m.value.as_str() {
+                Some("" | "text") => {}
+                Some("ssml") => ssml = true,
+                Some(other) => {
+                    self.error(
+                        &p,
+                        m.value.start,
+                        format!("`textType` must be `text` or `ssml`, found `{other}`"),
+                    );
+                    return None;
+                }
+                None => {
+                    self.error(
+                        &p,
+                        m.value.start,
+                        format!("`textType` must be a string, found {}", m.value.type_name()),
+                    );
+                    return None;
+                }
+            }
+        }
+        let text = match (text, ssml_text) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    pointer,
+                    start,
+                    "give either `text` or `ssml`, not both".to_string(),
+                );
+                return None;
+            }
+            (Some(text), None) => text,
+            (None, Some(document)) => {
+                ssml = true;
+                document
+            }
+            (None, None) => {
+                self.error(
+                    pointer,
+                    start,
+                    format!("`{what}` is missing the required field `text` (or `ssml`)"),
+                );
+                return None;
+            }
+        };
+        Some(FileSpec::Tts {
+            text,
+            engine: optional(self, "provider").ok()?,
+            voice: optional(self, "voice").ok()?,
+            language: optional(self, "language").ok()?,
+            ssml,
         })
     }
 
@@ -2163,35 +2296,7 @@ impl<'a> Compiler<'a> {
                     );
                     return None;
                 };
-                let Some(text) = find_ci(tts_members, "text") else {
-                    self.error(
-                        &tts_pointer,
-                        tts.value.start,
-                        "a `tts` file needs `tts.text`".to_string(),
-                    );
-                    return None;
-                };
-                let text =
-                    self.text(&text.value, &pointer_join(&tts_pointer, &text.key), "text")?;
-                let engine = match find_ci(tts_members, "provider") {
-                    Some(m) => Some(self.text(
-                        &m.value,
-                        &pointer_join(&tts_pointer, &m.key),
-                        "provider",
-                    )?),
-                    None => None,
-                };
-                let voice = match find_ci(tts_members, "voice") {
-                    Some(m) => {
-                        Some(self.text(&m.value, &pointer_join(&tts_pointer, &m.key), "voice")?)
-                    }
-                    None => None,
-                };
-                Some(FileSpec::Tts {
-                    text,
-                    engine,
-                    voice,
-                })
+                self.tts_settings(tts_members, &tts_pointer, tts.value.start, "tts file")
             }
             // No type (or the MIME type the designer stores): the media library.
             t if t.is_empty() || t.starts_with("audio/") || t.starts_with("video/") => {
@@ -2486,12 +2591,13 @@ impl<'a> Compiler<'a> {
             );
             return None;
         };
-        self.js_sources.push((
-            source.to_string(),
+        let function = queue_source(
+            &mut self.js_sources,
+            &mut self.js_index,
+            source,
             pointer_join(pointer, &data.key),
             data.value.start,
-        ));
-        let function = self.js_sources.len() - 1;
+        );
         Some(Code::Js {
             function,
             set_var: set_var?,

@@ -84,6 +84,11 @@ pub enum PlayFile {
         text: String,
         engine: Option<String>,
         voice: Option<String>,
+        /// Language of the text, e.g. `en-US` (`tts.language`); `None` = the voice's own.
+        language: Option<String>,
+        /// `text` is an SSML document (`textType: "ssml"`, or the `ssml` field): pass it to
+        /// the engine unchanged.
+        ssml: bool,
     },
 }
 
@@ -403,6 +408,19 @@ pub trait Host {
     /// Performs an HTTP request (blocking, bounded by `timeout_ms`).
     fn http(&mut self, request: &HttpRequest) -> HostResult<HttpResponse>;
 
+    /// Appends the channel variable's value to `out`; returns whether the variable exists.
+    /// Expressions and templates read variables this way (into buffers the engine reuses, or
+    /// straight into the expanded text), so a host that can lend the value (no copy of its
+    /// own) saves an allocation per read. Default: [`Host::var`].
+    fn var_into(&mut self, name: &str, out: &mut String) -> bool {
+        match self.var(name) {
+            Some(value) => {
+                out.push_str(&value);
+                true
+            }
+            None => false,
+        }
+    }
     /// Whether a log line of this level would be written; the engine skips formatting
     /// per-step DEBUG lines when it would not.
     fn log_enabled(&mut self, _level: LogLevel) -> bool {
@@ -420,10 +438,19 @@ pub trait Host {
             "in-band DTMF detection is not available on this host".to_string(),
         ))
     }
-    /// Calls the legs and bridges the first to answer; returns when the bridge ends.
+    /// Calls the legs and bridges the first to answer; returns when the bridge ends. When a
+    /// leg answered, return `Ok(Answered)` even if the caller hung up during the bridge: the
+    /// engine then runs `bridge.bridged` (media refused) and checks [`Host::is_up`] itself.
     fn bridge(&mut self, _request: &BridgeRequest) -> HostResult<BridgeResult> {
         Err(HostError::Failed(
             "bridging is not available on this host".to_string(),
+        ))
+    }
+    /// Echoes the caller's audio back (`echo`): `delay_ms == 0` is FreeSWITCH `echo`, more is
+    /// `delay_echo <ms>`. Returns when the call ends (`Hangup`) or the echo is stopped.
+    fn echo(&mut self, _delay_ms: u64) -> HostResult<()> {
+        Err(HostError::Failed(
+            "echo is not available on this host".to_string(),
         ))
     }
     /// Records the caller; returns the path of the file written.

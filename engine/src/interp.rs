@@ -68,6 +68,7 @@ pub fn run(
         pending: Vec::new(),
         js: None,
         timezone: None,
+        buffers: Vec::new(),
         depth: 0,
         debug,
         note: None,
@@ -161,6 +162,8 @@ type StepResult = Result<Control, StepError>;
 enum Pending {
     Function(usize),
     Schema(Arc<Flow>),
+    /// `bridge.bridged` after a bridge in which a leg answered.
+    Bridged(usize),
 }
 
 struct Machine<'a> {
@@ -176,6 +179,8 @@ struct Machine<'a> {
     pending: Vec<Pending>,
     js: Option<crate::js::JsSandbox>,
     timezone: Option<String>,
+    /// String buffers reused by expression variable reads.
+    buffers: Vec<String>,
     depth: usize,
     debug: bool,
     /// Result text of a control step (`true`, `case`, `again`…); `None` = "ok".
@@ -373,6 +378,39 @@ impl Machine<'_> {
         End::Finished
     }
 
+    /// Runs `bridge.bridged` after a bridge in which a leg answered. If the caller hung up
+    /// meanwhile, the actions run like `trigger.disconnected` (media refused), and the
+    /// flow then stops as on any hangup.
+    fn run_bridged(&mut self, flow: &Flow, counters: &mut [Vec<u64>], unit: usize) -> End {
+        let caller_gone = !self.in_disconnected && !self.host.is_up();
+        if self.debug {
+            let line = format!(
+                "flow {}: running bridge.bridged{}",
+                flow.id,
+                if caller_gone {
+                    " (caller gone: media refused)"
+                } else {
+                    ""
+                }
+            );
+            self.host.log(LogLevel::Debug, &line);
+        }
+        let was_disconnected = self.in_disconnected;
+        self.in_disconnected |= caller_gone;
+        self.depth += 1;
+        let end = self.exec(flow, counters, unit);
+        self.depth -= 1;
+        self.in_disconnected = was_disconnected;
+        match end {
+            End::Fatal => End::Fatal,
+            _ if caller_gone => {
+                self.hung_up = true;
+                End::Hangup
+            }
+            other => other,
+        }
+    }
+
     /// Runs async forks queued by the step that just finished. This engine never runs
     /// flow code in parallel on a session: an async fork runs on the caller, right after
     /// the step that started it, and its `break` does not stop the caller.
@@ -393,6 +431,7 @@ impl Machine<'_> {
                     self.depth -= 1;
                     end
                 }
+                Pending::Bridged(unit) => self.run_bridged(flow, counters, unit),
                 Pending::Schema(other) => {
                     if self.debug {
                         let line = format!(
@@ -634,9 +673,17 @@ impl Machine<'_> {
             Code::Bridge(spec) => {
                 let request = self.bridge_request(spec)?;
                 let result = self.host.bridge(&request)?;
-                self.host
-                    .set_var("rustflow_bridge_result", result.as_str())?;
+                // The caller may be gone already (hung up during the bridge): the result
+                // still matters to `bridged` and `trigger.disconnected`.
+                match self.host.set_var("rustflow_bridge_result", result.as_str()) {
+                    Ok(()) | Err(HostError::Hangup) => {}
+                    Err(e) => return Err(e.into()),
+                }
                 self.note = Some(result.as_str());
+                if let (BridgeResult::Answered, Some(unit)) = (result, spec.bridged) {
+                    // Runs right after this step (its step line first), like an async fork.
+                    self.pending.push(Pending::Bridged(unit));
+                }
                 Ok(Control::Next)
             }
             Code::RecordFile(spec) => {
@@ -832,6 +879,11 @@ impl Machine<'_> {
                 let url = self.generate_link(spec)?;
                 let name = self.expand(&spec.set_var);
                 self.host.set_var(&name, &url)?;
+                Ok(Control::Next)
+            }
+            Code::Echo(delay) => {
+                let delay_ms = self.number(delay, "echo")?;
+                self.host.echo(delay_ms)?;
                 Ok(Control::Next)
             }
             Code::FlushDtmf => {
@@ -1068,11 +1120,31 @@ impl Machine<'_> {
                 text,
                 engine,
                 voice,
-            } => PlayFile::Tts {
-                text: self.expand(text).into_owned(),
-                engine: engine.as_ref().map(|e| self.expand(e).into_owned()),
-                voice: voice.as_ref().map(|v| self.expand(v).into_owned()),
-            },
+                language,
+                ssml,
+            } => {
+                let mut optional = |t: &Option<Template>| {
+                    t.as_ref()
+                        .map(|t| self.expand(t).into_owned())
+                        .filter(|v| !v.is_empty())
+                };
+                let engine = optional(engine);
+                let voice = optional(voice);
+                let language = optional(language);
+                let text = self.expand(text).into_owned();
+                if text.trim().is_empty() {
+                    return Err(StepError::Failed(
+                        "the tts text expanded to nothing".to_string(),
+                    ));
+                }
+                PlayFile::Tts {
+                    text,
+                    engine,
+                    voice,
+                    language,
+                    ssml: *ssml,
+                }
+            }
         })
     }
 
@@ -1327,6 +1399,21 @@ impl ExprEnv for Machine<'_> {
             args: self.args,
         };
         crate::template::lookup(&mut scope, name)
+    }
+    fn plain_var(&mut self, name: &str) -> String {
+        self.host.var(name).unwrap_or_default()
+    }
+    fn plain_var_into(&mut self, name: &str, out: &mut String) {
+        self.host.var_into(name, out);
+    }
+    fn buffer(&mut self) -> String {
+        self.buffers.pop().unwrap_or_default()
+    }
+    fn recycle(&mut self, mut buffer: String) {
+        if self.buffers.len() < 16 && buffer.capacity() <= 4096 {
+            buffer.clear();
+            self.buffers.push(buffer);
+        }
     }
     fn global(&mut self, name: &str) -> String {
         self.host.global_var(name).unwrap_or_default()

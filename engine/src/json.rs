@@ -341,6 +341,17 @@ impl Parser<'_> {
     fn string(&mut self) -> Result<String, SyntaxError> {
         let open = self.pos;
         self.pos += 1;
+        // Most strings have no escape: one allocation of the exact size.
+        let plain = self.bytes[self.pos..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+        if let Some(len) = plain {
+            if self.bytes[self.pos + len] == b'"' {
+                let text = self.text[self.pos..self.pos + len].to_string();
+                self.pos += len + 1;
+                return Ok(text);
+            }
+        }
         let mut out = String::new();
         loop {
             let run_start = self.pos;

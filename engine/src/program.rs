@@ -85,6 +85,8 @@ pub(crate) enum FileSpec {
         text: Template,
         engine: Option<Template>,
         voice: Option<Template>,
+        language: Option<Template>,
+        ssml: bool,
     },
 }
 
@@ -183,6 +185,8 @@ pub(crate) enum Code {
     Playback(Box<PlaybackSpec>),
     FlushDtmf,
     InBandDtmf(Template),
+    /// `echo`: delay in ms (0 = plain echo).
+    Echo(Num),
     BackgroundStart {
         file: FileSpec,
         volume_reduction: Num,
@@ -278,6 +282,8 @@ pub(crate) struct BridgeSpec {
     pub variables: Vec<(Box<str>, VarValue)>,
     pub codecs: Vec<Template>,
     pub send_on_answer: Option<Template>,
+    /// Unit of the `bridged` actions, run when a leg answered.
+    pub bridged: Option<usize>,
 }
 
 #[derive(Debug)]
@@ -343,6 +349,7 @@ impl Code {
                 | Code::Playback(_)
                 | Code::FlushDtmf
                 | Code::InBandDtmf(_)
+                | Code::Echo(_)
                 | Code::Bridge(_)
                 | Code::BackgroundStart { .. }
                 | Code::BackgroundStop

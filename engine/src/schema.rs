@@ -164,6 +164,10 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     ),
     ("execute", "Runs a function defined with `function`."),
     ("log", "Writes a line to the log."),
+    (
+        "echo",
+        "Echoes the caller's audio back until hangup (a delay in ms uses `delay_echo`).",
+    ),
     ("sleep", "Pauses with media flowing, in milliseconds."),
     (
         "softSleep",
@@ -205,7 +209,6 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
 /// Webitel call-flow application names (reference §A8, Part C) beyond the engine's own
 /// tables, so an editor knows them as Webitel's rather than as typos.
 const WEBITEL_CATALOGUE: &[&str] = &[
-    "echo",
     "joinQueue",
     "cancelQueue",
     "say",
@@ -455,8 +458,9 @@ fn app_arguments(app: &str) -> Value {
                 ),
                 (
                     "bridged",
-                    json!({ "$ref": "#/$defs/actions", "deprecated": true,
-                            "description": "Runs when the call is bridged (Webitel); not supported by rustflow yet." }),
+                    actions(
+                        "Runs on the caller's leg after the bridge returns, when a leg answered (media refused if the caller is gone).",
+                    ),
                 ),
             ],
             &["endpoints"],
@@ -535,12 +539,15 @@ fn app_arguments(app: &str) -> Value {
             let mut fields = vec![
                 ("text", text("Text to speak (expanded).")),
                 ("textType", text("`text` or `ssml`.")),
-                ("ssml", text("SSML passed to the engine.")),
+                (
+                    "ssml",
+                    text("An SSML document, instead of `text`, passed to the engine unchanged."),
+                ),
                 (
                     "provider",
                     text("TTS provider, mapped to an engine/voice by configuration."),
                 ),
-                ("language", text("Language.")),
+                ("language", text("Language of the text, e.g. `en-US`.")),
                 ("voice", text("Voice.")),
                 ("profile", args(&[("id", reference("scalar"))], &[])),
             ];
@@ -616,6 +623,11 @@ fn app_arguments(app: &str) -> Value {
         "log" => {
             json!({ "description": "Text written to the log (expanded).", "type": ["string", "number", "boolean"] })
         }
+        "echo" => json!({
+            "description": "Delay in milliseconds (0 or empty = plain echo), or `{delay}`.",
+            "anyOf": [{ "$ref": "#/$defs/number" }, { "type": "string" }, { "type": "null" },
+                      { "type": "object", "properties": { "delay": { "$ref": "#/$defs/number" } } }]
+        }),
         "sleep" | "softSleep" => json!({
             "description": "Milliseconds.",
             "$ref": "#/$defs/number"

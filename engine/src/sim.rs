@@ -413,10 +413,16 @@ pub enum Event {
         ms: u64,
         soft: bool,
     },
+    /// A bridge: each leg with its outcome (`None` = not tried: a failover leg after the
+    /// one that answered).
     Bridge {
-        legs: Vec<String>,
+        legs: Vec<(String, Option<BridgeResult>)>,
         failover: bool,
         result: BridgeResult,
+    },
+    /// Echo of the caller's audio (`delay_ms` 0 = plain echo) until the caller hangs up.
+    Echo {
+        delay_ms: u64,
     },
     Record {
         path: String,
@@ -442,10 +448,28 @@ fn describe_file(file: &PlayFile) -> String {
         PlayFile::MediaName(n) => format!("media:{n}"),
         PlayFile::MediaId(id) => format!("media-id:{id}"),
         PlayFile::Http(u) => format!("http:{u}"),
-        PlayFile::Tts { text, voice, .. } => match voice {
-            Some(v) => format!("tts[{v}]:{text}"),
-            None => format!("tts:{text}"),
-        },
+        PlayFile::Tts {
+            text,
+            engine,
+            voice,
+            language,
+            ssml,
+        } => {
+            let settings: Vec<String> = [
+                engine.as_ref().map(|e| format!("engine={e}")),
+                voice.clone(),
+                language.as_ref().map(|l| format!("lang={l}")),
+                ssml.then(|| "ssml".to_string()),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if settings.is_empty() {
+                format!("tts:{text}")
+            } else {
+                format!("tts[{}]:{text}", settings.join(","))
+            }
+        }
     }
 }
 
@@ -581,12 +605,27 @@ impl fmt::Display for Entry {
                         legs,
                         failover,
                         result,
-                    } => write!(
-                        f,
-                        "bridge {} -> {}",
-                        legs.join(if *failover { " | " } else { " , " }),
-                        result.as_str()
-                    ),
+                    } => {
+                        let legs: Vec<String> = legs
+                            .iter()
+                            .map(|(name, outcome)| {
+                                format!("{name}={}", outcome.map_or("not tried", |o| o.as_str()))
+                            })
+                            .collect();
+                        write!(
+                            f,
+                            "bridge {} -> {}",
+                            legs.join(if *failover { " | " } else { " , " }),
+                            result.as_str()
+                        )
+                    }
+                    Event::Echo { delay_ms } => {
+                        if *delay_ms == 0 {
+                            write!(f, "echo")
+                        } else {
+                            write!(f, "echo (delay {delay_ms}ms)")
+                        }
+                    }
                     Event::Record { path, max_seconds } => {
                         write!(f, "record {path} (max {max_seconds}s)")
                     }
@@ -683,8 +722,13 @@ impl Entry {
                 failover,
                 result,
             } => {
+                let legs: Vec<Json> = legs
+                    .iter()
+                    .map(|(name, outcome)| json!({"leg": name, "outcome": outcome.map(BridgeResult::as_str)}))
+                    .collect();
                 json!({"event": "bridge", "legs": legs, "strategy": if *failover { "failover" } else { "simultaneous" }, "result": result.as_str()})
             }
+            Event::Echo { delay_ms } => json!({"event": "echo", "delay_ms": delay_ms}),
             Event::Record { path, max_seconds } => {
                 json!({"event": "record", "path": path, "max_seconds": max_seconds})
             }
@@ -909,6 +953,14 @@ impl Host for SimHost {
         }
     }
 
+    fn var_into(&mut self, name: &str, out: &mut String) -> bool {
+        let value = match name {
+            "uuid" => Some(&self.script.uuid),
+            _ => self.vars.get(name),
+        };
+        value.map(|v| out.push_str(v)).is_some()
+    }
+
     fn global_var(&mut self, name: &str) -> Option<String> {
         self.script.globals.get(name).cloned()
     }
@@ -1083,7 +1135,7 @@ impl Host for SimHost {
             .iter()
             .map(|leg| describe_leg(&leg.target))
             .collect();
-        let outcomes: Vec<BridgeResult> = names
+        let scripted: Vec<BridgeResult> = names
             .iter()
             .map(|name| {
                 self.script
@@ -1093,32 +1145,80 @@ impl Host for SimHost {
                     .unwrap_or(self.script.bridge_default)
             })
             .collect();
-        let answered = outcomes.contains(&BridgeResult::Answered);
-        let result = if answered {
-            BridgeResult::Answered
-        } else if request.strategy == BridgeStrategy::Failover {
-            *outcomes.last().expect("a bridge has legs")
-        } else {
-            outcomes[0]
-        };
-        let started_ms = self.elapsed_ms();
         let failover = request.strategy == BridgeStrategy::Failover;
-        let wait = match result {
-            BridgeResult::Answered => 5000 + self.script.bridge_talk_ms,
+        let ring_ms = |outcome: BridgeResult| match outcome {
+            BridgeResult::Answered => 5000,
             BridgeResult::Busy | BridgeResult::Failed => 1000,
             BridgeResult::NoAnswer | BridgeResult::Cancelled => 30_000,
         };
-        let advanced = self.advance(wait);
+        // Failover: legs one after another until one answers. Simultaneous: all ring at
+        // once; the first (in order) that answers wins and the others are cancelled.
+        let winner = scripted.iter().position(|o| *o == BridgeResult::Answered);
+        let (outcomes, result, wait): (Vec<Option<BridgeResult>>, BridgeResult, u64) = if failover {
+            let tried = winner.map_or(scripted.len(), |w| w + 1);
+            let outcomes = (0..scripted.len())
+                .map(|i| (i < tried).then_some(scripted[i]))
+                .collect();
+            let wait = scripted[..tried].iter().map(|o| ring_ms(*o)).sum();
+            (outcomes, scripted[tried - 1], wait)
+        } else {
+            match winner {
+                Some(w) => {
+                    let outcomes = scripted
+                        .iter()
+                        .enumerate()
+                        .map(|(i, o)| {
+                            Some(if i == w || *o != BridgeResult::Answered {
+                                *o
+                            } else {
+                                BridgeResult::Cancelled
+                            })
+                        })
+                        .collect();
+                    (outcomes, BridgeResult::Answered, 5000)
+                }
+                None => {
+                    let wait = scripted.iter().map(|o| ring_ms(*o)).max().unwrap_or(0);
+                    (
+                        scripted.iter().copied().map(Some).collect(),
+                        scripted[0],
+                        wait,
+                    )
+                }
+            }
+        };
+        let started_ms = self.elapsed_ms();
+        let talk = if result == BridgeResult::Answered {
+            self.script.bridge_talk_ms
+        } else {
+            0
+        };
+        let advanced = self.advance(wait + talk);
         self.record_at(
             started_ms,
             Event::Bridge {
-                legs: names,
+                legs: names.into_iter().zip(outcomes).collect(),
                 failover,
                 result,
             },
         );
-        advanced?;
+        // A leg answered: that is the result even if the caller hung up while talking.
+        if result != BridgeResult::Answered {
+            advanced?;
+        }
         Ok(result)
+    }
+
+    fn echo(&mut self, delay_ms: u64) -> HostResult<()> {
+        self.check_up()?;
+        let started_ms = self.elapsed_ms();
+        // An echo lasts until the caller hangs up: at the scripted time, else after the
+        // script's talk time.
+        let talked = self.advance(self.script.bridge_talk_ms);
+        self.record_at(started_ms, Event::Echo { delay_ms });
+        talked?;
+        self.caller_hangs_up();
+        Err(HostError::Hangup)
     }
 
     fn record_file(&mut self, request: &RecordRequest) -> HostResult<String> {

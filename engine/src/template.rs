@@ -139,9 +139,7 @@ impl Template {
             match part {
                 Part::Literal(text) => out.push_str(text),
                 Part::Var(name) => {
-                    if let Some(value) = scope.host.var(name) {
-                        out.push_str(&value);
-                    }
+                    scope.host.var_into(name, &mut out);
                 }
                 Part::JsonPath { base, full, path } => match scope.host.var(base) {
                     Some(json) => out.push_str(&json_path(&json, path)),

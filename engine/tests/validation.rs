@@ -399,9 +399,25 @@ fn bridge_endpoints_are_checked() {
     );
     assert_eq!(
         error(
-            "[{\"bridge\": {\"endpoints\": [{\"type\": \"user\", \"extension\": \"1\"}], \"bridged\": []}}]"
+            "[{\"bridge\": {\"endpoints\": [{\"type\": \"user\", \"extension\": \"1\"}], \"bridged\": {\"log\": \"x\"}}}]"
         ),
-        "t.json:1:76: /0/bridge/bridged: `bridge.bridged` is not supported by rustflow yet"
+        "t.json:1:76: /0/bridge/bridged: `bridge.bridged` must be an array of applications, found an object"
+    );
+    // the bridged actions are checked like any other block
+    assert_eq!(
+        error(
+            "[{\"bridge\": {\"endpoints\": [{\"type\": \"user\", \"extension\": \"1\"}], \"bridged\": [{\"goto\": \"nowhere\"}]}}]"
+        ),
+        "t.json:1:86: /0/bridge/bridged/0/goto: `goto` to tag `nowhere`, which does not exist in bridge.bridged (tags are per flow object)"
+    );
+    assert_eq!(
+        error(
+            "[{\"bridge\": {\"endpoints\": [{\"type\": \"user\", \"extension\": \"1\"}], \"pickup\": \"g1\"}}]"
+        ),
+        "t.json:1:75: /0/bridge/pickup: `bridge.pickup` is not supported by rustflow yet (it needs Webitel pickup groups)"
+    );
+    compiles(
+        "[{\"bridge\": {\"endpoints\": [{\"type\": \"user\", \"extension\": \"1\"}], \"bridged\": []}}]",
     );
     assert_eq!(
         error("[{\"recordSession\": {\"action\": \"pause\"}}]"),
@@ -530,4 +546,141 @@ fn truncated_and_mangled_files_never_panic() {
 fn default_limits_match_the_spec() {
     let limits = rustflow_engine::Limits::default();
     assert_eq!((limits.max_steps, limits.max_goto), (100_000, 1000));
+}
+
+#[test]
+fn echo_tts_and_hangup_arguments_are_checked() {
+    assert_eq!(
+        error("[{\"echo\": \"soon\"}]"),
+        "t.json:1:11: /0/echo: `echo` must be a number, found `soon`"
+    );
+    assert_eq!(
+        error("[{\"echo\": [1]}]"),
+        "t.json:1:11: /0/echo: `echo` must be a number, found an array"
+    );
+    compiles(
+        "[{\"echo\": \"\"}, {\"echo\": 0}, {\"echo\": \"250\"}, {\"echo\": {\"delay\": \"${d}\"}}, {\"echo\": {}}]",
+    );
+    assert_eq!(
+        error("[{\"tts\": {\"voice\": \"Amy\"}}]"),
+        "t.json:1:10: /0/tts: `tts` is missing the required field `text` (or `ssml`)"
+    );
+    assert_eq!(
+        error("[{\"tts\": {\"text\": \"a\", \"ssml\": \"<speak/>\"}}]"),
+        "t.json:1:10: /0/tts: give either `text` or `ssml`, not both"
+    );
+    assert_eq!(
+        error("[{\"tts\": {\"text\": \"a\", \"textType\": \"html\"}}]"),
+        "t.json:1:36: /0/tts/textType: `textType` must be `text` or `ssml`, found `html`"
+    );
+    assert_eq!(
+        error(
+            "[{\"playback\": {\"files\": [{\"type\": \"tts\", \"tts\": {\"language\": \"en\"}}]}}]"
+        ),
+        "t.json:1:49: /0/playback/files/0/tts: `tts file` is missing the required field `text` (or `ssml`)"
+    );
+    compiles(
+        "[{\"tts\": {\"ssml\": \"<speak>Hi</speak>\", \"language\": \"en-GB\", \"textType\": \"ssml\"}}]",
+    );
+    assert_eq!(
+        error("[{\"hangup\": \"NO_SUCH_CAUSE\"}]"),
+        "t.json:1:13: /0/hangup: unknown hangup cause `NO_SUCH_CAUSE` (expected a FreeSWITCH cause name such as USER_BUSY, or its number)"
+    );
+    compiles("[{\"hangup\": \"user_busy\"}, {\"hangup\": 17}, {\"hangup\": \"${cause}\"}]");
+    assert_eq!(
+        error("[{\"sipRedirect\": \"\"}]"),
+        "t.json:1:18: /0/sipRedirect: `sipRedirect` expects a SIP URI or a non-empty array of them, found a string"
+    );
+    compiles("[{\"sipRedirect\": \"sip:1001@pbx.example.test\"}]");
+}
+
+/// Identical expressions and `js` bodies are compiled once, but an error in one is still
+/// reported at every place that uses it.
+#[test]
+fn a_repeated_bad_expression_is_reported_at_each_use() {
+    let diags = errors(
+        "[{\"if\": {\"expression\": \"${a} ==\", \"then\": []}},\n {\"if\": {\"expression\": \"${a} ==\", \"then\": []}},\n {\"js\": {\"data\": \"return (\", \"setVar\": \"x\"}},\n {\"js\": {\"data\": \"return (\", \"setVar\": \"y\"}}]",
+    );
+    let places: Vec<String> = diags
+        .iter()
+        .map(|d| format!("{}:{} {}", d.line, d.column, d.pointer))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            "1:24 /0/if/expression",
+            "2:24 /1/if/expression",
+            "3:18 /2/js/data",
+            "4:18 /3/js/data"
+        ]
+    );
+    assert!(
+        diags[0].message.starts_with("expression does not parse:"),
+        "{}",
+        diags[0]
+    );
+    assert!(
+        diags[2].message.starts_with("JavaScript does not compile:"),
+        "{}",
+        diags[2]
+    );
+}
+
+/// Missing required fields and bad literal values of the call applications (issue 4).
+#[test]
+fn call_applications_name_their_missing_and_bad_fields() {
+    let cases = [
+        r#"[{"updateCid": {}}]"#,
+        r#"[{"generateLink": {"expire": 60}}]"#,
+        r#"[{"bridge": {"strategy": "failover"}}]"#,
+        r#"[{"bridge": {"endpoints": []}}]"#,
+        r#"[{"bridge": {"endpoints": [{"type": "user"}]}}]"#,
+        r#"[{"bridge": {"endpoints": [{"type": "sip"}]}}]"#,
+        r#"[{"recordFile": {"maxSec": "ten"}}]"#,
+        r#"[{"recordSession": {"minSec": -1}}]"#,
+        r#"[{"playback": {"files": [{"type": "tone"}]}}]"#,
+        r#"[{"playback": {"files": [{"type": "silence", "name": "x"}]}}]"#,
+        r#"[{"playback": {"files": [{"name": "a.wav"}], "getDigits": {"regexp": "(["}}}]"#,
+        r#"[{"ringback": {"call": {"type": "bogus"}}}]"#,
+        r#"[{"sipRedirect": []}]"#,
+        r#"[{"conference": {"flags": "mute"}}]"#,
+        r#"[{"backgroundPlayback": {"volumeReduction": 3}}]"#,
+        r#"[{"set": {}}]"#,
+        r#"[{"sleep": "later"}]"#,
+    ];
+    let mut report = String::new();
+    for case in cases {
+        let diags = errors(case);
+        for d in &diags {
+            report.push_str(&format!("{case}\n  {d}\n"));
+        }
+    }
+    let expected = [
+        "t.json:1:16: /0/updateCid: `updateCid` needs at least one of `name`, `number`, `destination`",
+        "t.json:1:19: /0/generateLink: `generateLink` is missing the required field `set`",
+        "t.json:1:13: /0/bridge: `bridge` is missing the required field `endpoints`",
+        "t.json:1:27: /0/bridge/endpoints: `bridge.endpoints` must be a non-empty array of endpoints",
+        "t.json:1:28: /0/bridge/endpoints/0: a `user` endpoint needs `extension`",
+        "t.json:1:28: /0/bridge/endpoints/0: a `sip` endpoint needs `uri`",
+        "t.json:1:28: /0/recordFile/maxSec: `maxSec` must be a number, found `ten`",
+        "t.json:1:31: /0/recordSession/minSec: `minSec` must be a non-negative number, found `-1`",
+        "t.json:1:26: /0/playback/files/0: a `tone` file needs `name`",
+        "t.json:1:54: /0/playback/files/0/name: `name` must be a number, found `x`",
+        "/0/playback/getDigits/regexp: regular expression does not compile",
+        "t.json:1:24: /0/ringback/call: unknown file type `bogus`",
+        "t.json:1:18: /0/sipRedirect: `sipRedirect` expects a SIP URI or a non-empty array of them, found an array",
+        "t.json:1:27: /0/conference/flags: `flags` must be an array of member flags, found a string",
+        "t.json:1:25: /0/backgroundPlayback: `backgroundPlayback` is missing the required field `file`",
+        "t.json:1:10: /0/set: `set` needs at least one variable",
+        "t.json:1:12: /0/sleep: `sleep` must be a number, found `later`",
+    ];
+    for want in expected {
+        assert!(report.contains(want), "missing `{want}` in:\n{report}");
+    }
+    // one diagnostic per case, each naming file, line and column
+    assert_eq!(
+        report.matches("\n  t.json:1:").count(),
+        cases.len(),
+        "{report}"
+    );
 }

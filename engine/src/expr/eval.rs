@@ -44,27 +44,20 @@ fn str_val(s: String) -> Val<'static> {
     Val::Str(Cow::Owned(s))
 }
 
-fn constant<'a>(v: &'a Val<'static>) -> Val<'a> {
+pub(crate) fn constant<'a>(v: &'a Val<'static>) -> Val<'a> {
     match v {
         Val::Str(s) => Val::Str(Cow::Borrowed(s)),
         other => other.clone(),
     }
 }
 
+/// The hot path: leaves, logic and operators. Everything rarer lives in [`eval_rare`],
+/// kept out of line so this frame stays small (the walk recurses once per node).
 pub(crate) fn eval<'a>(e: &'a Inner, node: &'a Node, cx: &mut Cx) -> R<'a> {
     Ok(match node {
         Node::Const(v) => constant(v),
         Node::Var(i) => str_val(cx.env.var(&e.vars[*i])),
-        Node::Global(i) => str_val(cx.env.global(&e.globals[*i])),
-        Node::Arg(n) => str_val(cx.env.arg(*n)),
-        Node::Helper(i) => {
-            let (zone, now) = cx.clock()?;
-            super::dates::eval(&e.helpers[*i], zone, now)
-        }
         Node::Not(x) => Val::Bool(!eval(e, x, cx)?.truthy()),
-        Node::Neg(x) => Val::Num(-eval(e, x, cx)?.to_number()),
-        Node::Plus(x) => Val::Num(eval(e, x, cx)?.to_number()),
-        Node::TypeOf(x) => Val::Str(Cow::Borrowed(eval(e, x, cx)?.type_of())),
         Node::And(a, b) => {
             let l = eval(e, a, cx)?;
             if l.truthy() { eval(e, b, cx)? } else { l }
@@ -73,6 +66,35 @@ pub(crate) fn eval<'a>(e: &'a Inner, node: &'a Node, cx: &mut Cx) -> R<'a> {
             let l = eval(e, a, cx)?;
             if l.truthy() { l } else { eval(e, b, cx)? }
         }
+        Node::Bin(op, a, b) => {
+            let l = eval(e, a, cx)?;
+            let r = eval(e, b, cx)?;
+            binary(*op, l, r)
+        }
+        _ => return eval_rare(e, node, cx),
+    })
+}
+
+#[inline(never)]
+fn eval_rare<'a>(e: &'a Inner, node: &'a Node, cx: &mut Cx) -> R<'a> {
+    Ok(match node {
+        Node::Const(_)
+        | Node::Var(_)
+        | Node::Not(_)
+        | Node::And(..)
+        | Node::Or(..)
+        | Node::Bin(..) => {
+            return eval(e, node, cx);
+        }
+        Node::Global(i) => str_val(cx.env.global(&e.globals[*i])),
+        Node::Arg(n) => str_val(cx.env.arg(*n)),
+        Node::Helper(i) => {
+            let (zone, now) = cx.clock()?;
+            super::dates::eval(&e.helpers[*i], zone, now)
+        }
+        Node::Neg(x) => Val::Num(-eval(e, x, cx)?.to_number()),
+        Node::Plus(x) => Val::Num(eval(e, x, cx)?.to_number()),
+        Node::TypeOf(x) => Val::Str(Cow::Borrowed(eval(e, x, cx)?.type_of())),
         Node::Nullish(a, b) => {
             let l = eval(e, a, cx)?;
             if matches!(l, Val::Undefined | Val::Null) {
@@ -87,11 +109,6 @@ pub(crate) fn eval<'a>(e: &'a Inner, node: &'a Node, cx: &mut Cx) -> R<'a> {
             } else {
                 eval(e, n, cx)?
             }
-        }
-        Node::Bin(op, a, b) => {
-            let l = eval(e, a, cx)?;
-            let r = eval(e, b, cx)?;
-            binary(*op, l, r)
         }
         Node::Length(x) => match eval(e, x, cx)? {
             Val::Str(s) => Val::Num(Units::of(&s).len() as f64),
@@ -133,32 +150,46 @@ pub(crate) fn eval<'a>(e: &'a Inner, node: &'a Node, cx: &mut Cx) -> R<'a> {
     })
 }
 
-fn binary<'a>(op: Bin, l: Val<'a>, r: Val<'a>) -> Val<'a> {
+#[inline]
+pub(crate) fn binary<'a>(op: Bin, l: Val<'a>, r: Val<'a>) -> Val<'a> {
+    match op {
+        Bin::Add => add(l, r),
+        _ => binary_ref(op, &l, &r),
+    }
+}
+
+/// Every binary operator but `+`: the operands are only read.
+#[inline]
+pub(crate) fn binary_ref(op: Bin, l: &Val, r: &Val) -> Val<'static> {
     use std::cmp::Ordering::*;
     match op {
-        Bin::Add => {
-            let (pl, pr) = (prim(l), prim(r));
-            if matches!(pl, Val::Str(_)) || matches!(pr, Val::Str(_)) {
-                let mut s = pl.into_string();
-                s.push_str(&pr.to_str());
-                str_val(s)
-            } else {
-                Val::Num(pl.to_number() + pr.to_number())
-            }
-        }
+        Bin::Add => add(l.clone(), r.clone()).into_static(),
         Bin::Sub => Val::Num(l.to_number() - r.to_number()),
         Bin::Mul => Val::Num(l.to_number() * r.to_number()),
         Bin::Div => Val::Num(l.to_number() / r.to_number()),
         Bin::Rem => Val::Num(js_rem(l.to_number(), r.to_number())),
         Bin::Pow => Val::Num(js_pow(l.to_number(), r.to_number())),
-        Bin::Lt => Val::Bool(compare(&l, &r) == Some(Less)),
-        Bin::Gt => Val::Bool(compare(&l, &r) == Some(Greater)),
-        Bin::Le => Val::Bool(matches!(compare(&l, &r), Some(Less | Equal))),
-        Bin::Ge => Val::Bool(matches!(compare(&l, &r), Some(Greater | Equal))),
-        Bin::Eq => Val::Bool(loose_equals(&l, &r)),
-        Bin::Ne => Val::Bool(!loose_equals(&l, &r)),
-        Bin::StrictEq => Val::Bool(strict_equals(&l, &r)),
-        Bin::StrictNe => Val::Bool(!strict_equals(&l, &r)),
+        Bin::Lt => Val::Bool(compare(l, r) == Some(Less)),
+        Bin::Gt => Val::Bool(compare(l, r) == Some(Greater)),
+        Bin::Le => Val::Bool(matches!(compare(l, r), Some(Less | Equal))),
+        Bin::Ge => Val::Bool(matches!(compare(l, r), Some(Greater | Equal))),
+        Bin::Eq => Val::Bool(loose_equals(l, r)),
+        Bin::Ne => Val::Bool(!loose_equals(l, r)),
+        Bin::StrictEq => Val::Bool(strict_equals(l, r)),
+        Bin::StrictNe => Val::Bool(!strict_equals(l, r)),
+    }
+}
+
+/// `+`: concatenation when either side is a string, else numeric addition.
+#[inline(never)]
+fn add<'a>(l: Val<'a>, r: Val<'a>) -> Val<'a> {
+    let (pl, pr) = (prim(l), prim(r));
+    if matches!(pl, Val::Str(_)) || matches!(pr, Val::Str(_)) {
+        let mut s = pl.into_string();
+        s.push_str(&pr.to_str());
+        str_val(s)
+    } else {
+        Val::Num(pl.to_number() + pr.to_number())
     }
 }
 
@@ -181,6 +212,7 @@ pub(crate) fn js_pow(x: f64, y: f64) -> f64 {
     x.powf(y)
 }
 
+#[inline(never)]
 fn index(target: Val, key: Val) -> R<'static> {
     // only canonical array indexes; other keys ("length", -1, "01"…) go to the engine
     let i = match &key {
@@ -219,6 +251,7 @@ fn arg_str<'v>(args: &'v [Val], i: usize) -> Cow<'v, str> {
         .map_or(Cow::Borrowed("undefined"), |v| v.to_str())
 }
 
+#[inline(never)]
 fn method<'a>(target: Val<'a>, m: Method, args: Vec<Val<'a>>) -> R<'a> {
     let s = match target {
         Val::Str(s) => s,
@@ -380,6 +413,7 @@ fn array_method<'a>(a: Vec<String>, m: Method, args: &[Val]) -> R<'a> {
     })
 }
 
+#[inline(never)]
 fn builtin(f: Builtin, args: Vec<Val>) -> Val<'static> {
     let num = |i: usize| args.get(i).map_or(f64::NAN, Val::to_number);
     match f {

@@ -24,6 +24,7 @@ pub mod apps;
 pub(crate) mod dates;
 pub(crate) mod digest;
 pub(crate) mod eval;
+pub(crate) mod flat;
 pub(crate) mod lexer;
 pub(crate) mod parse;
 pub(crate) mod regex;
@@ -40,8 +41,24 @@ use value::Val;
 
 /// What an expression (or a `js` body) reads from the call.
 pub trait ExprEnv {
-    /// `${name}`: the channel variable, "" when missing.
+    /// `${name}`: the channel variable, "" when missing. `name` is the raw text inside
+    /// `${…}`, so JSON paths and `.uri()` apply.
     fn var(&mut self, name: &str) -> String;
+    /// `${name}` where `name` is known (at load) to be a plain variable name, without a
+    /// JSON path or `.uri()`: an env may skip looking for them.
+    fn plain_var(&mut self, name: &str) -> String {
+        self.var(name)
+    }
+    /// [`ExprEnv::plain_var`] appended to `out` (a buffer from [`ExprEnv::buffer`]).
+    fn plain_var_into(&mut self, name: &str, out: &mut String) {
+        out.push_str(&self.plain_var(name));
+    }
+    /// An empty string buffer, perhaps one given back earlier with [`ExprEnv::recycle`].
+    fn buffer(&mut self) -> String {
+        String::new()
+    }
+    /// Takes back a buffer the evaluator no longer needs.
+    fn recycle(&mut self, _buffer: String) {}
     /// `$${name}`: the global variable, "" when missing.
     fn global(&mut self, name: &str) -> String;
     /// `$N`: the invocation argument, "" when missing.
@@ -71,6 +88,8 @@ pub(crate) struct Inner {
     /// Argument numbers in `__rf_a` order.
     args: Vec<usize>,
     native: Option<Node>,
+    /// The native form flattened, when it stays in the flat subset.
+    flat: Option<Box<[flat::FlatOp]>>,
     script: Script,
 }
 
@@ -130,6 +149,7 @@ impl Expression {
             helper_starts: &helper_starts,
         };
         let native = parse::parse(&tokens, &names).ok();
+        let flat = native.as_ref().and_then(|n| flat::flatten(n, &vars));
         Ok(Expression {
             source: source.to_string(),
             inner: Inner {
@@ -138,6 +158,7 @@ impl Expression {
                 helpers,
                 args,
                 native,
+                flat,
                 script,
             },
         })
@@ -204,7 +225,11 @@ impl Expression {
             return Ok(None);
         };
         let mut cx = Cx { env, clock: None };
-        match eval::eval(&self.inner, node, &mut cx) {
+        let value = match &self.inner.flat {
+            Some(ops) => flat::run(ops, &mut cx),
+            None => eval::eval(&self.inner, node, &mut cx),
+        };
+        match value {
             Ok(v) => Ok(Some(v)),
             Err(Bail::Engine) => Ok(None),
             Err(Bail::Error(e)) => Err(e),

@@ -7,8 +7,9 @@ use std::borrow::Cow;
 use super::lexer::{digits_to_f64, is_decimal_literal, is_js_whitespace};
 
 /// A primitive value (plus the string arrays `split` produces).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) enum Val<'a> {
+    #[default]
     Undefined,
     Null,
     Bool(bool),
@@ -48,6 +49,18 @@ impl Val<'_> {
             Val::Num(n) => Cow::Owned(number_to_string(*n)),
             Val::Str(s) => Cow::Borrowed(s),
             Val::Arr(a) => Cow::Owned(a.join(",")),
+        }
+    }
+
+    /// The same value, owning its text.
+    pub fn into_static(self) -> Val<'static> {
+        match self {
+            Val::Undefined => Val::Undefined,
+            Val::Null => Val::Null,
+            Val::Bool(b) => Val::Bool(b),
+            Val::Num(n) => Val::Num(n),
+            Val::Str(s) => Val::Str(Cow::Owned(s.into_owned())),
+            Val::Arr(a) => Val::Arr(a),
         }
     }
 
@@ -128,6 +141,11 @@ pub(crate) fn trim_js(s: &str) -> &str {
 
 /// ToNumber applied to a string (StringToNumber).
 pub(crate) fn str_to_number(s: &str) -> f64 {
+    // The common case, a short run of ASCII digits ("3", "2026"), without the float parser:
+    // up to 15 digits the integer is exact in an f64.
+    if !s.is_empty() && s.len() <= 15 && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.bytes().fold(0u64, |n, b| n * 10 + u64::from(b - b'0')) as f64;
+    }
     let t = trim_js(s);
     if t.is_empty() {
         return 0.0;

@@ -1,0 +1,102 @@
+//! `docs/apps.md` documents every application the engine runs (issue 4), and nothing else:
+//! the list comes from the engine's own table, so the page cannot drift from the code.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use rustflow_engine::{CompileOptions, SUPPORTED_APPS, compile_source};
+
+fn apps_page() -> String {
+    std::fs::read_to_string(common::repo_root().join("docs/apps.md")).expect("docs/apps.md exists")
+}
+
+/// Application names in backticks on the page's headings.
+fn documented(page: &str) -> BTreeSet<String> {
+    page.lines()
+        .filter(|l| l.starts_with("### "))
+        .flat_map(|l| {
+            l.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn every_supported_application_has_a_section() {
+    let page = apps_page();
+    let documented = documented(&page);
+    let missing: Vec<&str> = SUPPORTED_APPS
+        .iter()
+        .copied()
+        .filter(|app| !documented.contains(*app))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/apps.md has no `### `app`` section for: {missing:?}"
+    );
+    let unknown: Vec<&String> = documented
+        .iter()
+        .filter(|name| !SUPPORTED_APPS.contains(&name.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "docs/apps.md documents applications the engine does not run: {unknown:?}"
+    );
+}
+
+/// Every example is one application object of the section it sits in, and it compiles
+/// (examples that jump to a tag or call a function get that tag / function added).
+#[test]
+fn every_example_compiles() {
+    let page = apps_page();
+    let mut section = String::new();
+    let mut in_block = false;
+    let mut block = String::new();
+    let mut examples = 0;
+    for line in page.lines() {
+        if let Some(heading) = line.strip_prefix("### ") {
+            section = heading.to_string();
+        } else if line == "```json" {
+            in_block = true;
+            block.clear();
+        } else if line == "```" && in_block {
+            in_block = false;
+            examples += 1;
+            let value: serde_json::Value = serde_json::from_str(&block)
+                .unwrap_or_else(|e| panic!("{section}: example is not JSON ({e}):\n{block}"));
+            let app = value
+                .as_object()
+                .and_then(|o| o.keys().next().cloned())
+                .unwrap_or_else(|| panic!("{section}: example is not an application object"));
+            assert!(
+                section.contains(&format!("`{app}`")),
+                "example of `{app}` sits in section {section}"
+            );
+            // targets the examples refer to
+            let greet = if app == "function" {
+                ""
+            } else {
+                r#", {"function": {"name": "greet", "actions": []}}"#
+            };
+            let flow = format!(
+                r#"[{block}, {{"tag": "menu", "log": "menu"}}, {{"tag": "sales", "log": "sales"}}{greet}]"#
+            );
+            if let Err(diags) = compile_source("doc", "apps.md", &flow, &CompileOptions::default())
+            {
+                let lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
+                panic!("{section}: example does not compile:\n{}", lines.join("\n"));
+            }
+        } else if in_block {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    assert!(
+        examples >= SUPPORTED_APPS.len() - 2,
+        "only {examples} examples"
+    );
+}
