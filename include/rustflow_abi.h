@@ -83,6 +83,8 @@ typedef enum {
 	SWITCH_CAUSE_NONE = 0,
 	SWITCH_CAUSE_NORMAL_CLEARING = 16,
 	SWITCH_CAUSE_USER_BUSY = 17,
+	SWITCH_CAUSE_NO_USER_RESPONSE = 18,
+	SWITCH_CAUSE_NO_ANSWER = 19,
 	SWITCH_CAUSE_NORMAL_TEMPORARY_FAILURE = 41,
 	SWITCH_CAUSE_ORIGINATOR_CANCEL = 487
 } switch_call_cause_t;
@@ -95,6 +97,14 @@ typedef struct fspr_pool_t switch_memory_pool_t;
 typedef struct switch_loadable_module_interface switch_loadable_module_interface_t;
 typedef struct switch_event switch_event_t;
 typedef struct switch_file_handle switch_file_handle_t;
+typedef struct switch_file_interface switch_file_interface_t;
+typedef struct fspr_file_t switch_file_t;
+typedef struct switch_buffer switch_buffer_t;
+typedef struct switch_audio_resampler_s switch_audio_resampler_t;
+typedef struct switch_caller_profile switch_caller_profile_t;
+typedef struct switch_state_handler_table switch_state_handler_table_t;
+typedef struct switch_dial_handle_s switch_dial_handle_t;
+typedef struct switch_console_callback_match switch_console_callback_match_t;
 typedef struct switch_frame switch_frame_t;
 typedef struct switch_ivr_dmachine switch_ivr_dmachine_t;
 typedef struct switch_thread_rwlock switch_thread_rwlock_t;
@@ -226,7 +236,6 @@ void switch_log_printf(switch_text_channel_t channel, const char *file, const ch
 
 switch_channel_t *switch_core_session_get_channel(switch_core_session_t *session);
 char *switch_core_session_get_uuid(switch_core_session_t *session);
-int switch_channel_test_ready(switch_channel_t *channel, switch_bool_t check_ready, switch_bool_t check_media);
 
 switch_status_t switch_channel_perform_answer(switch_channel_t *channel, const char *file, const char *func,
 											  int line);
@@ -278,5 +287,204 @@ switch_status_t switch_ivr_play_file(switch_core_session_t *session, switch_file
 									 switch_input_args_t *args);
 switch_status_t switch_ivr_sleep(switch_core_session_t *session, uint32_t ms, switch_bool_t sync,
 								 switch_input_args_t *args);
+
+/* Handles signalling queued for this session (a remote BYE, for one) without reading media:
+ * softSleep calls it every 20 ms slice so a hangup ends the wait. */
+switch_status_t switch_ivr_parse_all_signal_data(switch_core_session_t *session);
+
+/* echo: the caller's audio back to them until hangup (args NULL); delay_echo with a delay. */
+switch_status_t switch_ivr_session_echo(switch_core_session_t *session, switch_input_args_t *args);
+void switch_ivr_delay_echo(switch_core_session_t *session, uint32_t delay_ms);
+
+/* ---- DTMF ---------------------------------------------------------------------------- */
+
+void switch_channel_flush_dtmf(switch_channel_t *channel);
+switch_status_t switch_ivr_inband_dtmf_session(switch_core_session_t *session);
+switch_status_t switch_ivr_stop_inband_dtmf_session(switch_core_session_t *session);
+
+/* Plays `audio_file` and collects digits into `var_name` (and digit_buffer). The module passes
+ * bad_input_audio_file "silence_stream://250", digits_regex NULL for "any", transfer_on_failure NULL. */
+switch_status_t switch_play_and_get_digits(switch_core_session_t *session, uint32_t min_digits, uint32_t max_digits,
+										   uint32_t max_tries, uint32_t timeout, const char *valid_terminators,
+										   const char *audio_file, const char *bad_input_audio_file,
+										   const char *var_name, char *digit_buffer, uint32_t digit_buffer_length,
+										   const char *digits_regex, uint32_t digit_timeout,
+										   const char *transfer_on_failure);
+
+/* *result is NULL or a string owned by the session (its pool, or a literal ""): copied, never
+ * freed by the module. args NULL. */
+switch_status_t switch_ivr_play_and_detect_speech(switch_core_session_t *session, const char *file,
+												  const char *mod_name, const char *grammar, char **result,
+												  uint32_t input_timeout, switch_input_args_t *args);
+
+/* ---- channel state, profile, modules, applications ----------------------------------- */
+
+switch_channel_state_t switch_channel_get_state(switch_channel_t *channel);
+
+/* Channel flags: an enum of switch_types.h; the module only asks about CF_ANSWERED (sipRedirect
+ * chooses 302 vs REFER by it). */
+typedef enum {
+	CF_ANSWERED = 1
+} switch_channel_flag_t;
+/* Non-zero when the flag is set. */
+uint32_t switch_channel_test_flag(switch_channel_t *channel, switch_channel_flag_t flag);
+switch_status_t switch_channel_set_profile_var(switch_channel_t *channel, const char *name, const char *val);
+/* SWITCH_STATUS_SUCCESS when the module (e.g. "mod_conference") is loaded. */
+switch_status_t switch_loadable_module_exists(const char *mod);
+/* Runs a dialplan application on the session thread; flags NULL. FreeSWITCH expands ${...} in `arg`
+ * unless the channel variable app_disable_expand_variables is true: the module sets it to "true" around
+ * each call and restores the previous value afterwards. */
+switch_status_t switch_core_session_execute_application_get_flags(switch_core_session_t *session, const char *app,
+																  const char *arg, int32_t *flags);
+
+/* ---- events ------------------------------------------------------------------------ */
+
+/* CUSTOM for rustflow::step; CLONE for the originate variables holder (FreeSWITCH adds no
+ * Event-* / Core-UUID headers to a CLONE event, so only the flow's variables reach the B-legs). */
+typedef enum {
+	SWITCH_EVENT_CUSTOM = 0,
+	SWITCH_EVENT_CLONE = 1
+} switch_event_types_t;
+
+typedef enum {
+	SWITCH_STACK_BOTTOM = (1 << 0)
+} switch_stack_t;
+
+switch_status_t switch_event_create_subclass_detailed(const char *file, const char *func, int line,
+													  switch_event_t **event, switch_event_types_t event_id,
+													  const char *subclass_name);
+switch_status_t switch_event_add_header_string(switch_event_t *event, switch_stack_t stack, const char *header_name,
+											   const char *data);
+/* Takes ownership: *event is NULL afterwards. user_data NULL. */
+switch_status_t switch_event_fire_detailed(const char *file, const char *func, int line, switch_event_t **event,
+										   void *user_data);
+void switch_event_destroy(switch_event_t **event);
+/* owner "mod_rustflow", subclass "rustflow::step". */
+switch_status_t switch_event_reserve_subclass_detailed(const char *owner, const char *subclass_name);
+switch_status_t switch_event_free_subclass_detailed(const char *owner, const char *subclass_name);
+
+/* bridge `idle: true`: NULL when no session has var_name == var_val (the module asks for
+ * presence_id = EXT@DOMAIN), else a list the module only frees (switch_console_free_matches). */
+switch_console_callback_match_t *switch_core_session_findall_matching_var(const char *var_name, const char *var_val);
+void switch_console_free_matches(switch_console_callback_match_t **matches);
+
+/* ---- bridge -------------------------------------------------------------------------- */
+
+typedef uint32_t switch_originate_flag_t; /* SOF_NONE = 0 is what the module passes */
+
+/* The module passes: table NULL, cid overrides NULL, caller_profile_override NULL, ovars = an
+ * event holding the bridge's global variables, flags 0, cancel_cause NULL, dh NULL. On success
+ * *bleg is a read-locked session: release it with switch_core_session_rwunlock. */
+switch_status_t switch_ivr_originate(switch_core_session_t *session, switch_core_session_t **bleg,
+									 switch_call_cause_t *cause, const char *bridgeto, uint32_t timelimit_sec,
+									 const switch_state_handler_table_t *table, const char *cid_name_override,
+									 const char *cid_num_override, switch_caller_profile_t *caller_profile_override,
+									 switch_event_t *ovars, switch_originate_flag_t flags,
+									 switch_call_cause_t *cancel_cause, switch_dial_handle_t *dh);
+/* dtmf_callback, session_data and peer_session_data NULL. Blocks until the bridge ends. */
+switch_status_t switch_ivr_multi_threaded_bridge(switch_core_session_t *session, switch_core_session_t *peer_session,
+												 switch_input_callback_function_t dtmf_callback, void *session_data,
+												 void *peer_session_data);
+void switch_core_session_rwunlock(switch_core_session_t *session);
+
+/* ---- recording, parking, background audio ---------------------------------------------- */
+
+/* Mirrored in full only because recordFile sets `thresh` and `silence_hits` on a zeroed handle
+ * (what mod_dptools' record does); every other field stays zero. The three video fields of
+ * switch_mm_t are C enums in switch_types.h: only their 4-byte size matters here. */
+typedef uint32_t switch_video_profile_t;
+typedef uint32_t switch_video_encode_speed_t;
+typedef uint32_t switch_img_fmt_t;
+
+typedef struct switch_mm_s {
+	int samplerate;
+	int channels;
+	int keyint;
+	int ab;
+	int vb;
+	int vw;
+	int vh;
+	int cbr;
+	float fps;
+	float source_fps;
+	int source_kps;
+	int vbuf;
+	switch_video_profile_t vprofile;
+	switch_video_encode_speed_t vencspd;
+	uint8_t try_hardware_encoder;
+	int scale_w;
+	int scale_h;
+	switch_img_fmt_t fmt;
+	char *auth_username;
+	char *auth_password;
+} switch_mm_t;
+
+struct switch_file_handle {
+	switch_file_interface_t *file_interface;
+	uint32_t flags;
+	switch_file_t *fd;
+	unsigned int samples;
+	uint32_t samplerate;
+	uint32_t native_rate;
+	uint32_t channels;
+	uint32_t real_channels;
+	unsigned int format;
+	unsigned int sections;
+	int seekable;
+	switch_size_t sample_count;
+	int speed;
+	switch_memory_pool_t *memory_pool;
+	uint32_t prebuf;
+	uint32_t interval;
+	void *private_info;
+	char *handler;
+	int64_t pos;
+	switch_buffer_t *audio_buffer;
+	switch_buffer_t *sp_audio_buffer;
+	uint32_t thresh;
+	uint32_t silence_hits;
+	uint32_t offset_pos;
+	switch_size_t samples_in;
+	switch_size_t samples_out;
+	int32_t vol;
+	int32_t volgranular;
+	switch_audio_resampler_t *resampler;
+	switch_buffer_t *buffer;
+	uint8_t *dbuf;
+	switch_size_t dbuflen;
+	switch_buffer_t *pre_buffer;
+	unsigned char *pre_buffer_data;
+	switch_size_t pre_buffer_datalen;
+	const char *file;
+	const char *func;
+	int line;
+	char *file_path;
+	char *spool_path;
+	const char *prefix;
+	int max_samples;
+	switch_event_t *params;
+	uint32_t cur_channels;
+	uint32_t cur_samplerate;
+	char *stream_name;
+	char *modname;
+	switch_mm_t mm;
+	switch_mutex_t *flag_mutex;
+	int64_t duration;
+	int64_t vpos;
+	void *muxbuf;
+	switch_size_t muxlen;
+};
+
+/* fh: a zeroed handle with thresh/silence_hits set; args NULL; limit in seconds (0 = none). */
+switch_status_t switch_ivr_record_file(switch_core_session_t *session, switch_file_handle_t *fh, const char *file,
+									   switch_input_args_t *args, uint32_t limit);
+/* fh NULL. The stop call passes the same path the start call recorded to. */
+switch_status_t switch_ivr_record_session(switch_core_session_t *session, const char *file, uint32_t limit,
+										  switch_file_handle_t *fh);
+switch_status_t switch_ivr_stop_record_session(switch_core_session_t *session, const char *file);
+/* flags "m" (mux: mixed under the call's audio) or "mr"; limit 0. */
+switch_status_t switch_ivr_displace_session(switch_core_session_t *session, const char *file, uint32_t limit,
+											const char *flags);
+switch_status_t switch_ivr_stop_displace_session(switch_core_session_t *session, const char *file);
 
 #endif

@@ -4,9 +4,10 @@ use rustflow_engine::{Limits, is_valid_flow_id};
 
 use crate::host::SessionHost;
 use crate::state;
+use crate::switch::guard;
 use crate::switch::log::{self, Level};
 use crate::switch::module::Application;
-use crate::switch::session::Session;
+use crate::switch::session::{NORMAL_TEMPORARY_FAILURE, Session};
 
 pub struct RustflowApp;
 
@@ -64,7 +65,28 @@ impl Application for RustflowApp {
             &format!("rustflow: running flow {id} version {}", flow.version()),
         );
         let mut host = SessionHost::new(session, &snapshot.config);
-        let outcome = rustflow_engine::run(&flow, &snapshot.flows, &mut host, &args, &limits);
+        // Caught here (not only at the C edge) so the CDR still gets rustflow_error and
+        // rustflow_steps before the call is hung up.
+        let run = guard::catch(|| {
+            rustflow_engine::run(&flow, &snapshot.flows, &mut host, &args, &limits)
+        });
+        let outcome = match run {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                instance.stats.add_steps(host.steps);
+                instance.stats.add_error();
+                let channel = session.channel();
+                let _ = channel.set_var("rustflow_error", &format!("panic: {panic}"));
+                let _ = channel.set_var("rustflow_steps", &host.steps.to_string());
+                log::session(
+                    session,
+                    Level::Critical,
+                    &format!("rustflow: panic in flow {id}, hanging up: {panic}"),
+                );
+                let _ = channel.hangup(NORMAL_TEMPORARY_FAILURE);
+                return;
+            }
+        };
         instance.stats.add_steps(outcome.steps);
         if outcome.error.is_some() {
             instance.stats.add_error();

@@ -8,8 +8,10 @@ mod api;
 mod app;
 mod command;
 mod config;
+mod dial;
 mod ffi;
 mod host;
+mod http;
 mod loader;
 mod state;
 mod switch;
@@ -30,6 +32,13 @@ impl Module for Rustflow {
         let instance = state::Instance::new(snapshot);
         instance.stats.reload_done(ok);
         state::install(instance);
+        if let Err(status) = switch::event::reserve_subclass(host::STEP_EVENT) {
+            // Already reserved (by an earlier load that did not free it): events still fire.
+            log::global(
+                Level::Debug,
+                &format!("rustflow: event subclass rustflow::step not reserved ({status})"),
+            );
+        }
         registrar.application::<app::RustflowApp>(
             c"rustflow",
             c"Run a JSON call flow",
@@ -46,6 +55,7 @@ impl Module for Rustflow {
 
     fn shutdown() {
         set_completion("del rustflow");
+        switch::event::free_subclass(host::STEP_EVENT);
         if let Some(instance) = state::remove() {
             let running = instance.stats.view(0).calls_running;
             if running > 0 {

@@ -45,12 +45,6 @@ pub fn read_config() -> Config {
     for problem in problems {
         log::global(Level::Warning, &format!("rustflow: {problem}"));
     }
-    if config.step_events {
-        log::global(
-            Level::Warning,
-            "rustflow: step-events=true: rustflow::step events are not available yet in this build; steps are logged at DEBUG only",
-        );
-    }
     config
 }
 

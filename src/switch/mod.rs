@@ -5,6 +5,7 @@
 //! `extern "C"` edge runs its body inside [`guard::catch`]. C header: `include/rustflow_abi.h`
 //! (or the real `switch.h` when build.rs found it).
 
+pub mod event;
 pub mod globals;
 pub mod guard;
 pub mod log;

@@ -80,7 +80,9 @@ impl Registrar {
         app.short_desc = short_desc.as_ptr();
         app.long_desc = long_desc.as_ptr();
         app.syntax = syntax.as_ptr();
-        app.flags = ffi::switch_application_flag_enum_t::SAF_NONE.0 as _;
+        // The flow decides about media (ringReady / preAnswer / answer): FreeSWITCH must not
+        // pre-answer the call before the app runs.
+        app.flags = ffi::switch_application_flag_enum_t::SAF_SUPPORT_NOMEDIA.0 as _;
         Ok(())
     }
 

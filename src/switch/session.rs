@@ -4,6 +4,7 @@ use std::ffi::{CStr, c_char};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
+use super::event::Event;
 use super::{NulError, Status, c_string};
 use crate::ffi;
 
@@ -106,6 +107,329 @@ impl<'a> Session<'a> {
         };
         Status::check(status)
     }
+
+    /// Plays `file` and collects digits (FreeSWITCH's play-and-get-digits). Returns the digits
+    /// (also stored in `var_name`; "" when nothing valid came).
+    pub fn play_and_get_digits(
+        &self,
+        capture: &DigitRequest<'_>,
+        file: &str,
+    ) -> Result<String, PlayError> {
+        let c = |text: &str, what| c_string(text, what).map_err(PlayError::Nul);
+        let terminators = c(capture.terminators, "terminators")?;
+        let file = c(file, "file name")?;
+        let invalid = c"silence_stream://250";
+        let var = c(capture.var_name, "variable name")?;
+        let regex = capture
+            .regex
+            .map(|r| c(r, "regular expression"))
+            .transpose()?;
+        let mut buffer = vec![0u8; 128];
+        // SAFETY: live session; every string is NUL-terminated and outlives the call; the
+        // digit buffer is writable for the length passed (one byte kept for the NUL).
+        let status = unsafe {
+            ffi::switch_play_and_get_digits(
+                self.raw.as_ptr(),
+                capture.min,
+                capture.max,
+                capture.tries,
+                capture.timeout_ms,
+                terminators.as_ptr(),
+                file.as_ptr(),
+                invalid.as_ptr(),
+                var.as_ptr(),
+                buffer.as_mut_ptr().cast(),
+                (buffer.len() - 1) as u32,
+                regex.as_ref().map_or(std::ptr::null(), |r| r.as_ptr()),
+                capture.digit_timeout_ms,
+                std::ptr::null(),
+            )
+        };
+        let digits = CStr::from_bytes_until_nul(&buffer)
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match Status::check(status) {
+            Ok(()) => Ok(digits),
+            // No valid input after every try: not an error, the flow sees empty digits. The
+            // core leaves the last (invalid) input in `var_name`: clear it.
+            Err(_) if self.channel().up() => {
+                let _ = self.channel().unset_var(capture.var_name);
+                Ok(String::new())
+            }
+            Err(s) => Err(PlayError::Status(s)),
+        }
+    }
+
+    /// Plays `file` while an ASR engine listens; returns the engine's raw result.
+    pub fn play_and_detect_speech(
+        &self,
+        file: &str,
+        engine: &str,
+        grammar: &str,
+        timeout_ms: u32,
+    ) -> Result<String, PlayError> {
+        let c = |text: &str, what| c_string(text, what).map_err(PlayError::Nul);
+        let (file, engine, grammar) = (
+            c(file, "file name")?,
+            c(engine, "ASR engine")?,
+            c(grammar, "grammar")?,
+        );
+        let mut result: *mut c_char = std::ptr::null_mut();
+        // SAFETY: live session; NUL-terminated strings; `result` is a valid out-pointer that
+        // receives NULL or a malloc()ed string; NULL input args are allowed.
+        let status = unsafe {
+            ffi::switch_ivr_play_and_detect_speech(
+                self.raw.as_ptr(),
+                file.as_ptr(),
+                engine.as_ptr(),
+                grammar.as_ptr(),
+                &mut result,
+                timeout_ms,
+                std::ptr::null_mut(),
+            )
+        };
+        // The result belongs to the session (its pool, or a literal ""): copy, never free.
+        let text = if result.is_null() {
+            String::new()
+        } else {
+            // SAFETY: non-NULL, NUL-terminated and alive as long as the session.
+            unsafe { CStr::from_ptr(result) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        Status::check(status).map_err(PlayError::Status)?;
+        Ok(text)
+    }
+
+    /// Handles signalling queued for this session (e.g. a remote hangup) without media.
+    pub fn process_signals(&self) {
+        // SAFETY: live session, on its own thread.
+        unsafe {
+            ffi::switch_ivr_parse_all_signal_data(self.raw.as_ptr());
+        }
+    }
+
+    /// Echoes the caller's audio back (after `delay_ms` when not 0) until the call ends.
+    pub fn echo(&self, delay_ms: u32) {
+        // SAFETY: live session on its own thread; NULL input args are allowed.
+        unsafe {
+            if delay_ms == 0 {
+                ffi::switch_ivr_session_echo(self.raw.as_ptr(), std::ptr::null_mut());
+            } else {
+                ffi::switch_ivr_delay_echo(self.raw.as_ptr(), delay_ms);
+            }
+        }
+    }
+
+    /// Starts or stops in-band DTMF detection.
+    pub fn inband_dtmf(&self, start: bool) -> Result<(), Status> {
+        // SAFETY: live session.
+        let status = unsafe {
+            if start {
+                ffi::switch_ivr_inband_dtmf_session(self.raw.as_ptr())
+            } else {
+                ffi::switch_ivr_stop_inband_dtmf_session(self.raw.as_ptr())
+            }
+        };
+        Status::check(status)
+    }
+
+    /// Records the caller into `path` until silence, a terminator key, `limit_s` or hangup.
+    pub fn record_file(
+        &self,
+        path: &str,
+        limit_s: u32,
+        silence_threshold: u32,
+        silence_hits: u32,
+    ) -> Result<(), PlayError> {
+        let path = c_string(path, "file name").map_err(PlayError::Nul)?;
+        // A zeroed handle with only the silence detection set: what mod_dptools' record does.
+        let mut handle = ffi::switch_file_handle_t {
+            thresh: silence_threshold,
+            silence_hits,
+            ..Default::default()
+        };
+        // SAFETY: live session; the handle is a zero-initialised switch_file_handle_t that
+        // outlives the call; NUL-terminated path; NULL input args are allowed.
+        let status = unsafe {
+            ffi::switch_ivr_record_file(
+                self.raw.as_ptr(),
+                &mut handle,
+                path.as_ptr(),
+                std::ptr::null_mut(),
+                limit_s,
+            )
+        };
+        Status::check(status).map_err(PlayError::Status)
+    }
+
+    /// Starts recording the whole call into `path` in the background (a media bug).
+    pub fn record_session(&self, path: &str) -> Result<(), PlayError> {
+        let path = c_string(path, "file name").map_err(PlayError::Nul)?;
+        // SAFETY: live session; NUL-terminated path; NULL file handle is allowed.
+        let status = unsafe {
+            ffi::switch_ivr_record_session(
+                self.raw.as_ptr(),
+                path.as_ptr(),
+                0,
+                std::ptr::null_mut(),
+            )
+        };
+        Status::check(status).map_err(PlayError::Status)
+    }
+
+    /// Stops the background recording into `path`.
+    pub fn stop_record_session(&self, path: &str) -> Result<(), PlayError> {
+        let path = c_string(path, "file name").map_err(PlayError::Nul)?;
+        // SAFETY: live session; NUL-terminated path.
+        let status =
+            unsafe { ffi::switch_ivr_stop_record_session(self.raw.as_ptr(), path.as_ptr()) };
+        Status::check(status).map_err(PlayError::Status)
+    }
+
+    /// Mixes `file` under the call's audio (`flags` as FreeSWITCH's displace: `m` = mux).
+    pub fn displace(&self, file: &str, flags: &str) -> Result<(), PlayError> {
+        let file = c_string(file, "file name").map_err(PlayError::Nul)?;
+        let flags = c_string(flags, "flags").map_err(PlayError::Nul)?;
+        // SAFETY: live session; NUL-terminated strings copied by FreeSWITCH.
+        let status = unsafe {
+            ffi::switch_ivr_displace_session(self.raw.as_ptr(), file.as_ptr(), 0, flags.as_ptr())
+        };
+        Status::check(status).map_err(PlayError::Status)
+    }
+
+    /// Stops mixing `file`.
+    pub fn stop_displace(&self, file: &str) -> Result<(), PlayError> {
+        let file = c_string(file, "file name").map_err(PlayError::Nul)?;
+        // SAFETY: live session; NUL-terminated string.
+        let status =
+            unsafe { ffi::switch_ivr_stop_displace_session(self.raw.as_ptr(), file.as_ptr()) };
+        Status::check(status).map_err(PlayError::Status)
+    }
+
+    /// Runs a FreeSWITCH dialplan application on this session (blocking, like the dialplan).
+    /// `arg` is passed as data: FreeSWITCH's `${...}` expansion of it is switched off for the
+    /// call (`app_disable_expand_variables`) and the previous setting restored afterwards.
+    pub fn execute_application(&self, app: &str, arg: &str) -> Result<(), PlayError> {
+        const NO_EXPAND: &str = "app_disable_expand_variables";
+        let channel = self.channel();
+        let previous = channel.var(NO_EXPAND);
+        channel
+            .set_var(NO_EXPAND, "true")
+            .map_err(|_| PlayError::Status(Status(ffi::switch_status_t::SWITCH_STATUS_GENERR)))?;
+        let result = self.execute_application_raw(app, arg);
+        let _ = match previous {
+            Some(value) => channel.set_var(NO_EXPAND, &value),
+            None => channel.unset_var(NO_EXPAND),
+        };
+        result
+    }
+
+    fn execute_application_raw(&self, app: &str, arg: &str) -> Result<(), PlayError> {
+        let app = c_string(app, "application name").map_err(PlayError::Nul)?;
+        let arg = c_string(arg, "application argument").map_err(PlayError::Nul)?;
+        // SAFETY: live session on its own thread; NUL-terminated strings; NULL flags allowed.
+        let status = unsafe {
+            ffi::switch_core_session_execute_application_get_flags(
+                self.raw.as_ptr(),
+                app.as_ptr(),
+                arg.as_ptr(),
+                std::ptr::null_mut(),
+            )
+        };
+        Status::check(status).map_err(PlayError::Status)
+    }
+
+    /// Calls `dial_string` with `variables` on every leg; on answer bridges this call to the
+    /// answering leg until either side hangs up. `Ok(())` = a leg answered and was bridged;
+    /// `Err(cause)` = no leg answered, with FreeSWITCH's cause.
+    pub fn originate_and_bridge(
+        &self,
+        dial_string: &str,
+        variables: &Event,
+        timeout_s: u32,
+    ) -> Result<Result<(), u32>, NulError> {
+        let dial = c_string(dial_string, "dial string")?;
+        let mut peer: *mut ffi::switch_core_session_t = std::ptr::null_mut();
+        let mut cause = ffi::switch_call_cause_t::SWITCH_CAUSE_NONE;
+        // SAFETY: live session; valid out-pointers; NUL-terminated dial string; the variables
+        // event stays ours (originate copies it); every other argument may be NULL/0.
+        let status = unsafe {
+            ffi::switch_ivr_originate(
+                self.raw.as_ptr(),
+                &mut peer,
+                &mut cause,
+                dial.as_ptr(),
+                timeout_s,
+                std::ptr::null(),
+                std::ptr::null(),
+                std::ptr::null(),
+                std::ptr::null_mut(),
+                variables.as_ptr(),
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        if Status::check(status).is_err() || peer.is_null() {
+            return Ok(Err(cause.0));
+        }
+        // SAFETY: both sessions are live (the peer is read-locked for us by originate); the
+        // bridge blocks until it ends; NULL callback and data are allowed.
+        unsafe {
+            ffi::switch_ivr_multi_threaded_bridge(
+                self.raw.as_ptr(),
+                peer,
+                None,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
+            // Release the read lock originate gave us, exactly once.
+            ffi::switch_core_session_rwunlock(peer);
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// What `play_and_get_digits` collects.
+pub struct DigitRequest<'r> {
+    pub min: u32,
+    pub max: u32,
+    pub tries: u32,
+    pub timeout_ms: u32,
+    pub digit_timeout_ms: u32,
+    pub terminators: &'r str,
+    pub var_name: &'r str,
+    pub regex: Option<&'r str>,
+}
+
+/// Whether any call has the channel variable `name` set to exactly `value`.
+pub fn any_session_with_var(name: &str, value: &str) -> bool {
+    let (Ok(name), Ok(value)) = (
+        c_string(name, "variable name"),
+        c_string(value, "variable value"),
+    ) else {
+        return false;
+    };
+    // SAFETY: NUL-terminated strings; the result is NULL or a list we own and free once.
+    unsafe {
+        let mut matches =
+            ffi::switch_core_session_findall_matching_var(name.as_ptr(), value.as_ptr());
+        if matches.is_null() {
+            return false;
+        }
+        ffi::switch_console_free_matches(&mut matches);
+        true
+    }
+}
+
+/// Whether the FreeSWITCH module `name` (e.g. `mod_conference`) is loaded.
+pub fn module_loaded(name: &str) -> bool {
+    let Ok(name) = c_string(name, "module name") else {
+        return false;
+    };
+    // SAFETY: NUL-terminated string.
+    Status::check(unsafe { ffi::switch_loadable_module_exists(name.as_ptr()) }).is_ok()
 }
 
 /// Why a file did not play.
@@ -155,17 +479,38 @@ impl Channel<'_> {
         self.raw.map(NonNull::as_ptr).ok_or(ChannelError::NoChannel)
     }
 
-    /// Whether the call is up (`switch_channel_ready`).
-    pub fn ready(&self) -> bool {
+    /// Whether the channel exists and is not hanging up (flows start on unanswered calls).
+    pub fn up(&self) -> bool {
         let Ok(raw) = self.raw() else { return false };
         // SAFETY: the channel lives as long as its session, which outlives `self`.
-        unsafe {
-            ffi::switch_channel_test_ready(
-                raw,
-                ffi::switch_bool_t::SWITCH_TRUE,
-                ffi::switch_bool_t::SWITCH_FALSE,
-            ) != 0
-        }
+        let state = unsafe { ffi::switch_channel_get_state(raw) };
+        state.0 < ffi::switch_channel_state_t::CS_HANGUP.0
+    }
+
+    /// Whether the call has been answered (not only pre-answered).
+    pub fn answered(&self) -> bool {
+        let Ok(raw) = self.raw() else { return false };
+        // SAFETY: live channel; a plain flag read.
+        unsafe { ffi::switch_channel_test_flag(raw, ffi::switch_channel_flag_t::CF_ANSWERED) != 0 }
+    }
+
+    /// Discards DTMF queued on the channel.
+    pub fn flush_dtmf(&self) -> Result<(), ChannelError> {
+        let raw = self.raw()?;
+        // SAFETY: live channel.
+        unsafe { ffi::switch_channel_flush_dtmf(raw) };
+        Ok(())
+    }
+
+    /// Sets a caller-profile field (`caller_id_name`, `caller_id_number`, ...).
+    pub fn set_profile_var(&self, name: &str, value: &str) -> Result<(), ChannelError> {
+        let raw = self.raw()?;
+        let name = c_string(name, "profile field").map_err(ChannelError::Nul)?;
+        let value = c_string(value, "profile value").map_err(ChannelError::Nul)?;
+        // SAFETY: live channel; NUL-terminated strings copied into the profile's pool.
+        let status =
+            unsafe { ffi::switch_channel_set_profile_var(raw, name.as_ptr(), value.as_ptr()) };
+        Status::check(status).map_err(ChannelError::Status)
     }
 
     /// A channel variable; caller-profile names (`caller_id_number`, `uuid`, ...) resolve too.

@@ -1,0 +1,274 @@
+//! `httpRequest`: one HTTP(S) request with `ureq` (rustls) on a worker thread, so the session
+//! thread stays free to notice a hangup.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rustflow_engine::{HttpRequest, HttpResponse};
+
+/// How often the session thread looks at the call while a request runs.
+pub const POLL: Duration = Duration::from_millis(20);
+
+/// How many redirects are followed (ureq refuses to follow any to a non-http(s) scheme).
+const MAX_REDIRECTS: u32 = 5;
+
+/// Why a request ended early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Interrupted {
+    /// `keep_going` said stop (the call hung up).
+    Abandoned,
+    Failed(String),
+}
+
+/// Checks what can be checked before anything is sent.
+pub fn validate(request: &HttpRequest) -> Result<(), String> {
+    let lower = request.url.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return Err(format!(
+            "{:?} is not an http:// or https:// URL",
+            request.url
+        ));
+    }
+    let method = request.method.to_ascii_uppercase();
+    if !matches!(
+        method.as_str(),
+        "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS"
+    ) {
+        return Err(format!("unsupported method {:?}", request.method));
+    }
+    for (name, value) in &request.headers {
+        let bad_name = name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if bad_name {
+            return Err(format!("header name {name:?} is not a valid HTTP token"));
+        }
+        if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
+            return Err(format!("header {name}: the value contains a line break"));
+        }
+    }
+    Ok(())
+}
+
+/// Performs `request` with `timeout` on a worker thread. While it runs, `wait` is called
+/// repeatedly: it waits up to [`POLL`] (the session host keeps the call's media and
+/// signalling going meanwhile) and says whether to keep waiting; when it says no, the step
+/// ends at once with [`Interrupted::Abandoned`] (the worker finishes on its own, bounded by
+/// `timeout`).
+pub fn perform(
+    request: &HttpRequest,
+    timeout: Duration,
+    mut wait: impl FnMut() -> bool,
+) -> Result<HttpResponse, Interrupted> {
+    validate(request).map_err(Interrupted::Failed)?;
+    let (send, receive) = mpsc::channel();
+    let owned = request.clone();
+    std::thread::Builder::new()
+        .name("rustflow-http".to_string())
+        .spawn(move || {
+            // The receiver may be gone (abandoned): nothing to do then.
+            let _ = send.send(blocking(&owned, timeout));
+        })
+        .map_err(|e| Interrupted::Failed(format!("cannot start a worker thread: {e}")))?;
+    let deadline = Instant::now() + timeout + Duration::from_millis(500);
+    loop {
+        match receive.try_recv() {
+            Ok(result) => return result.map_err(Interrupted::Failed),
+            Err(mpsc::TryRecvError::Empty) => {
+                if !wait() {
+                    return Err(Interrupted::Abandoned);
+                }
+                if Instant::now() > deadline {
+                    return Err(Interrupted::Failed(format!(
+                        "{} timed out after {} ms",
+                        request.url,
+                        timeout.as_millis()
+                    )));
+                }
+            }
+            Err(mpsc::TryRecvError::Disconnected) => {
+                return Err(Interrupted::Failed(
+                    "the request worker ended without an answer".to_string(),
+                ));
+            }
+        }
+    }
+}
+
+/// The request itself (worker thread).
+pub fn blocking(request: &HttpRequest, timeout: Duration) -> Result<HttpResponse, String> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(timeout)
+        .redirects(MAX_REDIRECTS)
+        .build();
+    let method = request.method.to_ascii_uppercase();
+    let mut call = agent.request(&method, &request.url);
+    for (name, value) in &request.headers {
+        call = call.set(name, value);
+    }
+    let result = match &request.body {
+        Some(body) => call.send_string(body),
+        None => call.call(),
+    };
+    let response = match result {
+        Ok(response) => response,
+        // A 4xx/5xx is an answer: the flow sees its code and body.
+        Err(ureq::Error::Status(_, response)) => response,
+        Err(ureq::Error::Transport(e)) => {
+            return Err(format!("request failed: {e}"));
+        }
+    };
+    let status = response.status();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .filter_map(|name| {
+            let value = response.header(&name)?.to_string();
+            Some((name, value))
+        })
+        .collect();
+    let body = response
+        .into_string()
+        .map_err(|e| format!("{}: cannot read the body: {e}", request.url))?;
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    fn poll() -> bool {
+        std::thread::sleep(POLL);
+        true
+    }
+
+    fn request(url: &str) -> HttpRequest {
+        HttpRequest {
+            method: "POST".into(),
+            url: url.into(),
+            headers: vec![("X-Test".into(), "a,b|{x=y}${system ls}".into())],
+            body: Some("{\"k\":1}".into()),
+            timeout_ms: 0,
+        }
+    }
+
+    /// A one-shot HTTP server: answers `reply` after `delay`, returns what it received.
+    fn server(reply: &'static str, delay: Duration) -> (String, std::thread::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/path?q=1", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            stream
+                .set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&seen);
+                if text.contains("\r\n\r\n") && text.ends_with("{\"k\":1}") {
+                    break;
+                }
+            }
+            std::thread::sleep(delay);
+            let _ = stream.write_all(reply.as_bytes());
+            String::from_utf8_lossy(&seen).into_owned()
+        });
+        (url, handle)
+    }
+
+    #[test]
+    fn a_request_goes_out_verbatim_and_its_answer_comes_back() {
+        let (url, server) = server(
+            "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}",
+            Duration::ZERO,
+        );
+        let response = perform(&request(&url), Duration::from_secs(5), poll).unwrap();
+        assert_eq!(response.status, 201);
+        assert_eq!(response.body, "{\"ok\":true}");
+        assert!(
+            response
+                .headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v == "application/json")
+        );
+        let seen = server.join().unwrap();
+        assert!(seen.starts_with("POST /path?q=1 HTTP/1.1\r\n"), "{seen}");
+        assert!(
+            seen.contains("x-test: a,b|{x=y}${system ls}\r\n")
+                || seen.contains("X-Test: a,b|{x=y}${system ls}\r\n"),
+            "{seen}"
+        );
+        assert!(seen.ends_with("{\"k\":1}"), "{seen}");
+    }
+
+    #[test]
+    fn error_statuses_are_answers() {
+        let (url, server) = server(
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope",
+            Duration::ZERO,
+        );
+        let response = perform(&request(&url), Duration::from_secs(5), poll).unwrap();
+        assert_eq!((response.status, response.body.as_str()), (404, "nope"));
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_hangup_abandons_the_request_at_the_next_poll() {
+        let (url, _server) = server(
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            Duration::from_secs(2),
+        );
+        let mut polls = 0;
+        let result = perform(&request(&url), Duration::from_secs(5), || {
+            polls += 1;
+            poll() && polls < 3
+        });
+        assert_eq!(result, Err(Interrupted::Abandoned));
+        assert_eq!(polls, 3);
+    }
+
+    #[test]
+    fn the_timeout_bounds_the_request() {
+        let (url, _server) = server(
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            Duration::from_secs(3),
+        );
+        let err = perform(&request(&url), Duration::from_millis(200), poll).unwrap_err();
+        let Interrupted::Failed(message) = err else {
+            panic!("expected a failure, got {err:?}")
+        };
+        assert!(
+            message.contains("failed") || message.contains("timed out"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn bad_requests_are_refused_before_sending() {
+        let mut r = request("file:///etc/passwd");
+        assert!(
+            validate(&r)
+                .unwrap_err()
+                .contains("not an http:// or https:// URL")
+        );
+        r.url = "https://example.invalid/".into();
+        r.method = "GET /x HTTP/1.0\r\n".into();
+        assert!(validate(&r).unwrap_err().contains("unsupported method"));
+        r.method = "GET".into();
+        r.headers = vec![("X-A".into(), "v\r\nInjected: 1".into())];
+        assert!(validate(&r).unwrap_err().contains("line break"));
+        r.headers = vec![("Bad Name".into(), "v".into())];
+        assert!(validate(&r).unwrap_err().contains("not a valid HTTP token"));
+    }
+}
