@@ -12,11 +12,13 @@
 //! `fakecore_free_string`. Strings handed to the module as "dup" results are malloc'd, since
 //! the module frees them with free().
 
+mod dialstring;
+mod ivr;
 mod xml;
 
 use parking_lot::{Condvar, Mutex};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::ptr;
 use std::sync::LazyLock;
@@ -150,13 +152,45 @@ struct Core {
     errors: Vec<String>,
     complete: Vec<String>,
     record: Vec<Value>,
+    /// Loaded FreeSWITCH modules, for switch_loadable_module_exists and applications.
+    loaded_modules: BTreeSet<String>,
+    /// Events created and neither fired nor destroyed (addresses).
+    live_events: Vec<usize>,
+    /// Events fired, in order: `{"id", "subclass", "headers": [[name, value]..]}`.
+    fired_events: Vec<Value>,
+    /// Reserved custom event subclasses: (owner, subclass).
+    reserved_subclasses: BTreeSet<(String, String)>,
+}
+
+/// Modules a FreeSWITCH with the usual configuration has loaded; tests remove some.
+const DEFAULT_MODULES: &[&str] = &[
+    "mod_sofia",
+    "mod_dptools",
+    "mod_commands",
+    "mod_conference",
+    "mod_valet_parking",
+    "mod_sndfile",
+    "mod_tone_stream",
+    "mod_local_stream",
+    "mod_http_cache",
+    "mod_flite",
+    "mod_pocketsphinx",
+];
+
+impl Core {
+    fn fresh() -> Core {
+        Core {
+            loaded_modules: DEFAULT_MODULES.iter().map(|m| m.to_string()).collect(),
+            ..Core::default()
+        }
+    }
 }
 
 // SAFETY: Core holds addresses (usize) and Trees (Send); the raw pointers inside FakeModule are
 // reached only through those addresses while the lock is held.
 unsafe impl Send for Core {}
 
-static CORE: LazyLock<Mutex<Core>> = LazyLock::new(|| Mutex::new(Core::default()));
+static CORE: LazyLock<Mutex<Core>> = LazyLock::new(|| Mutex::new(Core::fresh()));
 
 fn core() -> parking_lot::MutexGuard<'static, Core> {
     CORE.lock()
@@ -174,6 +208,10 @@ pub struct FakeSession {
     channel: FakeChannel,
     uuid: CString,
     state: Mutex<SessionState>,
+    /// The A-leg that originated this B-leg (NULL for calls the harness created).
+    parent: *const FakeSession,
+    /// A B-leg after switch_core_session_rwunlock: any further use is a violation.
+    released: std::sync::atomic::AtomicBool,
 }
 
 #[repr(C)]
@@ -194,6 +232,24 @@ struct Script {
     /// Every play_file waits until the harness opens this gate (a playback that lasts until
     /// the test says so, to hold calls in flight deterministically).
     play_gate: Option<String>,
+    /// Keys the caller enters, one entry per prompt (switch_play_and_get_digits try);
+    /// a missing entry is silence. `"hangup"` hangs up during that prompt.
+    digits: VecDeque<String>,
+    /// DTMF already queued before the first prompt (switch_channel_flush_dtmf drops it).
+    queued_dtmf: String,
+    /// Speech results, one per switch_ivr_play_and_detect_speech: a string (the result)
+    /// or `{"status": N, "result"?: ..}`; missing = nothing recognised.
+    speech: VecDeque<Value>,
+    /// Originate outcome per dialled target (`user/1000@dom`), `"default"` for the rest.
+    originate: BTreeMap<String, String>,
+    /// The caller hangs up when the module first calls this core function.
+    hangup_on_call: Option<String>,
+    /// How long a bridge lasts, and who hangs up at its end (`callee` or `caller`).
+    bridge: Duration,
+    bridge_end_caller: bool,
+    /// How long a recording, park, conference or valet park lasts.
+    record: Duration,
+    block: Duration,
 }
 
 struct SessionState {
@@ -208,6 +264,16 @@ struct SessionState {
     created: Instant,
     script: Script,
     record: Vec<Value>,
+    /// B-legs this session originated (addresses of FakeSession).
+    blegs: Vec<usize>,
+    /// Files of running switch_ivr_record_session recordings.
+    recordings: Vec<String>,
+    /// Files of running switch_ivr_displace_session playbacks.
+    displaces: Vec<String>,
+    inband_dtmf: bool,
+    /// Strings "allocated from the session pool" for the module (freed with the session).
+    pool_strings: Vec<CString>,
+    hangup_on_call_done: bool,
 }
 
 impl SessionState {
@@ -270,7 +336,15 @@ unsafe fn session_from(p: *const c_void, func: &str) -> Option<&'static FakeSess
         return None;
     }
     // SAFETY: checked above; sessions live until fakecore_session_free, after the app returned.
-    Some(unsafe { &*s })
+    let s = unsafe { &*s };
+    if s.released.load(std::sync::atomic::Ordering::SeqCst) {
+        violation(format!(
+            "{func}: B-leg {} used after switch_core_session_rwunlock",
+            s.uuid.to_string_lossy()
+        ));
+        return None;
+    }
+    Some(s)
 }
 
 /// # Safety
@@ -287,7 +361,15 @@ unsafe fn channel_from(p: *const c_void, func: &str) -> Option<&'static FakeSess
         return None;
     }
     // SAFETY: a live channel points back at its live session.
-    Some(unsafe { &*(*c).session })
+    let s = unsafe { &*(*c).session };
+    if s.released.load(std::sync::atomic::Ordering::SeqCst) {
+        violation(format!(
+            "{func}: channel of B-leg {} used after switch_core_session_rwunlock",
+            s.uuid.to_string_lossy()
+        ));
+        return None;
+    }
+    Some(s)
 }
 
 fn malloc_string(s: &str) -> *mut c_char {
@@ -670,7 +752,14 @@ pub unsafe extern "C" fn fakecore_log_record(
 fn with_session<T>(s: &FakeSession, entry: Value, f: impl FnOnce(&mut SessionState) -> T) -> T {
     let mut st = s.state.lock();
     st.poll();
+    let trigger = !st.hangup_on_call_done
+        && st.script.hangup_on_call.is_some()
+        && entry.get("fn").and_then(Value::as_str) == st.script.hangup_on_call.as_deref();
     st.record.push(entry);
+    if trigger {
+        st.hangup_on_call_done = true;
+        st.remote_hangup("hangup_on_call");
+    }
     f(&mut st)
 }
 
@@ -1175,9 +1264,10 @@ pub extern "C" fn fakecore_reset() {
     *core = Core {
         pools,
         modules,
-        ..Core::default()
+        ..Core::fresh()
     };
     GATES.0.lock().clear();
+    ivr::reset_busy();
 }
 
 /// A new memory pool to pass to the module's `load`.
@@ -1313,12 +1403,17 @@ fn spec_string_map(spec: &Value, key: &str) -> Result<BTreeMap<String, String>, 
     Ok(out)
 }
 
-fn new_session(spec: &Value) -> Result<*mut FakeSession, String> {
+/// A fresh uuid for a session the test did not name.
+fn next_uuid() -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("00000000-0000-4000-8000-{n:012x}")
+}
+
+fn new_session(spec: &Value) -> Result<*mut FakeSession, String> {
     let uuid = match spec.get("uuid") {
         Some(Value::String(s)) => s.clone(),
-        None => format!("00000000-0000-4000-8000-{n:012x}"),
+        None => next_uuid(),
         Some(_) => return Err("`uuid` must be a string".into()),
     };
     let vars = spec_string_map(spec, "variables")?;
@@ -1330,6 +1425,28 @@ fn new_session(spec: &Value) -> Result<*mut FakeSession, String> {
         Some(Value::Object(m)) => m,
         Some(_) => return Err("`script` must be an object".into()),
     };
+    let script = parse_script(script)?;
+    Ok(alloc_session(uuid, vars, profile, script, ptr::null()))
+}
+
+const SCRIPT_KEYS: &[&str] = &[
+    "hangup_on_play",
+    "hangup_after_ms",
+    "remote_cause",
+    "play_ms",
+    "play_gate",
+    "digits",
+    "queued_dtmf",
+    "speech",
+    "originate",
+    "hangup_on_call",
+    "bridge_ms",
+    "bridge_end",
+    "record_ms",
+    "block_ms",
+];
+
+fn parse_script(script: &Map<String, Value>) -> Result<Script, String> {
     let number = |k: &str| -> Result<Option<u64>, String> {
         match script.get(k) {
             None | Some(Value::Null) => Ok(None),
@@ -1339,26 +1456,76 @@ fn new_session(spec: &Value) -> Result<*mut FakeSession, String> {
                 .ok_or_else(|| format!("script `{k}` must be a non-negative integer")),
         }
     };
+    let string = |k: &str| -> Result<Option<String>, String> {
+        match script.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(g)) => Ok(Some(g.clone())),
+            Some(_) => Err(format!("script `{k}` must be a string")),
+        }
+    };
     for k in script.keys() {
-        if !matches!(
-            k.as_str(),
-            "hangup_on_play" | "hangup_after_ms" | "remote_cause" | "play_ms" | "play_gate"
-        ) {
+        if !SCRIPT_KEYS.contains(&k.as_str()) {
             return Err(format!("unknown script key `{k}`"));
         }
     }
-    let script = Script {
+    let digits = match script.get("digits") {
+        None | Some(Value::Null) => VecDeque::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| "script `digits` must be an array of strings".to_string())
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("script `digits` must be an array of strings".into()),
+    };
+    let speech = match script.get("speech") {
+        None | Some(Value::Null) => VecDeque::new(),
+        Some(Value::Array(a)) => a.iter().cloned().collect(),
+        Some(_) => return Err("script `speech` must be an array".into()),
+    };
+    let originate = spec_string_map(&Value::Object(script.clone()), "originate")
+        .map_err(|e| format!("script {e}"))?;
+    for outcome in originate.values() {
+        ivr::originate_cause(outcome)?;
+    }
+    let bridge_end_caller = match string("bridge_end")?.as_deref() {
+        None | Some("callee") => false,
+        Some("caller") => true,
+        Some(other) => {
+            return Err(format!(
+                "script `bridge_end` must be \"callee\" or \"caller\", not {other:?}"
+            ));
+        }
+    };
+    Ok(Script {
         hangup_on_play: number("hangup_on_play")?,
         hangup_after: number("hangup_after_ms")?.map(Duration::from_millis),
         remote_cause: number("remote_cause")?.map_or(CAUSE_NORMAL_CLEARING, |c| c as c_int),
         play: Duration::from_millis(number("play_ms")?.unwrap_or(0)),
-        play_gate: match script.get("play_gate") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(g)) => Some(g.clone()),
-            Some(_) => return Err("script `play_gate` must be a string".into()),
-        },
-    };
-    let uuid_c = CString::new(uuid).map_err(|_| "`uuid` contains NUL".to_string())?;
+        play_gate: string("play_gate")?,
+        digits,
+        queued_dtmf: string("queued_dtmf")?.unwrap_or_default(),
+        speech,
+        originate,
+        hangup_on_call: string("hangup_on_call")?,
+        bridge: Duration::from_millis(number("bridge_ms")?.unwrap_or(0)),
+        bridge_end_caller,
+        record: Duration::from_millis(number("record_ms")?.unwrap_or(0)),
+        block: Duration::from_millis(number("block_ms")?.unwrap_or(0)),
+    })
+}
+
+/// Allocates a session (A-leg from the harness, or a B-leg from originate with `parent`).
+fn alloc_session(
+    uuid: String,
+    vars: BTreeMap<String, String>,
+    profile: BTreeMap<String, String>,
+    script: Script,
+    parent: *const FakeSession,
+) -> *mut FakeSession {
+    let uuid_c = CString::new(uuid.replace('\0', "")).unwrap_or_default();
     let session = Box::into_raw(Box::new(FakeSession {
         magic: SESSION_MAGIC,
         channel: FakeChannel {
@@ -1371,18 +1538,26 @@ fn new_session(spec: &Value) -> Result<*mut FakeSession, String> {
             profile,
             state: CS_EXECUTE,
             cause: None,
-            answered: false,
+            answered: !parent.is_null(),
             pre_answered: false,
             ring_ready: false,
             plays: 0,
             created: Instant::now(),
             script,
             record: Vec::new(),
+            blegs: Vec::new(),
+            recordings: Vec::new(),
+            displaces: Vec::new(),
+            inband_dtmf: false,
+            pool_strings: Vec::new(),
+            hangup_on_call_done: false,
         }),
+        parent,
+        released: std::sync::atomic::AtomicBool::new(false),
     }));
     // SAFETY: just allocated; the back pointer makes channel -> session lookups work.
     unsafe { (*session).channel.session = session };
-    Ok(session)
+    session
 }
 
 /// Creates a session from a JSON spec:
@@ -1439,6 +1614,22 @@ pub unsafe extern "C" fn fakecore_session_exec(
     // SAFETY: calling the module's application function with a live session, as the switch
     // does; no core lock is held, since the module calls back into the core.
     unsafe { function(session as *mut c_void, data) };
+    // The application is over: every B-leg it originated must have been released.
+    // SAFETY: the harness passes a live session.
+    if let Some(s) = unsafe { session_from(session as *const c_void, "fakecore_session_exec") } {
+        let blegs = s.state.lock().blegs.clone();
+        for b in blegs {
+            let b = b as *const FakeSession;
+            // SAFETY: B-legs live until their A-leg is freed.
+            let b = unsafe { &*b };
+            if !b.released.load(std::sync::atomic::Ordering::SeqCst) {
+                violation(format!(
+                    "B-leg {} was never released with switch_core_session_rwunlock",
+                    b.uuid.to_string_lossy()
+                ));
+            }
+        }
+    }
     0
 }
 
@@ -1454,8 +1645,24 @@ pub unsafe extern "C" fn fakecore_session_info(session: *mut FakeSession) -> *mu
     else {
         return ptr::null_mut();
     };
+    to_c_string(&describe_session(s))
+}
+
+fn describe_session(s: &FakeSession) -> Value {
     let st = s.state.lock();
-    to_c_string(&json!({
+    let blegs: Vec<Value> = st
+        .blegs
+        .iter()
+        .map(|&b| {
+            // SAFETY: B-legs live until their A-leg is freed (read without the checks of
+            // session_from: a released B-leg is still described).
+            let b = unsafe { &*(b as *const FakeSession) };
+            let mut d = describe_session(b);
+            d["released"] = Value::from(b.released.load(std::sync::atomic::Ordering::SeqCst));
+            d
+        })
+        .collect();
+    json!({
         "uuid": s.uuid.to_string_lossy(),
         "state": st.state,
         "up": st.up(),
@@ -1464,8 +1671,34 @@ pub unsafe extern "C" fn fakecore_session_info(session: *mut FakeSession) -> *mu
         "pre_answered": st.pre_answered,
         "ring_ready": st.ring_ready,
         "variables": st.vars,
+        "profile": st.profile,
         "record": st.record,
-    }))
+        "blegs": blegs,
+        "recordings": st.recordings,
+        "displaces": st.displaces,
+        "inband_dtmf": st.inband_dtmf,
+        "queued_dtmf": st.script.queued_dtmf,
+        "digits_left": st.script.digits.len(),
+        "speech_left": st.script.speech.len(),
+    })
+}
+
+/// Frees a session and the B-legs it originated.
+///
+/// # Safety
+/// `session` was allocated by alloc_session and is not used afterwards.
+unsafe fn free_session(session: *mut FakeSession) {
+    // SAFETY: the caller's contract; B-legs are owned by their A-leg.
+    unsafe {
+        let blegs = std::mem::take(&mut (*session).state.lock().blegs);
+        for b in blegs {
+            free_session(b as *mut FakeSession);
+        }
+        // Poison the magic so later use is detected, then free.
+        (*session).magic = 0;
+        (*session).channel.magic = 0;
+        drop(Box::from_raw(session));
+    }
 }
 
 /// # Safety
@@ -1474,12 +1707,8 @@ pub unsafe extern "C" fn fakecore_session_info(session: *mut FakeSession) -> *mu
 pub unsafe extern "C" fn fakecore_session_free(session: *mut FakeSession) {
     // SAFETY: the harness passes a live session.
     if unsafe { session_from(session as *const c_void, "fakecore_session_free") }.is_some() {
-        // SAFETY: poison the magic so later use is detected, then free.
-        unsafe {
-            (*session).magic = 0;
-            (*session).channel.magic = 0;
-            drop(Box::from_raw(session));
-        }
+        // SAFETY: a live harness session, freed once.
+        unsafe { free_session(session) };
     }
 }
 

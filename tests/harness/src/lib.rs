@@ -36,6 +36,9 @@ pub const POLLING_CALLS: &[&str] = &[
     "switch_core_session_get_channel",
     "switch_core_session_get_uuid",
     "switch_channel_test_ready",
+    "switch_channel_get_state",
+    "switch_channel_check_signal",
+    "switch_ivr_parse_all_signal_data",
 ];
 
 // ---- artifacts -------------------------------------------------------------------------------
@@ -235,6 +238,11 @@ struct CoreFns {
     xml_stats: StrFn,
     gate_open: unsafe extern "C" fn(*const c_char),
     gate_waiting: unsafe extern "C" fn(*const c_char) -> c_int,
+    set_module: unsafe extern "C" fn(*const c_char, c_int),
+    events: StrFn,
+    event_stats: StrFn,
+    set_busy_var: unsafe extern "C" fn(*const c_char, *const c_char, c_int),
+    live_matches: unsafe extern "C" fn() -> c_int,
     free_string: unsafe extern "C" fn(*mut c_char),
 }
 
@@ -303,6 +311,11 @@ fn loaded() -> &'static Loaded {
             xml_stats: f!("fakecore_xml_stats"),
             gate_open: f!("fakecore_gate_open"),
             gate_waiting: f!("fakecore_gate_waiting"),
+            set_module: f!("fakecore_set_module"),
+            events: f!("fakecore_events"),
+            event_stats: f!("fakecore_event_stats"),
+            set_busy_var: f!("fakecore_set_busy_var"),
+            live_matches: f!("fakecore_live_matches"),
             free_string: f!("fakecore_free_string"),
         };
         Loaded {
@@ -453,6 +466,36 @@ impl FakeCore {
         usize::try_from(n).unwrap_or(0)
     }
 
+    /// Marks a FreeSWITCH module (`mod_conference`, ...) as loaded or not. Every
+    /// [`Harness::new`] restores the default set (sofia, dptools, commands, conference,
+    /// valet_parking, sndfile, tone_stream, local_stream, http_cache, flite, pocketsphinx).
+    pub fn set_module(name: &str, present: bool) {
+        // SAFETY: valid C string for the duration of the call.
+        unsafe { (loaded().core.set_module)(c(name).as_ptr(), c_int::from(present)) };
+    }
+
+    /// Events fired so far: `[{"id", "subclass", "headers": [[name, value]..]}]`.
+    pub fn events() -> Vec<Value> {
+        // SAFETY: control function without arguments.
+        serde_json::from_value(take_json(unsafe { (loaded().core.events)() })).expect("array")
+    }
+
+    /// `{"live": N, "reserved": [[owner, subclass]..]}`: events neither fired nor destroyed,
+    /// and reserved custom subclasses.
+    pub fn event_stats() -> Value {
+        // SAFETY: control function without arguments.
+        take_json(unsafe { (loaded().core.event_stats)() })
+    }
+
+    /// Registers (or removes) a session elsewhere in the switch whose variable `name` is
+    /// `value` (what `switch_core_session_findall_matching_var` finds, e.g. `presence_id`).
+    pub fn set_busy_var(name: &str, value: &str, busy: bool) {
+        // SAFETY: valid C strings for the duration of the call.
+        unsafe {
+            (loaded().core.set_busy_var)(c(name).as_ptr(), c(value).as_ptr(), c_int::from(busy))
+        };
+    }
+
     pub fn set_global(name: &str, value: Option<&str>) {
         let value = value.map(c);
         // SAFETY: valid C strings (or NULL) for the duration of the call.
@@ -539,6 +582,7 @@ impl Session {
             answered: v["answered"].as_bool().unwrap_or(false),
             variables: serde_json::from_value(v["variables"].clone()).unwrap_or_default(),
             record: serde_json::from_value(v["record"].clone()).unwrap_or_default(),
+            raw: v,
         }
     }
 }
@@ -559,6 +603,10 @@ pub struct SessionInfo {
     pub answered: bool,
     pub variables: BTreeMap<String, String>,
     pub record: Vec<Value>,
+    /// Everything `fakecore_session_info` reported: also `profile`, `blegs` (each described
+    /// the same way, plus `released`), `recordings`, `displaces`, `inband_dtmf`,
+    /// `queued_dtmf`, `digits_left`, `speech_left`.
+    pub raw: Value,
 }
 
 impl SessionInfo {
@@ -605,6 +653,32 @@ impl SessionInfo {
 
     pub fn var(&self, name: &str) -> Option<&str> {
         self.variables.get(name).map(String::as_str)
+    }
+
+    /// The recorded calls of core function `func`, in order.
+    pub fn calls_to(&self, func: &str) -> Vec<Value> {
+        self.record
+            .iter()
+            .filter(|e| e["fn"] == func)
+            .cloned()
+            .collect()
+    }
+
+    /// The one recorded call of `func` (panics with the record unless exactly one).
+    pub fn only_call(&self, func: &str) -> Value {
+        let calls = self.calls_to(func);
+        assert_eq!(
+            calls.len(),
+            1,
+            "expected exactly one {func}; record: {:#?}",
+            self.record
+        );
+        calls[0].clone()
+    }
+
+    /// The B-legs this call originated (see `raw`).
+    pub fn blegs(&self) -> Vec<Value> {
+        self.raw["blegs"].as_array().cloned().unwrap_or_default()
     }
 }
 
@@ -899,6 +973,22 @@ impl Drop for Harness {
             self.assert_no_core_errors();
             let xml = FakeCore::xml_stats();
             assert_eq!(xml["live"], 0, "configuration trees not freed: {xml}");
+            // SAFETY: control function without arguments.
+            let matches = unsafe { (loaded().core.live_matches)() };
+            assert_eq!(
+                matches, 0,
+                "session match lists not freed with switch_console_free_matches"
+            );
+            let events = FakeCore::event_stats();
+            assert_eq!(
+                events["live"], 0,
+                "events created but neither fired nor destroyed: {events}"
+            );
+            assert_eq!(
+                events["reserved"],
+                json!([]),
+                "event subclasses still reserved after shutdown: {events}"
+            );
         }
     }
 }

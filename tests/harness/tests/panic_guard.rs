@@ -45,7 +45,7 @@ fn a_panicking_step_is_caught_logged_and_the_call_hung_up_with_a_temporary_failu
         assert_eq!(line.uuid.as_deref(), Some(call.uuid.as_str()), "{line}");
         assert!(
             line.text
-                .starts_with("rustflow: panic in the flow, hanging up: _testPanic step reached"),
+                .starts_with("rustflow: panic in flow boom, hanging up: _testPanic step reached"),
             "{line}"
         );
         let location = line.text.trim_end().rsplit(" at ").next().unwrap_or("");
@@ -56,6 +56,22 @@ fn a_panicking_step_is_caught_logged_and_the_call_hung_up_with_a_temporary_failu
                 && parts[1].parse::<u32>().is_ok()
                 && parts[2].parse::<u32>().is_ok(),
             "the panic's file:line:column is logged: {line}"
+        );
+
+        // The CDR carries why the call ended: rustflow_error names the panic and its location,
+        // rustflow_steps counts the steps completed before it (answer).
+        let error = call
+            .var("rustflow_error")
+            .unwrap_or_else(|| panic!("no rustflow_error after a panic: {:#?}", call.variables));
+        assert!(
+            error.starts_with("panic: _testPanic step reached") && error.contains(".rs:"),
+            "{error}"
+        );
+        assert_eq!(
+            call.var("rustflow_steps"),
+            Some("1"),
+            "{:#?}",
+            call.variables
         );
 
         // The process and the module keep running calls normally.
