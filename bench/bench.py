@@ -1,0 +1,394 @@
+#!/usr/bin/env python3
+"""Call benchmark: the same calls through rustflow, the XML dialplan, mod_lua and an
+event-socket outbound controller, on a real FreeSWITCH.
+
+    make bench                      (or: python3 bench/bench.py [--rate 20] [--seconds 30] [--rounds 3])
+
+Two calls (sipp is the caller; a wrong branch is a failed call because sipp checks the
+hangup cause in the Reason header of FreeSWITCH's BYE):
+  simple  answer; a 1 s tone (440 Hz) while collecting one digit (sipp sends RFC 2833 "5" or
+          "3", 500 ms after the answer); a 200 ms tone (1000 Hz); hangup CALL_REJECTED for 5,
+          NORMAL_CLEARING otherwise.
+  heavy   the same media with 200 non-media steps between the digit and the second prompt
+          (variables set and read, conditions, a switch, 5 small JavaScript snippets); not for
+          the XML dialplan, which cannot express it.
+
+Implementations are interleaved in every round (order rotates) to damp machine noise; a
+warm-up round runs first and is not counted. Per implementation: failed calls, FreeSWITCH CPU
+ms per call (utime+stime of the FreeSWITCH process from /proc, over the run), the
+controller's own CPU (socket variant), RSS growth of FreeSWITCH, and DTMF-to-next-prompt
+latency p50/p99 measured on the wire (bench/rtp_latency.py). Writes a Markdown report.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+
+import fslab  # noqa: E402
+from fslab import Lab, Skip  # noqa: E402
+from sip import Sipp, dtmf_pcap, render, sipp_binary, uac_subs  # noqa: E402
+
+TONE1 = "%(1000,0,440)"
+TONE2 = "%(200,0,1000)"
+COLLECT_TIMEOUT_MS = 2000
+CAUSES = {"5": ("CALL_REJECTED", 21), "3": ("NORMAL_CLEARING", 16)}
+
+# --------------------------------------------------------------------------------------------
+# The two calls, as a tiny IR translated to each implementation
+
+
+def heavy_steps():
+    """200 non-media steps. Same logic in every implementation."""
+    ops = []
+    for i in range(20):
+        ops += [
+            ("set", f"v{i}", f"{i}"),
+            ("set", f"w{i}", f"${{v{i}}}x"),
+            ("if", f"v{i}", ">", "10", [("set", f"big{i}", "yes")], [("set", f"big{i}", "no")]),
+            ("switch", f"w{i}", {"3x": [("set", "hit", f"${{v{i}}}")]}, [("set", f"miss{i}", "1")]),
+            ("set", "acc", f"${{acc}}${{v{i}}},"),
+            ("if", f"big{i}", "==", "yes", [("set", f"c{i}", f"${{w{i}}}${{v{i}}}")],
+             [("set", f"c{i}", "none")]),
+        ]
+    for k in range(5):
+        a, b = 2 * k + 1, 2 * k + 2
+        ops.append(("js", f"js{k}", f"return ${{v{a}}} * 2 + Number(${{v{b}}})",
+                    f"int(v['v{a}']) * 2 + int(v['v{b}'])",
+                    f"tonumber(session:getVariable('v{a}')) * 2 + tonumber(session:getVariable('v{b}'))"))
+    for k in range(15):
+        ops.append(("set", f"pad{k}", f"{k}-${{v{k}}}"))
+    return ops
+
+
+def program(heavy):
+    ops = [("answer",), ("collect", TONE1, COLLECT_TIMEOUT_MS, "digit")]
+    if heavy:
+        ops += heavy_steps()
+    ops += [("play", TONE2), ("hangup_by_digit", "digit", "5", "CALL_REJECTED", "NORMAL_CLEARING")]
+    return ops
+
+
+def to_rustflow(ops):
+    out = []
+    for op in ops:
+        k = op[0]
+        if k == "answer":
+            out.append({"answer": ""})
+        elif k == "collect":
+            _, tone, timeout, var = op
+            out.append({"playback": {"files": [{"type": "tone", "name": tone}],
+                                     "getDigits": {"setVar": var, "min": 1, "max": 1, "tries": 1,
+                                                   "timeout": timeout, "regexp": "^\\d$"}}})
+        elif k == "play":
+            out.append({"playback": {"files": [{"type": "tone", "name": op[1]}]}})
+        elif k == "set":
+            out.append({"set": {op[1]: op[2]}})
+        elif k == "if":
+            _, var, cmp, lit, then_ops, else_ops = op
+            expr = f"${{{var}}} > {lit}" if cmp == ">" else f"${{{var}}} == '{lit}'"
+            out.append({"if": {"expression": expr, "then": to_rustflow(then_ops),
+                               "else": to_rustflow(else_ops)}})
+        elif k == "switch":
+            _, var, cases, default = op
+            c = {key: to_rustflow(v) for key, v in cases.items()}
+            c["default"] = to_rustflow(default)
+            out.append({"switch": {"variable": f"${{{var}}}", "case": c}})
+        elif k == "js":
+            out.append({"js": {"data": op[2], "setVar": op[1]}})
+        elif k == "hangup_by_digit":
+            _, var, digit, yes, no = op
+            out.append({"if": {"expression": f"${{{var}}} == '{digit}'",
+                               "then": [{"hangup": yes}], "else": [{"hangup": no}]}})
+    return out
+
+
+def lua_template(t):
+    import re
+    parts = re.split(r"\$\{([A-Za-z0-9_]+)\}", t)
+    pieces = []
+    for i, p in enumerate(parts):
+        if i % 2:
+            pieces.append(f"(session:getVariable('{p}') or '')")
+        elif p:
+            pieces.append(repr(p))
+    return " .. ".join(pieces) if pieces else "''"
+
+
+def to_lua(ops, indent=""):
+    lines = []
+    for op in ops:
+        k = op[0]
+        if k == "answer":
+            lines.append("session:answer()")
+        elif k == "collect":
+            _, tone, timeout, var = op
+            lines.append(f"session:playAndGetDigits(1, 1, 1, {timeout}, '#', 'tone_stream://{tone}', "
+                         f"'silence_stream://250', '\\\\d', '{var}')")
+        elif k == "play":
+            lines.append(f"session:streamFile('tone_stream://{op[1]}')")
+        elif k == "set":
+            lines.append(f"session:setVariable('{op[1]}', {lua_template(op[2])})")
+        elif k == "if":
+            _, var, cmp, lit, then_ops, else_ops = op
+            if cmp == ">":
+                cond = f"(tonumber(session:getVariable('{var}')) or 0) > {lit}"
+            else:
+                cond = f"session:getVariable('{var}') == '{lit}'"
+            lines.append(f"if {cond} then")
+            lines += ["  " + ln for ln in to_lua(then_ops)]
+            lines.append("else")
+            lines += ["  " + ln for ln in to_lua(else_ops)]
+            lines.append("end")
+        elif k == "switch":
+            _, var, cases, default = op
+            lines.append(f"local sw = session:getVariable('{var}')")
+            first = True
+            for key, body in cases.items():
+                lines.append(f"{'if' if first else 'elseif'} sw == '{key}' then")
+                lines += ["  " + ln for ln in to_lua(body)]
+                first = False
+            lines.append("else")
+            lines += ["  " + ln for ln in to_lua(default)]
+            lines.append("end")
+        elif k == "js":
+            lines.append(f"session:setVariable('{op[1]}', tostring({op[4]}))")
+        elif k == "hangup_by_digit":
+            _, var, digit, yes, no = op
+            lines.append(f"if session:getVariable('{var}') == '{digit}' then session:hangup('{yes}') "
+                         f"else session:hangup('{no}') end")
+    return lines
+
+
+XML_SIMPLE = f"""
+      <extension name="bs_xml">
+        <condition field="destination_number" expression="^bs_xml$">
+          <action application="answer"/>
+          <action application="play_and_get_digits" data="1 1 1 {COLLECT_TIMEOUT_MS} # tone_stream://{TONE1} silence_stream://250 digit \\d"/>
+          <action application="playback" data="tone_stream://{TONE2}"/>
+          <action application="hangup" data="${{cond(${{digit}} == 5 ? CALL_REJECTED : NORMAL_CLEARING)}}"/>
+        </condition>
+      </extension>
+"""
+
+
+# Diagnostic variant (not in the default --impls): the XML call with a pre_answer first, which
+# is what FreeSWITCH does before an application registered without SAF_SUPPORT_NOMEDIA.
+XML_PREANSWER = XML_SIMPLE.replace("bs_xml", "bs_xmlpre").replace(
+    '<action application="answer"/>',
+    '<action application="pre_answer"/>\n          <action application="answer"/>')
+
+
+def dialplan(esl_port):
+    return XML_SIMPLE + XML_PREANSWER + f"""
+      <extension name="bench-rustflow">
+        <condition field="destination_number" expression="^b([sh])_rustflow$">
+          <action application="rustflow" data="bench_$1"/>
+        </condition>
+      </extension>
+      <extension name="bench-lua">
+        <condition field="destination_number" expression="^b([sh])_lua$">
+          <action application="lua" data="bench_$1.lua"/>
+        </condition>
+      </extension>
+      <extension name="bench-esl">
+        <condition field="destination_number" expression="^b[sh]_esl$">
+          <action application="socket" data="127.0.0.1:{esl_port} async full"/>
+        </condition>
+      </extension>
+"""
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def percentile(values, p):
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def sipp_counts(screen: Path):
+    ok = failed = 0
+    if screen.exists():
+        for line in screen.read_text(errors="replace").splitlines():
+            cells = [c.strip() for c in line.split("|")]
+            if cells and cells[0] == "Successful call":
+                ok = int(cells[-1] or 0)
+            elif cells and cells[0] == "Failed call":
+                failed = int(cells[-1] or 0)
+    return ok, failed
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", type=float, default=20)
+    ap.add_argument("--heavy-rate", type=float, default=5,
+                    help="calls/s for the logic-heavy call (the Python event-socket controller "
+                         "saturates this 2-core box near 5/s)")
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--calls", default="simple,heavy")
+    ap.add_argument("--impls", default="xml,rustflow,lua,esl",
+                    help="comma list of xml, rustflow, lua, esl (and xmlpre: XML with pre_answer)")
+    ap.add_argument("--module", help="mod_rustflow.so to use instead of building one")
+    ap.add_argument("--out", default=str(REPO / "target" / "bench-calls.md"))
+    args = ap.parse_args()
+
+    try:
+        install = fslab.find_freeswitch()
+        sipp_binary()
+    except Skip as e:
+        print(f"SKIP bench: {e}")
+        return 0
+    except RuntimeError as e:
+        print(f"bench: error: {e}", file=sys.stderr)
+        return 2
+    so = Path(args.module).resolve() if args.module else fslab.build_module(install, features=())
+
+    esl_port = fslab.free_port()
+    progs = {"simple": program(False), "heavy": program(True)}
+    flows = {f"bench_{c[0]}": json.dumps(to_rustflow(p)) for c, p in progs.items()}
+    scripts = {f"bench_{c[0]}.lua": "\n".join(to_lua(p)) + "\n" for c, p in progs.items()}
+    lab = Lab(install, so, dialplan_xml=dialplan(esl_port), flows=flows, scripts=scripts,
+              loglevel="warning", name="bench")
+    work = lab.root / "sipp"
+    work.mkdir()
+    (lab.root / "program.json").write_text(json.dumps(progs))
+    impl_calls = [(c, i) for c in args.calls.split(",") for i in args.impls.split(",")
+                  if not (c == "heavy" and i.startswith("xml"))]
+    results = {key: {"calls": 0, "failed": 0, "fs_ms": 0.0, "ctl_ms": 0.0, "rss_kb": 0, "lat": []}
+               for key in impl_calls}
+    load_before = os.getloadavg()
+    controller = sniffer = None
+    with lab:
+        try:
+            controller = subprocess.Popen(
+                [sys.executable, str(REPO / "bench" / "esl_controller.py"), "--port", str(esl_port),
+                 "--program", str(lab.root / "program.json")],
+                stdout=open(lab.root / "controller.out", "wb"), stderr=subprocess.STDOUT,
+                preexec_fn=fslab._die_with_parent)
+            sniffer = subprocess.Popen(
+                [sys.executable, str(REPO / "bench" / "rtp_latency.py"), "--rtp-start",
+                 str(lab.rtp_start), "--rtp-end", str(lab.rtp_start + 1998)],
+                stdout=subprocess.PIPE, stderr=open(lab.root / "sniffer.err", "wb"),
+                preexec_fn=fslab._die_with_parent, text=True)
+            assert sniffer.stdout.readline().strip() == "ready", "latency sniffer did not start"
+            measured = []
+
+            def collect_latencies():
+                for line in sniffer.stdout:
+                    parts = line.split()
+                    if len(parts) == 3:
+                        measured.append(float(parts[2]))
+
+            threading.Thread(target=collect_latencies, daemon=True).start()
+            time.sleep(1.0)
+            pcaps = {d: dtmf_pcap(work / f"dtmf{d}.pcap", d) for d in CAUSES}
+            fs_pid = lab.pid()
+            order = list(impl_calls)
+            for rnd in range(args.rounds + 1):
+                warm = rnd == 0
+                digit = "5" if rnd % 2 else "3"
+                cause_name, cause = CAUSES[digit]
+                for call, impl in order:
+                    service = f"b{call[0]}_{impl}"
+                    scenario = render("uac_answer.xml", work, uac_subs(
+                        dtmf_pcap_path=pcaps[digit], dtmf_delay_ms=500,
+                        bye_reason=f"cause={cause};", caller="bench"))
+                    rate = args.rate if call == "simple" else args.heavy_rate
+                    count = int(rate * args.seconds)
+                    count = max(10, count // 5) if warm else count
+                    rss0 = fslab.proc_rss_kb(fs_pid)
+                    cpu0 = fslab.proc_cpu_ms(fs_pid)
+                    ctl0 = fslab.proc_cpu_ms(controller.pid)
+                    s = Sipp(scenario, work, target=f"127.0.0.1:{lab.sip_port}", service=service,
+                             calls=count, rate=rate, limit=int(rate * 10),
+                             timeout_s=int(count / rate + 60))
+                    rc = s.wait(timeout=count / rate + 120)
+                    time.sleep(0.5)  # let the last hangups settle
+                    cpu1 = fslab.proc_cpu_ms(fs_pid)
+                    ctl1 = fslab.proc_cpu_ms(controller.pid)
+                    rss1 = fslab.proc_rss_kb(fs_pid)
+                    lats = measured[:]
+                    del measured[: len(lats)]
+                    ok, failed = sipp_counts(s.out_path.with_suffix(".screen"))
+                    failed = max(failed, count - ok)
+                    tag = "warm-up" if warm else f"round {rnd}"
+                    print(f"{tag:8} {call:6} {impl:8} digit {digit}: {ok}/{count} ok (rc {rc}), "
+                          f"FS {(cpu1 - cpu0) / count:.2f} ms/call, ctl {(ctl1 - ctl0) / count:.2f} ms/call, "
+                          f"RSS {rss1 - rss0:+d} kB, latency n={len(lats)} p50 {percentile(lats, 50):.1f} "
+                          f"p99 {percentile(lats, 99):.1f} ms", flush=True)
+                    if not warm:
+                        r = results[(call, impl)]
+                        r["calls"] += count
+                        r["failed"] += failed
+                        r["fs_ms"] += cpu1 - cpu0
+                        r["ctl_ms"] += ctl1 - ctl0 if impl == "esl" else 0
+                        r["rss_kb"] += rss1 - rss0
+                        r["lat"] += lats
+                order = order[1:] + order[:1]
+            rss_end = fslab.proc_rss_kb(fs_pid)
+            if any(r["failed"] for r in results.values()):
+                lab.failed = True  # keep the log
+        finally:
+            for p in (controller, sniffer):
+                if p and p.poll() is None:
+                    p.kill()
+                    p.wait()
+    load_after = os.getloadavg()
+    report = render_report(results, args, load_before, load_after, rss_end)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(report)
+    print(report)
+    print(f"bench: report written to {args.out}")
+    return 1 if any(r["failed"] for r in results.values()) else 0
+
+
+def render_report(results, args, load_before, load_after, rss_end):
+    lines = []
+    cpu = open("/proc/cpuinfo").read()
+    model = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines() if ln.startswith("model name")), "?")
+    lines.append(f"Machine: {model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}; "
+                 f"load average before {load_before[0]:.2f} / after {load_after[0]:.2f}.")
+    lines.append(f"Simple call at {args.rate:g} calls/s, logic-heavy call at {args.heavy_rate:g} "
+                 f"calls/s, {args.seconds:g} s per run, {args.rounds} rounds "
+                 f"(+1 warm-up, not counted), implementations interleaved, order rotating. "
+                 f"FreeSWITCH RSS at the end: {rss_end / 1024:.1f} MB.")
+    lines.append("")
+    for call in ("simple", "heavy"):
+        keys = [k for k in results if k[0] == call]
+        if not keys:
+            continue
+        base = results.get((call, "xml")) if call == "simple" else results.get((call, "lua"))
+        base_name = "XML" if call == "simple" else "mod_lua"
+        lines.append(f"**{call} call** (ratios against {base_name})")
+        lines.append("")
+        lines.append("| implementation | calls | failed | FreeSWITCH CPU ms/call | controller CPU ms/call | total CPU ms/call | ratio (total) | RSS growth kB | DTMF→prompt p50 ms | p99 ms | samples |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        bt = (base["fs_ms"] + base["ctl_ms"]) / base["calls"] if base and base["calls"] else None
+        for k in keys:
+            r = results[k]
+            n = r["calls"] or 1
+            fs = r["fs_ms"] / n
+            ctl = r["ctl_ms"] / n
+            tot = fs + ctl
+            ratio = f"{tot / bt:.2f}×" if bt else "–"
+            lines.append(f"| {k[1]} | {r['calls']} | {r['failed']} | {fs:.2f} | "
+                         f"{ctl:.2f} | {tot:.2f} | {ratio} | {r['rss_kb']:+d} | "
+                         f"{percentile(r['lat'], 50):.1f} | {percentile(r['lat'], 99):.1f} | {len(r['lat'])} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,406 @@
+#!/usr/bin/env python3
+"""mod_rustflow end-to-end suite: real FreeSWITCH, real SIP (sipp), real media.
+
+    make e2e                       (or: python3 tests/e2e/run_e2e.py [-k NAME] [--keep])
+
+Finds FreeSWITCH through FREESWITCH_PREFIX or `freeswitch` on PATH; without one it prints one
+SKIP line and exits 0. Builds mod_rustflow (release, --features test-hooks) against that
+FreeSWITCH's headers, starts a private FreeSWITCH in a temp dir on free loopback ports, runs
+every scenario, stops FreeSWITCH, and exits 1 if any scenario failed. The FreeSWITCH log and
+sipp traces are kept (path printed) when something fails.
+
+Results are checked from SIP (sipp fails a call on any unexpected message, wrong final code or
+header), from channel variables in CHANNEL_HANGUP_COMPLETE events read over the event socket,
+and from files on disk.
+"""
+
+import argparse
+import json
+import sys
+import time
+import traceback
+import wave
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fslab  # noqa: E402
+from fslab import EventCollector, Lab, Skip  # noqa: E402
+from sip import Sipp, dtmf_pcap, render, sipp_binary, tone_pcap, uac_subs  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+DIALPLAN = """
+      <extension name="rustflow-flows">
+        <condition field="destination_number" expression="^rf_([A-Za-z0-9_.-]+)$">
+          <action application="rustflow" data="$1"/>
+        </condition>
+      </extension>
+"""
+
+
+def tone(ms, freq=440):
+    return {"type": "tone", "name": f"%({ms},0,{freq})"}
+
+
+def flows(callee_ports):
+    """The flows of the suite, by id. Bridge targets point at the callee sipps' ports."""
+    def sip(port):
+        return {"type": "sip", "uri": f"sip:callee@127.0.0.1:{port}", "profile": "lab"}
+
+    after_bridge = [
+        {"set": {"e2e_after_bridge": "${rustflow_bridge_result}"}},
+        {"switch": {"variable": "${rustflow_bridge_result}", "case": {
+            "busy": [{"hangup": "USER_BUSY"}],
+            "no_answer": [{"hangup": "NO_ANSWER"}],
+            "default": [{"hangup": "NORMAL_CLEARING"}],
+        }}},
+    ]
+    f = {
+        "tone": [
+            {"answer": ""},
+            {"set": {"e2e_mark": "tone played"}},
+            {"playback": {"files": [tone(1000)]}},
+            {"hangup": "NORMAL_CLEARING"},
+        ],
+        "ivr": [
+            {"answer": ""},
+            {"playback": {"files": [tone(4000)],
+                          "getDigits": {"setVar": "choice", "min": 1, "max": 1, "tries": 1,
+                                        "timeout": 4000}}},
+            {"switch": {"variable": "${choice}", "case": {
+                "5": [{"playback": {"files": [tone(200, 1000)]}}, {"hangup": "CALL_REJECTED"}],
+                "default": [{"hangup": "NORMAL_TEMPORARY_FAILURE"}],
+            }}},
+        ],
+        "busy": [{"hangup": "USER_BUSY"}],
+        "rejected": [{"hangup": "CALL_REJECTED"}],
+        "unallocated": [{"hangup": "UNALLOCATED_NUMBER"}],
+        "redirect": [{"sipRedirect": ["sip:elsewhere@127.0.0.1:5999"]}],
+        "bridge_answer": [{"bridge": {"endpoints": [sip(callee_ports["answer"])]}}] + after_bridge,
+        "bridge_busy": [{"bridge": {"endpoints": [sip(callee_ports["busy"])]}}] + after_bridge,
+        "bridge_noanswer": [{"bridge": {"parameters": {"call_timeout": "3"},
+                                        "endpoints": [sip(callee_ports["noanswer"])]}}] + after_bridge,
+        "bridge_failover": [{"bridge": {"strategy": "failover",
+                                        "endpoints": [sip(callee_ports["fo_busy"]),
+                                                      sip(callee_ports["fo_answer"])]}}] + after_bridge,
+        "record": [
+            {"answer": ""},
+            {"recordFile": {"name": "e2e_rec", "type": "wav", "maxSec": 2,
+                            "silenceThresh": 200, "silenceHits": 10}},
+            {"set": {"e2e_recorded": "${rustflow_record_file}"}},
+            {"hangup": "NORMAL_CLEARING"},
+        ],
+        "conf": [{"answer": ""}, {"conference": {"name": "e2econf", "profile": "default"}}],
+        "park_in": [{"answer": ""}, {"park": {"name": "lot1", "lot": "100-110", "auto": "in"}}],
+        "park_out": [{"answer": ""}, {"park": {"name": "lot1", "lot": "100-110", "auto": "out"}}],
+        "hold": [{"answer": ""}, {"set": {"e2e_hold": "v1"}}, {"sleep": 8000}],
+        "panic": [{"answer": ""}, {"_testPanic": ""}, {"hangup": "NORMAL_CLEARING"}],
+    }
+    return {k: json.dumps(v, indent=1) for k, v in f.items()}
+
+
+class Failure(AssertionError):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise Failure(message)
+
+
+class Suite:
+    def __init__(self, lab: Lab, events: EventCollector, work: Path, ports):
+        self.lab = lab
+        self.events = events
+        self.work = work
+        self.ports = ports  # fixed callee ports referenced by the flows
+        self.sipps = []
+
+    # --- helpers ---------------------------------------------------------------------------
+    def target(self):
+        return f"127.0.0.1:{self.lab.sip_port}"
+
+    def caller(self, scenario, service, subs, **kw):
+        s = Sipp(render(scenario, self.work, subs), self.work, target=self.target(),
+                 service=service, **kw)
+        self.sipps.append(s)
+        return s
+
+    def callee(self, scenario, port_key, subs=None, **kw):
+        # the flows name the callee's port, reserved when they were written
+        s = Sipp(render(scenario, self.work, subs or {}), self.work, port=self.ports[port_key], **kw)
+        self.sipps.append(s)
+        return s
+
+    def expect_ok(self, s: Sipp, what, timeout=90):
+        rc = s.wait(timeout)
+        check(rc == 0, f"{what}: sipp exited {rc}\n{s.errors()}\n{s.summary()}")
+
+    def hangups(self, service, n=1, timeout=20):
+        found = self.events.wait_for(
+            lambda e: e.get("Caller-Destination-Number") == service
+            and e.get("Call-Direction") == "inbound",
+            timeout,
+        )
+        deadline = time.monotonic() + timeout
+        while len(found) < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+            found = [e for e in self.events.events
+                     if e.get("Caller-Destination-Number") == service
+                     and e.get("Call-Direction") == "inbound"]
+        check(len(found) >= n, f"{service}: {len(found)} of {n} CHANNEL_HANGUP_COMPLETE events")
+        return found
+
+    def var(self, event, name):
+        return event.get(f"variable_{name}")
+
+    def no_flow_error(self, event):
+        check(self.var(event, "rustflow_error") is None,
+              f"rustflow_error = {self.var(event, 'rustflow_error')!r}")
+
+    # --- scenarios -------------------------------------------------------------------------
+    def s_answer_tone_hangup(self):
+        s = self.caller("uac_answer.xml", "rf_tone", uac_subs(bye_reason="cause=16"))
+        self.expect_ok(s, "tone call")
+        (e,) = self.hangups("rf_tone")[-1:]
+        self.no_flow_error(e)
+        check(self.var(e, "rustflow_flow_id") == "tone", f"flow id {self.var(e, 'rustflow_flow_id')}")
+        check(len(self.var(e, "rustflow_flow_version") or "") == 16, "flow version missing")
+        check(self.var(e, "e2e_mark") == "tone played", f"e2e_mark = {self.var(e, 'e2e_mark')!r}")
+        check(self.var(e, "rustflow_steps") == "4", f"rustflow_steps = {self.var(e, 'rustflow_steps')}")
+        billed = int(self.var(e, "billmsec") or 0)
+        check(900 <= billed <= 3000, f"answered for {billed} ms, expected about 1000 (1 s tone)")
+        check(e.get("Hangup-Cause") == "NORMAL_CLEARING", f"cause {e.get('Hangup-Cause')}")
+
+    def s_ivr_dtmf(self):
+        pcap = dtmf_pcap(self.work / "dtmf5.pcap", "5")
+        s = self.caller("uac_answer.xml", "rf_ivr",
+                        uac_subs(dtmf_pcap_path=pcap, dtmf_delay_ms=800, bye_reason="cause=21"))
+        self.expect_ok(s, "IVR call (digit 5 -> CALL_REJECTED)")
+        (e,) = self.hangups("rf_ivr")[-1:]
+        self.no_flow_error(e)
+        check(self.var(e, "choice") == "5", f"choice = {self.var(e, 'choice')!r}")
+        check(e.get("Hangup-Cause") == "CALL_REJECTED", f"cause {e.get('Hangup-Cause')}")
+
+    def _reject(self, flow, code, cause, header="To:", regex="."):
+        s = self.caller("uac_reject.xml", f"rf_{flow}",
+                        {"CODE": code, "HEADER": header, "HEADER_REGEX": regex, "CALLER": "e2e"})
+        self.expect_ok(s, f"{flow}: expected SIP {code}")
+        (e,) = self.hangups(f"rf_{flow}")[-1:]
+        if cause:
+            check(e.get("Hangup-Cause") == cause, f"cause {e.get('Hangup-Cause')}, expected {cause}")
+        return e
+
+    def s_cause_user_busy_486(self):
+        self._reject("busy", 486, "USER_BUSY")
+
+    def s_cause_call_rejected_603(self):
+        self._reject("rejected", 603, "CALL_REJECTED")
+
+    def s_cause_unallocated_404(self):
+        self._reject("unallocated", 404, "UNALLOCATED_NUMBER")
+
+    def s_sip_redirect_302(self):
+        e = self._reject("redirect", 302, None, header="Contact:",
+                         regex="sip:elsewhere@127\\.0\\.0\\.1:5999")
+        self.no_flow_error(e)
+
+    def _bridge(self, flow, callees, caller_kind, expect_result, expect_cause):
+        started = [self.callee(scn, key, subs) for key, scn, subs in callees]
+        time.sleep(0.3)
+        if caller_kind == "answered":
+            s = self.caller("uac_answer.xml", f"rf_{flow}", uac_subs(bye_reason="cause=16"))
+        else:
+            s = self.caller("uac_reject.xml", f"rf_{flow}",
+                            {"CODE": caller_kind, "HEADER": "To:", "HEADER_REGEX": ".",
+                             "CALLER": "e2e"})
+        self.expect_ok(s, f"{flow}: caller")
+        for c in started:
+            self.expect_ok(c, f"{flow}: callee {c.scenario.name}", timeout=30)
+        (e,) = self.hangups(f"rf_{flow}")[-1:]
+        self.no_flow_error(e)
+        got = self.var(e, "e2e_after_bridge")
+        check(got == expect_result, f"rustflow_bridge_result = {got!r}, expected {expect_result!r}")
+        check(e.get("Hangup-Cause") == expect_cause, f"cause {e.get('Hangup-Cause')}")
+        return e
+
+    def s_bridge_answered(self):
+        self._bridge("bridge_answer", [("answer", "uas_answer.xml", {"HOLD_MS": 1000})],
+                     "answered", "answered", "NORMAL_CLEARING")
+
+    def s_bridge_busy(self):
+        self._bridge("bridge_busy", [("busy", "uas_busy.xml", {})], 486, "busy", "USER_BUSY")
+
+    def s_bridge_no_answer(self):
+        e = self._bridge("bridge_noanswer",
+                         [("noanswer", "uas_noanswer.xml", {"CANCEL_TIMEOUT_MS": 10000})],
+                         480, "no_answer", "NO_ANSWER")
+        check(self.var(e, "originate_disposition") in ("NO_ANSWER", "ALLOTTED_TIMEOUT"),
+              f"originate_disposition = {self.var(e, 'originate_disposition')}")
+
+    def s_bridge_failover(self):
+        self._bridge("bridge_failover",
+                     [("fo_busy", "uas_busy.xml", {}),
+                      ("fo_answer", "uas_answer.xml", {"HOLD_MS": 1000})],
+                     "answered", "answered", "NORMAL_CLEARING")
+
+    def s_record_file(self):
+        # 5 s of audio, so that maxSec (2) is what ends the recording
+        audio = tone_pcap(self.work / "audio5s.pcap", 5.0)
+        s = self.caller("uac_answer.xml", "rf_record",
+                        uac_subs(audio_pcap_path=audio, bye_reason="cause=16"))
+        self.expect_ok(s, "record call")
+        (e,) = self.hangups("rf_record")[-1:]
+        self.no_flow_error(e)
+        path = Path(self.lab.dirs["recordings"]) / "e2e_rec.wav"
+        check(self.var(e, "rustflow_record_file") == str(path),
+              f"rustflow_record_file = {self.var(e, 'rustflow_record_file')!r}, expected {path}")
+        check(path.is_file(), f"{path} not written")
+        with wave.open(str(path)) as w:
+            seconds = w.getnframes() / w.getframerate()
+        # FreeSWITCH counts the limit in whole epoch seconds (`now - start > limit`), so
+        # maxSec 2 stops after more than 2 and at most 3 seconds.
+        check(2.0 <= seconds <= 3.1, f"{path}: {seconds:.2f} s, expected 2-3 s (maxSec 2)")
+
+    def s_conference_two_callers(self):
+        a = self.caller("uac_hold.xml", "rf_conf", {"HOLD_MS": 5000, "CALLER": "alice"})
+        b = self.caller("uac_hold.xml", "rf_conf", {"HOLD_MS": 4000, "CALLER": "bob"})
+        deadline, listing = time.monotonic() + 4, ""
+        while time.monotonic() < deadline:
+            listing = self.lab.api("conference list")
+            if listing.count(";") and sum(1 for ln in listing.splitlines() if "alice" in ln or "bob" in ln) >= 2:
+                break
+            time.sleep(0.3)
+        self.expect_ok(a, "conference caller alice")
+        self.expect_ok(b, "conference caller bob")
+        members = [ln for ln in listing.splitlines() if "alice" in ln or "bob" in ln]
+        check(len(members) == 2, f"conference list shows {len(members)} of our 2 callers:\n{listing}")
+        check("e2econf" in listing, f"no conference named e2econf*:\n{listing}")
+        for e in self.hangups("rf_conf", 2)[-2:]:
+            self.no_flow_error(e)
+
+    def s_park_and_retrieve(self):
+        parked = self.caller("uac_answer.xml", "rf_park_in", uac_subs(caller="parked"))
+        time.sleep(1.5)
+        info = self.lab.api("valet_info")
+        check("lot1" in info and "100" in info, f"valet_info shows no call in lot1/100:\n{info}")
+        retriever = self.caller("uac_hold.xml", "rf_park_out", {"HOLD_MS": 2000, "CALLER": "retriever"})
+        bridged = self.events.wait_for(
+            lambda e: e.get("Event-Name") == "CHANNEL_BRIDGE"
+            and e.get("Caller-Destination-Number") in ("rf_park_in", "rf_park_out"), timeout=5)
+        self.expect_ok(retriever, "park retriever")
+        self.expect_ok(parked, "parked caller")
+        check(bridged, "no CHANNEL_BRIDGE event: the parked call was not retrieved")
+        for flow in ("rf_park_in", "rf_park_out"):
+            (e,) = self.hangups(flow)[-1:]
+            self.no_flow_error(e)
+
+    def s_reload_under_50_calls(self):
+        before = self.lab.api("rustflow show hold json")
+        version_before = json.loads(before).get("version") if before.strip().startswith("{") else None
+        check(version_before, f"rustflow show hold json: {before!r}")
+        calls = self.caller("uac_hold.xml", "rf_hold", {"HOLD_MS": 6000, "CALLER": "load"},
+                            calls=50, rate=50, limit=60, timeout_s=60)
+        deadline, up = time.monotonic() + 8, 0
+        while time.monotonic() < deadline:
+            words = self.lab.api("show calls count").split()
+            up = int(words[0]) if words and words[0].isdigit() else 0
+            if up >= 50:
+                break
+            time.sleep(0.2)
+        check(up >= 50, f"only {up} calls up before the reload")
+        flow = self.lab.dirs["flows"] / "hold.json"
+        flow.write_text(flow.read_text().replace('"v1"', '"v2"'))
+        reply = self.lab.api("rustflow reload")
+        check("-ERR" not in reply, f"rustflow reload: {reply}")
+        after = json.loads(self.lab.api("rustflow show hold json")).get("version")
+        check(after and after != version_before, f"version {version_before} -> {after} after reload")
+        self.expect_ok(calls, "50 calls across the reload", timeout=60)
+        events = self.hangups("rf_hold", 50, timeout=20)
+        versions = {self.var(e, "rustflow_flow_version") for e in events}
+        marks = {self.var(e, "e2e_hold") for e in events}
+        check(versions == {version_before}, f"calls in flight ran versions {versions}")
+        check(marks == {"v1"}, f"calls in flight saw e2e_hold {marks}")
+        check(self.lab.alive(), "FreeSWITCH died")
+
+    def s_panic_leaves_freeswitch_alive(self):
+        s = self.caller("uac_answer.xml", "rf_panic", uac_subs(bye_reason="cause=41"))
+        self.expect_ok(s, "panicking flow: caller gets BYE with NORMAL_TEMPORARY_FAILURE")
+        (e,) = self.hangups("rf_panic")[-1:]
+        check(e.get("Hangup-Cause") == "NORMAL_TEMPORARY_FAILURE", f"cause {e.get('Hangup-Cause')}")
+        check(self.lab.alive(), "FreeSWITCH died after the panic")
+        check("is ready" in self.lab.api("status"), "FreeSWITCH not ready after the panic")
+        s2 = self.caller("uac_answer.xml", "rf_tone", uac_subs(bye_reason="cause=16"))
+        self.expect_ok(s2, "a normal call after the panic")
+
+
+SCENARIO_ORDER = [
+    "answer_tone_hangup", "cause_user_busy_486", "cause_call_rejected_603",
+    "cause_unallocated_404", "panic_leaves_freeswitch_alive", "reload_under_50_calls",
+    "ivr_dtmf", "sip_redirect_302", "bridge_answered", "bridge_busy", "bridge_no_answer",
+    "bridge_failover", "record_file", "conference_two_callers", "park_and_retrieve",
+]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-k", dest="only", help="run only scenarios whose name contains this")
+    ap.add_argument("--keep", action="store_true", help="keep the lab dir even when all pass")
+    ap.add_argument("--module", help="use this mod_rustflow.so instead of building one")
+    args = ap.parse_args()
+
+    try:
+        install = fslab.find_freeswitch()
+        sipp_binary()
+    except Skip as e:
+        print(f"SKIP e2e: {e}")
+        return 0
+    except RuntimeError as e:
+        print(f"e2e: error: {e}", file=sys.stderr)
+        return 2
+    print(f"e2e: {install}")
+    so = Path(args.module).resolve() if args.module else fslab.build_module(install)
+
+    ports = {k: fslab.free_port(fslab.socket.SOCK_DGRAM, also_udp=True)
+             for k in ("answer", "busy", "noanswer", "fo_busy", "fo_answer")}
+    selected = [n for n in SCENARIO_ORDER if not args.only or args.only in n]
+    results = []
+    lab = Lab(install, so, dialplan_xml=DIALPLAN, flows=flows(ports), name="e2e")
+    work = lab.root / "sipp"
+    work.mkdir()
+    print(f"e2e: lab {lab.root} (SIP 127.0.0.1:{lab.sip_port}, ESL 127.0.0.1:{lab.esl_port})", flush=True)
+    with lab:
+        events = EventCollector(lab.esl_port, "CHANNEL_HANGUP_COMPLETE CHANNEL_BRIDGE")
+        suite = Suite(lab, events, work, ports)
+        for name in selected:
+            t0 = time.monotonic()
+            try:
+                getattr(suite, f"s_{name}")()
+                status, detail = "PASS", ""
+            except Failure as e:
+                status, detail = "FAIL", str(e)
+            except Exception:  # a broken scenario is a failure too, with its traceback
+                status, detail = "FAIL", traceback.format_exc()
+            finally:
+                for s in suite.sipps:
+                    s.kill()
+                suite.sipps.clear()
+            took = time.monotonic() - t0
+            results.append((name, status, detail))
+            print(f"{status} {name} ({took:.1f}s)" + (f"\n    " + detail.replace("\n", "\n    ") if detail else ""),
+                  flush=True)
+            if not lab.alive():
+                print("FreeSWITCH is gone; stopping the suite", flush=True)
+                break
+        events.close()
+        failed = [r for r in results if r[1] != "PASS"]
+        if failed or args.keep:
+            lab.failed = True
+    print(f"e2e: {len(results) - len(failed)} passed, {len(failed)} failed"
+          + (f" ({', '.join(r[0] for r in failed)})" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
