@@ -344,6 +344,89 @@ struct Compiler<'a> {
     js_index: HashMap<String, usize>,
 }
 
+/// Reads the fields of one argument object, noting a bad field and going on, so that one
+/// pass reports every bad field; `ok` is false once any field was bad.
+struct Args<'m> {
+    members: &'m [Member],
+    pointer: &'m str,
+    ok: bool,
+}
+
+impl<'m> Args<'m> {
+    fn new(members: &'m [Member], pointer: &'m str) -> Self {
+        Args {
+            members,
+            pointer,
+            ok: true,
+        }
+    }
+
+    /// A number field, `default` when absent (or bad).
+    fn num(&mut self, c: &mut Compiler<'_>, key: &str, default: u64) -> Num {
+        match find_ci(self.members, key) {
+            Some(m) => c
+                .num(&m.value, &pointer_join(self.pointer, &m.key), key)
+                .unwrap_or_else(|| {
+                    self.ok = false;
+                    Num::Const(default)
+                }),
+            None => Num::Const(default),
+        }
+    }
+
+    /// A text field, `None` when absent (or bad).
+    fn text(&mut self, c: &mut Compiler<'_>, key: &str) -> Option<Template> {
+        let m = find_ci(self.members, key)?;
+        let t = c.text(&m.value, &pointer_join(self.pointer, &m.key), key);
+        if t.is_none() {
+            self.ok = false;
+        }
+        t
+    }
+
+    /// A boolean field, `false` when absent (or bad).
+    fn flag(&mut self, c: &mut Compiler<'_>, key: &str) -> Flag {
+        match find_ci(self.members, key) {
+            Some(m) => c
+                .flag(&m.value, &pointer_join(self.pointer, &m.key))
+                .unwrap_or_else(|| {
+                    self.ok = false;
+                    Flag::Const(false)
+                }),
+            None => Flag::Const(false),
+        }
+    }
+
+    /// An object of name → text, empty when absent; a bad entry is left out.
+    fn string_map(&mut self, c: &mut Compiler<'_>, key: &str) -> Vec<(Box<str>, Template)> {
+        let Some(m) = find_ci(self.members, key) else {
+            return Vec::new();
+        };
+        let map_pointer = pointer_join(self.pointer, &m.key);
+        match m.value.as_object() {
+            Some(entries) => entries
+                .iter()
+                .filter_map(|e| {
+                    let t = c.text(&e.value, &pointer_join(&map_pointer, &e.key), &e.key);
+                    if t.is_none() {
+                        self.ok = false;
+                    }
+                    Some((e.key.as_str().into(), t?))
+                })
+                .collect(),
+            None => {
+                c.error(
+                    &map_pointer,
+                    m.value.start,
+                    format!("`{key}` must be an object, found {}", m.value.type_name()),
+                );
+                self.ok = false;
+                Vec::new()
+            }
+        }
+    }
+}
+
 /// The application object being compiled: its arguments and where they are.
 struct AppCx<'v> {
     app: &'v str,
@@ -949,6 +1032,26 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// The members of the object field `what` at `pointer`, or an error.
+    fn object_at<'v>(
+        &mut self,
+        value: &'v Value,
+        pointer: &str,
+        what: &str,
+    ) -> Option<&'v [Member]> {
+        match value.as_object() {
+            Some(members) => Some(members),
+            None => {
+                self.error(
+                    pointer,
+                    value.start,
+                    format!("`{what}` must be an object, found {}", value.type_name()),
+                );
+                None
+            }
+        }
+    }
+
     /// The members of an object argument, or an error.
     fn object<'v>(&mut self, acx: &AppCx<'v>) -> Option<&'v [Member]> {
         match acx.value.as_object() {
@@ -1125,10 +1228,7 @@ impl<'a> Compiler<'a> {
                         return None;
                     }
                 };
-                let is_async = match find_ci(members, "async") {
-                    Some(m) => self.const_bool(&m.value, &pointer_join(pointer, &m.key)),
-                    None => false,
-                };
+                let is_async = self.opt_const_bool(members, "async", pointer);
                 self.executes.push((
                     unit,
                     index,
@@ -1146,10 +1246,7 @@ impl<'a> Compiler<'a> {
                             self.missing(acx, "id");
                             return None;
                         };
-                        let is_async = match find_ci(members, "async") {
-                            Some(m) => self.const_bool(&m.value, &pointer_join(pointer, &m.key)),
-                            None => false,
-                        };
+                        let is_async = self.opt_const_bool(members, "async", pointer);
                         (&id.value, is_async)
                     }
                     None => (acx.value, false),
@@ -1332,14 +1429,8 @@ impl<'a> Compiler<'a> {
             }
             "ringback" => {
                 let members = self.object(acx)?;
-                let file = |this: &mut Self, key: &str| -> Result<Option<FileSpec>, ()> {
-                    match find_ci(members, key) {
-                        Some(m) => this
-                            .compile_file_spec(&m.value, &pointer_join(pointer, &m.key))
-                            .map(Some)
-                            .ok_or(()),
-                        None => Ok(None),
-                    }
+                let file = |this: &mut Self, key: &str| {
+                    this.optional(members, key, pointer, Self::compile_file_spec)
                 };
                 let call = file(self, "call").ok()?;
                 let transfer = file(self, "transfer").ok()?;
@@ -1476,31 +1567,39 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// A required expression field (`if.expression`, `while.condition`): its compiled index.
+    fn expression_field(
+        &mut self,
+        acx: &AppCx<'_>,
+        members: &[Member],
+        key: &str,
+    ) -> Option<usize> {
+        let Some(m) = find_ci(members, key) else {
+            self.missing(acx, key);
+            return None;
+        };
+        let pointer = pointer_join(&acx.pointer, &m.key);
+        match m.value.as_str() {
+            Some(source) => self.compile_expression(source, &pointer, m.value.start),
+            None => {
+                self.error(
+                    &pointer,
+                    m.value.start,
+                    format!(
+                        "`{}.{key}` must be a string, found {}",
+                        acx.app,
+                        m.value.type_name()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     fn compile_if(&mut self, unit: usize, acx: &AppCx<'a>) -> Option<Code> {
         let members = self.object(acx)?;
         let pointer = acx.pointer.as_str();
-        let expr = match find_ci(members, "expression") {
-            Some(m) => match m.value.as_str() {
-                Some(source) => {
-                    self.compile_expression(source, &pointer_join(pointer, &m.key), m.value.start)
-                }
-                None => {
-                    self.error(
-                        &pointer_join(pointer, &m.key),
-                        m.value.start,
-                        format!(
-                            "`if.expression` must be a string, found {}",
-                            m.value.type_name()
-                        ),
-                    );
-                    None
-                }
-            },
-            None => {
-                self.missing(acx, "expression");
-                None
-            }
-        };
+        let expr = self.expression_field(acx, members, "expression");
         self.compile_nested(unit, find_ci(members, "then"), pointer);
         let else_member = find_ci(members, "else");
         let jump = else_member.map(|_| self.push_jump(unit, pointer));
@@ -1520,13 +1619,7 @@ impl<'a> Compiler<'a> {
     fn compile_switch(&mut self, unit: usize, acx: &AppCx<'a>) -> Option<Code> {
         let members = self.object(acx)?;
         let pointer = acx.pointer.as_str();
-        let variable = match find_ci(members, "variable") {
-            Some(m) => self.text(&m.value, &pointer_join(pointer, &m.key), "variable"),
-            None => {
-                self.missing(acx, "variable");
-                None
-            }
-        };
+        let variable = self.required_text(acx, members, "variable");
         let Some(case) = find_ci(members, "case") else {
             self.missing(acx, "case");
             return None;
@@ -1575,28 +1668,7 @@ impl<'a> Compiler<'a> {
     fn compile_while(&mut self, unit: usize, index: usize, acx: &AppCx<'a>) -> Option<Code> {
         let members = self.object(acx)?;
         let pointer = acx.pointer.as_str();
-        let condition = match find_ci(members, "condition") {
-            Some(m) => match m.value.as_str() {
-                Some(source) => {
-                    self.compile_expression(source, &pointer_join(pointer, &m.key), m.value.start)
-                }
-                None => {
-                    self.error(
-                        &pointer_join(pointer, &m.key),
-                        m.value.start,
-                        format!(
-                            "`while.condition` must be a string, found {}",
-                            m.value.type_name()
-                        ),
-                    );
-                    None
-                }
-            },
-            None => {
-                self.missing(acx, "condition");
-                None
-            }
-        };
+        let condition = self.expression_field(acx, members, "condition");
         let max_passes = match find_ci(members, "maxSteps") {
             Some(m) => self.const_u64(&m.value, &pointer_join(pointer, &m.key), "maxSteps")?,
             None => DEFAULT_WHILE_PASSES,
@@ -1660,27 +1732,36 @@ impl<'a> Compiler<'a> {
                 None => ok = false,
             }
         }
-        let digits = match find_ci(members, "getDigits") {
-            Some(m) => Some(self.compile_digits(&m.value, &pointer_join(pointer, &m.key))?),
-            None => None,
-        };
-        let speech = match speech_member {
-            Some(m) => Some(self.compile_speech(&m.value, &pointer_join(pointer, &m.key))?),
-            None => None,
-        };
-        if digits.is_some() && speech.is_some() {
-            self.error(
-                pointer,
-                acx.value.start,
-                "`playback` cannot have both `getDigits` and `getSpeech`".to_string(),
-            );
-            return None;
-        }
+        let (digits, speech) = self.capture(acx, members)?;
         ok.then_some(PlaybackSpec {
             files,
             digits,
             speech,
         })
+    }
+
+    /// The capture options of `playback` and `tts`: `getDigits` or `getSpeech`, not both.
+    fn capture(
+        &mut self,
+        acx: &AppCx<'_>,
+        members: &[Member],
+    ) -> Option<(Option<DigitsSpec>, Option<SpeechSpec>)> {
+        let pointer = acx.pointer.as_str();
+        let digits = self
+            .optional(members, "getDigits", pointer, Self::compile_digits)
+            .ok()?;
+        let speech = self
+            .optional(members, "getSpeech", pointer, Self::compile_speech)
+            .ok()?;
+        if digits.is_some() && speech.is_some() {
+            self.error(
+                pointer,
+                acx.value.start,
+                format!("`{}` cannot have both `getDigits` and `getSpeech`", acx.app),
+            );
+            return None;
+        }
+        Some((digits, speech))
     }
 
     /// An optional field through `convert`; `Err` when it is present but wrong.
@@ -1724,6 +1805,30 @@ impl<'a> Compiler<'a> {
         Ok(self
             .optional(members, key, pointer, |this, v, p| this.flag(v, p))?
             .unwrap_or(Flag::Const(false)))
+    }
+
+    /// An optional constant boolean (`false` when absent; an error is noted when it is wrong).
+    fn opt_const_bool(&mut self, members: &[Member], key: &str, pointer: &str) -> bool {
+        match find_ci(members, key) {
+            Some(m) => self.const_bool(&m.value, &pointer_join(pointer, &m.key)),
+            None => false,
+        }
+    }
+
+    /// A required text field: `None` (with the error noted) when it is missing or wrong.
+    fn required_text(
+        &mut self,
+        acx: &AppCx<'_>,
+        members: &[Member],
+        key: &str,
+    ) -> Option<Template> {
+        match find_ci(members, key) {
+            Some(m) => self.text(&m.value, &pointer_join(&acx.pointer, &m.key), key),
+            None => {
+                self.missing(acx, key);
+                None
+            }
+        }
     }
 
     /// `parameters`: an object of channel variable → value.
@@ -1988,14 +2093,7 @@ impl<'a> Compiler<'a> {
         let query = match find_ci(members, "query") {
             Some(m) => {
                 let p = pointer_join(pointer, &m.key);
-                let Some(entries) = m.value.as_object() else {
-                    self.error(
-                        &p,
-                        m.value.start,
-                        format!("`query` must be an object, found {}", m.value.type_name()),
-                    );
-                    return None;
-                };
+                let entries = self.object_at(&m.value, &p, "query")?;
                 let mut query = Vec::with_capacity(entries.len());
                 for e in entries {
                     query.push((
@@ -2092,22 +2190,7 @@ impl<'a> Compiler<'a> {
         let members = self.object(acx)?;
         let pointer = acx.pointer.as_str();
         let file = self.tts_settings(members, pointer, acx.value.start, "tts")?;
-        let digits = match find_ci(members, "getDigits") {
-            Some(m) => Some(self.compile_digits(&m.value, &pointer_join(pointer, &m.key))?),
-            None => None,
-        };
-        let speech = match find_ci(members, "getSpeech") {
-            Some(m) => Some(self.compile_speech(&m.value, &pointer_join(pointer, &m.key))?),
-            None => None,
-        };
-        if digits.is_some() && speech.is_some() {
-            self.error(
-                pointer,
-                acx.value.start,
-                "`tts` cannot have both `getDigits` and `getSpeech`".to_string(),
-            );
-            return None;
-        }
+        let (digits, speech) = self.capture(acx, members)?;
         Some(PlaybackSpec {
             files: vec![file],
             digits,
@@ -2124,17 +2207,8 @@ impl<'a> Compiler<'a> {
         start: usize,
         what: &str,
     ) -> Option<FileSpec> {
-        let optional = |this: &mut Self, key: &str| -> Result<Option<Template>, ()> {
-            match find_ci(members, key) {
-                Some(m) => this
-                    .text(&m.value, &pointer_join(pointer, &m.key), key)
-                    .map(Some)
-                    .ok_or(()),
-                None => Ok(None),
-            }
-        };
-        let text = optional(self, "text").ok()?;
-        let ssml_text = optional(self, "ssml").ok()?;
+        let text = self.opt_text(members, "text", pointer).ok()?;
+        let ssml_text = self.opt_text(members, "ssml", pointer).ok()?;
         let mut ssml = false;
         if let Some(m) = find_ci(members, "textType") {
             let p = pointer_join(pointer, &m.key);
@@ -2184,9 +2258,9 @@ impl<'a> Compiler<'a> {
         };
         Some(FileSpec::Tts {
             text,
-            engine: optional(self, "provider").ok()?,
-            voice: optional(self, "voice").ok()?,
-            language: optional(self, "language").ok()?,
+            engine: self.opt_text(members, "provider", pointer).ok()?,
+            voice: self.opt_text(members, "voice", pointer).ok()?,
+            language: self.opt_text(members, "language", pointer).ok()?,
             ssml,
         })
     }
@@ -2288,14 +2362,7 @@ impl<'a> Compiler<'a> {
                     return None;
                 };
                 let tts_pointer = pointer_join(pointer, &tts.key);
-                let Some(tts_members) = tts.value.as_object() else {
-                    self.error(
-                        &tts_pointer,
-                        tts.value.start,
-                        format!("`tts` must be an object, found {}", tts.value.type_name()),
-                    );
-                    return None;
-                };
+                let tts_members = self.object_at(&tts.value, &tts_pointer, "tts")?;
                 self.tts_settings(tts_members, &tts_pointer, tts.value.start, "tts file")
             }
             // No type (or the MIME type the designer stores): the media library.
@@ -2333,42 +2400,21 @@ impl<'a> Compiler<'a> {
     }
 
     fn compile_digits(&mut self, value: &Value, pointer: &str) -> Option<DigitsSpec> {
-        let Some(members) = value.as_object() else {
-            self.error(
-                pointer,
-                value.start,
-                format!("`getDigits` must be an object, found {}", value.type_name()),
-            );
-            return None;
-        };
-        let mut ok = true;
-        let mut num = |this: &mut Self, key: &str, default: u64| -> Num {
-            match find_ci(members, key) {
-                Some(m) => this
-                    .num(&m.value, &pointer_join(pointer, &m.key), key)
-                    .unwrap_or_else(|| {
-                        ok = false;
-                        Num::Const(default)
-                    }),
-                None => Num::Const(default),
-            }
-        };
-        let min = num(self, "min", 1);
-        let max = num(self, "max", 1);
-        let tries = num(self, "tries", 1);
-        let timeout = num(self, "timeout", 3000);
-        let digit_timeout = find_ci(members, "digitTimeout").map(|_| num(self, "digitTimeout", 0));
-        let mut text = |this: &mut Self, key: &str| -> Option<Template> {
-            let m = find_ci(members, key)?;
-            let t = this.text(&m.value, &pointer_join(pointer, &m.key), key);
-            if t.is_none() {
-                ok = false;
-            }
-            t
-        };
-        let set_var = text(self, "setVar").unwrap_or_else(|| Template::literal("MyVar"));
-        let terminators = text(self, "terminators").unwrap_or_else(|| Template::literal("#"));
-        let regexp = text(self, "regexp");
+        let members = self.object_at(value, pointer, "getDigits")?;
+        let mut args = Args::new(members, pointer);
+        let min = args.num(self, "min", 1);
+        let max = args.num(self, "max", 1);
+        let tries = args.num(self, "tries", 1);
+        let timeout = args.num(self, "timeout", 3000);
+        let digit_timeout =
+            find_ci(members, "digitTimeout").map(|_| args.num(self, "digitTimeout", 0));
+        let set_var = args
+            .text(self, "setVar")
+            .unwrap_or_else(|| Template::literal("MyVar"));
+        let terminators = args
+            .text(self, "terminators")
+            .unwrap_or_else(|| Template::literal("#"));
+        let regexp = args.text(self, "regexp");
         if let (Some(re), Some(m)) = (&regexp, find_ci(members, "regexp")) {
             if let Some(source) = re.as_literal() {
                 if let Err(e) = regex::Regex::new(source) {
@@ -2380,20 +2426,12 @@ impl<'a> Compiler<'a> {
                             first_line(&e.to_string())
                         ),
                     );
-                    ok = false;
+                    args.ok = false;
                 }
             }
         }
-        let flush_dtmf = match find_ci(members, "flushDTMF") {
-            Some(m) => self
-                .flag(&m.value, &pointer_join(pointer, &m.key))
-                .unwrap_or_else(|| {
-                    ok = false;
-                    Flag::Const(false)
-                }),
-            None => Flag::Const(false),
-        };
-        ok.then_some(DigitsSpec {
+        let flush_dtmf = args.flag(self, "flushDTMF");
+        args.ok.then_some(DigitsSpec {
             set_var,
             min,
             max,
@@ -2407,39 +2445,18 @@ impl<'a> Compiler<'a> {
     }
 
     fn compile_speech(&mut self, value: &Value, pointer: &str) -> Option<SpeechSpec> {
-        let Some(members) = value.as_object() else {
-            self.error(
-                pointer,
-                value.start,
-                format!("`getSpeech` must be an object, found {}", value.type_name()),
-            );
-            return None;
-        };
-        let mut ok = true;
-        let mut num = |this: &mut Self, key: &str, default: u64| -> Num {
-            match find_ci(members, key) {
-                Some(m) => this
-                    .num(&m.value, &pointer_join(pointer, &m.key), key)
-                    .unwrap_or_else(|| {
-                        ok = false;
-                        Num::Const(default)
-                    }),
-                None => Num::Const(default),
-            }
-        };
-        let timeout = num(self, "timeout", 0);
-        let min_words = num(self, "minWords", 0);
-        let max_words = num(self, "maxWords", 0);
-        let vad_timeout = num(self, "vadTimeout", 0);
-        let set_var = match find_ci(members, "setVar") {
-            Some(m) => self.text(&m.value, &pointer_join(pointer, &m.key), "setVar")?,
-            None => Template::literal("google_transcript"),
-        };
-        let lang = match find_ci(members, "lang") {
-            Some(m) => Some(self.text(&m.value, &pointer_join(pointer, &m.key), "lang")?),
-            None => None,
-        };
-        ok.then_some(SpeechSpec {
+        let members = self.object_at(value, pointer, "getSpeech")?;
+        let mut args = Args::new(members, pointer);
+        let timeout = args.num(self, "timeout", 0);
+        let min_words = args.num(self, "minWords", 0);
+        let max_words = args.num(self, "maxWords", 0);
+        let vad_timeout = args.num(self, "vadTimeout", 0);
+        let set_var = self
+            .opt_text(members, "setVar", pointer)
+            .ok()?
+            .unwrap_or_else(|| Template::literal("google_transcript"));
+        let lang = self.opt_text(members, "lang", pointer).ok()?;
+        args.ok.then_some(SpeechSpec {
             set_var,
             timeout,
             lang,
@@ -2452,48 +2469,15 @@ impl<'a> Compiler<'a> {
     fn compile_http(&mut self, acx: &AppCx<'_>) -> Option<HttpSpec> {
         let members = self.object(acx)?;
         let pointer = acx.pointer.as_str();
-        let mut ok = true;
-        let url = match find_ci(members, "url") {
-            Some(m) => self.text(&m.value, &pointer_join(pointer, &m.key), "url"),
-            None => {
-                self.missing(acx, "url");
-                None
-            }
-        };
+        let url = self.required_text(acx, members, "url");
+        let mut args = Args::new(members, pointer);
         let method = match find_ci(members, "method") {
-            Some(m) => self.text(&m.value, &pointer_join(pointer, &m.key), "method"),
+            Some(_) => args.text(self, "method"),
             None => Some(Template::literal("GET")),
         };
-        let mut string_map = |this: &mut Self, key: &str| -> Vec<(Box<str>, Template)> {
-            let Some(m) = find_ci(members, key) else {
-                return Vec::new();
-            };
-            let map_pointer = pointer_join(pointer, &m.key);
-            match m.value.as_object() {
-                Some(entries) => entries
-                    .iter()
-                    .filter_map(|e| {
-                        let t = this.text(&e.value, &pointer_join(&map_pointer, &e.key), &e.key);
-                        if t.is_none() {
-                            ok = false;
-                        }
-                        Some((e.key.as_str().into(), t?))
-                    })
-                    .collect(),
-                None => {
-                    this.error(
-                        &map_pointer,
-                        m.value.start,
-                        format!("`{key}` must be an object, found {}", m.value.type_name()),
-                    );
-                    ok = false;
-                    Vec::new()
-                }
-            }
-        };
-        let headers = string_map(self, "headers");
-        let path = string_map(self, "path");
-        let exports = string_map(self, "exportVariables");
+        let headers = args.string_map(self, "headers");
+        let path = args.string_map(self, "path");
+        let exports = args.string_map(self, "exportVariables");
         let export = exports
             .into_iter()
             .map(|(var, path)| {
@@ -2508,18 +2492,13 @@ impl<'a> Compiler<'a> {
             })
             .collect();
         let body = find_ci(members, "data").map(|m| self.json_template(&m.value));
-        let timeout = match find_ci(members, "timeout") {
-            Some(m) => Some(self.num(&m.value, &pointer_join(pointer, &m.key), "timeout")?),
-            None => None,
-        };
-        let response_code = match find_ci(members, "responseCode") {
-            Some(m) => Some(self.text(&m.value, &pointer_join(pointer, &m.key), "responseCode")?),
-            None => None,
-        };
-        let export_cookie = match find_ci(members, "exportCookie") {
-            Some(m) => Some(self.text(&m.value, &pointer_join(pointer, &m.key), "exportCookie")?),
-            None => None,
-        };
+        let timeout = self
+            .optional(members, "timeout", pointer, |this, v, p| {
+                this.num(v, p, "timeout")
+            })
+            .ok()?;
+        let response_code = self.opt_text(members, "responseCode", pointer).ok()?;
+        let export_cookie = self.opt_text(members, "exportCookie", pointer).ok()?;
         for flag in ["cacheCookie", "insecureSkipVerify"] {
             if let Some(m) = find_ci(members, flag) {
                 let p = pointer_join(pointer, &m.key);
@@ -2529,11 +2508,11 @@ impl<'a> Compiler<'a> {
                         m.value.start,
                         format!("`httpRequest.{flag}: true` is not supported by rustflow"),
                     );
-                    ok = false;
+                    args.ok = false;
                 }
             }
         }
-        ok.then_some(HttpSpec {
+        args.ok.then_some(HttpSpec {
             url: url?,
             method: method?,
             headers,
@@ -2608,10 +2587,10 @@ impl<'a> Compiler<'a> {
         let members = self.object(acx)?;
         let pointer = acx.pointer.as_str();
         let set_var = self.set_var_field(members, pointer, acx);
-        let function = match find_ci(members, "fn") {
-            Some(m) => self.text(&m.value, &pointer_join(pointer, &m.key), "fn")?,
-            None => Template::literal("random"),
-        };
+        let function = self
+            .opt_text(members, "fn", pointer)
+            .ok()?
+            .unwrap_or_else(|| Template::literal("random"));
         let Some(name) = function.as_literal() else {
             self.error(
                 pointer,
@@ -2663,10 +2642,10 @@ impl<'a> Compiler<'a> {
                 return None;
             }
         };
-        let data = match find_ci(members, "data") {
-            Some(m) => self.text(&m.value, &pointer_join(pointer, &m.key), "data")?,
-            None => Template::literal(""),
-        };
+        let data = self
+            .opt_text(members, "data", pointer)
+            .ok()?
+            .unwrap_or_else(|| Template::literal(""));
         let args = self.arg_list(members, "args", pointer)?;
         Some(Code::Str(Box::new(StringStep {
             call,

@@ -196,6 +196,23 @@ impl Machine<'_> {
         template.expand(&mut scope)
     }
 
+    /// An optional template, expanded: `None` when absent or when it expands to nothing.
+    fn expand_opt(&mut self, template: &Option<Template>) -> Option<String> {
+        template
+            .as_ref()
+            .map(|t| self.expand(t).into_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Templates, expanded, leaving out those that expand to nothing.
+    fn expand_list(&mut self, templates: &[Template]) -> Vec<String> {
+        templates
+            .iter()
+            .map(|t| self.expand(t).into_owned())
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
     fn number(&mut self, num: &Num, field: &str) -> Result<u64, StepError> {
         match num {
             Num::Const(n) => Ok(*n),
@@ -764,15 +781,10 @@ impl Machine<'_> {
                 number,
                 destination,
             } => {
-                let mut field = |t: &Option<Template>| {
-                    t.as_ref()
-                        .map(|t| self.expand(t).into_owned())
-                        .filter(|v| !v.is_empty())
-                };
                 let update = CallerIdUpdate {
-                    name: field(name),
-                    number: field(number),
-                    destination: field(destination),
+                    name: self.expand_opt(name),
+                    number: self.expand_opt(number),
+                    destination: self.expand_opt(destination),
                 };
                 if update == CallerIdUpdate::default() {
                     return Err(StepError::Failed(
@@ -828,15 +840,8 @@ impl Machine<'_> {
                 let request = ConferenceRequest {
                     name: self.expand(name).into_owned(),
                     profile: self.expand(profile).into_owned(),
-                    pin: pin
-                        .as_ref()
-                        .map(|p| self.expand(p).into_owned())
-                        .filter(|p| !p.is_empty()),
-                    flags: flags
-                        .iter()
-                        .map(|f| self.expand(f).into_owned())
-                        .filter(|f| !f.is_empty())
-                        .collect(),
+                    pin: self.expand_opt(pin),
+                    flags: self.expand_list(flags),
                 };
                 if request.name.is_empty() || request.profile.is_empty() {
                     return Err(StepError::Failed(
@@ -853,14 +858,8 @@ impl Machine<'_> {
                 extended,
             } => {
                 let query = CalendarQuery {
-                    id: id
-                        .as_ref()
-                        .map(|t| self.expand(t).into_owned())
-                        .filter(|s| !s.is_empty()),
-                    name: name
-                        .as_ref()
-                        .map(|t| self.expand(t).into_owned())
-                        .filter(|s| !s.is_empty()),
+                    id: self.expand_opt(id),
+                    name: self.expand_opt(name),
                 };
                 let extended = self.flag(extended, "extended")?;
                 let status = self.host.calendar(&query)?;
@@ -978,20 +977,14 @@ impl Machine<'_> {
             let target = match &leg.target {
                 LegTarget::User { extension, domain } => BridgeTarget::User {
                     extension: self.expand(extension).into_owned(),
-                    domain: domain
-                        .as_ref()
-                        .map(|d| self.expand(d).into_owned())
-                        .filter(|d| !d.is_empty()),
+                    domain: self.expand_opt(domain),
                 },
                 LegTarget::Gateway { gateway, number } => BridgeTarget::Gateway {
                     gateway: self.expand(gateway).into_owned(),
                     number: self.expand(number).into_owned(),
                 },
                 LegTarget::Sip { profile, uri } => BridgeTarget::Sip {
-                    profile: profile
-                        .as_ref()
-                        .map(|p| self.expand(p).into_owned())
-                        .filter(|p| !p.is_empty()),
+                    profile: self.expand_opt(profile),
                     uri: self.expand(uri).into_owned(),
                 },
             };
@@ -1017,17 +1010,8 @@ impl Machine<'_> {
             legs,
             strategy: spec.strategy,
             variables: self.variables(&spec.variables),
-            codecs: spec
-                .codecs
-                .iter()
-                .map(|c| self.expand(c).into_owned())
-                .filter(|c| !c.is_empty())
-                .collect(),
-            send_on_answer: spec
-                .send_on_answer
-                .as_ref()
-                .map(|d| self.expand(d).into_owned())
-                .filter(|d| !d.is_empty()),
+            codecs: self.expand_list(&spec.codecs),
+            send_on_answer: self.expand_opt(&spec.send_on_answer),
         })
     }
 
@@ -1038,16 +1022,8 @@ impl Machine<'_> {
             )
         })?;
         let source = self.expand(&spec.source).into_owned();
-        let id = spec
-            .file_id
-            .as_ref()
-            .map(|t| self.expand(t).into_owned())
-            .filter(|s| !s.is_empty());
-        let name = spec
-            .file_name
-            .as_ref()
-            .map(|t| self.expand(t).into_owned())
-            .filter(|s| !s.is_empty());
+        let id = self.expand_opt(&spec.file_id);
+        let name = self.expand_opt(&spec.file_name);
         // What the link points at: a media file by id or name, else this call's last recording.
         let (area, file) = match (source.as_str(), id, name) {
             ("media", Some(id), _) => ("media", id),
@@ -1123,14 +1099,9 @@ impl Machine<'_> {
                 language,
                 ssml,
             } => {
-                let mut optional = |t: &Option<Template>| {
-                    t.as_ref()
-                        .map(|t| self.expand(t).into_owned())
-                        .filter(|v| !v.is_empty())
-                };
-                let engine = optional(engine);
-                let voice = optional(voice);
-                let language = optional(language);
+                let engine = self.expand_opt(engine);
+                let voice = self.expand_opt(voice);
+                let language = self.expand_opt(language);
                 let text = self.expand(text).into_owned();
                 if text.trim().is_empty() {
                     return Err(StepError::Failed(
@@ -1158,11 +1129,7 @@ impl Machine<'_> {
             let capture = SpeechCapture {
                 set_var: self.expand(&speech.set_var).into_owned(),
                 timeout_ms: self.number(&speech.timeout, "timeout")?,
-                language: speech
-                    .lang
-                    .as_ref()
-                    .map(|l| self.expand(l).into_owned())
-                    .filter(|l| !l.is_empty()),
+                language: self.expand_opt(&speech.lang),
                 min_words: clamp_u32(self.number(&speech.min_words, "minWords")?),
                 max_words: clamp_u32(self.number(&speech.max_words, "maxWords")?),
                 vad_timeout_ms: self.number(&speech.vad_timeout, "vadTimeout")?,

@@ -132,6 +132,13 @@ fn string_list(value: &Json, what: &str) -> Result<Vec<String>, String> {
     }
 }
 
+/// `what` names the field as the message shows it (with its backquotes).
+fn string<'j>(value: &'j Json, what: &str) -> Result<&'j str, String> {
+    value
+        .as_str()
+        .ok_or_else(|| format!("{what} must be a string"))
+}
+
 fn uint(value: &Json, what: &str) -> Result<u64, String> {
     value
         .as_u64()
@@ -163,10 +170,7 @@ impl Script {
                 "hangup_after_steps" => script.hangup_after_steps = Some(uint(value, key)?),
                 "hangup_at_ms" => script.hangup_at_ms = Some(uint(value, key)?),
                 "uuid" => {
-                    script.uuid = value
-                        .as_str()
-                        .ok_or_else(|| "`uuid` must be a string".to_string())?
-                        .to_string();
+                    script.uuid = string(value, "`uuid`")?.to_string();
                 }
                 "debug_log" => {
                     script.debug_log = value
@@ -300,18 +304,10 @@ fn parse_fixture(item: &Json) -> Result<HttpFixture, String> {
     for (key, value) in object {
         match key.as_str() {
             "url" => {
-                fixture.url = value
-                    .as_str()
-                    .ok_or_else(|| "fixture `url` must be a string".to_string())?
-                    .to_string();
+                fixture.url = string(value, "fixture `url`")?.to_string();
             }
             "method" => {
-                fixture.method = Some(
-                    value
-                        .as_str()
-                        .ok_or_else(|| "fixture `method` must be a string".to_string())?
-                        .to_ascii_uppercase(),
-                );
+                fixture.method = Some(string(value, "fixture `method`")?.to_ascii_uppercase());
             }
             "status" => {
                 fixture.status = u16::try_from(uint(value, key)?)

@@ -70,6 +70,101 @@ fn pad_be(data: &[u8], block: usize, len_bytes: usize) -> Vec<u8> {
     msg
 }
 
+/// A SHA-2 word: `u32` for SHA-256, `u64` for SHA-512. The two differ only in the word,
+/// the rotation amounts and the number of rounds (the length of `K`).
+trait Sha2Word:
+    Copy
+    + Default
+    + std::ops::BitXor<Output = Self>
+    + std::ops::BitAnd<Output = Self>
+    + std::ops::Not<Output = Self>
+    + std::ops::Shr<u32, Output = Self>
+{
+    const BYTES: usize;
+    /// Message schedule σ0 and σ1: (rotate, rotate, shift).
+    const SCHEDULE0: (u32, u32, u32);
+    const SCHEDULE1: (u32, u32, u32);
+    /// Round Σ0 and Σ1: three rotations each.
+    const ROUND0: (u32, u32, u32);
+    const ROUND1: (u32, u32, u32);
+    fn rotr(self, n: u32) -> Self;
+    fn add(self, other: Self) -> Self;
+    fn from_be(bytes: &[u8]) -> Self;
+}
+
+impl Sha2Word for u32 {
+    const BYTES: usize = 4;
+    const SCHEDULE0: (u32, u32, u32) = (7, 18, 3);
+    const SCHEDULE1: (u32, u32, u32) = (17, 19, 10);
+    const ROUND0: (u32, u32, u32) = (2, 13, 22);
+    const ROUND1: (u32, u32, u32) = (6, 11, 25);
+    #[inline(always)]
+    fn rotr(self, n: u32) -> Self {
+        self.rotate_right(n)
+    }
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        self.wrapping_add(other)
+    }
+    #[inline(always)]
+    fn from_be(bytes: &[u8]) -> Self {
+        u32::from_be_bytes(bytes.try_into().expect("a 4-byte word"))
+    }
+}
+
+impl Sha2Word for u64 {
+    const BYTES: usize = 8;
+    const SCHEDULE0: (u32, u32, u32) = (1, 8, 7);
+    const SCHEDULE1: (u32, u32, u32) = (19, 61, 6);
+    const ROUND0: (u32, u32, u32) = (28, 34, 39);
+    const ROUND1: (u32, u32, u32) = (14, 18, 41);
+    #[inline(always)]
+    fn rotr(self, n: u32) -> Self {
+        self.rotate_right(n)
+    }
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        self.wrapping_add(other)
+    }
+    #[inline(always)]
+    fn from_be(bytes: &[u8]) -> Self {
+        u64::from_be_bytes(bytes.try_into().expect("an 8-byte word"))
+    }
+}
+
+/// The SHA-2 compression of every padded block of `data` into `h` (FIPS 180-4, 6.2.2 / 6.4.2).
+fn compress<W: Sha2Word, const ROUNDS: usize>(h: &mut [W; 8], k: &[W; ROUNDS], data: &[u8]) {
+    let block = 16 * W::BYTES;
+    for chunk in pad_be(data, block, 2 * W::BYTES).chunks(block) {
+        let mut w = [W::default(); ROUNDS];
+        for i in 0..16 {
+            w[i] = W::from_be(&chunk[W::BYTES * i..W::BYTES * (i + 1)]);
+        }
+        let (a, b, c) = W::SCHEDULE0;
+        let (d, e, f) = W::SCHEDULE1;
+        for i in 16..ROUNDS {
+            let s0 = w[i - 15].rotr(a) ^ w[i - 15].rotr(b) ^ (w[i - 15] >> c);
+            let s1 = w[i - 2].rotr(d) ^ w[i - 2].rotr(e) ^ (w[i - 2] >> f);
+            w[i] = w[i - 16].add(s0).add(w[i - 7]).add(s1);
+        }
+        let (a, b, c) = W::ROUND0;
+        let (d, e, f) = W::ROUND1;
+        let mut v = *h;
+        for i in 0..ROUNDS {
+            let s1 = v[4].rotr(d) ^ v[4].rotr(e) ^ v[4].rotr(f);
+            let ch = (v[4] & v[5]) ^ (!v[4] & v[6]);
+            let t1 = v[7].add(s1).add(ch).add(k[i]).add(w[i]);
+            let s0 = v[0].rotr(a) ^ v[0].rotr(b) ^ v[0].rotr(c);
+            let maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+            let t2 = s0.add(maj);
+            v = [t1.add(t2), v[0], v[1], v[2], v[3].add(t1), v[4], v[5], v[6]];
+        }
+        for i in 0..8 {
+            h[i] = h[i].add(v[i]);
+        }
+    }
+}
+
 /// SHA-256 (FIPS 180-4).
 pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
     const K: [u32; 64] = [
@@ -88,51 +183,7 @@ pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
         0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
         0x5be0cd19,
     ];
-    for chunk in pad_be(data, 64, 8).chunks(64) {
-        let mut w = [0u32; 64];
-        for i in 0..16 {
-            w[i] = u32::from_be_bytes([
-                chunk[4 * i],
-                chunk[4 * i + 1],
-                chunk[4 * i + 2],
-                chunk[4 * i + 3],
-            ]);
-        }
-        for i in 16..64 {
-            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16]
-                .wrapping_add(s0)
-                .wrapping_add(w[i - 7])
-                .wrapping_add(s1);
-        }
-        let mut v = h;
-        for i in 0..64 {
-            let s1 = v[4].rotate_right(6) ^ v[4].rotate_right(11) ^ v[4].rotate_right(25);
-            let ch = (v[4] & v[5]) ^ (!v[4] & v[6]);
-            let t1 = v[7]
-                .wrapping_add(s1)
-                .wrapping_add(ch)
-                .wrapping_add(K[i])
-                .wrapping_add(w[i]);
-            let s0 = v[0].rotate_right(2) ^ v[0].rotate_right(13) ^ v[0].rotate_right(22);
-            let maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
-            let t2 = s0.wrapping_add(maj);
-            v = [
-                t1.wrapping_add(t2),
-                v[0],
-                v[1],
-                v[2],
-                v[3].wrapping_add(t1),
-                v[4],
-                v[5],
-                v[6],
-            ];
-        }
-        for i in 0..8 {
-            h[i] = h[i].wrapping_add(v[i]);
-        }
-    }
+    compress(&mut h, &K, data);
     let mut out = [0u8; 32];
     for (i, x) in h.iter().enumerate() {
         out[i * 4..i * 4 + 4].copy_from_slice(&x.to_be_bytes());
@@ -234,48 +285,7 @@ pub(crate) fn sha512(data: &[u8]) -> [u8; 64] {
         0x1f83d9abfb41bd6b,
         0x5be0cd19137e2179,
     ];
-    for chunk in pad_be(data, 128, 16).chunks(128) {
-        let mut w = [0u64; 80];
-        for i in 0..16 {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&chunk[8 * i..8 * i + 8]);
-            w[i] = u64::from_be_bytes(b);
-        }
-        for i in 16..80 {
-            let s0 = w[i - 15].rotate_right(1) ^ w[i - 15].rotate_right(8) ^ (w[i - 15] >> 7);
-            let s1 = w[i - 2].rotate_right(19) ^ w[i - 2].rotate_right(61) ^ (w[i - 2] >> 6);
-            w[i] = w[i - 16]
-                .wrapping_add(s0)
-                .wrapping_add(w[i - 7])
-                .wrapping_add(s1);
-        }
-        let mut v = h;
-        for i in 0..80 {
-            let s1 = v[4].rotate_right(14) ^ v[4].rotate_right(18) ^ v[4].rotate_right(41);
-            let ch = (v[4] & v[5]) ^ (!v[4] & v[6]);
-            let t1 = v[7]
-                .wrapping_add(s1)
-                .wrapping_add(ch)
-                .wrapping_add(K[i])
-                .wrapping_add(w[i]);
-            let s0 = v[0].rotate_right(28) ^ v[0].rotate_right(34) ^ v[0].rotate_right(39);
-            let maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
-            let t2 = s0.wrapping_add(maj);
-            v = [
-                t1.wrapping_add(t2),
-                v[0],
-                v[1],
-                v[2],
-                v[3].wrapping_add(t1),
-                v[4],
-                v[5],
-                v[6],
-            ];
-        }
-        for i in 0..8 {
-            h[i] = h[i].wrapping_add(v[i]);
-        }
-    }
+    compress(&mut h, &K, data);
     let mut out = [0u8; 64];
     for (i, x) in h.iter().enumerate() {
         out[i * 8..i * 8 + 8].copy_from_slice(&x.to_be_bytes());
