@@ -34,8 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 import fslab  # noqa: E402
-from fslab import Lab, Skip  # noqa: E402
-from sip import Sipp, dtmf_pcap, render, sipp_binary, uac_subs  # noqa: E402
+from fslab import Lab  # noqa: E402
+from sip import Sipp, dtmf_pcap, render, uac_subs  # noqa: E402
 
 TONE1 = "%(1000,0,440)"
 TONE2 = "%(200,0,1000)"
@@ -244,15 +244,9 @@ def main():
     ap.add_argument("--out", default=str(REPO / "target" / "bench-calls.md"))
     args = ap.parse_args()
 
-    try:
-        install = fslab.find_freeswitch()
-        sipp_binary()
-    except Skip as e:
-        print(f"SKIP bench: {e}")
-        return 0
-    except RuntimeError as e:
-        print(f"bench: error: {e}", file=sys.stderr)
-        return 2
+    install, status = fslab.find_lab_tools("bench")
+    if install is None:
+        return status
     so = Path(args.module).resolve() if args.module else fslab.build_module(install, features=())
 
     esl_port = fslab.free_port()

@@ -83,6 +83,23 @@ def find_freeswitch() -> Install:
     return Install(binary, mod_dir, pc if (pc / "freeswitch.pc").is_file() else None)
 
 
+def find_lab_tools(suite: str):
+    """FreeSWITCH and sipp for `suite` ("e2e", "bench"): (install, None) when both are there,
+    else (None, exit status) after printing one `SKIP {suite}: ...` line (0) or an error (2)."""
+    from sip import sipp_binary  # sip imports this module
+
+    try:
+        install = find_freeswitch()
+        sipp_binary()
+    except Skip as e:
+        print(f"SKIP {suite}: {e}")
+        return None, 0
+    except RuntimeError as e:
+        print(f"{suite}: error: {e}", file=sys.stderr)
+        return None, 2
+    return install, None
+
+
 def build_module(install: Install, features=("test-hooks",), target_dir=None) -> Path:
     """Builds mod_rustflow.so against the headers of the FreeSWITCH under test.
 

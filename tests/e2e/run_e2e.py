@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fslab  # noqa: E402
-from fslab import EventCollector, Lab, Skip  # noqa: E402
-from sip import Sipp, dtmf_pcap, render, sipp_binary, tone_pcap, uac_subs  # noqa: E402
+from fslab import EventCollector, Lab  # noqa: E402
+from sip import Sipp, dtmf_pcap, render, tone_pcap, uac_subs  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -350,15 +350,9 @@ def main():
     ap.add_argument("--module", help="use this mod_rustflow.so instead of building one")
     args = ap.parse_args()
 
-    try:
-        install = fslab.find_freeswitch()
-        sipp_binary()
-    except Skip as e:
-        print(f"SKIP e2e: {e}")
-        return 0
-    except RuntimeError as e:
-        print(f"e2e: error: {e}", file=sys.stderr)
-        return 2
+    install, status = fslab.find_lab_tools("e2e")
+    if install is None:
+        return status
     print(f"e2e: {install}")
     so = Path(args.module).resolve() if args.module else fslab.build_module(install)
 

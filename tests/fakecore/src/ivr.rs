@@ -803,13 +803,7 @@ pub unsafe extern "C" fn switch_ivr_stop_record_session(
             st.recordings.clear();
             STATUS_SUCCESS
         }
-        Some(f) => match st.recordings.iter().position(|r| r == f) {
-            Some(i) => {
-                st.recordings.remove(i);
-                STATUS_SUCCESS
-            }
-            None => STATUS_FALSE,
-        },
+        Some(f) => remove_listed(&mut st.recordings, f),
         None => STATUS_FALSE,
     })
 }
@@ -889,14 +883,9 @@ pub unsafe extern "C" fn switch_ivr_stop_displace_session(
     };
     let Some(s) = s else { return STATUS_FALSE };
     let entry = json!({"fn": "switch_ivr_stop_displace_session", "file": file});
-    with_session(s, entry, |st| {
-        match file.and_then(|f| st.displaces.iter().position(|d| *d == f)) {
-            Some(i) => {
-                st.displaces.remove(i);
-                STATUS_SUCCESS
-            }
-            None => STATUS_FALSE,
-        }
+    with_session(s, entry, |st| match file {
+        Some(f) => remove_listed(&mut st.displaces, &f),
+        None => STATUS_FALSE,
     })
 }
 
@@ -909,12 +898,7 @@ pub unsafe extern "C" fn switch_ivr_inband_dtmf_session(session: *mut c_void) ->
         return STATUS_FALSE;
     };
     with_session(s, json!({"fn": "switch_ivr_inband_dtmf_session"}), |st| {
-        if st.up() {
-            st.inband_dtmf = true;
-            STATUS_SUCCESS
-        } else {
-            STATUS_FALSE
-        }
+        success_if_up(st, |st| st.inband_dtmf = true)
     })
 }
 
@@ -1123,13 +1107,7 @@ pub unsafe extern "C" fn switch_core_session_execute_application_get_flags(
             STATUS_FALSE
         }
     } else {
-        with_session(s, entry, |st| {
-            if st.up() {
-                STATUS_SUCCESS
-            } else {
-                STATUS_FALSE
-            }
-        })
+        with_session(s, entry, |st| success_if_up(st, |_| {}))
     }
 }
 

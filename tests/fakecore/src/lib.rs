@@ -807,19 +807,33 @@ pub unsafe extern "C" fn switch_channel_test_ready(
     })
 }
 
+/// SUCCESS after `apply` while the call is up; FALSE, with nothing changed, once it is gone.
+fn success_if_up(st: &mut SessionState, apply: impl FnOnce(&mut SessionState)) -> c_int {
+    if st.up() {
+        apply(st);
+        STATUS_SUCCESS
+    } else {
+        STATUS_FALSE
+    }
+}
+
+/// Removes the first `item` from `list`: SUCCESS, or FALSE when it is not there.
+fn remove_listed(list: &mut Vec<String>, item: &str) -> c_int {
+    match list.iter().position(|listed| listed == item) {
+        Some(i) => {
+            list.remove(i);
+            STATUS_SUCCESS
+        }
+        None => STATUS_FALSE,
+    }
+}
+
 fn answer_like(channel: *mut c_void, func: &str, apply: fn(&mut SessionState)) -> c_int {
     // SAFETY: checked by magic.
     let Some(s) = (unsafe { channel_from(channel, func) }) else {
         return STATUS_FALSE;
     };
-    with_session(s, json!({"fn": func}), |st| {
-        if st.up() {
-            apply(st);
-            STATUS_SUCCESS
-        } else {
-            STATUS_FALSE
-        }
-    })
+    with_session(s, json!({"fn": func}), |st| success_if_up(st, apply))
 }
 
 /// # Safety
@@ -868,14 +882,7 @@ pub unsafe extern "C" fn switch_channel_perform_ring_ready_value(
     with_session(
         s,
         json!({"fn": "switch_channel_perform_ring_ready_value", "value": rv}),
-        |st| {
-            if st.up() {
-                st.ring_ready = true;
-                STATUS_SUCCESS
-            } else {
-                STATUS_FALSE
-            }
-        },
+        |st| success_if_up(st, |st| st.ring_ready = true),
     )
 }
 

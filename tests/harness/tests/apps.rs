@@ -57,6 +57,42 @@ fn step_error(call: &SessionInfo) -> &str {
         .unwrap_or_else(|| panic!("no rustflow_error; record: {:#?}", call.record))
 }
 
+/// The failing step's `rustflow_error` contains `reason`.
+fn assert_step_error(call: &SessionInfo, reason: &str) {
+    assert!(step_error(call).contains(reason), "{}", step_error(call));
+}
+
+/// The step was refused before reaching the core: `core_fn` was never called and
+/// `rustflow_error` contains `reason`. `what` (the case tried) starts each failure message.
+fn assert_refused(what: &str, call: &SessionInfo, core_fn: &str, reason: &str) {
+    assert!(
+        call.calls_to(core_fn).is_empty(),
+        "{what}: {core_fn} was called: {:#?}",
+        call.record
+    );
+    assert!(
+        step_error(call).contains(reason),
+        "{what}: {}",
+        step_error(call)
+    );
+}
+
+/// Loads `flow` as flow `f` (with extra config params) while the FreeSWITCH module `module`
+/// is absent from the core, and runs it on a plain session.
+fn run_without_module(module: &str, params: &[(&str, &str)], flow: &str) -> SessionInfo {
+    let mut h = Harness::new();
+    if !params.is_empty() {
+        let flows = h.flows_dir().display().to_string();
+        let mut all: Vec<(&str, &str)> = vec![("flows-dir", flows.as_str())];
+        all.extend_from_slice(params);
+        h.set_params(&all);
+    }
+    h.write_flow("f", flow);
+    FakeCore::set_module(module, false);
+    h.load();
+    h.run(json!({}), "f")
+}
+
 fn exec_app(app: &str, arg: &str) -> Value {
     json!({"fn": "switch_core_session_execute_application_get_flags", "app": app, "arg": arg, "flags": false, "expands": false})
 }
@@ -148,16 +184,11 @@ fn sip_redirect_refuses_uris_that_would_add_contacts() {
     ] {
         let flow = json!([{"sipRedirect": [uri]}]).to_string();
         let call = run(&flow, json!({}));
-        assert!(
-            call.calls_to("switch_core_session_execute_application_get_flags")
-                .is_empty(),
-            "{uri:?}: {:#?}",
-            call.record
-        );
-        assert!(
-            step_error(&call).contains("is not a plain SIP URI"),
-            "{uri:?}: {}",
-            step_error(&call)
+        assert_refused(
+            &format!("{uri:?}"),
+            &call,
+            "switch_core_session_execute_application_get_flags",
+            "is not a plain SIP URI",
         );
     }
 }
@@ -225,19 +256,12 @@ fn park_runs_valet_park_in_the_domain_lot() {
         vec![exec_app("valet_park", "example.org@lobby auto in 100 110")]
     );
     // Without mod_valet_parking: a clear error naming it, and no application run.
-    let mut h = Harness::new();
-    h.write_flow("f", flow);
-    FakeCore::set_module("mod_valet_parking", false);
-    h.load();
-    let call = h.run(json!({}), "f");
-    assert!(
-        call.calls_to("switch_core_session_execute_application_get_flags")
-            .is_empty()
-    );
-    assert!(
-        step_error(&call).contains("mod_valet_parking"),
-        "{}",
-        step_error(&call)
+    let call = run_without_module("mod_valet_parking", &[], flow);
+    assert_refused(
+        "without mod_valet_parking",
+        &call,
+        "switch_core_session_execute_application_get_flags",
+        "mod_valet_parking",
     );
 }
 
@@ -263,29 +287,19 @@ fn conference_joins_name_at_profile_with_pin_and_flags() {
         r##"[{"conference": {"name": "r", "profile": "default", "pin": "12+flags{endconf}"}}]"##,
         json!({}),
     );
-    assert!(
-        call.calls_to("switch_core_session_execute_application_get_flags")
-            .is_empty()
-    );
-    assert!(
-        step_error(&call).contains("must be DTMF digits"),
-        "{}",
-        step_error(&call)
+    assert_refused(
+        "a pin that is not DTMF",
+        &call,
+        "switch_core_session_execute_application_get_flags",
+        "must be DTMF digits",
     );
     // Without mod_conference: an error naming it.
-    let mut h = Harness::new();
-    h.write_flow("f", flow);
-    FakeCore::set_module("mod_conference", false);
-    h.load();
-    let call = h.run(json!({}), "f");
-    assert!(
-        call.calls_to("switch_core_session_execute_application_get_flags")
-            .is_empty()
-    );
-    assert!(
-        step_error(&call).contains("mod_conference"),
-        "{}",
-        step_error(&call)
+    let call = run_without_module("mod_conference", &[], flow);
+    assert_refused(
+        "without mod_conference",
+        &call,
+        "switch_core_session_execute_application_get_flags",
+        "mod_conference",
     );
 }
 
@@ -323,11 +337,7 @@ fn inband_dtmf_start_stop_and_flush() {
 #[test]
 fn stopping_inband_dtmf_that_never_started_is_an_error() {
     let call = run(r##"[{"answer": ""}, {"inBandDTMF": "stop"}]"##, json!({}));
-    assert!(
-        step_error(&call).contains("in-band DTMF stop failed"),
-        "{}",
-        step_error(&call)
-    );
+    assert_step_error(&call, "in-band DTMF stop failed");
 }
 
 // ---- playback with getDigits -------------------------------------------------------------------
@@ -455,23 +465,16 @@ fn get_speech_uses_the_configured_asr_engine_and_sets_the_transcript() {
 
 #[test]
 fn get_speech_without_its_asr_module_names_the_module() {
-    let mut h = Harness::new();
-    let flows = h.flows_dir().display().to_string();
-    h.set_params(&[("flows-dir", &flows), ("asr-engine", "unimrcp:profile1")]);
-    h.write_flow(
-        "f",
+    let call = run_without_module(
+        "mod_unimrcp",
+        &[("asr-engine", "unimrcp:profile1")],
         r##"[{"answer": ""}, {"playback": {"files": [{"type": "silence", "name": "10"}], "getSpeech": {"setVar": "x"}}}]"##,
     );
-    h.load();
-    let call = h.run(json!({}), "f");
-    assert!(
-        call.calls_to("switch_ivr_play_and_detect_speech")
-            .is_empty()
-    );
-    assert!(
-        step_error(&call).contains("mod_unimrcp"),
-        "{}",
-        step_error(&call)
+    assert_refused(
+        "without mod_unimrcp",
+        &call,
+        "switch_ivr_play_and_detect_speech",
+        "mod_unimrcp",
     );
 }
 
@@ -510,15 +513,11 @@ fn record_names_cannot_leave_recordings_dir() {
         let flow =
             json!([{"answer": ""}, {"recordFile": {"name": name, "type": "wav"}}]).to_string();
         let call = run_with(&[("recordings-dir", &rec)], &flow, json!({}));
-        assert!(
-            call.calls_to("switch_ivr_record_file").is_empty(),
-            "{name:?}: {:#?}",
-            call.record
-        );
-        assert!(
-            step_error(&call).contains("recording name"),
-            "{name:?}: {}",
-            step_error(&call)
+        assert_refused(
+            &format!("{name:?}"),
+            &call,
+            "switch_ivr_record_file",
+            "recording name",
         );
     }
 }
@@ -546,11 +545,7 @@ fn record_session_start_and_stop_use_the_same_file() {
     assert_eq!(call.var("RECORD_MIN_SEC"), Some("3"));
     assert_eq!(call.raw["recordings"], json!([]));
     // The second stop has nothing to stop.
-    assert!(
-        step_error(&call).contains("started no session recording"),
-        "{}",
-        step_error(&call)
-    );
+    assert_step_error(&call, "started no session recording");
 }
 
 // ---- tts -------------------------------------------------------------------------------------
@@ -572,22 +567,16 @@ fn tts_plays_through_say_with_the_configured_engine() {
 
 #[test]
 fn tts_without_its_engine_module_names_the_module() {
-    let mut h = Harness::new();
-    let flows = h.flows_dir().display().to_string();
-    h.set_params(&[
-        ("flows-dir", &flows),
-        ("tts-engine", "flite"),
-        ("tts-voice", "kal"),
-    ]);
-    h.write_flow("f", r##"[{"answer": ""}, {"tts": {"text": "Hello"}}]"##);
-    FakeCore::set_module("mod_flite", false);
-    h.load();
-    let call = h.run(json!({}), "f");
-    assert!(call.calls_to("switch_ivr_play_file").is_empty());
-    assert!(
-        step_error(&call).contains("mod_flite"),
-        "{}",
-        step_error(&call)
+    let call = run_without_module(
+        "mod_flite",
+        &[("tts-engine", "flite"), ("tts-voice", "kal")],
+        r##"[{"answer": ""}, {"tts": {"text": "Hello"}}]"##,
+    );
+    assert_refused(
+        "without mod_flite",
+        &call,
+        "switch_ivr_play_file",
+        "mod_flite",
     );
 }
 
@@ -779,11 +768,11 @@ fn bridge_errors_missing_endpoints_idle_and_hangup() {
         r##"[{"answer": ""}, {"bridge": {"endpoints": [{"type": "user", "extension": "1001"}]}}]"##,
         json!({}),
     );
-    assert!(call.calls_to("switch_ivr_originate").is_empty());
-    assert!(
-        step_error(&call).contains("no domain"),
-        "{}",
-        step_error(&call)
+    assert_refused(
+        "a user leg without a domain",
+        &call,
+        "switch_ivr_originate",
+        "no domain",
     );
     // The caller hangs up while the B-leg rings: the flow stops, nothing is bridged.
     let call = run(
@@ -840,7 +829,7 @@ fn generate_link_without_a_secret_is_an_error() {
         json!({}),
     );
     assert_eq!(call.var("url"), None);
-    assert!(step_error(&call).contains("link"), "{}", step_error(&call));
+    assert_step_error(&call, "link");
 }
 
 #[test]
@@ -945,9 +934,5 @@ fn background_playback_displaces_and_stops_the_same_file() {
         ]
     );
     assert_eq!(call.raw["displaces"], json!([]));
-    assert!(
-        step_error(&call).contains("no background playback was started"),
-        "{}",
-        step_error(&call)
-    );
+    assert_step_error(&call, "no background playback was started");
 }
