@@ -8,7 +8,7 @@ use rustflow_engine::RESERVED_KEYS;
 use rustflow_engine::schema::{nested_paths, not_run_apps};
 use serde_json::Value;
 
-use common::{corpus_dir, rustflow};
+use common::{corpus_dir, rustflow, scratch_dir};
 
 /// Whether `line` has the shape `FILE:LINE:COLUMN: POINTER: MESSAGE`.
 fn is_problem_line(line: &str, file: &str) -> bool {
@@ -28,13 +28,6 @@ fn is_problem_line(line: &str, file: &str) -> bool {
         return false;
     };
     numbers_ok && pointer.starts_with('/') && !message.is_empty()
-}
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rustflow-check-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{corpus_dir, rustflow};
+use common::{corpus_dir, rustflow, scratch_dir};
 
 #[test]
 fn menu_graph_shows_branches_and_jumps() {
@@ -43,7 +43,7 @@ fn graph_errors_exit_1() {
         "{}",
         out.stderr
     );
-    let dir = tempdir();
+    let dir = scratch_dir("graph-test");
     let file = dir.join("bad.json");
     std::fs::write(&file, "{\"schema\": 5}").unwrap();
     let out = rustflow(&["graph", file.to_str().unwrap()]);
@@ -73,13 +73,6 @@ fn corpus_graphs_are_complete() {
         .count();
     assert_eq!(nodes, 543);
     assert!(!out.stdout.contains("missing:"), "every goto target exists");
-}
-
-/// A fresh directory under the target dir (no tempfile dependency needed).
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("rustflow-graph-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

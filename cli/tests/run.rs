@@ -4,7 +4,7 @@ mod common;
 
 use serde_json::Value;
 
-use common::{corpus_dir, fixtures_dir, rustflow};
+use common::{corpus_dir, fixtures_dir, rustflow, scratch_dir};
 
 fn run(args: &[&str]) -> String {
     let out = rustflow(args);
@@ -179,8 +179,7 @@ fn menu_operator_bridge_outcomes_are_scripted() {
 
 #[test]
 fn http_url_file_answers_with_the_file() {
-    let dir = std::env::temp_dir().join(format!("rustflow-run-http-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("run-http");
     let body = dir.join("callback.json");
     std::fs::write(&body, r#"{"id": "cb-7"}"#).unwrap();
     let spec = format!("https://crm.example.com/api/callbacks={}", body.display());
@@ -314,8 +313,7 @@ fn business_hours_follow_the_virtual_clock() {
 
 #[test]
 fn a_flow_that_does_not_load_exits_1_with_its_problems() {
-    let dir = std::env::temp_dir().join(format!("rustflow-run-bad-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("run-bad");
     let file = dir.join("bad.json");
     std::fs::write(&file, "[{\"goto\": \"nowhere\"}]").unwrap();
     let out = rustflow(&["run", file.to_str().unwrap()]);
@@ -429,8 +427,7 @@ fn corpus_call_001_walks_to_a_hangup_with_scripted_speech_and_http() {
 
 #[test]
 fn a_script_file_and_hostile_values() {
-    let dir = std::env::temp_dir().join(format!("rustflow-run-script-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("run-script");
     let script = dir.join("caller.json");
     let hostile = "${system ls}|{origination_caller_id_number=1}user/1000,1001:_:x^^:a";
     std::fs::write(

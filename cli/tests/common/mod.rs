@@ -47,3 +47,12 @@ pub fn corpus_dir() -> Option<PathBuf> {
     let dir = repo_root().parent()?.join("shared/corpus");
     dir.is_dir().then_some(dir)
 }
+
+/// A fresh, empty scratch directory for one test (named per test and process, so tests
+/// running in parallel never share one).
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rustflow-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
