@@ -58,6 +58,11 @@ typedef enum {
 	SWITCH_CHANNEL_ID_SESSION = 3
 } switch_text_channel_t;
 
+/* switch_core_session_ctl commands; the module only reads the hard log level. */
+typedef enum {
+	SCSC_LOGLEVEL = 6
+} switch_session_ctl_t;
+
 typedef enum {
 	CS_NEW = 0,
 	CS_EXECUTE = 4,
@@ -231,6 +236,12 @@ void switch_xml_free(switch_xml_t xml);
  * With SWITCH_CHANNEL_ID_LOG it is NULL. The module always passes fmt = "%s". */
 void switch_log_printf(switch_text_channel_t channel, const char *file, const char *func, int line,
 					   const char *userdata, switch_log_level_t level, const char *fmt, ...);
+
+/* SCSC_LOGLEVEL with *val < SWITCH_LOG_DISABLE only reads: *val becomes the hard log level
+ * (lines above it, and above the session's own level, are dropped). Returns 0, or -1 while
+ * the switch shuts down. */
+int32_t switch_core_session_ctl(switch_session_ctl_t cmd, void *val);
+switch_log_level_t switch_core_session_get_loglevel(switch_core_session_t *session);
 
 /* ---- sessions, channels, variables ----------------------------------------------- */
 

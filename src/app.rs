@@ -59,11 +59,15 @@ impl Application for RustflowApp {
             max_goto: snapshot.config.max_goto,
         };
         let _running = instance.stats.call_started();
-        log::session(
-            session,
-            Level::Debug,
-            &format!("rustflow: running flow {id} version {}", flow.version()),
-        );
+        // Asked once per call, as the engine does for its per-step lines.
+        let debug = log::session_enabled(session, Level::Debug);
+        if debug {
+            log::session(
+                session,
+                Level::Debug,
+                &format!("rustflow: running flow {id} version {}", flow.version()),
+            );
+        }
         let mut host = SessionHost::new(session, &snapshot.config);
         // Caught here (not only at the C edge) so the CDR still gets rustflow_error and
         // rustflow_steps before the call is hung up.
@@ -91,23 +95,25 @@ impl Application for RustflowApp {
         if outcome.error.is_some() {
             instance.stats.add_error();
         }
-        log::session(
-            session,
-            Level::Debug,
-            &format!(
-                "rustflow: flow {id} ended after {} steps{}{}",
-                outcome.steps,
-                if outcome.hung_up {
-                    ", call hung up"
-                } else {
-                    ""
-                },
-                outcome
-                    .error
-                    .as_deref()
-                    .map(|e| format!(", error: {e}"))
-                    .unwrap_or_default()
-            ),
-        );
+        if debug {
+            log::session(
+                session,
+                Level::Debug,
+                &format!(
+                    "rustflow: flow {id} ended after {} steps{}{}",
+                    outcome.steps,
+                    if outcome.hung_up {
+                        ", call hung up"
+                    } else {
+                        ""
+                    },
+                    outcome
+                        .error
+                        .as_deref()
+                        .map(|e| format!(", error: {e}"))
+                        .unwrap_or_default()
+                ),
+            );
+        }
     }
 }

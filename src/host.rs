@@ -391,6 +391,10 @@ impl Host for SessionHost<'_, '_> {
         log::session(self.session, level(lvl), message);
     }
 
+    fn log_enabled(&mut self, lvl: LogLevel) -> bool {
+        log::session_enabled(self.session, level(lvl))
+    }
+
     // The engine already logs each step at DEBUG through `log`; this only counts and
     // publishes it.
     fn step_done(&mut self, step: &StepEvent<'_>) {

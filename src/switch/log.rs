@@ -58,6 +58,27 @@ pub fn session(session: &Session<'_>, level: Level, message: &str) {
     );
 }
 
+/// Whether FreeSWITCH keeps a line of `level` for this call: it drops lines above both the
+/// switch's hard log level (`loglevel` in switch.conf, `fsctl loglevel`) and the session's
+/// own (`session_loglevel`), so a line it would drop need not be formatted at all.
+pub fn session_enabled(session: &Session<'_>, level: Level) -> bool {
+    // Below SWITCH_LOG_DISABLE the value is only read back, never set.
+    let mut hard: i32 = ffi::switch_log_level_t::SWITCH_LOG_DISABLE.0 - 1;
+    // SAFETY: SCSC_LOGLEVEL reads and writes one int through `val`, which points at `hard`.
+    let rc = unsafe {
+        ffi::switch_core_session_ctl(
+            ffi::switch_session_ctl_t::SCSC_LOGLEVEL,
+            (&raw mut hard).cast(),
+        )
+    };
+    if rc != 0 {
+        return true; // shutting down: let FreeSWITCH decide
+    }
+    // SAFETY: the session is live for the lifetime of `session`.
+    let own = unsafe { ffi::switch_core_session_get_loglevel(session.as_ptr()) };
+    level.raw().0 <= hard.max(own.0)
+}
+
 #[track_caller]
 fn write(
     channel: ffi::switch_text_channel_t,

@@ -160,6 +160,8 @@ struct Core {
     fired_events: Vec<Value>,
     /// Reserved custom event subclasses: (owner, subclass).
     reserved_subclasses: BTreeSet<(String, String)>,
+    /// The switch's hard log level (`switch_core_session_ctl(SCSC_LOGLEVEL)`).
+    hard_log_level: c_int,
 }
 
 /// Modules a FreeSWITCH with the usual configuration has loaded; tests remove some.
@@ -181,6 +183,8 @@ impl Core {
     fn fresh() -> Core {
         Core {
             loaded_modules: DEFAULT_MODULES.iter().map(|m| m.to_string()).collect(),
+            // What the stock switch.conf.xml sets (`loglevel` debug).
+            hard_log_level: LOG_DEBUG,
             ..Core::default()
         }
     }
@@ -250,6 +254,8 @@ struct Script {
     /// How long a recording, park, conference or valet park lasts.
     record: Duration,
     block: Duration,
+    /// The session's own log level (`session_loglevel`); 0 as a new session has.
+    loglevel: c_int,
 }
 
 struct SessionState {
@@ -674,6 +680,54 @@ pub extern "C" fn switch_log_printf() {
 #[unsafe(no_mangle)]
 pub extern "C" fn switch_log_printf() {
     core::arch::naked_asm!("b {}", sym fakecore_c_log_printf)
+}
+
+const LOG_DISABLE: c_int = -1;
+const LOG_DEBUG: c_int = 7;
+const SCSC_LOGLEVEL: c_int = 6;
+
+/// `switch_core_session_ctl`, the one command the module sends (SCSC_LOGLEVEL), as the switch
+/// does it: `*val >= SWITCH_LOG_DISABLE` sets the hard log level (at most DEBUG); `*val`
+/// becomes the level in force. Tests set the level through this symbol, as `fsctl loglevel`.
+///
+/// # Safety
+/// `val` is NULL or points at a writable int.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_core_session_ctl(cmd: c_int, val: *mut c_void) -> i32 {
+    let mut core = core();
+    if cmd != SCSC_LOGLEVEL {
+        core.errors.push(format!(
+            "switch_core_session_ctl: command {cmd} is not one the module should send"
+        ));
+        return -1;
+    }
+    if val.is_null() {
+        core.errors
+            .push("switch_core_session_ctl(SCSC_LOGLEVEL): NULL val".into());
+        return -1;
+    }
+    let val = val.cast::<c_int>();
+    // SAFETY: non-NULL, points at an int (the caller's contract).
+    let asked = unsafe { val.read() };
+    if asked >= LOG_DISABLE {
+        core.hard_log_level = asked.min(LOG_DEBUG);
+    }
+    // SAFETY: as above.
+    unsafe { val.write(core.hard_log_level) };
+    0
+}
+
+/// # Safety
+/// `session` is a session pointer from the core.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_core_session_get_loglevel(session: *mut c_void) -> c_int {
+    // SAFETY: checked by magic.
+    let Some(s) = (unsafe { session_from(session, "switch_core_session_get_loglevel") }) else {
+        return 0;
+    };
+    with_session(s, json!({"fn": "switch_core_session_get_loglevel"}), |st| {
+        st.script.loglevel
+    })
 }
 
 fn level_name(level: c_int) -> &'static str {
@@ -1451,6 +1505,7 @@ const SCRIPT_KEYS: &[&str] = &[
     "bridge_end",
     "record_ms",
     "block_ms",
+    "loglevel",
 ];
 
 fn parse_script(script: &Map<String, Value>) -> Result<Script, String> {
@@ -1521,6 +1576,7 @@ fn parse_script(script: &Map<String, Value>) -> Result<Script, String> {
         bridge_end_caller,
         record: Duration::from_millis(number("record_ms")?.unwrap_or(0)),
         block: Duration::from_millis(number("block_ms")?.unwrap_or(0)),
+        loglevel: number("loglevel")?.map_or(0, |l| l.min(LOG_DEBUG as u64) as c_int),
     })
 }
 

@@ -35,6 +35,7 @@ pub const LOG_CRIT: i64 = 2;
 pub const POLLING_CALLS: &[&str] = &[
     "switch_core_session_get_channel",
     "switch_core_session_get_uuid",
+    "switch_core_session_get_loglevel",
     "switch_channel_test_ready",
     "switch_channel_get_state",
     "switch_channel_check_signal",
@@ -494,6 +495,21 @@ impl FakeCore {
         unsafe {
             (loaded().core.set_busy_var)(c(name).as_ptr(), c(value).as_ptr(), c_int::from(busy))
         };
+    }
+
+    /// Sets the switch's hard log level through the core's own `switch_core_session_ctl`
+    /// (SCSC_LOGLEVEL), as `fsctl loglevel` does. [`Harness::new`] restores DEBUG, the level of
+    /// the stock switch.conf.xml.
+    pub fn set_hard_log_level(level: i64) {
+        type Ctl = unsafe extern "C" fn(c_int, *mut c_void) -> i32;
+        const SCSC_LOGLEVEL: c_int = 6;
+        let symbol = FakeCore::symbol("switch_core_session_ctl");
+        // SAFETY: the fake core exports switch_core_session_ctl with this signature.
+        let ctl: Ctl = unsafe { std::mem::transmute::<*mut c_void, Ctl>(symbol) };
+        let mut value = c_int::try_from(level).expect("a log level");
+        // SAFETY: `value` is a live int for the duration of the call.
+        let rc = unsafe { ctl(SCSC_LOGLEVEL, (&raw mut value).cast()) };
+        assert_eq!((rc, i64::from(value)), (0, level), "fsctl loglevel {level}");
     }
 
     pub fn set_global(name: &str, value: Option<&str>) {

@@ -105,6 +105,59 @@ fn answer_playback_hangup_makes_exactly_those_core_calls() {
 }
 
 #[test]
+fn debug_lines_are_not_written_when_freeswitch_would_drop_them() {
+    let mut h = Harness::new();
+    h.write_flow(
+        "quiet",
+        r#"[{"set": {"a": "1"}}, {"js": {"data": "throw 'no'", "setVar": "x"}}, {"hangup": "USER_BUSY"}]"#,
+    );
+    h.load();
+    let uuid_lines = |uuid: &str, level: i64| {
+        FakeCore::logs()
+            .into_iter()
+            .filter(|l| l.level == level && l.uuid.as_deref() == Some(uuid))
+            .count()
+    };
+
+    // Hard level WARNING, session level unset: no DEBUG line reaches switch_log_printf, the
+    // WARNING of the failing `js` step does.
+    FakeCore::set_hard_log_level(LOG_WARNING);
+    let quiet = h.run(json!({}), "quiet");
+    assert_eq!(quiet.hangup_cause, Some(CAUSE_USER_BUSY));
+    assert_eq!(
+        uuid_lines(&quiet.uuid, LOG_DEBUG),
+        0,
+        "{}",
+        FakeCore::logs_text()
+    );
+    assert_eq!(
+        uuid_lines(&quiet.uuid, LOG_WARNING),
+        1,
+        "{}",
+        FakeCore::logs_text()
+    );
+
+    // The session's own level (session_loglevel debug) lifts it for that call alone.
+    let traced = h.run(json!({"script": {"loglevel": LOG_DEBUG}}), "quiet");
+    assert_eq!(
+        uuid_lines(&traced.uuid, LOG_DEBUG),
+        5, // the flow's start, its three steps, its end
+        "{}",
+        FakeCore::logs_text()
+    );
+
+    // Back at DEBUG (fsctl loglevel debug), every step is logged again.
+    FakeCore::set_hard_log_level(LOG_DEBUG);
+    let loud = h.run(json!({}), "quiet");
+    assert_eq!(
+        uuid_lines(&loud.uuid, LOG_DEBUG),
+        5, // the flow's start, its three steps, its end
+        "{}",
+        FakeCore::logs_text()
+    );
+}
+
+#[test]
 fn caller_hanging_up_during_playback_stops_the_flow() {
     let mut h = Harness::new();
     h.write_flow(
