@@ -185,6 +185,12 @@ fn dispatch(c: &mut Criterion) {
             repeated(r#"{"js": {"data": "var x = +${counter} + 1;\nreturn x;", "setVar": "x"}}"#),
             STEPS,
         ),
+        // A one-line `return` of a native expression: no sandbox at all.
+        (
+            "js_return",
+            repeated(r#"{"js": {"data": "return +${counter} + 1;", "setVar": "x"}}"#),
+            STEPS,
+        ),
         // The same, but every step a different body: each distinct body is compiled
         // once per call (per sandbox), so this is the cost of a body's first run in a call.
         ("js_distinct", distinct_js(), STEPS),

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use rquickjs::context::EvalOptions;
 use rquickjs::{Array, Coerced, Context, Ctx, Function, Persistent, Runtime, Value};
 
-use crate::expr::ExprEnv;
 use crate::expr::dates::{Zone, local_fields};
 use crate::expr::lexer::{Mode, Tok, tokenize};
 use crate::expr::value::Val;
+use crate::expr::{ExprEnv, Expression};
 
 /// Per-run limits of the sandbox.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +79,11 @@ pub struct JsFunction {
     script: Script,
     vars: Vec<String>,
     globals: Vec<String>,
+    /// The expression of a body that is only `return EXPR;`, when it has a native form: it
+    /// is evaluated like an `if` expression, without starting the call's sandbox (a QuickJS
+    /// context costs far more than the whole evaluation). Like native expressions, it does
+    /// not see globals an earlier body of the call replaced.
+    native: Option<Expression>,
 }
 
 impl JsFunction {
@@ -121,7 +126,13 @@ impl JsFunction {
             script,
             vars,
             globals,
+            native: native_return(body),
         })
+    }
+
+    /// True when the body is evaluated without the JavaScript engine (see `native`).
+    pub fn is_native(&self) -> bool {
+        self.native.is_some()
     }
 
     /// The channel variables the body reads, in argument order.
@@ -129,8 +140,17 @@ impl JsFunction {
         &self.vars
     }
 
-    /// Resolves the variables through `env` and runs the body in `env`'s sandbox.
+    /// Runs the body: natively when it can (see `native`), else with its variables resolved
+    /// through `env` in `env`'s sandbox. An error or a value only the engine turns into text
+    /// is left to the engine, so messages and results are the engine's.
     pub fn run(&self, env: &mut dyn ExprEnv) -> Result<String, String> {
+        if let Some(expr) = &self.native {
+            // The engine path fails on a bad time zone before running anything; so does this.
+            Zone::resolve(env.timezone().as_deref())?;
+            if let Ok(Some(text)) = expr.native_result_text(env) {
+                return Ok(text);
+            }
+        }
         let input = self.resolve(env)?;
         env.js().run_function(self, input)
     }
@@ -145,6 +165,24 @@ impl JsFunction {
             local: local_fields(zone, now),
         })
     }
+}
+
+/// The expression of a body that is `return EXPR` (an optional `;`) on one line, when it has
+/// a native form and means the same in a function body: no `$N` and no `&helper()`, which are
+/// expression-only syntax. Anything else (statements, `return` then a line break, which
+/// returns `undefined`) stays with the engine.
+fn native_return(body: &str) -> Option<Expression> {
+    let rest = body.trim().strip_prefix("return")?;
+    if !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    let rest = rest.trim();
+    let expr = rest.strip_suffix(';').unwrap_or(rest);
+    if expr.trim().is_empty() || expr.contains(['\n', '\r', ';', '\u{2028}', '\u{2029}']) {
+        return None;
+    }
+    let expr = Expression::compile(expr).ok()?;
+    expr.is_native_function_body().then_some(expr)
 }
 
 /// Index of `name` in `table`, adding it once.
@@ -258,6 +296,11 @@ impl JsSandbox {
 
     pub fn limits(&self) -> JsLimits {
         self.limits
+    }
+
+    /// Whether this sandbox has started its QuickJS runtime (it does on first use).
+    pub fn is_started(&self) -> bool {
+        self.state.is_some()
     }
 
     /// Runs a `js` body: its variables are read through `env` first (the sandbox itself

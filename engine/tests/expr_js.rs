@@ -1,5 +1,6 @@
 //! The `js` application's sandbox: results as text, `LocalDate()`, errors with positions,
-//! the time and memory limits (and the sandbox staying usable after them), no host access.
+//! the time and memory limits (and the sandbox staying usable after them), no host access,
+//! and one-line `return` bodies evaluated natively with the engine's results.
 
 mod expr_support;
 
@@ -175,4 +176,80 @@ fn compiled_functions_are_cached_per_sandbox() {
     }
     // run() takes the sandbox from the env itself
     assert_eq!(f.run(&mut env).as_deref(), Ok("5"));
+}
+
+#[test]
+fn one_line_return_bodies_run_natively_with_the_engines_result() {
+    let base = TestEnv::new()
+        .var("a", "5")
+        .var("b", "7")
+        .var("name", "Alice")
+        .var("big", "12");
+    let native = [
+        "return ${a} * 2 + Number(${b});",
+        "return ${a} + ${b}",
+        "return   0.1 + 0.2 ;",
+        "return 1e21;",
+        "return ${missing};",
+        "return null;",
+        "return ${a} == 5;",
+        "return ${big} > 10 ? 'yes' : 'no';",
+        "return ${name}.toUpperCase() + '-' + ${name}.length;",
+        "return parseInt(${b}) / 0;",
+        "return $${api} + '/' + ${a};",
+        // An array is JSON as a `js` result: the native form leaves it to the engine.
+        "return ${name}.split('');",
+    ];
+    let engine_only = [
+        // `return` then a line break returns undefined (automatic semicolon insertion).
+        "return\n${a} * 2;",
+        "var x = ${a} * 2; return x;",
+        "return ${a}; return ${b};",
+        "return $1;",
+        "return LocalDate().getFullYear();",
+        "return Date.now();",
+        "return {a: ${a}};",
+        "return 'x;y';",
+        "return `${a}-${b}`;",
+    ];
+    for (body, expect_native) in native
+        .iter()
+        .map(|b| (b, true))
+        .chain(engine_only.iter().map(|b| (b, false)))
+    {
+        let f = JsFunction::compile(body).unwrap_or_else(|e| panic!("{body}: {e}"));
+        assert_eq!(f.is_native(), expect_native, "{body}");
+        let mut env = base_clone(&base);
+        env.globals.insert("api".into(), "https://x".into());
+        let got = f.run(&mut env);
+        assert_eq!(
+            env.sandbox.is_started(),
+            !expect_native || body.contains("split"),
+            "{body}: sandbox started?"
+        );
+        let mut engine_env = base_clone(&base);
+        engine_env.globals.insert("api".into(), "https://x".into());
+        let mut sandbox = std::mem::take(&mut engine_env.sandbox);
+        let expected = sandbox.call(&f, &mut engine_env);
+        assert_eq!(got, expected, "{body}");
+    }
+}
+
+#[test]
+fn a_native_body_fails_like_the_engine_on_a_bad_time_zone() {
+    let f = JsFunction::compile("return 1 + 1;").unwrap();
+    assert!(f.is_native());
+    let mut env = TestEnv::new();
+    env.tz = Some("Mars/Olympus".into());
+    let native = f.run(&mut env);
+    let mut sandbox = std::mem::take(&mut env.sandbox);
+    assert_eq!(native, sandbox.call(&f, &mut env));
+    assert_eq!(native, Err("unknown time zone 'Mars/Olympus'".to_string()));
+}
+
+fn base_clone(base: &TestEnv) -> TestEnv {
+    TestEnv {
+        vars: base.vars.clone(),
+        ..TestEnv::new()
+    }
 }

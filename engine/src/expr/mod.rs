@@ -192,6 +192,26 @@ impl Expression {
         self.inner.native.is_some()
     }
 
+    /// Native, and without the expression-only syntax (`$N`, `&helper()`), so the same text
+    /// means the same as a JavaScript function's `return` value.
+    pub(crate) fn is_native_function_body(&self) -> bool {
+        self.is_native() && self.inner.args.is_empty() && self.inner.helpers.is_empty()
+    }
+
+    /// The native value as a `js` step's result text (`undefined` → "", else
+    /// `String(value)`); `None` when only the engine can tell: no native form, a value the
+    /// native form leaves to it, or an array (JSON as a `js` result).
+    pub(crate) fn native_result_text(
+        &self,
+        env: &mut dyn ExprEnv,
+    ) -> Result<Option<String>, String> {
+        Ok(match self.eval_native(env)? {
+            None | Some(Val::Arr(_)) => None,
+            Some(Val::Undefined) => Some(String::new()),
+            Some(v) => Some(v.into_string()),
+        })
+    }
+
     /// Evaluates on the embedded engine even when a native form exists (agreement tests,
     /// benchmarks): `String(value)`.
     #[doc(hidden)]
