@@ -33,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
+import cpu_profile  # noqa: E402
 import fslab  # noqa: E402
 from fslab import Lab  # noqa: E402
 from sip import Sipp, dtmf_pcap, render, uac_subs  # noqa: E402
@@ -241,8 +242,16 @@ def main():
     ap.add_argument("--impls", default="xml,rustflow,lua,esl",
                     help="comma list of xml, rustflow, lua, esl (and xmlpre: XML with pre_answer)")
     ap.add_argument("--module", help="mod_rustflow.so to use instead of building one")
+    ap.add_argument("--profile", action="store_true",
+                    help="after the counted rounds, one more run of each in-process "
+                         "implementation under `perf record`: the share of FreeSWITCH's CPU "
+                         "spent in its own code outside media (see bench/cpu_profile.py)")
+    ap.add_argument("--profile-seconds", type=float, default=15)
     ap.add_argument("--out", default=str(REPO / "target" / "bench-calls.md"))
     args = ap.parse_args()
+    if args.profile and not cpu_profile.available():
+        print("bench: --profile needs perf (Debian: linux-perf)", file=sys.stderr)
+        return 2
 
     install, status = fslab.find_lab_tools("bench")
     if install is None:
@@ -260,8 +269,10 @@ def main():
     (lab.root / "program.json").write_text(json.dumps(progs))
     impl_calls = [(c, i) for c in args.calls.split(",") for i in args.impls.split(",")
                   if not (c == "heavy" and i.startswith("xml"))]
-    results = {key: {"calls": 0, "failed": 0, "fs_ms": 0.0, "ctl_ms": 0.0, "rss_kb": 0, "lat": []}
-               for key in impl_calls}
+    results = {key: {"calls": 0, "failed": 0, "fs_ms": 0.0, "ctl_ms": 0.0, "rss_kb": 0, "lat": [],
+                     "wall_s": 0.0} for key in impl_calls}
+    idle = {"ms_per_s": 0.0}
+    profiles = {}
     load_before = os.getloadavg()
     controller = sniffer = None
     with lab:
@@ -293,24 +304,18 @@ def main():
             for rnd in range(args.rounds + 1):
                 warm = rnd == 0
                 digit = "5" if rnd % 2 else "3"
-                cause_name, cause = CAUSES[digit]
                 for call, impl in order:
-                    service = f"b{call[0]}_{impl}"
-                    scenario = render("uac_answer.xml", work, uac_subs(
-                        dtmf_pcap_path=pcaps[digit], dtmf_delay_ms=500,
-                        bye_reason=f"cause={cause};", caller="bench"))
                     rate = args.rate if call == "simple" else args.heavy_rate
                     count = int(rate * args.seconds)
                     count = max(10, count // 5) if warm else count
                     rss0 = fslab.proc_rss_kb(fs_pid)
+                    wall0 = time.monotonic()
                     cpu0 = fslab.proc_cpu_ms(fs_pid)
                     ctl0 = fslab.proc_cpu_ms(controller.pid)
-                    s = Sipp(scenario, work, target=f"127.0.0.1:{lab.sip_port}", service=service,
-                             calls=count, rate=rate, limit=int(rate * 10),
-                             timeout_s=int(count / rate + 60))
-                    rc = s.wait(timeout=count / rate + 120)
+                    s = run_calls(args, lab, work, pcaps, call, impl, digit, count)
                     time.sleep(0.5)  # let the last hangups settle
                     cpu1 = fslab.proc_cpu_ms(fs_pid)
+                    wall1 = time.monotonic()
                     ctl1 = fslab.proc_cpu_ms(controller.pid)
                     rss1 = fslab.proc_rss_kb(fs_pid)
                     lats = measured[:]
@@ -318,7 +323,7 @@ def main():
                     ok, failed = sipp_counts(s.out_path.with_suffix(".screen"))
                     failed = max(failed, count - ok)
                     tag = "warm-up" if warm else f"round {rnd}"
-                    print(f"{tag:8} {call:6} {impl:8} digit {digit}: {ok}/{count} ok (rc {rc}), "
+                    print(f"{tag:8} {call:6} {impl:8} digit {digit}: {ok}/{count} ok (rc {s.rc}), "
                           f"FS {(cpu1 - cpu0) / count:.2f} ms/call, ctl {(ctl1 - ctl0) / count:.2f} ms/call, "
                           f"RSS {rss1 - rss0:+d} kB, latency n={len(lats)} p50 {percentile(lats, 50):.1f} "
                           f"p99 {percentile(lats, 99):.1f} ms", flush=True)
@@ -330,7 +335,16 @@ def main():
                         r["ctl_ms"] += ctl1 - ctl0 if impl == "esl" else 0
                         r["rss_kb"] += rss1 - rss0
                         r["lat"] += lats
+                        r["wall_s"] += wall1 - wall0
                 order = order[1:] + order[:1]
+                if warm:
+                    idle["ms_per_s"] = idle_cpu(fs_pid)
+                    print(f"idle     FreeSWITCH without calls: {idle['ms_per_s']:.2f} ms CPU per s",
+                          flush=True)
+            if args.profile:
+                for call, impl in impl_calls:
+                    if impl in cpu_profile.IMPL_DSOS:
+                        profiles[(call, impl)] = profile_run(args, lab, work, pcaps, call, impl)
             rss_end = fslab.proc_rss_kb(fs_pid)
             if any(r["failed"] for r in results.values()):
                 lab.failed = True  # keep the log
@@ -340,7 +354,8 @@ def main():
                     p.kill()
                     p.wait()
     load_after = os.getloadavg()
-    report = render_report(results, args, load_before, load_after, rss_end)
+    report = render_report(results, args, load_before, load_after, rss_end, idle["ms_per_s"],
+                           profiles)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(report)
     print(report)
@@ -348,7 +363,47 @@ def main():
     return 1 if any(r["failed"] for r in results.values()) else 0
 
 
-def render_report(results, args, load_before, load_after, rss_end):
+def idle_cpu(fs_pid, seconds=10.0):
+    """FreeSWITCH's own CPU use without calls (timers, SIP stack), in ms per second."""
+    time.sleep(2.0)  # the last hangups of the previous run
+    cpu0, t0 = fslab.proc_cpu_ms(fs_pid), time.monotonic()
+    time.sleep(seconds)
+    return (fslab.proc_cpu_ms(fs_pid) - cpu0) / (time.monotonic() - t0)
+
+
+def run_calls(args, lab, work, pcaps, call, impl, digit, count):
+    """One sipp run of `count` calls; returns the Sipp (waited for)."""
+    cause = CAUSES[digit][1]
+    scenario = render("uac_answer.xml", work, uac_subs(
+        dtmf_pcap_path=pcaps[digit], dtmf_delay_ms=500,
+        bye_reason=f"cause={cause};", caller="bench"))
+    rate = args.rate if call == "simple" else args.heavy_rate
+    s = Sipp(scenario, work, target=f"127.0.0.1:{lab.sip_port}", service=f"b{call[0]}_{impl}",
+             calls=count, rate=rate, limit=int(rate * 10), timeout_s=int(count / rate + 60))
+    s.rc = s.wait(timeout=count / rate + 120)
+    return s
+
+
+def profile_run(args, lab, work, pcaps, call, impl):
+    """One uncounted run under perf: (samples, logic share, FreeSWITCH CPU ms/call)."""
+    rate = args.rate if call == "simple" else args.heavy_rate
+    count = int(rate * args.profile_seconds)
+    fs_pid = lab.pid()
+    data = work / f"perf-{call}-{impl}.data"
+    cpu0 = fslab.proc_cpu_ms(fs_pid)
+    perf = cpu_profile.record(fs_pid, args.profile_seconds, data)
+    s = run_calls(args, lab, work, pcaps, call, impl, "5", count)
+    perf.wait()
+    time.sleep(0.5)
+    cpu = (fslab.proc_cpu_ms(fs_pid) - cpu0) / count
+    ok, failed = sipp_counts(s.out_path.with_suffix(".screen"))
+    samples, share = cpu_profile.logic_share(data, impl)
+    print(f"profile  {call:6} {impl:8}: {ok}/{count} ok, {samples} samples, "
+          f"{100 * share:.1f} % in the implementation outside media", flush=True)
+    return samples, share, cpu
+
+
+def render_report(results, args, load_before, load_after, rss_end, idle_ms_per_s, profiles):
     lines = []
     cpu = open("/proc/cpuinfo").read()
     model = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines() if ln.startswith("model name")), "?")
@@ -357,7 +412,9 @@ def render_report(results, args, load_before, load_after, rss_end):
     lines.append(f"Simple call at {args.rate:g} calls/s, logic-heavy call at {args.heavy_rate:g} "
                  f"calls/s, {args.seconds:g} s per run, {args.rounds} rounds "
                  f"(+1 warm-up, not counted), implementations interleaved, order rotating. "
-                 f"FreeSWITCH RSS at the end: {rss_end / 1024:.1f} MB.")
+                 f"FreeSWITCH RSS at the end: {rss_end / 1024:.1f} MB. FreeSWITCH without calls "
+                 f"uses {idle_ms_per_s:.2f} ms of CPU per second (timers, SIP stack); "
+                 f"\"net of idle\" subtracts that over each run's duration.")
     lines.append("")
     for call in ("simple", "heavy"):
         keys = [k for k in results if k[0] == call]
@@ -367,19 +424,39 @@ def render_report(results, args, load_before, load_after, rss_end):
         base_name = "XML" if call == "simple" else "mod_lua"
         lines.append(f"**{call} call** (ratios against {base_name})")
         lines.append("")
-        lines.append("| implementation | calls | failed | FreeSWITCH CPU ms/call | controller CPU ms/call | total CPU ms/call | ratio (total) | RSS growth kB | DTMF→prompt p50 ms | p99 ms | samples |")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        bt = (base["fs_ms"] + base["ctl_ms"]) / base["calls"] if base and base["calls"] else None
+        lines.append("| implementation | calls | failed | FreeSWITCH CPU ms/call | net of idle | controller CPU ms/call | total CPU ms/call | ratio (total) | ratio (net of idle) | RSS growth kB | DTMF→prompt p50 ms | p99 ms | samples |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+        def per_call(r):
+            n = r["calls"] or 1
+            fs, ctl = r["fs_ms"] / n, r["ctl_ms"] / n
+            net = (r["fs_ms"] - idle_ms_per_s * r["wall_s"]) / n
+            return fs, net, ctl
+
+        bt = bn = None
+        if base and base["calls"]:
+            fs, net, ctl = per_call(base)
+            bt, bn = fs + ctl, net + ctl
         for k in keys:
             r = results[k]
-            n = r["calls"] or 1
-            fs = r["fs_ms"] / n
-            ctl = r["ctl_ms"] / n
-            tot = fs + ctl
-            ratio = f"{tot / bt:.2f}×" if bt else "–"
-            lines.append(f"| {k[1]} | {r['calls']} | {r['failed']} | {fs:.2f} | "
-                         f"{ctl:.2f} | {tot:.2f} | {ratio} | {r['rss_kb']:+d} | "
+            fs, net, ctl = per_call(r)
+            ratio = f"{(fs + ctl) / bt:.2f}×" if bt else "–"
+            ratio_net = f"{(net + ctl) / bn:.2f}×" if bn else "–"
+            lines.append(f"| {k[1]} | {r['calls']} | {r['failed']} | {fs:.2f} | {net:.2f} | "
+                         f"{ctl:.2f} | {fs + ctl:.2f} | {ratio} | {ratio_net} | {r['rss_kb']:+d} | "
                          f"{percentile(r['lat'], 50):.1f} | {percentile(r['lat'], 99):.1f} | {len(r['lat'])} |")
+        lines.append("")
+    if profiles:
+        lines.append(f"**Where FreeSWITCH's CPU goes** (one more run of {args.profile_seconds:g} s "
+                     "per row under `perf record`, not counted above; bench/cpu_profile.py)")
+        lines.append("")
+        lines.append("| call | implementation | samples | share in the implementation outside media | "
+                     "≈ ms/call (share × FreeSWITCH CPU ms/call of the counted runs) |")
+        lines.append("|---|---|---:|---:|---:|")
+        for (call, impl), (samples, share, _cpu) in profiles.items():
+            r = results[(call, impl)]
+            fs = r["fs_ms"] / (r["calls"] or 1)
+            lines.append(f"| {call} | {impl} | {samples} | {100 * share:.1f} % | {share * fs:.2f} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -217,6 +217,9 @@ def write_config(conf_dir: Path, *, sip_port, esl_port, rtp_start, rtp_end, dirs
         <param name="loglevel" value="{loglevel}"/>
         <param name="rtp-start-port" value="{rtp_start}"/>
         <param name="rtp-end-port" value="{rtp_end}"/>
+        <!-- FreeSWITCH picks RTP ports at random; without this it can pick one another
+             process has just bound and fail the call ("Bind Error"). -->
+        <param name="rtp-port-usage-robustness" value="true"/>
         <param name="dump-cores" value="no"/>
         <param name="min-idle-cpu" value="0"/>
       </settings>
