@@ -76,11 +76,29 @@ pub fn build(request: &BridgeRequest, domain: &str) -> Result<DialPlan, String> 
         .enumerate()
         .map(|(index, leg)| leg_string(leg, domain).map_err(|e| format!("endpoint {index}: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut dial_string = legs.join(separator);
+    if let Some(group) = &request.pickup {
+        // The pickup group rings in parallel with all the legs (enterprise originate), as
+        // the original's `pickup/NAME@DOMAIN:_:` prefix.
+        dial_string = format!("pickup/{}:_:{dial_string}", pickup_key(group, domain)?);
+    }
     Ok(DialPlan {
-        dial_string: legs.join(separator),
+        dial_string,
         global_variables,
         call_timeout,
     })
+}
+
+/// The key of pickup group `group` in `domain`: `group@domain` (`group` without a domain).
+/// The ringing call's `pickup/KEY` leg and the `pickup KEY` of the call that answers it must
+/// agree, so both are built here.
+pub fn pickup_key(group: &str, domain: &str) -> Result<String, String> {
+    check_token(group, "pickup group", is_user_char)?;
+    if domain.is_empty() {
+        return Ok(group.to_string());
+    }
+    check_token(domain, "domain", is_host_char)?;
+    Ok(format!("{group}@{domain}"))
 }
 
 /// One leg: `[k=v,…]endpoint`.
@@ -225,6 +243,25 @@ mod tests {
             variables: vec![],
             codecs: vec![],
             send_on_answer: None,
+            pickup: None,
+        }
+    }
+
+    #[test]
+    fn a_pickup_group_rings_in_parallel_with_all_the_legs() {
+        let mut req = request(vec![user("1001"), user("1002")], BridgeStrategy::Failover);
+        req.pickup = Some("sales".into());
+        let plan = build(&req, "example.com").unwrap();
+        assert_eq!(
+            plan.dial_string,
+            "pickup/sales@example.com:_:user/1001@example.com|user/1002@example.com"
+        );
+        assert_eq!(pickup_key("sales", "").unwrap(), "sales");
+        // A group name can never add a leg, a separator or a variable block.
+        for bad in ["a,b", "a|b", "a:_:b", "[x=1]a", "a b", "a@evil", ""] {
+            req.pickup = Some(bad.into());
+            let err = build(&req, "example.com").unwrap_err();
+            assert!(err.contains("pickup group"), "{bad:?}: {err}");
         }
     }
 

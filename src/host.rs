@@ -148,6 +148,13 @@ impl<'s, 'a> SessionHost<'s, 'a> {
             Err(HostError::Hangup)
         }
     }
+
+    /// The call's domain: `domain_name`, else the configured `default-domain` (may be empty).
+    fn domain(&mut self) -> String {
+        self.var("domain_name")
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| self.config.default_domain.clone())
+    }
 }
 
 /// The FreeSWITCH file string for one thing to play.
@@ -594,10 +601,7 @@ impl Host for SessionHost<'_, '_> {
     }
 
     fn bridge(&mut self, request: &BridgeRequest) -> HostResult<BridgeResult> {
-        let domain = self
-            .var("domain_name")
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| self.config.default_domain.clone());
+        let domain = self.domain();
         // `idle: true`: a user with a call in progress (a channel whose presence_id is the
         // user, as FreeSWITCH sets for calls to and from directory users) is skipped.
         let mut request = request.clone();
@@ -856,10 +860,7 @@ impl Host for SessionHost<'_, '_> {
     }
 
     fn park(&mut self, request: &ParkRequest) -> HostResult<()> {
-        let domain = self
-            .var("domain_name")
-            .filter(|d| !d.is_empty())
-            .unwrap_or_else(|| self.config.default_domain.clone());
+        let domain = self.domain();
         let arg = park_arg(request, &domain).map_err(HostError::Failed)?;
         require_module("mod_valet_parking", "parking")?;
         self.up_or_hangup()?;
@@ -867,6 +868,21 @@ impl Host for SessionHost<'_, '_> {
         self.session
             .execute_application("valet_park", &arg)
             .map_err(|e| self.media_error("valet_park failed", e))
+    }
+
+    fn pickup(&mut self, group: &str) -> HostResult<bool> {
+        let domain = self.domain();
+        let key = dial::pickup_key(group, &domain).map_err(HostError::Failed)?;
+        require_module("mod_dptools", "call pickup")?;
+        self.up_or_hangup()?;
+        // No core function picks up a call: the pickup application of mod_dptools. When a
+        // call rings in the group it hands this channel to that call's originate (the state
+        // leaves CS_EXECUTE) and returns at once; otherwise it just returns.
+        self.session
+            .execute_application("pickup", &key)
+            .map_err(|e| self.media_error("pickup failed", e))?;
+        self.up_or_hangup()?;
+        Ok(!self.session.channel().executing())
     }
 
     fn conference(&mut self, request: &ConferenceRequest) -> HostResult<()> {

@@ -202,6 +202,7 @@ fn example_argument(app: &str) -> Value {
         "ringback" => json!({"call": {"type": "tone", "name": "%(1000,4000,425)"}}),
         "updateCid" => json!({"name": "Reception"}),
         "park" => json!({"name": "lot", "lot": "1-10"}),
+        "pickup" => json!({"name": "sales"}),
         "conference" => json!({"name": "room"}),
         "bridge" => json!({"endpoints": [{"type": "user", "extension": "1000"}]}),
         "hangup" => json!("USER_BUSY"),

@@ -43,6 +43,7 @@ pub const SUPPORTED_APPS: &[&str] = &[
     "log",
     "math",
     "park",
+    "pickup",
     "playback",
     "preAnswer",
     "recordFile",
@@ -88,7 +89,6 @@ pub const NOT_YET_SUPPORTED_APPS: &[&str] = &[
     "markIVR",
     "memberInfo",
     "patchMembers",
-    "pickup",
     "say",
     "scheduleHangup",
     "setGrantee",
@@ -1338,6 +1338,14 @@ impl<'a> Compiler<'a> {
                     retrieve,
                 })
             }
+            "pickup" => {
+                let members = self.object(acx)?;
+                let Some(name) = self.opt_text(members, "name", pointer).ok()? else {
+                    self.missing(acx, "name");
+                    return None;
+                };
+                Some(Code::Pickup(name))
+            }
             "conference" => {
                 let empty: &[Member] = &[];
                 let members = match &acx.value.kind {
@@ -1860,15 +1868,7 @@ impl<'a> Compiler<'a> {
     fn compile_bridge(&mut self, acx: &AppCx<'a>) -> Option<BridgeSpec> {
         let members = self.object(acx)?;
         let pointer = acx.pointer.as_str();
-        if let Some(m) = find_ci(members, "pickup") {
-            self.error(
-                &pointer_join(pointer, &m.key),
-                m.value.start,
-                "`bridge.pickup` is not supported by rustflow yet (it needs Webitel pickup groups)"
-                    .to_string(),
-            );
-            return None;
-        }
+        let pickup = self.opt_text(members, "pickup", pointer).ok()?;
         // `bridged`: actions run when a leg answered (a unit, compiled like a function body).
         let bridged = match find_ci(members, "bridged") {
             Some(m) if m.value.as_array().is_some() => {
@@ -1952,6 +1952,7 @@ impl<'a> Compiler<'a> {
             variables,
             codecs,
             send_on_answer,
+            pickup,
             bridged,
         })
     }

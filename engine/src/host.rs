@@ -182,6 +182,9 @@ pub struct BridgeRequest {
     pub codecs: Vec<String>,
     /// DTMF digits sent when a leg answers.
     pub send_on_answer: Option<String>,
+    /// Pickup group that rings alongside the legs: a phone in the group can answer the call
+    /// with the `pickup` application.
+    pub pickup: Option<String>,
 }
 
 /// How a bridge ended, stored in `rustflow_bridge_result`.
@@ -500,6 +503,14 @@ pub trait Host {
     fn park(&mut self, _request: &ParkRequest) -> HostResult<()> {
         Err(HostError::Failed(
             "parking is not available on this host".to_string(),
+        ))
+    }
+    /// Answers a call ringing in pickup group `group` (`bridge.pickup` of another call): true
+    /// when one was picked up, and this call now belongs to that call's bridge; false when
+    /// none was ringing.
+    fn pickup(&mut self, _group: &str) -> HostResult<bool> {
+        Err(HostError::Failed(
+            "call pickup is not available on this host".to_string(),
         ))
     }
     /// Joins a conference; returns when the caller leaves it.

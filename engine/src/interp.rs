@@ -339,7 +339,7 @@ impl Machine<'_> {
             let result_text = match (&failure, &control) {
                 (Some(reason), _) => reason.as_str(),
                 (None, Control::HungUp) => "hangup",
-                (None, Control::Stop) => "break",
+                (None, Control::Stop) => self.note.take().unwrap_or("break"),
                 _ => self.note.take().unwrap_or("ok"),
             };
             self.note = None;
@@ -831,6 +831,22 @@ impl Machine<'_> {
                 self.host.park(&request)?;
                 Ok(Control::Next)
             }
+            Code::Pickup(group) => {
+                let group = self.expand(group);
+                if group.is_empty() {
+                    return Err(StepError::Failed(
+                        "the pickup group expanded to nothing".to_string(),
+                    ));
+                }
+                if self.host.pickup(&group)? {
+                    // The call now belongs to the bridge of the call it picked up.
+                    self.note = Some("picked up a call, the flow ends");
+                    Ok(Control::Stop)
+                } else {
+                    self.note = Some("no call ringing in the group");
+                    Ok(Control::Next)
+                }
+            }
             Code::Conference {
                 name,
                 profile,
@@ -1012,6 +1028,7 @@ impl Machine<'_> {
             variables: self.variables(&spec.variables),
             codecs: self.expand_list(&spec.codecs),
             send_on_answer: self.expand_opt(&spec.send_on_answer),
+            pickup: self.expand_opt(&spec.pickup).filter(|g| !g.is_empty()),
         })
     }
 

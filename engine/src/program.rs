@@ -211,6 +211,8 @@ pub(crate) enum Code {
         range: Template,
         retrieve: Template,
     },
+    /// Answers a call ringing in a pickup group (`bridge.pickup` of another call).
+    Pickup(Template),
     Conference {
         name: Template,
         profile: Template,
@@ -282,6 +284,8 @@ pub(crate) struct BridgeSpec {
     pub variables: Vec<(Box<str>, VarValue)>,
     pub codecs: Vec<Template>,
     pub send_on_answer: Option<Template>,
+    /// Pickup group that also rings (`bridge.pickup`).
+    pub pickup: Option<Template>,
     /// Unit of the `bridged` actions, run when a leg answered.
     pub bridged: Option<usize>,
 }
@@ -356,6 +360,7 @@ impl Code {
                 | Code::Redirect(_)
                 | Code::UpdateCid { .. }
                 | Code::Park { .. }
+                | Code::Pickup(_)
                 | Code::Conference { .. }
                 | Code::RecordFile(_)
                 | Code::RecordSession(_)

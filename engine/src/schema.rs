@@ -96,6 +96,10 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
         "park",
         "Valet parking: parks into or retrieves from a lot range.",
     ),
+    (
+        "pickup",
+        "Answers a call ringing in a pickup group (`bridge.pickup`); the flow ends when one is picked up.",
+    ),
     ("conference", "Joins a conference `name@profile`."),
     (
         "bridge",
@@ -221,7 +225,6 @@ const WEBITEL_CATALOGUE: &[&str] = &[
     "setGrantee",
     "setUser",
     "amdML",
-    "pickup",
     "speechAi",
     "speechAiV2",
     "voiceBot",
@@ -423,6 +426,7 @@ fn app_arguments(app: &str) -> Value {
             ],
             &["name", "lot"],
         ),
+        "pickup" => args(&[("name", text("Pickup group name."))], &["name"]),
         "conference" => args(
             &[
                 ("name", text("Conference name (default `global`).")),
@@ -453,8 +457,9 @@ fn app_arguments(app: &str) -> Value {
                 ("sendOnAnswer", text("DTMF sent when a B-leg answers.")),
                 (
                     "pickup",
-                    json!({ "$ref": "#/$defs/text", "deprecated": true,
-                            "description": "Pickup group name (Webitel); not supported by rustflow yet." }),
+                    text(
+                        "Pickup group that rings too: a phone in the group answers with `pickup`.",
+                    ),
                 ),
                 (
                     "bridged",

@@ -57,6 +57,9 @@ pub struct Script {
     pub bridge_talk_ms: u64,
     /// Calendar states by name or id; calendars not listed are open.
     pub calendars: BTreeMap<String, CalendarStatus>,
+    /// Pickup groups with a call ringing in them (for `pickup`); a `bridge.pickup` group
+    /// is picked up when `bridge` scripts `pickup/GROUP` as answered.
+    pub pickup: Vec<String>,
     /// `generateLink` configuration (`None` = no `link-secret`).
     pub link: Option<LinkSettings>,
     pub limits: Limits,
@@ -82,6 +85,7 @@ impl Default for Script {
             bridge_default: BridgeResult::Answered,
             bridge_talk_ms: 30_000,
             calendars: BTreeMap::new(),
+            pickup: Vec::new(),
             link: Some(LinkSettings {
                 secret: "simulator-secret".to_string(),
                 base_url: "https://files.example.test".to_string(),
@@ -167,6 +171,7 @@ impl Script {
                 "args" => script.args = string_list(value, key)?,
                 "dtmf" => script.dtmf = string_list(value, key)?,
                 "speech" => script.speech = string_list(value, key)?,
+                "pickup" => script.pickup = string_list(value, key)?,
                 "hangup_after_steps" => script.hangup_after_steps = Some(uint(value, key)?),
                 "hangup_at_ms" => script.hangup_at_ms = Some(uint(value, key)?),
                 "uuid" => {
@@ -414,7 +419,14 @@ pub enum Event {
     Bridge {
         legs: Vec<(String, Option<BridgeResult>)>,
         failover: bool,
+        /// `pickup/GROUP` ringing alongside the legs, and how it ended.
+        pickup: Option<(String, BridgeResult)>,
         result: BridgeResult,
+    },
+    /// `pickup` of a call ringing in `group`.
+    Pickup {
+        group: String,
+        picked: bool,
     },
     /// Echo of the caller's audio (`delay_ms` 0 = plain echo) until the caller hangs up.
     Echo {
@@ -600,6 +612,7 @@ impl fmt::Display for Entry {
                     Event::Bridge {
                         legs,
                         failover,
+                        pickup,
                         result,
                     } => {
                         let legs: Vec<String> = legs
@@ -608,13 +621,26 @@ impl fmt::Display for Entry {
                                 format!("{name}={}", outcome.map_or("not tried", |o| o.as_str()))
                             })
                             .collect();
+                        // As the dial string: the pickup group rings in parallel (`:_:`).
+                        let pickup = pickup.as_ref().map_or(String::new(), |(group, outcome)| {
+                            format!("pickup/{group}={} :_: ", outcome.as_str())
+                        });
                         write!(
                             f,
-                            "bridge {} -> {}",
+                            "bridge {pickup}{} -> {}",
                             legs.join(if *failover { " | " } else { " , " }),
                             result.as_str()
                         )
                     }
+                    Event::Pickup { group, picked } => write!(
+                        f,
+                        "pickup {group} -> {}",
+                        if *picked {
+                            "picked up"
+                        } else {
+                            "nothing ringing"
+                        }
+                    ),
                     Event::Echo { delay_ms } => {
                         if *delay_ms == 0 {
                             write!(f, "echo")
@@ -716,13 +742,20 @@ impl Entry {
             Event::Bridge {
                 legs,
                 failover,
+                pickup,
                 result,
             } => {
                 let legs: Vec<Json> = legs
                     .iter()
                     .map(|(name, outcome)| json!({"leg": name, "outcome": outcome.map(BridgeResult::as_str)}))
                     .collect();
-                json!({"event": "bridge", "legs": legs, "strategy": if *failover { "failover" } else { "simultaneous" }, "result": result.as_str()})
+                let pickup = pickup
+                    .as_ref()
+                    .map(|(group, outcome)| json!({"group": group, "outcome": outcome.as_str()}));
+                json!({"event": "bridge", "legs": legs, "strategy": if *failover { "failover" } else { "simultaneous" }, "pickup": pickup, "result": result.as_str()})
+            }
+            Event::Pickup { group, picked } => {
+                json!({"event": "pickup", "group": group, "picked": picked})
             }
             Event::Echo { delay_ms } => json!({"event": "echo", "delay_ms": delay_ms}),
             Event::Record { path, max_seconds } => {
@@ -1183,6 +1216,35 @@ impl Host for SimHost {
                 }
             }
         };
+        // The pickup group rings alongside: picked up (scripted `pickup/GROUP` answered) after
+        // 5 s, unless a leg answered first; nobody picks up unless scripted.
+        let (outcomes, result, wait, pickup) = match &request.pickup {
+            None => (outcomes, result, wait, None),
+            Some(group) => {
+                let scripted = self
+                    .script
+                    .bridge
+                    .get(&format!("pickup/{group}"))
+                    .copied()
+                    .unwrap_or(BridgeResult::NoAnswer);
+                let leg_first = result == BridgeResult::Answered && wait <= 5000;
+                if scripted == BridgeResult::Answered && !leg_first {
+                    let cancelled = outcomes
+                        .iter()
+                        .map(|o| o.map(|_| BridgeResult::Cancelled))
+                        .collect();
+                    let pickup = Some((group.clone(), BridgeResult::Answered));
+                    (cancelled, BridgeResult::Answered, 5000, pickup)
+                } else {
+                    let outcome = if result == BridgeResult::Answered {
+                        BridgeResult::Cancelled
+                    } else {
+                        BridgeResult::NoAnswer
+                    };
+                    (outcomes, result, wait, Some((group.clone(), outcome)))
+                }
+            }
+        };
         let started_ms = self.elapsed_ms();
         let talk = if result == BridgeResult::Answered {
             self.script.bridge_talk_ms
@@ -1195,6 +1257,7 @@ impl Host for SimHost {
             Event::Bridge {
                 legs: names.into_iter().zip(outcomes).collect(),
                 failover,
+                pickup,
                 result,
             },
         );
@@ -1302,6 +1365,17 @@ impl Host for SimHost {
         waited?;
         self.caller_hangs_up();
         Err(HostError::Hangup)
+    }
+
+    /// A call is picked up when the script lists its group in `pickup`.
+    fn pickup(&mut self, group: &str) -> HostResult<bool> {
+        self.check_up()?;
+        let picked = self.script.pickup.iter().any(|g| g == group);
+        self.record(Event::Pickup {
+            group: group.to_string(),
+            picked,
+        });
+        Ok(picked)
     }
 
     /// In conference for `bridge_talk_ms`, then the caller leaves the conference.

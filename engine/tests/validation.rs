@@ -410,11 +410,17 @@ fn bridge_endpoints_are_checked() {
         ),
         "t.json:1:86: /0/bridge/bridged/0/goto: `goto` to tag `nowhere`, which does not exist in bridge.bridged (tags are per flow object)"
     );
+    compiles(
+        "[{\"bridge\": {\"endpoints\": [{\"type\": \"user\", \"extension\": \"1\"}], \"pickup\": \"g1\"}}]",
+    );
     assert_eq!(
-        error(
-            "[{\"bridge\": {\"endpoints\": [{\"type\": \"user\", \"extension\": \"1\"}], \"pickup\": \"g1\"}}]"
-        ),
-        "t.json:1:75: /0/bridge/pickup: `bridge.pickup` is not supported by rustflow yet (it needs Webitel pickup groups)"
+        error("[{\"pickup\": {}}]"),
+        "t.json:1:13: /0/pickup: `pickup` is missing the required field `name`"
+    );
+    // As the original, whose arguments decode into {name}: a bare string is refused.
+    assert_eq!(
+        error("[{\"pickup\": \"sales\"}]"),
+        "t.json:1:13: /0/pickup: `pickup` expects an object, found a string"
     );
     compiles(
         "[{\"bridge\": {\"endpoints\": [{\"type\": \"user\", \"extension\": \"1\"}], \"bridged\": []}}]",

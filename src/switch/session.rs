@@ -487,6 +487,15 @@ impl Channel<'_> {
         state.0 < ffi::switch_channel_state_t::CS_HANGUP.0
     }
 
+    /// Whether the channel is still executing its dialplan applications (CS_EXECUTE): a
+    /// channel handed to another call's bridge (call pickup) is not.
+    pub fn executing(&self) -> bool {
+        let Ok(raw) = self.raw() else { return false };
+        // SAFETY: the channel lives as long as its session, which outlives `self`.
+        let state = unsafe { ffi::switch_channel_get_state(raw) };
+        state == ffi::switch_channel_state_t::CS_EXECUTE
+    }
+
     /// Whether the call has been answered (not only pre-answered).
     pub fn answered(&self) -> bool {
         let Ok(raw) = self.raw() else { return false };

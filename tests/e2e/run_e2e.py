@@ -95,6 +95,11 @@ def flows(callee_ports):
         "park_in": [{"answer": ""}, {"park": {"name": "lot1", "lot": "100-110", "auto": "in"}}],
         "park_out": [{"answer": ""}, {"park": {"name": "lot1", "lot": "100-110", "auto": "out"}}],
         "hold": [{"answer": ""}, {"set": {"e2e_hold": "v1"}}, {"sleep": 8000}],
+        # Rings a callee that never answers and pickup group e2egrp; a second caller picks it up.
+        "pickup_ring": [{"bridge": {"pickup": "e2egrp", "parameters": {"call_timeout": "15"},
+                                    "endpoints": [sip(callee_ports["pk_noanswer"])]}}] + after_bridge,
+        "pickup_do": [{"pickup": {"name": "e2egrp"}}, {"set": {"e2e_not_picked": "yes"}},
+                      {"hangup": "NO_ROUTE_DESTINATION"}],
         "panic": [{"answer": ""}, {"_testPanic": ""}, {"hangup": "NORMAL_CLEARING"}],
     }
     return {k: json.dumps(v, indent=1) for k, v in f.items()}
@@ -296,6 +301,30 @@ class Suite:
             (e,) = self.hangups(flow)[-1:]
             self.no_flow_error(e)
 
+    def s_bridge_pickup_group(self):
+        callee = self.callee("uas_noanswer.xml", "pk_noanswer", {"CANCEL_TIMEOUT_MS": 20000})
+        time.sleep(0.3)
+        ringing = self.caller("uac_answer.xml", "rf_pickup_ring", uac_subs(bye_reason="cause=16"))
+        time.sleep(1.5)  # the bridge rings the callee and the group
+        picker = self.caller("uac_hold.xml", "rf_pickup_do", {"HOLD_MS": 2000, "CALLER": "picker"})
+        bridged = self.events.wait_for(
+            lambda e: e.get("Event-Name") == "CHANNEL_BRIDGE"
+            and "rf_pickup_ring" in (e.get("Caller-Destination-Number"),
+                                     e.get("Other-Leg-Destination-Number")), timeout=5)
+        self.expect_ok(picker, "picker (answered by the bridge, hangs up after 2 s)")
+        self.expect_ok(ringing, "ringing caller (bridged to the picker, then BYE cause 16)")
+        self.expect_ok(callee, "callee that never answers (CANCELled once picked up)", timeout=30)
+        check(bridged, "no CHANNEL_BRIDGE event for the ringing call")
+        (ring,) = self.hangups("rf_pickup_ring")[-1:]
+        self.no_flow_error(ring)
+        got = self.var(ring, "e2e_after_bridge")
+        check(got == "answered", f"rustflow_bridge_result = {got!r}, expected 'answered'")
+        (pick,) = self.hangups("rf_pickup_do")[-1:]
+        self.no_flow_error(pick)
+        check(self.var(pick, "e2e_not_picked") is None, "the picker's flow went on after pickup")
+        check(self.var(pick, "rustflow_steps") == "1",
+              f"picker rustflow_steps = {self.var(pick, 'rustflow_steps')}")
+
     def s_reload_under_50_calls(self):
         before = self.lab.api("rustflow show hold json")
         version_before = json.loads(before).get("version") if before.strip().startswith("{") else None
@@ -340,6 +369,7 @@ SCENARIO_ORDER = [
     "cause_unallocated_404", "panic_leaves_freeswitch_alive", "reload_under_50_calls",
     "ivr_dtmf", "sip_redirect_302", "bridge_answered", "bridge_busy", "bridge_no_answer",
     "bridge_failover", "record_file", "conference_two_callers", "park_and_retrieve",
+    "bridge_pickup_group",
 ]
 
 
@@ -357,7 +387,7 @@ def main():
     so = Path(args.module).resolve() if args.module else fslab.build_module(install)
 
     ports = {k: fslab.free_port(fslab.socket.SOCK_DGRAM, also_udp=True)
-             for k in ("answer", "busy", "noanswer", "fo_busy", "fo_answer")}
+             for k in ("answer", "busy", "noanswer", "fo_busy", "fo_answer", "pk_noanswer")}
     selected = [n for n in SCENARIO_ORDER if not args.only or args.only in n]
     results = []
     lab = Lab(install, so, dialplan_xml=DIALPLAN, flows=flows(ports), name="e2e")

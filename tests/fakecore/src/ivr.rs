@@ -1045,13 +1045,16 @@ fn application_module(app: &str) -> Option<&'static str> {
         | "stop_record_session"
         | "displace_session"
         | "stop_displace_session"
-        | "bridge" => "mod_dptools",
+        | "bridge"
+        | "pickup" => "mod_dptools",
         _ => return None,
     })
 }
 
 /// `switch_core_session_execute_application_get_flags`: FALSE for an application no loaded
-/// module provides; `conference` and `valet_park` block for `block_ms`.
+/// module provides; `conference` and `valet_park` block for `block_ms`; `pickup KEY` hands the
+/// channel to the call ringing in KEY (script `pickup_ringing`) as mod_dptools does: the state
+/// becomes CS_HIBERNATE.
 ///
 /// # Safety
 /// Strings are NULL or NUL-terminated; session from the core; `flags` NULL or writable.
@@ -1106,6 +1109,18 @@ pub unsafe extern "C" fn switch_core_session_execute_application_get_flags(
         } else {
             STATUS_FALSE
         }
+    } else if app.as_deref() == Some("pickup") {
+        with_session(s, entry, |st| {
+            success_if_up(st, |st| {
+                if let Some(key) = &arg {
+                    if let Some(i) = st.script.pickup_ringing.iter().position(|k| k == key) {
+                        st.script.pickup_ringing.remove(i);
+                        st.state = CS_HIBERNATE;
+                        st.record.push(json!({"event": "picked_up", "key": key}));
+                    }
+                }
+            })
+        })
     } else {
         with_session(s, entry, |st| success_if_up(st, |_| {}))
     }

@@ -32,6 +32,7 @@ const STATUS_FALSE: c_int = 1;
 const STATUS_GENERR: c_int = 9;
 const CHANNEL_ID_SESSION: c_int = 3;
 const CS_EXECUTE: c_int = 4;
+const CS_HIBERNATE: c_int = 8;
 const CS_HANGUP: c_int = 10;
 const APPLICATION_INTERFACE: c_int = 4;
 const API_INTERFACE: c_int = 5;
@@ -256,6 +257,8 @@ struct Script {
     block: Duration,
     /// The session's own log level (`session_loglevel`); 0 as a new session has.
     loglevel: c_int,
+    /// Pickup keys (`group@domain`) with a call ringing in them, for the `pickup` app.
+    pickup_ringing: Vec<String>,
 }
 
 struct SessionState {
@@ -1506,6 +1509,7 @@ const SCRIPT_KEYS: &[&str] = &[
     "record_ms",
     "block_ms",
     "loglevel",
+    "pickup_ringing",
 ];
 
 fn parse_script(script: &Map<String, Value>) -> Result<Script, String> {
@@ -1542,6 +1546,18 @@ fn parse_script(script: &Map<String, Value>) -> Result<Script, String> {
             .collect::<Result<_, _>>()?,
         Some(_) => return Err("script `digits` must be an array of strings".into()),
     };
+    let pickup_ringing = match script.get("pickup_ringing") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    "script `pickup_ringing` must be an array of strings".to_string()
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("script `pickup_ringing` must be an array of strings".into()),
+    };
     let speech = match script.get("speech") {
         None | Some(Value::Null) => VecDeque::new(),
         Some(Value::Array(a)) => a.iter().cloned().collect(),
@@ -1577,6 +1593,7 @@ fn parse_script(script: &Map<String, Value>) -> Result<Script, String> {
         record: Duration::from_millis(number("record_ms")?.unwrap_or(0)),
         block: Duration::from_millis(number("block_ms")?.unwrap_or(0)),
         loglevel: number("loglevel")?.map_or(0, |l| l.min(LOG_DEBUG as u64) as c_int),
+        pickup_ringing,
     })
 }
 

@@ -266,6 +266,92 @@ fn park_runs_valet_park_in_the_domain_lot() {
 }
 
 #[test]
+fn pickup_answers_a_call_ringing_in_the_group_and_ends_the_flow() {
+    let flow = r##"[{"answer": ""},
+        {"pickup": {"name": "support"}},
+        {"set": {"after_nothing": "yes"}},
+        {"pickup": {"name": "${group}"}},
+        {"set": {"after_pickup": "yes"}}]"##;
+    let call = run(
+        flow,
+        json!({"variables": {"domain_name": "example.org", "group": "sales"},
+               "script": {"pickup_ringing": ["sales@example.org"]}}),
+    );
+    assert_eq!(
+        call.calls_to("switch_core_session_execute_application_get_flags"),
+        vec![
+            exec_app("pickup", "support@example.org"),
+            exec_app("pickup", "sales@example.org"),
+        ]
+    );
+    assert!(
+        call.record
+            .contains(&json!({"event": "picked_up", "key": "sales@example.org"})),
+        "{:#?}",
+        call.record
+    );
+    // Nothing rang in `support`: the flow went on; `sales` was picked up: the flow ended
+    // there, the channel now belongs to the other call's bridge (not hung up by us).
+    assert_eq!(call.var("after_nothing"), Some("yes"));
+    assert_eq!(call.var("after_pickup"), None);
+    assert_eq!(call.var("rustflow_steps"), Some("4"));
+    assert_eq!(call.var("rustflow_error"), None);
+    assert!(call.calls_to("switch_channel_perform_hangup").is_empty());
+    // Without mod_dptools: a clear error naming it, and no application run.
+    let call = run_without_module("mod_dptools", &[], r##"[{"pickup": {"name": "support"}}]"##);
+    assert_refused(
+        "without mod_dptools",
+        &call,
+        "switch_core_session_execute_application_get_flags",
+        "mod_dptools",
+    );
+}
+
+#[test]
+fn bridge_pickup_rings_the_group_alongside_the_legs() {
+    let call = run(
+        r##"[{"answer": ""}, {"set": {"team": "sales"}},
+            {"bridge": {"pickup": "${team}", "strategy": "failover",
+                        "endpoints": [{"type": "user", "extension": "1001"}, {"type": "user", "extension": "1002"}]}}]"##,
+        json!({"variables": {"domain_name": "example.org"}, "script": {"bridge_ms": 10}}),
+    );
+    let originate = call.only_call("switch_ivr_originate");
+    assert_eq!(
+        originate["dial_string"],
+        "pickup/sales@example.org:_:user/1001@example.org|user/1002@example.org"
+    );
+    assert_eq!(originate["parsed"]["enterprise"], true, "{originate:#}");
+    assert_eq!(call.var("rustflow_bridge_result"), Some("answered"));
+}
+
+#[test]
+fn a_pickup_group_from_the_caller_never_changes_the_dial_string() {
+    for hostile in [
+        "x,user/666",
+        "x:_:user/666",
+        "{a=b}x",
+        "x|sofia/gateway/gw/1",
+        "x y",
+    ] {
+        let call = run(
+            r##"[{"pickup": {"name": "${group}"}}]"##,
+            json!({"variables": {"domain_name": "example.org", "group": hostile}}),
+        );
+        assert_refused(
+            hostile,
+            &call,
+            "switch_core_session_execute_application_get_flags",
+            "pickup group",
+        );
+        let call = run(
+            r##"[{"bridge": {"pickup": "${group}", "endpoints": [{"type": "user", "extension": "1001"}]}}]"##,
+            json!({"variables": {"domain_name": "example.org", "group": hostile}}),
+        );
+        assert_refused(hostile, &call, "switch_ivr_originate", "pickup group");
+    }
+}
+
+#[test]
 fn conference_joins_name_at_profile_with_pin_and_flags() {
     let flow = r##"[{"answer": ""},
         {"conference": {"name": "room_${room}", "profile": "wideband", "pin": "1234", "tags": ["moderator", "endconf"]}},
