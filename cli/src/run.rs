@@ -34,12 +34,13 @@ Caller script (lists add to those of a --script file, single values replace them
                          repeatedly; a request nothing matches fails like a network error
                          and the flow goes on)
   --script FILE          a whole simulator script (JSON: vars, globals, args, dtmf, speech,
-                         bridge, bridge_talk_ms, hangup_after_steps, hangup_at_ms, http,
-                         limits, start, uuid)
+                         bridge, bridge_talk_ms, pickup, hangup_after_steps, hangup_at_ms,
+                         http, limits, start, uuid)
   --bridge OUTCOME       outcome of every bridge leg: answered (default)|busy|no_answer|
                          failed|cancelled
-  --bridge LEG=OUTCOME   outcome of one leg, named user/EXT[@DOMAIN], gateway/NAME/NUMBER
-                         or sip/URI (repeatable)
+  --bridge LEG=OUTCOME   outcome of one leg, named user/EXT[@DOMAIN], gateway/NAME/NUMBER,
+                         sip/URI or pickup/GROUP (repeatable; a pickup group is not
+                         picked up unless named here)
 Flow loading:
   --flows DIR            the other flows, for the `schema` application (default: only FILE)
   --unknown-apps skip|error  as in `rustflow check` (default error; under skip, such a
