@@ -68,7 +68,7 @@ impl Application for RustflowApp {
                 &format!("rustflow: running flow {id} version {}", flow.version()),
             );
         }
-        let mut host = SessionHost::new(session, &snapshot.config);
+        let mut host = SessionHost::new(session, &snapshot);
         // Caught here (not only at the C edge) so the CDR still gets rustflow_error and
         // rustflow_steps before the call is hung up.
         let run = guard::catch(|| {

@@ -59,12 +59,16 @@ impl<T> Pipe for T {}
 fn reload(instance: &Instance, format: Format) -> String {
     let _one_at_a_time = instance.reload_lock.lock();
     let config = loader::read_config();
-    match loader::load_flows(&config) {
-        Ok(flows) => {
+    match loader::load(&config) {
+        Ok((flows, http_tls)) => {
             let dir = config.flows_dir.display().to_string();
             let count = flows.len();
             loader::update_completion(&flows);
-            instance.replace(Snapshot { config, flows });
+            instance.replace(Snapshot {
+                config,
+                flows,
+                http_tls,
+            });
             instance.stats.reload_done(true);
             log::global(
                 Level::Notice,

@@ -37,6 +37,8 @@ pub struct Config {
     pub max_steps: u64,
     pub max_goto: u32,
     pub http_timeout_ms: u64,
+    /// PEM file of extra CAs `httpRequest` trusts (empty = the Mozilla roots only).
+    pub http_ca_file: PathBuf,
     pub tts_engine: String,
     pub tts_voice: String,
     pub tts_providers: Vec<TtsProvider>,
@@ -67,6 +69,7 @@ pub const PARAMS: &[&str] = &[
     "max-steps",
     "max-goto",
     "http-timeout-ms",
+    "http-ca-file",
     "tts-engine",
     "tts-voice",
     "asr-engine",
@@ -100,6 +103,7 @@ impl Config {
             max_steps: DEFAULT_MAX_STEPS,
             max_goto: DEFAULT_MAX_GOTO,
             http_timeout_ms: DEFAULT_HTTP_TIMEOUT_MS,
+            http_ca_file: PathBuf::new(),
             tts_engine: String::new(),
             tts_voice: String::new(),
             tts_providers: Vec::new(),
@@ -151,6 +155,7 @@ impl Config {
                     Ok(n) if n > 0 => config.http_timeout_ms = n,
                     _ => bad("a whole number of milliseconds above 0"),
                 },
+                "http-ca-file" => config.http_ca_file = PathBuf::from(value),
                 "tts-engine" => config.tts_engine = value.to_string(),
                 "tts-voice" => config.tts_voice = value.to_string(),
                 "asr-engine" => config.asr_engine = value.to_string(),
@@ -288,6 +293,7 @@ mod tests {
             ("max-steps", "500"),
             ("max-goto", "7"),
             ("http-timeout-ms", " 2500 "),
+            ("http-ca-file", "/etc/ssl/internal-ca.pem"),
             ("tts-engine", "flite"),
             ("tts-voice", "kal"),
             ("asr-engine", "pocketsphinx"),
@@ -312,6 +318,7 @@ mod tests {
         assert_eq!(c.default_domain, "example.com");
         assert_eq!(c.unknown_apps, UnknownApps::Skip);
         assert_eq!((c.max_steps, c.max_goto, c.http_timeout_ms), (500, 7, 2500));
+        assert_eq!(c.http_ca_file, PathBuf::from("/etc/ssl/internal-ca.pem"));
         assert_eq!(
             (c.tts_engine.as_str(), c.tts_voice.as_str()),
             ("flite", "kal")

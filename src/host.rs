@@ -1,6 +1,7 @@
 //! The engine's [`Host`] over a real FreeSWITCH session.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustflow_engine::{
@@ -13,6 +14,7 @@ use rustflow_engine::{
 use crate::config::{self, Config};
 use crate::dial;
 use crate::http;
+use crate::state::Snapshot;
 use crate::switch::event::Event;
 use crate::switch::globals;
 use crate::switch::log::{self, Level};
@@ -29,6 +31,8 @@ const SOFT_SLEEP_SLICE: Duration = Duration::from_millis(20);
 pub struct SessionHost<'s, 'a> {
     session: &'s Session<'a>,
     config: &'s Config,
+    /// `httpRequest`'s TLS configuration (`http-ca-file`), if any.
+    http_tls: Option<&'s Arc<rustls::ClientConfig>>,
     uuid: String,
     /// Steps run so far (for `rustflow_steps` when a panic cuts the flow short).
     pub steps: u64,
@@ -39,10 +43,11 @@ pub struct SessionHost<'s, 'a> {
 }
 
 impl<'s, 'a> SessionHost<'s, 'a> {
-    pub fn new(session: &'s Session<'a>, config: &'s Config) -> Self {
+    pub fn new(session: &'s Session<'a>, snapshot: &'s Snapshot) -> Self {
         SessionHost {
             session,
-            config,
+            config: &snapshot.config,
+            http_tls: snapshot.http_tls.as_ref(),
             uuid: session.uuid(),
             steps: 0,
             recording: None,
@@ -569,7 +574,8 @@ impl Host for SessionHost<'_, '_> {
             session.process_signals();
             session.channel().up()
         };
-        http::perform(request, Duration::from_millis(timeout), wait).map_err(|e| match e {
+        let timeout = Duration::from_millis(timeout);
+        http::perform(request, timeout, self.http_tls, wait).map_err(|e| match e {
             http::Interrupted::Abandoned => HostError::Hangup,
             http::Interrupted::Failed(message) => HostError::Failed(message),
         })

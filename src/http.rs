@@ -1,10 +1,13 @@
 //! `httpRequest`: one HTTP(S) request with `ureq` (rustls) on a worker thread, so the session
 //! thread stays free to notice a hangup.
 
-use std::sync::mpsc;
+use std::path::Path;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use rustflow_engine::{HttpRequest, HttpResponse};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 /// How often the session thread looks at the call while a request runs.
 pub const POLL: Duration = Duration::from_millis(20);
@@ -18,6 +21,35 @@ pub enum Interrupted {
     /// `keep_going` said stop (the call hung up).
     Abandoned,
     Failed(String),
+}
+
+/// The TLS configuration of requests when `http-ca-file` is set: the Mozilla roots ureq
+/// trusts anyway, plus every certificate of the PEM file (an internal CA). Built once per
+/// load or reload.
+pub fn tls_with_ca_file(path: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    let shown = path.display();
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let certificates = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{shown}: {e}"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{shown}: {e}"))?;
+    if certificates.is_empty() {
+        return Err(format!("{shown}: no PEM certificate in the file"));
+    }
+    for (index, certificate) in certificates.into_iter().enumerate() {
+        roots
+            .add(certificate)
+            .map_err(|e| format!("{shown}: certificate {}: {e}", index + 1))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// Checks what can be checked before anything is sent.
@@ -59,16 +91,18 @@ pub fn validate(request: &HttpRequest) -> Result<(), String> {
 pub fn perform(
     request: &HttpRequest,
     timeout: Duration,
+    tls: Option<&Arc<rustls::ClientConfig>>,
     mut wait: impl FnMut() -> bool,
 ) -> Result<HttpResponse, Interrupted> {
     validate(request).map_err(Interrupted::Failed)?;
     let (send, receive) = mpsc::channel();
     let owned = request.clone();
+    let tls = tls.cloned();
     std::thread::Builder::new()
         .name("rustflow-http".to_string())
         .spawn(move || {
             // The receiver may be gone (abandoned): nothing to do then.
-            let _ = send.send(blocking(&owned, timeout));
+            let _ = send.send(blocking(&owned, timeout, tls));
         })
         .map_err(|e| Interrupted::Failed(format!("cannot start a worker thread: {e}")))?;
     let deadline = Instant::now() + timeout + Duration::from_millis(500);
@@ -96,12 +130,19 @@ pub fn perform(
     }
 }
 
-/// The request itself (worker thread).
-pub fn blocking(request: &HttpRequest, timeout: Duration) -> Result<HttpResponse, String> {
-    let agent = ureq::AgentBuilder::new()
+/// The request itself (worker thread); `tls` None = ureq's own (Mozilla roots).
+pub fn blocking(
+    request: &HttpRequest,
+    timeout: Duration,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<HttpResponse, String> {
+    let mut builder = ureq::AgentBuilder::new()
         .timeout(timeout)
-        .redirects(MAX_REDIRECTS)
-        .build();
+        .redirects(MAX_REDIRECTS);
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls);
+    }
+    let agent = builder.build();
     let method = request.method.to_ascii_uppercase();
     let mut call = agent.request(&method, &request.url);
     for (name, value) in &request.headers {
@@ -193,7 +234,7 @@ mod tests {
             "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}",
             Duration::ZERO,
         );
-        let response = perform(&request(&url), Duration::from_secs(5), poll).unwrap();
+        let response = perform(&request(&url), Duration::from_secs(5), None, poll).unwrap();
         assert_eq!(response.status, 201);
         assert_eq!(response.body, "{\"ok\":true}");
         assert!(
@@ -218,7 +259,7 @@ mod tests {
             "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope",
             Duration::ZERO,
         );
-        let response = perform(&request(&url), Duration::from_secs(5), poll).unwrap();
+        let response = perform(&request(&url), Duration::from_secs(5), None, poll).unwrap();
         assert_eq!((response.status, response.body.as_str()), (404, "nope"));
         server.join().unwrap();
     }
@@ -230,7 +271,7 @@ mod tests {
             Duration::from_secs(2),
         );
         let mut polls = 0;
-        let result = perform(&request(&url), Duration::from_secs(5), || {
+        let result = perform(&request(&url), Duration::from_secs(5), None, || {
             polls += 1;
             poll() && polls < 3
         });
@@ -244,7 +285,7 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
             Duration::from_secs(3),
         );
-        let err = perform(&request(&url), Duration::from_millis(200), poll).unwrap_err();
+        let err = perform(&request(&url), Duration::from_millis(200), None, poll).unwrap_err();
         let Interrupted::Failed(message) = err else {
             panic!("expected a failure, got {err:?}")
         };

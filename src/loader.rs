@@ -1,11 +1,13 @@
 //! Reading `mod_rustflow.conf` through the XML registry and compiling the flows it points at.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rustflow_engine::{CompileOptions, Diagnostic, FlowSet, UnknownApps};
 
 use crate::api;
 use crate::config::{CONFIG_NAME, Config, Globals};
+use crate::http;
 use crate::state::Snapshot;
 use crate::switch::log::{self, Level};
 use crate::switch::module::set_completion;
@@ -48,8 +50,33 @@ pub fn read_config() -> Config {
     config
 }
 
+/// Everything a configuration needs before calls can use it: its flows and its TLS
+/// configuration (all or nothing; the problems otherwise).
+pub fn load(
+    config: &Config,
+) -> Result<(FlowSet, Option<Arc<rustls::ClientConfig>>), Vec<Diagnostic>> {
+    let http_tls = http_tls(config).map_err(|problem| vec![problem])?;
+    Ok((load_flows(config)?, http_tls))
+}
+
+/// The TLS configuration with the CAs of `http-ca-file`, when it is set.
+fn http_tls(config: &Config) -> Result<Option<Arc<rustls::ClientConfig>>, Diagnostic> {
+    if config.http_ca_file.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    http::tls_with_ca_file(&config.http_ca_file)
+        .map(Some)
+        .map_err(|message| Diagnostic {
+            file: CONFIG_NAME.to_string(),
+            pointer: String::new(),
+            line: 1,
+            column: 1,
+            message: format!("http-ca-file: {message}"),
+        })
+}
+
 /// Compiles every flow of the configured directory (all or nothing).
-pub fn load_flows(config: &Config) -> Result<FlowSet, Vec<Diagnostic>> {
+fn load_flows(config: &Config) -> Result<FlowSet, Vec<Diagnostic>> {
     if config.flows_dir.as_os_str().is_empty() {
         return Err(vec![Diagnostic {
             file: CONFIG_NAME.to_string(),
@@ -88,8 +115,8 @@ pub fn compile_options(config: &Config) -> CompileOptions {
 /// (fix the files, then `rustflow reload`).
 pub fn initial_snapshot() -> (Snapshot, bool) {
     let config = read_config();
-    match load_flows(&config) {
-        Ok(flows) => {
+    match load(&config) {
+        Ok((flows, http_tls)) => {
             log::global(
                 Level::Notice,
                 &format!(
@@ -98,7 +125,12 @@ pub fn initial_snapshot() -> (Snapshot, bool) {
                     config.flows_dir.display()
                 ),
             );
-            (Snapshot { config, flows }, true)
+            let snapshot = Snapshot {
+                config,
+                flows,
+                http_tls,
+            };
+            (snapshot, true)
         }
         Err(diagnostics) => {
             log_diagnostics(&config.flows_dir, &diagnostics, "loading no flows");
@@ -106,6 +138,7 @@ pub fn initial_snapshot() -> (Snapshot, bool) {
                 Snapshot {
                     config,
                     flows: FlowSet::empty(),
+                    http_tls: None,
                 },
                 false,
             )

@@ -17,6 +17,8 @@ use crate::config::Config;
 pub struct Snapshot {
     pub config: Config,
     pub flows: FlowSet,
+    /// `httpRequest`'s TLS configuration when `http-ca-file` is set.
+    pub http_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 #[derive(Default)]
