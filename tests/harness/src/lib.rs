@@ -416,6 +416,15 @@ impl FakeCore {
         Self::logs().iter().map(|l| format!("{l}\n")).collect()
     }
 
+    /// The text of every ERROR line, one per line (load problems and the like).
+    pub fn error_text() -> String {
+        Self::logs()
+            .into_iter()
+            .filter(|l| l.level == LOG_ERROR)
+            .map(|l| l.text + "\n")
+            .collect()
+    }
+
     /// Contract violations the core saw (wrong log format, bad pointers, double frees...).
     pub fn errors() -> Vec<String> {
         // SAFETY: control function without arguments.

@@ -35,11 +35,7 @@ fn load_errors(flow: &str) -> String {
     let mut h = Harness::new();
     h.write_flow("bad", flow);
     h.load();
-    let errors: Vec<String> = FakeCore::logs()
-        .into_iter()
-        .filter(|l| l.level == LOG_ERROR)
-        .map(|l| l.text)
-        .collect();
+    let errors = FakeCore::error_text();
     assert!(
         !errors.is_empty(),
         "flow {flow} loaded without errors:\n{}",
@@ -49,7 +45,7 @@ fn load_errors(flow: &str) -> String {
         !h.api_ok("list").contains("bad"),
         "a broken flow was loaded"
     );
-    errors.join("\n")
+    errors
 }
 
 fn step_error(call: &SessionInfo) -> &str {

@@ -173,11 +173,7 @@ fn a_missing_url_is_a_load_error() {
     let mut h = Harness::new();
     h.write_flow("bad", r#"[{"httpRequest": {"method": "GET"}}]"#);
     h.load();
-    let errors: String = FakeCore::logs()
-        .iter()
-        .filter(|l| l.level == LOG_ERROR)
-        .map(|l| format!("{}\n", l.text))
-        .collect();
+    let errors = FakeCore::error_text();
     assert!(
         errors.contains("bad.json") && errors.contains("/0/httpRequest") && errors.contains("url"),
         "{errors}"

@@ -118,11 +118,7 @@ fn a_ca_file_that_cannot_be_used_is_a_load_error_and_a_reload_keeps_the_flows() 
     let port = https_server();
     let missing = "/nonexistent/rustflow-ca.pem";
     let mut h = harness(port, Some(missing));
-    let errors: String = FakeCore::logs()
-        .iter()
-        .filter(|l| l.level == LOG_ERROR)
-        .map(|l| format!("{}\n", l.text))
-        .collect();
+    let errors = FakeCore::error_text();
     assert!(
         errors.contains("http-ca-file") && errors.contains(missing),
         "{errors}"
