@@ -346,7 +346,7 @@ def main():
                     if impl in cpu_profile.IMPL_DSOS:
                         profiles[(call, impl)] = profile_run(args, lab, work, pcaps, call, impl)
             rss_end = fslab.proc_rss_kb(fs_pid)
-            if any(r["failed"] for r in results.values()):
+            if any(r["failed"] for r in [*results.values(), *profiles.values()]):
                 lab.failed = True  # keep the log
         finally:
             for p in (controller, sniffer):
@@ -360,7 +360,7 @@ def main():
     Path(args.out).write_text(report)
     print(report)
     print(f"bench: report written to {args.out}")
-    return 1 if any(r["failed"] for r in results.values()) else 0
+    return 1 if any(r["failed"] for r in [*results.values(), *profiles.values()]) else 0
 
 
 def idle_cpu(fs_pid, seconds=10.0):
@@ -385,22 +385,18 @@ def run_calls(args, lab, work, pcaps, call, impl, digit, count):
 
 
 def profile_run(args, lab, work, pcaps, call, impl):
-    """One uncounted run under perf: (samples, logic share, FreeSWITCH CPU ms/call)."""
+    """One uncounted run under perf: {calls, failed, samples, share (logic share)}."""
     rate = args.rate if call == "simple" else args.heavy_rate
     count = int(rate * args.profile_seconds)
-    fs_pid = lab.pid()
     data = work / f"perf-{call}-{impl}.data"
-    cpu0 = fslab.proc_cpu_ms(fs_pid)
-    perf = cpu_profile.record(fs_pid, args.profile_seconds, data)
+    perf = cpu_profile.record(lab.pid(), args.profile_seconds, data)
     s = run_calls(args, lab, work, pcaps, call, impl, "5", count)
     perf.wait()
-    time.sleep(0.5)
-    cpu = (fslab.proc_cpu_ms(fs_pid) - cpu0) / count
     ok, failed = sipp_counts(s.out_path.with_suffix(".screen"))
     samples, share = cpu_profile.logic_share(data, impl)
     print(f"profile  {call:6} {impl:8}: {ok}/{count} ok, {samples} samples, "
           f"{100 * share:.1f} % in the implementation outside media", flush=True)
-    return samples, share, cpu
+    return {"calls": count, "failed": max(failed, count - ok), "samples": samples, "share": share}
 
 
 def render_report(results, args, load_before, load_after, rss_end, idle_ms_per_s, profiles):
@@ -450,13 +446,14 @@ def render_report(results, args, load_before, load_after, rss_end, idle_ms_per_s
         lines.append(f"**Where FreeSWITCH's CPU goes** (one more run of {args.profile_seconds:g} s "
                      "per row under `perf record`, not counted above; bench/cpu_profile.py)")
         lines.append("")
-        lines.append("| call | implementation | samples | share in the implementation outside media | "
-                     "≈ ms/call (share × FreeSWITCH CPU ms/call of the counted runs) |")
-        lines.append("|---|---|---:|---:|---:|")
-        for (call, impl), (samples, share, _cpu) in profiles.items():
+        lines.append("| call | implementation | calls | failed | samples | share in the implementation "
+                     "outside media | ≈ ms/call (share × FreeSWITCH CPU ms/call of the counted runs) |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|")
+        for (call, impl), p in profiles.items():
             r = results[(call, impl)]
             fs = r["fs_ms"] / (r["calls"] or 1)
-            lines.append(f"| {call} | {impl} | {samples} | {100 * share:.1f} % | {share * fs:.2f} |")
+            lines.append(f"| {call} | {impl} | {p['calls']} | {p['failed']} | {p['samples']} | "
+                         f"{100 * p['share']:.1f} % | {p['share'] * fs:.2f} |")
         lines.append("")
     return "\n".join(lines)
 
