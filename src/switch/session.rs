@@ -479,21 +479,23 @@ impl Channel<'_> {
         self.raw.map(NonNull::as_ptr).ok_or(ChannelError::NoChannel)
     }
 
+    /// The channel's state; None without a channel.
+    fn state(&self) -> Option<ffi::switch_channel_state_t> {
+        let raw = self.raw().ok()?;
+        // SAFETY: the channel lives as long as its session, which outlives `self`.
+        Some(unsafe { ffi::switch_channel_get_state(raw) })
+    }
+
     /// Whether the channel exists and is not hanging up (flows start on unanswered calls).
     pub fn up(&self) -> bool {
-        let Ok(raw) = self.raw() else { return false };
-        // SAFETY: the channel lives as long as its session, which outlives `self`.
-        let state = unsafe { ffi::switch_channel_get_state(raw) };
-        state.0 < ffi::switch_channel_state_t::CS_HANGUP.0
+        self.state()
+            .is_some_and(|s| s.0 < ffi::switch_channel_state_t::CS_HANGUP.0)
     }
 
     /// Whether the channel is still executing its dialplan applications (CS_EXECUTE): a
     /// channel handed to another call's bridge (call pickup) is not.
     pub fn executing(&self) -> bool {
-        let Ok(raw) = self.raw() else { return false };
-        // SAFETY: the channel lives as long as its session, which outlives `self`.
-        let state = unsafe { ffi::switch_channel_get_state(raw) };
-        state == ffi::switch_channel_state_t::CS_EXECUTE
+        self.state() == Some(ffi::switch_channel_state_t::CS_EXECUTE)
     }
 
     /// Whether the call has been answered (not only pre-answered).

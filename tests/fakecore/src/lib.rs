@@ -1529,35 +1529,24 @@ fn parse_script(script: &Map<String, Value>) -> Result<Script, String> {
             Some(_) => Err(format!("script `{k}` must be a string")),
         }
     };
+    let strings = |k: &str| -> Result<Vec<String>, String> {
+        let bad = || format!("script `{k}` must be an array of strings");
+        match script.get(k) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
+                .collect(),
+            Some(_) => Err(bad()),
+        }
+    };
     for k in script.keys() {
         if !SCRIPT_KEYS.contains(&k.as_str()) {
             return Err(format!("unknown script key `{k}`"));
         }
     }
-    let digits = match script.get("digits") {
-        None | Some(Value::Null) => VecDeque::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| "script `digits` must be an array of strings".to_string())
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err("script `digits` must be an array of strings".into()),
-    };
-    let pickup_ringing = match script.get("pickup_ringing") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| {
-                v.as_str().map(str::to_string).ok_or_else(|| {
-                    "script `pickup_ringing` must be an array of strings".to_string()
-                })
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err("script `pickup_ringing` must be an array of strings".into()),
-    };
+    let digits = VecDeque::from(strings("digits")?);
+    let pickup_ringing = strings("pickup_ringing")?;
     let speech = match script.get("speech") {
         None | Some(Value::Null) => VecDeque::new(),
         Some(Value::Array(a)) => a.iter().cloned().collect(),
