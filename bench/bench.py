@@ -10,12 +10,15 @@ hangup cause in the Reason header of FreeSWITCH's BYE):
           "3", 500 ms after the answer); a 200 ms tone (1000 Hz); hangup CALL_REJECTED for 5,
           NORMAL_CLEARING otherwise.
   heavy   the same media with 200 non-media steps between the digit and the second prompt
-          (variables set and read, conditions, a switch, 5 small JavaScript snippets); not for
-          the XML dialplan, which cannot express it.
+          (variables set and read, conditions, a switch, 5 small JavaScript snippets). The XML
+          dialplan cannot express it: its row runs the same media without the steps, which is
+          what the media alone costs (every implementation pays it, plus its logic).
 
-Implementations are interleaved in every round (order rotates) to damp machine noise; a
-warm-up round runs first and is not counted. Per implementation: failed calls, FreeSWITCH CPU
-ms per call (utime+stime of the FreeSWITCH process from /proc, over the run), the
+The in-process implementations are interleaved in every round (order rotates) to damp machine
+noise, the event-socket runs follow them (see schedule()); a warm-up round runs first and is
+not counted, and a run ends when FreeSWITCH is back to its idle CPU use. Per implementation:
+failed calls, FreeSWITCH CPU ms per call (utime+stime of the FreeSWITCH process from /proc,
+over the run; each run's figure too, to show the spread), the
 controller's own CPU (socket variant), RSS growth of FreeSWITCH, and DTMF-to-next-prompt
 latency p50/p99 measured on the wire (bench/rtp_latency.py). Writes a Markdown report.
 """
@@ -171,7 +174,7 @@ def to_lua(ops, indent=""):
 
 XML_SIMPLE = f"""
       <extension name="bs_xml">
-        <condition field="destination_number" expression="^bs_xml$">
+        <condition field="destination_number" expression="^b[sh]_xml$">
           <action application="answer"/>
           <action application="play_and_get_digits" data="1 1 1 {COLLECT_TIMEOUT_MS} # tone_stream://{TONE1} silence_stream://250 digit \\d"/>
           <action application="playback" data="tone_stream://{TONE2}"/>
@@ -183,9 +186,10 @@ XML_SIMPLE = f"""
 
 # Diagnostic variant (not in the default --impls): the XML call with a pre_answer first, which
 # is what FreeSWITCH does before an application registered without SAF_SUPPORT_NOMEDIA.
-XML_PREANSWER = XML_SIMPLE.replace("bs_xml", "bs_xmlpre").replace(
-    '<action application="answer"/>',
-    '<action application="pre_answer"/>\n          <action application="answer"/>')
+XML_PREANSWER = (
+    XML_SIMPLE.replace("bs_xml", "bs_xmlpre").replace("^b[sh]_xml$", "^bs_xmlpre$")
+    .replace('<action application="answer"/>',
+             '<action application="pre_answer"/>\n          <action application="answer"/>'))
 
 
 def dialplan(esl_port):
@@ -240,7 +244,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--calls", default="simple,heavy")
     ap.add_argument("--impls", default="xml,rustflow,lua,esl",
-                    help="comma list of xml, rustflow, lua, esl (and xmlpre: XML with pre_answer)")
+                    help="comma list of xml, rustflow, lua, esl (and xmlpre: XML with pre_answer, "
+                         "simple call only); on the heavy call xml is the media alone")
     ap.add_argument("--module", help="mod_rustflow.so to use instead of building one")
     ap.add_argument("--profile", action="store_true",
                     help="after the counted rounds, one more run of each in-process "
@@ -268,12 +273,13 @@ def main():
     work.mkdir()
     (lab.root / "program.json").write_text(json.dumps(progs))
     impl_calls = [(c, i) for c in args.calls.split(",") for i in args.impls.split(",")
-                  if not (c == "heavy" and i.startswith("xml"))]
+                  if not (c == "heavy" and i == "xmlpre")]
     results = {key: {"calls": 0, "failed": 0, "fs_ms": 0.0, "ctl_ms": 0.0, "rss_kb": 0, "lat": [],
-                     "wall_s": 0.0} for key in impl_calls}
+                     "wall_s": 0.0, "runs": []} for key in impl_calls}
     idle = {"ms_per_s": 0.0}
     profiles = {}
     load_before = os.getloadavg()
+    ticks_before = cpu_ticks()
     controller = sniffer = None
     with lab:
         try:
@@ -300,51 +306,50 @@ def main():
             time.sleep(1.0)
             pcaps = {d: dtmf_pcap(work / f"dtmf{d}.pcap", d) for d in CAUSES}
             fs_pid = lab.pid()
-            order = list(impl_calls)
-            for rnd in range(args.rounds + 1):
+            for rnd, call, impl in schedule(impl_calls, args.rounds, args.profile):
+                if rnd == PROFILE:
+                    profiles[(call, impl)] = profile_run(args, lab, work, pcaps, call, impl,
+                                                         idle["ms_per_s"])
+                    measured.clear()  # not counted
+                    continue
                 warm = rnd == 0
-                digit = "5" if rnd % 2 else "3"
-                for call, impl in order:
-                    rate = args.rate if call == "simple" else args.heavy_rate
-                    count = int(rate * args.seconds)
-                    count = max(10, count // 5) if warm else count
-                    rss0 = fslab.proc_rss_kb(fs_pid)
-                    wall0 = time.monotonic()
-                    cpu0 = fslab.proc_cpu_ms(fs_pid)
-                    ctl0 = fslab.proc_cpu_ms(controller.pid)
-                    s = run_calls(args, lab, work, pcaps, call, impl, digit, count)
-                    time.sleep(0.5)  # let the last hangups settle
-                    cpu1 = fslab.proc_cpu_ms(fs_pid)
-                    wall1 = time.monotonic()
-                    ctl1 = fslab.proc_cpu_ms(controller.pid)
-                    rss1 = fslab.proc_rss_kb(fs_pid)
-                    lats = measured[:]
-                    del measured[: len(lats)]
-                    ok, failed = sipp_counts(s.out_path.with_suffix(".screen"))
-                    failed = max(failed, count - ok)
-                    tag = "warm-up" if warm else f"round {rnd}"
-                    print(f"{tag:8} {call:6} {impl:8} digit {digit}: {ok}/{count} ok (rc {s.rc}), "
-                          f"FS {(cpu1 - cpu0) / count:.2f} ms/call, ctl {(ctl1 - ctl0) / count:.2f} ms/call, "
-                          f"RSS {rss1 - rss0:+d} kB, latency n={len(lats)} p50 {percentile(lats, 50):.1f} "
-                          f"p99 {percentile(lats, 99):.1f} ms", flush=True)
-                    if not warm:
-                        r = results[(call, impl)]
-                        r["calls"] += count
-                        r["failed"] += failed
-                        r["fs_ms"] += cpu1 - cpu0
-                        r["ctl_ms"] += ctl1 - ctl0 if impl == "esl" else 0
-                        r["rss_kb"] += rss1 - rss0
-                        r["lat"] += lats
-                        r["wall_s"] += wall1 - wall0
-                order = order[1:] + order[:1]
-                if warm:
+                if not warm and not idle["ms_per_s"]:
                     idle["ms_per_s"] = idle_cpu(fs_pid)
                     print(f"idle     FreeSWITCH without calls: {idle['ms_per_s']:.2f} ms CPU per s",
                           flush=True)
-            if args.profile:
-                for call, impl in impl_calls:
-                    if impl in cpu_profile.IMPL_DSOS:
-                        profiles[(call, impl)] = profile_run(args, lab, work, pcaps, call, impl)
+                digit = "5" if rnd % 2 else "3"
+                rate = args.rate if call == "simple" else args.heavy_rate
+                count = int(rate * args.seconds)
+                count = max(10, count // 5) if warm else count
+                rss0 = fslab.proc_rss_kb(fs_pid)
+                wall0 = time.monotonic()
+                cpu0 = fslab.proc_cpu_ms(fs_pid)
+                ctl0 = fslab.proc_cpu_ms(controller.pid)
+                s = run_calls(args, lab, work, pcaps, call, impl, digit, count)
+                settle(fs_pid, idle["ms_per_s"])
+                cpu1 = fslab.proc_cpu_ms(fs_pid)
+                wall1 = time.monotonic()
+                ctl1 = fslab.proc_cpu_ms(controller.pid)
+                rss1 = fslab.proc_rss_kb(fs_pid)
+                lats = measured[:]
+                del measured[: len(lats)]
+                ok, failed = sipp_counts(s.out_path.with_suffix(".screen"))
+                failed = max(failed, count - ok)
+                tag = "warm-up" if warm else f"round {rnd}"
+                print(f"{tag:8} {call:6} {impl:8} digit {digit}: {ok}/{count} ok (rc {s.rc}), "
+                      f"FS {(cpu1 - cpu0) / count:.2f} ms/call, ctl {(ctl1 - ctl0) / count:.2f} ms/call, "
+                      f"RSS {rss1 - rss0:+d} kB, latency n={len(lats)} p50 {percentile(lats, 50):.1f} "
+                      f"p99 {percentile(lats, 99):.1f} ms", flush=True)
+                if not warm:
+                    r = results[(call, impl)]
+                    r["calls"] += count
+                    r["failed"] += failed
+                    r["fs_ms"] += cpu1 - cpu0
+                    r["ctl_ms"] += ctl1 - ctl0 if impl == "esl" else 0
+                    r["rss_kb"] += rss1 - rss0
+                    r["lat"] += lats
+                    r["wall_s"] += wall1 - wall0
+                    r["runs"].append((cpu1 - cpu0) / count)
             rss_end = fslab.proc_rss_kb(fs_pid)
             if any(r["failed"] for r in [*results.values(), *profiles.values()]):
                 lab.failed = True  # keep the log
@@ -354,13 +359,48 @@ def main():
                     p.kill()
                     p.wait()
     load_after = os.getloadavg()
-    report = render_report(results, args, load_before, load_after, rss_end, idle["ms_per_s"],
+    steal = stolen_share(ticks_before, cpu_ticks())
+    report = render_report(results, args, load_before, load_after, steal, rss_end, idle["ms_per_s"],
                            profiles)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(report)
     print(report)
     print(f"bench: report written to {args.out}")
     return 1 if any(r["failed"] for r in [*results.values(), *profiles.values()]) else 0
+
+
+PROFILE = -1  # the round of the runs under perf (--profile)
+
+
+def schedule(impl_calls, rounds, profile):
+    """(round, call, impl) in run order; round 0 is the uncounted warm-up. The in-process
+    implementations first, interleaved, the order rotating each round, then their runs under
+    perf (round PROFILE) if asked; the event-socket controller's runs after them: they leave tens of MB of FreeSWITCH memory behind, and
+    whichever run came next paid for it (up to 12 % more CPU per call). A rotation keeps
+    neighbours together, so interleaving them would always charge the same row."""
+    local = [k for k in impl_calls if k[1] != "esl"]
+    socket = [k for k in impl_calls if k[1] == "esl"]
+    runs = []
+    for block in (local, socket):
+        for rnd in range(rounds + 1):
+            shift = max(rnd - 1, 0) % max(len(block), 1)
+            runs += [(rnd, call, impl) for call, impl in block[shift:] + block[:shift]]
+        if block is local and profile:
+            runs += [(PROFILE, call, impl) for call, impl in local if impl in cpu_profile.IMPL_DSOS]
+    return runs
+
+
+def settle(fs_pid, idle_ms_per_s):
+    """Waits until FreeSWITCH is back to about its idle CPU use, measured over 1 s windows: a
+    run's tail (the last hangups, an event backlog) is charged to that run, never to the next
+    one (the rotation keeps neighbours together, so it would always land on the same row)."""
+    limit = max(2 * idle_ms_per_s, 30.0) if idle_ms_per_s else 40.0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        cpu0, t0 = fslab.proc_cpu_ms(fs_pid), time.monotonic()
+        time.sleep(1.0)
+        if (fslab.proc_cpu_ms(fs_pid) - cpu0) / (time.monotonic() - t0) <= limit:
+            return
 
 
 def idle_cpu(fs_pid, seconds=10.0):
@@ -384,30 +424,49 @@ def run_calls(args, lab, work, pcaps, call, impl, digit, count):
     return s
 
 
-def profile_run(args, lab, work, pcaps, call, impl):
+def profile_run(args, lab, work, pcaps, call, impl, idle_ms_per_s):
     """One uncounted run under perf: {calls, failed, samples, share (logic share)}."""
     rate = args.rate if call == "simple" else args.heavy_rate
     count = int(rate * args.profile_seconds)
     data = work / f"perf-{call}-{impl}.data"
-    perf = cpu_profile.record(lab.pid(), args.profile_seconds, data)
+    settle(lab.pid(), idle_ms_per_s)
+    perf = cpu_profile.record(args.profile_seconds, data)
     s = run_calls(args, lab, work, pcaps, call, impl, "5", count)
     perf.wait()
     ok, failed = sipp_counts(s.out_path.with_suffix(".screen"))
-    samples, share = cpu_profile.logic_share(data, impl)
+    if perf.returncode:
+        raise RuntimeError(f"perf record failed ({perf.returncode}): {perf.stderr.read().strip()}")
+    samples, share = cpu_profile.logic_share(data, impl, lab.pid())
     print(f"profile  {call:6} {impl:8}: {ok}/{count} ok, {samples} samples, "
           f"{100 * share:.1f} % in the implementation outside media", flush=True)
     return {"calls": count, "failed": max(failed, count - ok), "samples": samples, "share": share}
 
 
-def render_report(results, args, load_before, load_after, rss_end, idle_ms_per_s, profiles):
+def cpu_ticks():
+    """The machine's CPU time counters (/proc/stat: user nice system idle iowait irq softirq
+    steal ...)."""
+    return [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def stolen_share(before, after):
+    """Share of the machine's CPU time taken by the hypervisor between two cpu_ticks()."""
+    delta = [b - a for a, b in zip(before, after)]
+    return delta[7] / (sum(delta) or 1)
+
+
+def render_report(results, args, load_before, load_after, steal, rss_end, idle_ms_per_s,
+                  profiles):
     lines = []
     cpu = open("/proc/cpuinfo").read()
     model = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines() if ln.startswith("model name")), "?")
     lines.append(f"Machine: {model}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}; "
-                 f"load average before {load_before[0]:.2f} / after {load_after[0]:.2f}.")
+                 f"load average before {load_before[0]:.2f} / after {load_after[0]:.2f}; "
+                 f"CPU time stolen by the hypervisor during the bench: {100 * steal:.1f} %.")
     lines.append(f"Simple call at {args.rate:g} calls/s, logic-heavy call at {args.heavy_rate:g} "
                  f"calls/s, {args.seconds:g} s per run, {args.rounds} rounds "
-                 f"(+1 warm-up, not counted), implementations interleaved, order rotating. "
+                 f"(+1 warm-up, not counted); rustflow, XML and mod_lua interleaved, order rotating, "
+                 f"the event-socket runs after them; each run ends when FreeSWITCH is back to "
+                 f"its idle CPU use. "
                  f"FreeSWITCH RSS at the end: {rss_end / 1024:.1f} MB. FreeSWITCH without calls "
                  f"uses {idle_ms_per_s:.2f} ms of CPU per second (timers, SIP stack); "
                  f"\"net of idle\" subtracts that over each run's duration.")
@@ -420,8 +479,8 @@ def render_report(results, args, load_before, load_after, rss_end, idle_ms_per_s
         base_name = "XML" if call == "simple" else "mod_lua"
         lines.append(f"**{call} call** (ratios against {base_name})")
         lines.append("")
-        lines.append("| implementation | calls | failed | FreeSWITCH CPU ms/call | net of idle | controller CPU ms/call | total CPU ms/call | ratio (total) | ratio (net of idle) | RSS growth kB | DTMF→prompt p50 ms | p99 ms | samples |")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        lines.append("| implementation | calls | failed | FreeSWITCH CPU ms/call | single runs | net of idle | controller CPU ms/call | total CPU ms/call | ratio (total) | ratio (net of idle) | RSS growth kB | DTMF→prompt p50 ms | p99 ms | samples |")
+        lines.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
         def per_call(r):
             n = r["calls"] or 1
@@ -438,10 +497,20 @@ def render_report(results, args, load_before, load_after, rss_end, idle_ms_per_s
             fs, net, ctl = per_call(r)
             ratio = f"{(fs + ctl) / bt:.2f}×" if bt else "–"
             ratio_net = f"{(net + ctl) / bn:.2f}×" if bn else "–"
-            lines.append(f"| {k[1]} | {r['calls']} | {r['failed']} | {fs:.2f} | {net:.2f} | "
+            name = "xml (the media alone, no steps)" if k == ("heavy", "xml") else k[1]
+            runs = " ".join(f"{x:.1f}" for x in r["runs"])
+            lines.append(f"| {name} | {r['calls']} | {r['failed']} | {fs:.2f} | {runs} | {net:.2f} | "
                          f"{ctl:.2f} | {fs + ctl:.2f} | {ratio} | {ratio_net} | {r['rss_kb']:+d} | "
                          f"{percentile(r['lat'], 50):.1f} | {percentile(r['lat'], 99):.1f} | {len(r['lat'])} |")
         lines.append("")
+        floor = results.get((call, "xml")) if call == "heavy" else None
+        if floor and floor["calls"] and bt:
+            fs, net, _ = per_call(floor)
+            lines.append(f"The heavy call's media alone (the XML dialplan, none of the 200 steps) "
+                         f"costs {fs:.2f} ms/call = {fs / bt:.2f}× mod_lua's whole heavy call "
+                         f"(net of idle {net / bn:.2f}×); every implementation pays it, plus its "
+                         f"logic.")
+            lines.append("")
     if profiles:
         lines.append(f"**Where FreeSWITCH's CPU goes** (one more run of {args.profile_seconds:g} s "
                      "per row under `perf record`, not counted above; bench/cpu_profile.py)")

@@ -32,17 +32,21 @@ def available() -> bool:
     return shutil.which("perf") is not None
 
 
-def record(pid: int, seconds: float, out: Path) -> subprocess.Popen:
-    """Starts sampling `pid` for `seconds` (499 Hz, DWARF call stacks)."""
+def record(seconds: float, out: Path) -> subprocess.Popen:
+    """Starts sampling the whole machine for `seconds` (499 Hz, DWARF call stacks). Not `-p PID`:
+    attaching to FreeSWITCH's threads one by one races with call threads ending, and perf
+    then gives up with a truncated file; logic_share() picks FreeSWITCH's samples instead."""
     return subprocess.Popen(
-        ["perf", "record", "-q", "-F", "499", "--call-graph", "dwarf,16384", "-p", str(pid),
+        ["perf", "record", "-q", "-a", "-F", "499", "--call-graph", "dwarf,16384",
          "-o", str(out), "--", "sleep", str(seconds)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def logic_share(data: Path, impl: str):
-    """(samples, share of samples in `impl`'s code outside media) of a perf.data file."""
-    text = subprocess.run(["perf", "script", "-i", str(data), "-F", "comm,tid,ip,sym,dso"],
+def logic_share(data: Path, impl: str, pid: int):
+    """(samples, share of samples in `impl`'s code outside media) of process `pid` in a
+    perf.data file."""
+    text = subprocess.run(["perf", "script", "-i", str(data), "--pid", str(pid),
+                           "-F", "comm,tid,ip,sym,dso"],
                           capture_output=True, text=True, check=True).stdout
     dsos = IMPL_DSOS[impl]
     total = logic = 0
