@@ -375,9 +375,10 @@ PROFILE = -1  # the round of the runs under perf (--profile)
 def schedule(impl_calls, rounds, profile):
     """(round, call, impl) in run order; round 0 is the uncounted warm-up. The in-process
     implementations first, interleaved, the order rotating each round, then their runs under
-    perf (round PROFILE) if asked; the event-socket controller's runs after them: they leave tens of MB of FreeSWITCH memory behind, and
-    whichever run came next paid for it (up to 12 % more CPU per call). A rotation keeps
-    neighbours together, so interleaving them would always charge the same row."""
+    perf (round PROFILE) if asked; the event-socket controller's runs last: they leave tens of
+    MB of FreeSWITCH memory behind, and whichever run came next paid for it (up to 12 % more
+    CPU per call). A rotation keeps neighbours together, so interleaving them would always
+    charge the same row."""
     local = [k for k in impl_calls if k[1] != "esl"]
     socket = [k for k in impl_calls if k[1] == "esl"]
     runs = []
@@ -391,9 +392,9 @@ def schedule(impl_calls, rounds, profile):
 
 
 def settle(fs_pid, idle_ms_per_s):
-    """Waits until FreeSWITCH is back to about its idle CPU use, measured over 1 s windows: a
-    run's tail (the last hangups, an event backlog) is charged to that run, never to the next
-    one (the rotation keeps neighbours together, so it would always land on the same row)."""
+    """Waits (at most a minute) until FreeSWITCH is back to about its idle CPU use, measured
+    over 1 s windows, so that a run's tail (the last hangups, an event backlog) is charged to
+    that run and not to the next one."""
     limit = max(2 * idle_ms_per_s, 30.0) if idle_ms_per_s else 40.0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -499,8 +500,8 @@ def render_report(results, args, load_before, load_after, steal, rss_end, idle_m
             ratio_net = f"{(net + ctl) / bn:.2f}×" if bn else "–"
             name = "xml (the media alone, no steps)" if k == ("heavy", "xml") else k[1]
             runs = " ".join(f"{x:.1f}" for x in r["runs"])
-            lines.append(f"| {name} | {r['calls']} | {r['failed']} | {fs:.2f} | {runs} | {net:.2f} | "
-                         f"{ctl:.2f} | {fs + ctl:.2f} | {ratio} | {ratio_net} | {r['rss_kb']:+d} | "
+            lines.append(f"| {name} | {r['calls']} | {r['failed']} | {fs:.2f} | {runs} | "
+                         f"{net:.2f} | {ctl:.2f} | {fs + ctl:.2f} | {ratio} | {ratio_net} | {r['rss_kb']:+d} | "
                          f"{percentile(r['lat'], 50):.1f} | {percentile(r['lat'], 99):.1f} | {len(r['lat'])} |")
         lines.append("")
         floor = results.get((call, "xml")) if call == "heavy" else None
