@@ -318,8 +318,7 @@ def main():
                     print(f"idle     FreeSWITCH without calls: {idle['ms_per_s']:.2f} ms CPU per s",
                           flush=True)
                 digit = "5" if rnd % 2 else "3"
-                rate = args.rate if call == "simple" else args.heavy_rate
-                count = int(rate * args.seconds)
+                count = int(call_rate(args, call) * args.seconds)
                 count = max(10, count // 5) if warm else count
                 rss0 = fslab.proc_rss_kb(fs_pid)
                 wall0 = time.monotonic()
@@ -412,13 +411,18 @@ def idle_cpu(fs_pid, seconds=10.0):
     return (fslab.proc_cpu_ms(fs_pid) - cpu0) / (time.monotonic() - t0)
 
 
+def call_rate(args, call):
+    """Calls per second of `call` (--rate, or --heavy-rate for the logic-heavy call)."""
+    return args.rate if call == "simple" else args.heavy_rate
+
+
 def run_calls(args, lab, work, pcaps, call, impl, digit, count):
     """One sipp run of `count` calls; returns the Sipp (waited for)."""
     cause = CAUSES[digit][1]
     scenario = render("uac_answer.xml", work, uac_subs(
         dtmf_pcap_path=pcaps[digit], dtmf_delay_ms=500,
         bye_reason=f"cause={cause};", caller="bench"))
-    rate = args.rate if call == "simple" else args.heavy_rate
+    rate = call_rate(args, call)
     s = Sipp(scenario, work, target=f"127.0.0.1:{lab.sip_port}", service=f"b{call[0]}_{impl}",
              calls=count, rate=rate, limit=int(rate * 10), timeout_s=int(count / rate + 60))
     s.rc = s.wait(timeout=count / rate + 120)
@@ -427,8 +431,7 @@ def run_calls(args, lab, work, pcaps, call, impl, digit, count):
 
 def profile_run(args, lab, work, pcaps, call, impl, idle_ms_per_s):
     """One uncounted run under perf: {calls, failed, samples, share (logic share)}."""
-    rate = args.rate if call == "simple" else args.heavy_rate
-    count = int(rate * args.profile_seconds)
+    count = int(call_rate(args, call) * args.profile_seconds)
     data = work / f"perf-{call}-{impl}.data"
     settle(lab.pid(), idle_ms_per_s)
     perf = cpu_profile.record(args.profile_seconds, data)
