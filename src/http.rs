@@ -6,8 +6,11 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use rustflow_engine::{HttpRequest, HttpResponse};
-use rustls_pki_types::CertificateDer;
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
 use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 /// How often the session thread looks at the call while a request runs.
 pub const POLL: Duration = Duration::from_millis(20);
@@ -50,6 +53,70 @@ pub fn tls_with_ca_file(path: &Path) -> Result<Arc<rustls::ClientConfig>, String
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// A TLS configuration that accepts any server certificate (`insecureSkipVerify: true`),
+/// for this one request. The handshake's signatures are still checked, so the connection is
+/// encrypted to whoever holds the presented certificate's key; who that is goes unchecked.
+fn tls_without_verification() -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(AnyCertificate(provider.clone()));
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The certificate verifier of [`tls_without_verification`].
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// Checks what can be checked before anything is sent.
@@ -130,7 +197,9 @@ pub fn perform(
     }
 }
 
-/// The request itself (worker thread); `tls` None = ureq's own (Mozilla roots).
+/// The request itself (worker thread); `tls` None = ureq's own (Mozilla roots). A request
+/// with `insecure_skip_verify` (allowed by `http-allow-insecure`, checked when the flow was
+/// loaded) accepts any server certificate.
 pub fn blocking(
     request: &HttpRequest,
     timeout: Duration,
@@ -139,6 +208,11 @@ pub fn blocking(
     let mut builder = ureq::AgentBuilder::new()
         .timeout(timeout)
         .redirects(MAX_REDIRECTS);
+    let tls = if request.insecure_skip_verify {
+        Some(tls_without_verification()?)
+    } else {
+        tls
+    };
     if let Some(tls) = tls {
         builder = builder.tls_config(tls);
     }
@@ -197,6 +271,7 @@ mod tests {
             headers: vec![("X-Test".into(), "a,b|{x=y}${system ls}".into())],
             body: Some("{\"k\":1}".into()),
             timeout_ms: 0,
+            insecure_skip_verify: false,
         }
     }
 
