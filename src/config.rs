@@ -36,6 +36,7 @@ pub struct Config {
     pub unknown_apps: UnknownApps,
     pub max_steps: u64,
     pub max_goto: u32,
+    /// The timeout of `httpRequest` when the flow gives none, and the most a flow may ask for.
     pub http_timeout_ms: u64,
     /// Whether flows may use `httpRequest.insecureSkipVerify: true` (no certificate checks
     /// for that request); when false such flows are rejected at load/reload.
