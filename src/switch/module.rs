@@ -171,8 +171,9 @@ unsafe extern "C" fn load<M: Module>(
         Level::Critical,
         &format!("mod_rustflow: load failed: {failure}"),
     );
-    // Nothing of ours may stay behind in a process that unloads our code (nothing ran yet,
-    // so nothing can refuse the unload).
+    // Nothing of ours may stay behind in a process that unloads our code. Its answer about
+    // unmapping is moot: a failed load is closed, and workers of an earlier instance whose
+    // unload was refused run on the mapping FreeSWITCH kept for them.
     let _ = guard::catch(M::shutdown);
     guard::remove_panic_hook();
     ffi::switch_status_t::SWITCH_STATUS_GENERR
