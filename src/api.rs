@@ -210,6 +210,8 @@ pub fn reload_failed(format: Format, dir: &str, kept: usize, diagnostics: &[Diag
 pub struct StatsView {
     pub flows_loaded: usize,
     pub calls_running: u64,
+    /// `httpRequest` workers running, some possibly for calls already over.
+    pub http_workers: usize,
     pub calls_total: u64,
     pub steps_run: u64,
     pub errors: u64,
@@ -228,9 +230,10 @@ pub fn stats(format: Format, s: &StatsView) -> String {
                 None => "never".to_string(),
             };
             format!(
-                "+OK\nflows loaded: {}\ncalls running: {}\ncalls total: {}\nsteps run: {}\nerrors: {}\nreloads: {} ok, {} failed\nlast reload: {}\n",
+                "+OK\nflows loaded: {}\ncalls running: {}\nhttp workers: {}\ncalls total: {}\nsteps run: {}\nerrors: {}\nreloads: {} ok, {} failed\nlast reload: {}\n",
                 s.flows_loaded,
                 s.calls_running,
+                s.http_workers,
                 s.calls_total,
                 s.steps_run,
                 s.errors,
@@ -243,6 +246,7 @@ pub fn stats(format: Format, s: &StatsView) -> String {
             "ok": true,
             "flows_loaded": s.flows_loaded,
             "calls_running": s.calls_running,
+            "http_workers": s.http_workers,
             "calls_total": s.calls_total,
             "steps_run": s.steps_run,
             "errors": s.errors,
@@ -451,6 +455,7 @@ mod tests {
         let s = StatsView {
             flows_loaded: 2,
             calls_running: 1,
+            http_workers: 2,
             calls_total: 9,
             steps_run: 40,
             errors: 3,
@@ -460,10 +465,11 @@ mod tests {
         };
         assert_eq!(
             stats(Format::Text, &s),
-            "+OK\nflows loaded: 2\ncalls running: 1\ncalls total: 9\nsteps run: 40\nerrors: 3\nreloads: 2 ok, 1 failed\nlast reload: 2026-11-28T00:00:00Z (failed)\n"
+            "+OK\nflows loaded: 2\ncalls running: 1\nhttp workers: 2\ncalls total: 9\nsteps run: 40\nerrors: 3\nreloads: 2 ok, 1 failed\nlast reload: 2026-11-28T00:00:00Z (failed)\n"
         );
         let v: Value = serde_json::from_str(&stats(Format::Json, &s)).unwrap();
         assert_eq!(v["steps_run"], 40);
+        assert_eq!(v["http_workers"], 2);
         assert_eq!(v["last_reload_ok"], false);
     }
 

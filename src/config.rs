@@ -36,7 +36,11 @@ pub struct Config {
     pub unknown_apps: UnknownApps,
     pub max_steps: u64,
     pub max_goto: u32,
+    /// The timeout of `httpRequest` when the flow gives none, and the most a flow may ask for.
     pub http_timeout_ms: u64,
+    /// Whether flows may use `httpRequest.insecureSkipVerify: true` (no certificate checks
+    /// for that request); when false such flows are rejected at load/reload.
+    pub http_allow_insecure: bool,
     /// PEM file of extra CAs `httpRequest` trusts (empty = the Mozilla roots only).
     pub http_ca_file: PathBuf,
     pub tts_engine: String,
@@ -69,6 +73,7 @@ pub const PARAMS: &[&str] = &[
     "max-steps",
     "max-goto",
     "http-timeout-ms",
+    "http-allow-insecure",
     "http-ca-file",
     "tts-engine",
     "tts-voice",
@@ -103,6 +108,7 @@ impl Config {
             max_steps: DEFAULT_MAX_STEPS,
             max_goto: DEFAULT_MAX_GOTO,
             http_timeout_ms: DEFAULT_HTTP_TIMEOUT_MS,
+            http_allow_insecure: false,
             http_ca_file: PathBuf::new(),
             tts_engine: String::new(),
             tts_voice: String::new(),
@@ -154,6 +160,10 @@ impl Config {
                 "http-timeout-ms" => match value.parse::<u64>() {
                     Ok(n) if n > 0 => config.http_timeout_ms = n,
                     _ => bad("a whole number of milliseconds above 0"),
+                },
+                "http-allow-insecure" => match parse_bool(value) {
+                    Some(b) => config.http_allow_insecure = b,
+                    None => bad("true or false"),
                 },
                 "http-ca-file" => config.http_ca_file = PathBuf::from(value),
                 "tts-engine" => config.tts_engine = value.to_string(),
@@ -280,6 +290,7 @@ mod tests {
         );
         assert_eq!(config.link_format, LinkFormat::HmacSha256);
         assert!(!config.step_events);
+        assert!(!config.http_allow_insecure);
     }
 
     #[test]
@@ -293,6 +304,7 @@ mod tests {
             ("max-steps", "500"),
             ("max-goto", "7"),
             ("http-timeout-ms", " 2500 "),
+            ("http-allow-insecure", "true"),
             ("http-ca-file", "/etc/ssl/internal-ca.pem"),
             ("tts-engine", "flite"),
             ("tts-voice", "kal"),
@@ -318,6 +330,7 @@ mod tests {
         assert_eq!(c.default_domain, "example.com");
         assert_eq!(c.unknown_apps, UnknownApps::Skip);
         assert_eq!((c.max_steps, c.max_goto, c.http_timeout_ms), (500, 7, 2500));
+        assert!(c.http_allow_insecure);
         assert_eq!(c.http_ca_file, PathBuf::from("/etc/ssl/internal-ca.pem"));
         assert_eq!(
             (c.tts_engine.as_str(), c.tts_voice.as_str()),
@@ -352,9 +365,10 @@ mod tests {
             ("link-format", "md5"),
             ("step-events", "maybe"),
             ("http-timeout-ms", "0"),
+            ("http-allow-insecure", "sometimes"),
         ]);
         let (c, problems) = Config::parse(&globals(), &params, &[]);
-        assert_eq!(problems.len(), 6, "{problems:#?}");
+        assert_eq!(problems.len(), 7, "{problems:#?}");
         assert!(problems[0].starts_with(
             "mod_rustflow.conf: unknown param \"flow-dir\" is ignored (known: flows-dir,"
         ));
@@ -366,6 +380,11 @@ mod tests {
         assert_eq!(c.max_steps, DEFAULT_MAX_STEPS);
         assert_eq!(c.unknown_apps, UnknownApps::Error);
         assert_eq!(c.http_timeout_ms, DEFAULT_HTTP_TIMEOUT_MS);
+        assert_eq!(
+            problems[6],
+            "mod_rustflow.conf: param \"http-allow-insecure\" = \"sometimes\": expected true or false; keeping the default"
+        );
+        assert!(!c.http_allow_insecure);
     }
 
     #[test]

@@ -552,11 +552,7 @@ impl Host for SessionHost<'_, '_> {
     }
 
     fn http(&mut self, request: &HttpRequest) -> HostResult<HttpResponse> {
-        let timeout = if request.timeout_ms == 0 {
-            self.config.http_timeout_ms
-        } else {
-            request.timeout_ms
-        };
+        let timeout = http::timeout_for(request, self.config.http_timeout_ms);
         // The request runs on a worker while this thread watches the call: a hangup during
         // the request ends the step. A request made after the hangup (trigger.disconnected)
         // runs to completion, bounded by its timeout.
@@ -574,7 +570,6 @@ impl Host for SessionHost<'_, '_> {
             session.process_signals();
             session.channel().up()
         };
-        let timeout = Duration::from_millis(timeout);
         http::perform(request, timeout, self.http_tls, wait).map_err(|e| match e {
             http::Interrupted::Abandoned => HostError::Hangup,
             http::Interrupted::Failed(message) => HostError::Failed(message),

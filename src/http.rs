@@ -1,19 +1,109 @@
 //! `httpRequest`: one HTTP(S) request with `ureq` (rustls) on a worker thread, so the session
 //! thread stays free to notice a hangup.
+//!
+//! A worker can outlive its call (the call hangs up, the request goes on until its timeout),
+//! so every worker is registered: the module's shutdown waits for them ([`wait_for_workers`])
+//! and refuses to be unloaded while one still runs, because FreeSWITCH unmaps an unloaded
+//! module's code.
 
 use std::path::Path;
 use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
+
+use crate::switch::log::{self, Level};
+use crate::switch::module::Unload;
 use rustflow_engine::{HttpRequest, HttpResponse};
-use rustls_pki_types::CertificateDer;
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
 use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 /// How often the session thread looks at the call while a request runs.
 pub const POLL: Duration = Duration::from_millis(20);
 
+/// How long the module's shutdown waits for request workers: well under the 10 s FreeSWITCH
+/// gives an unload.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
+
 /// How many redirects are followed (ureq refuses to follow any to a non-http(s) scheme).
 const MAX_REDIRECTS: u32 = 5;
+
+/// Every worker started and not yet joined. Joining (not only counting) matters: a worker
+/// that has sent its answer still runs the module's code until its thread ends.
+static WORKERS: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// The timeout of `request`: what the flow asked for, capped by `http-timeout-ms` (`cap_ms`),
+/// which is also the timeout when the flow asks for none. The cap bounds how long a worker
+/// can outlive its call.
+pub fn timeout_for(request: &HttpRequest, cap_ms: u64) -> Duration {
+    let ms = match request.timeout_ms {
+        0 => cap_ms,
+        asked => asked.min(cap_ms),
+    };
+    Duration::from_millis(ms)
+}
+
+/// How many request workers are running (started and not yet ended).
+pub fn live_workers() -> usize {
+    let mut workers = WORKERS.lock();
+    join_finished(&mut workers);
+    workers.len()
+}
+
+/// Waits up to `limit` for every request worker to end. Returns how many still run (0: none,
+/// the module's code is no longer used by any of them).
+pub fn wait_for_workers(limit: Duration) -> usize {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut workers = WORKERS.lock();
+        join_finished(&mut workers);
+        if workers.is_empty() {
+            // Give the allocation back: a module unloaded with it would leak it.
+            *workers = Vec::new();
+            return 0;
+        }
+        if Instant::now() >= deadline {
+            return workers.len();
+        }
+        drop(workers);
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The module's shutdown: waits up to [`SHUTDOWN_WAIT`] for the request workers; if any is
+/// still running, the module must stay mapped (its code is what they run).
+pub fn shutdown() -> Unload {
+    match wait_for_workers(SHUTDOWN_WAIT) {
+        0 => Unload::Done,
+        running => {
+            log::global(
+                Level::Warning,
+                &format!(
+                    "rustflow: {running} httpRequest worker(s) still running after {} ms; refusing to unload, so FreeSWITCH keeps mod_rustflow's code mapped for them (they end within http-timeout-ms)",
+                    SHUTDOWN_WAIT.as_millis()
+                ),
+            );
+            Unload::Refuse
+        }
+    }
+}
+
+/// Joins the workers whose request is over (their thread is ending or has ended).
+fn join_finished(workers: &mut Vec<JoinHandle<()>>) {
+    let mut i = 0;
+    while i < workers.len() {
+        if workers[i].is_finished() {
+            // A worker that panicked has ended too; its panic was already reported.
+            let _ = workers.swap_remove(i).join();
+        } else {
+            i += 1;
+        }
+    }
+}
 
 /// Why a request ended early.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +140,70 @@ pub fn tls_with_ca_file(path: &Path) -> Result<Arc<rustls::ClientConfig>, String
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// A TLS configuration that accepts any server certificate (`insecureSkipVerify: true`),
+/// for this one request. The handshake's signatures are still checked, so the connection is
+/// encrypted to whoever holds the presented certificate's key; who that is goes unchecked.
+fn tls_without_verification() -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(AnyCertificate(provider.clone()));
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The certificate verifier of [`tls_without_verification`].
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// Checks what can be checked before anything is sent.
@@ -98,13 +252,19 @@ pub fn perform(
     let (send, receive) = mpsc::channel();
     let owned = request.clone();
     let tls = tls.cloned();
-    std::thread::Builder::new()
-        .name("rustflow-http".to_string())
-        .spawn(move || {
-            // The receiver may be gone (abandoned): nothing to do then.
-            let _ = send.send(blocking(&owned, timeout, tls));
-        })
-        .map_err(|e| Interrupted::Failed(format!("cannot start a worker thread: {e}")))?;
+    {
+        // Registered under the lock it is spawned under, so shutdown never misses one.
+        let mut workers = WORKERS.lock();
+        join_finished(&mut workers);
+        let worker = std::thread::Builder::new()
+            .name("rustflow-http".to_string())
+            .spawn(move || {
+                // The receiver may be gone (abandoned): nothing to do then.
+                let _ = send.send(blocking(&owned, timeout, tls));
+            })
+            .map_err(|e| Interrupted::Failed(format!("cannot start a worker thread: {e}")))?;
+        workers.push(worker);
+    }
     let deadline = Instant::now() + timeout + Duration::from_millis(500);
     loop {
         match receive.try_recv() {
@@ -130,7 +290,9 @@ pub fn perform(
     }
 }
 
-/// The request itself (worker thread); `tls` None = ureq's own (Mozilla roots).
+/// The request itself (worker thread); `tls` None = ureq's own (Mozilla roots). A request
+/// with `insecure_skip_verify` (allowed by `http-allow-insecure`, checked when the flow was
+/// loaded) accepts any server certificate.
 pub fn blocking(
     request: &HttpRequest,
     timeout: Duration,
@@ -139,6 +301,11 @@ pub fn blocking(
     let mut builder = ureq::AgentBuilder::new()
         .timeout(timeout)
         .redirects(MAX_REDIRECTS);
+    let tls = if request.insecure_skip_verify {
+        Some(tls_without_verification()?)
+    } else {
+        tls
+    };
     if let Some(tls) = tls {
         builder = builder.tls_config(tls);
     }
@@ -197,6 +364,7 @@ mod tests {
             headers: vec![("X-Test".into(), "a,b|{x=y}${system ls}".into())],
             body: Some("{\"k\":1}".into()),
             timeout_ms: 0,
+            insecure_skip_verify: false,
         }
     }
 
@@ -293,6 +461,34 @@ mod tests {
             message.contains("failed") || message.contains("timed out"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn the_configured_timeout_is_the_default_and_the_cap() {
+        let mut r = request("http://127.0.0.1/");
+        assert_eq!(timeout_for(&r, 5000), Duration::from_millis(5000));
+        r.timeout_ms = 200;
+        assert_eq!(timeout_for(&r, 5000), Duration::from_millis(200));
+        r.timeout_ms = 3_600_000;
+        assert_eq!(timeout_for(&r, 5000), Duration::from_millis(5000));
+    }
+
+    #[test]
+    fn an_abandoned_worker_is_counted_until_it_ends() {
+        let (url, server) = server(
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            Duration::from_millis(700),
+        );
+        let started = Instant::now();
+        let result = perform(&request(&url), Duration::from_secs(5), None, || false);
+        assert_eq!(result, Err(Interrupted::Abandoned));
+        // Other tests of this binary run workers too: ours is at least one of them.
+        assert!(live_workers() >= 1);
+        assert!(wait_for_workers(Duration::from_millis(50)) >= 1);
+        assert!(started.elapsed() < Duration::from_millis(700));
+        assert_eq!(wait_for_workers(Duration::from_secs(10)), 0);
+        assert_eq!(live_workers(), 0);
+        server.join().unwrap();
     }
 
     #[test]

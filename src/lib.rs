@@ -17,7 +17,7 @@ mod state;
 mod switch;
 
 use switch::log::{self, Level};
-use switch::module::{Module, Registrar, set_completion};
+use switch::module::{Module, Registrar, Unload, set_completion};
 
 /// The FreeSWITCH module API version this build speaks (from the bindings).
 pub(crate) const API_VERSION: i64 = ffi::SWITCH_API_VERSION as i64;
@@ -53,7 +53,7 @@ impl Module for Rustflow {
         Ok(())
     }
 
-    fn shutdown() {
+    fn shutdown() -> Unload {
         set_completion("del rustflow");
         switch::event::free_subclass(host::STEP_EVENT);
         if let Some(instance) = state::remove() {
@@ -65,5 +65,6 @@ impl Module for Rustflow {
                 );
             }
         }
+        http::shutdown()
     }
 }

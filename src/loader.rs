@@ -108,6 +108,7 @@ fn load_flows(config: &Config) -> Result<FlowSet, Vec<Diagnostic>> {
 pub fn compile_options(config: &Config) -> CompileOptions {
     CompileOptions {
         unknown_apps: config.unknown_apps,
+        allow_insecure_skip_verify: config.http_allow_insecure,
     }
 }
 

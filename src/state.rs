@@ -66,6 +66,7 @@ impl Stats {
         StatsView {
             flows_loaded,
             calls_running: self.calls_running.load(Ordering::Relaxed),
+            http_workers: crate::http::live_workers(),
             calls_total: self.calls_total.load(Ordering::Relaxed),
             steps_run: self.steps_run.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),

@@ -21,6 +21,7 @@ pub fn run(options: &RunOptions, script: Script) -> Status {
         } else {
             UnknownApps::Error
         },
+        ..CompileOptions::default()
     };
     let flow = match rustflow_engine::compile_file(Path::new(&options.file), &compile) {
         Ok(flow) => Arc::new(flow),

@@ -251,6 +251,7 @@ fn flow_with(app: &str) -> String {
 fn schema_apps_match_what_the_engine_accepts() {
     let skip = CompileOptions {
         unknown_apps: UnknownApps::Skip,
+        ..CompileOptions::default()
     };
     for app in supported_apps() {
         let flow = compile_source("t", "t.json", &flow_with(app), &skip)

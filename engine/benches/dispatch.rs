@@ -277,6 +277,7 @@ fn corpus_compile(c: &mut Criterion) {
     files.sort();
     let options = CompileOptions {
         unknown_apps: UnknownApps::Skip,
+        ..CompileOptions::default()
     };
     let mut group = c.benchmark_group("compile");
     for path in files {

@@ -2500,17 +2500,28 @@ impl<'a> Compiler<'a> {
             .ok()?;
         let response_code = self.opt_text(members, "responseCode", pointer).ok()?;
         let export_cookie = self.opt_text(members, "exportCookie", pointer).ok()?;
-        for flag in ["cacheCookie", "insecureSkipVerify"] {
-            if let Some(m) = find_ci(members, flag) {
-                let p = pointer_join(pointer, &m.key);
-                if self.const_bool(&m.value, &p) {
-                    self.error(
-                        &p,
-                        m.value.start,
-                        format!("`httpRequest.{flag}: true` is not supported by rustflow"),
-                    );
-                    args.ok = false;
-                }
+        if let Some(m) = find_ci(members, "cacheCookie") {
+            let p = pointer_join(pointer, &m.key);
+            if self.const_bool(&m.value, &p) {
+                self.error(
+                    &p,
+                    m.value.start,
+                    "`httpRequest.cacheCookie: true` is not supported by rustflow".to_string(),
+                );
+                args.ok = false;
+            }
+        }
+        let mut insecure_skip_verify = false;
+        if let Some(m) = find_ci(members, "insecureSkipVerify") {
+            let p = pointer_join(pointer, &m.key);
+            insecure_skip_verify = self.const_bool(&m.value, &p);
+            if insecure_skip_verify && !self.opts.allow_insecure_skip_verify {
+                self.error(
+                    &p,
+                    m.value.start,
+                    "`httpRequest.insecureSkipVerify: true` turns off TLS certificate checks; it is refused unless http-allow-insecure is true in mod_rustflow.conf".to_string(),
+                );
+                args.ok = false;
             }
         }
         args.ok.then_some(HttpSpec {
@@ -2523,6 +2534,7 @@ impl<'a> Compiler<'a> {
             response_code,
             export,
             export_cookie,
+            insecure_skip_verify,
         })
     }
 

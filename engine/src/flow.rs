@@ -22,6 +22,9 @@ pub enum UnknownApps {
 #[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
     pub unknown_apps: UnknownApps,
+    /// Whether `httpRequest.insecureSkipVerify: true` is accepted (config
+    /// `http-allow-insecure`); otherwise such a flow is rejected.
+    pub allow_insecure_skip_verify: bool,
 }
 
 /// A problem found while loading a flow file.

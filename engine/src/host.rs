@@ -349,6 +349,9 @@ pub struct HttpRequest {
     /// 0 = the flow did not ask: the host applies its configured default
     /// (`http-timeout-ms`).
     pub timeout_ms: u64,
+    /// `insecureSkipVerify: true`: accept any TLS server certificate (only compiled when
+    /// [`crate::CompileOptions::allow_insecure_skip_verify`] allowed it).
+    pub insecure_skip_verify: bool,
 }
 
 /// An HTTP response.

@@ -116,6 +116,7 @@ fn unknown_applications() {
 fn unknown_applications_can_be_skipped() {
     let opts = CompileOptions {
         unknown_apps: UnknownApps::Skip,
+        ..CompileOptions::default()
     };
     let flow = compile_source(
         "t",
@@ -518,6 +519,7 @@ fn truncated_and_mangled_files_never_panic() {
     };
     let opts = CompileOptions {
         unknown_apps: UnknownApps::Skip,
+        ..CompileOptions::default()
     };
     let mut rejected = 0;
     for cut in (1..text.len()).step_by(397) {
@@ -688,5 +690,28 @@ fn call_applications_name_their_missing_and_bad_fields() {
         report.matches("\n  t.json:1:").count(),
         cases.len(),
         "{report}"
+    );
+}
+
+#[test]
+fn insecure_skip_verify_needs_the_operators_permission() {
+    let flow =
+        r#"[{"httpRequest": {"url": "https://crm.example.com/", "insecureSkipVerify": true}}]"#;
+    assert_eq!(
+        error(flow),
+        "t.json:1:76: /0/httpRequest/insecureSkipVerify: `httpRequest.insecureSkipVerify: true` turns off TLS certificate checks; it is refused unless http-allow-insecure is true in mod_rustflow.conf"
+    );
+    let allowed = CompileOptions {
+        allow_insecure_skip_verify: true,
+        ..CompileOptions::default()
+    };
+    compile_source("t", "t.json", flow, &allowed).expect("allowed by the option");
+    // `false` needs no permission; a variable cannot turn certificate checks off.
+    compiles(
+        r#"[{"httpRequest": {"url": "https://crm.example.com/", "insecureSkipVerify": false}}]"#,
+    );
+    assert!(
+        error(r#"[{"httpRequest": {"url": "https://x.example/", "insecureSkipVerify": "${v}"}}]"#)
+            .ends_with("must be a constant boolean here, not a variable")
     );
 }

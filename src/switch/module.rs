@@ -18,8 +18,18 @@ use crate::ffi;
 pub trait Module {
     /// Registers the module's interfaces; an `Err` fails the load with the message logged.
     fn load(registrar: &mut Registrar) -> Result<(), String>;
-    /// Releases everything load created.
-    fn shutdown();
+    /// Releases everything load created, and says whether the module's code may be unmapped.
+    fn shutdown() -> Unload;
+}
+
+/// What shutdown tells FreeSWITCH about unmapping the module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unload {
+    /// Nothing runs the module's code any more: FreeSWITCH may unload it.
+    Done,
+    /// Something still runs the module's code: FreeSWITCH keeps it mapped
+    /// (`SWITCH_STATUS_NOUNLOAD`).
+    Refuse,
 }
 
 /// A dialplan application.
@@ -161,7 +171,9 @@ unsafe extern "C" fn load<M: Module>(
         Level::Critical,
         &format!("mod_rustflow: load failed: {failure}"),
     );
-    // Nothing of ours may stay behind in a process that unloads our code.
+    // Nothing of ours may stay behind in a process that unloads our code. Its answer about
+    // unmapping is moot: a failed load is closed, and workers of an earlier instance whose
+    // unload was refused run on the mapping FreeSWITCH kept for them.
     let _ = guard::catch(M::shutdown);
     guard::remove_panic_hook();
     ffi::switch_status_t::SWITCH_STATUS_GENERR
@@ -170,7 +182,8 @@ unsafe extern "C" fn load<M: Module>(
 unsafe extern "C" fn shutdown<M: Module>() -> ffi::switch_status_t {
     let result = guard::catch(M::shutdown);
     let status = match result {
-        Ok(()) => ffi::switch_status_t::SWITCH_STATUS_SUCCESS,
+        Ok(Unload::Done) => ffi::switch_status_t::SWITCH_STATUS_SUCCESS,
+        Ok(Unload::Refuse) => ffi::switch_status_t::SWITCH_STATUS_NOUNLOAD,
         Err(panic) => {
             log::global(
                 Level::Critical,

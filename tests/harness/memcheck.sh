@@ -2,7 +2,8 @@
 # make memcheck: the fake-core harness suite under valgrind memcheck.
 #
 # Every harness test binary (load/shutdown/dlclose/reload, calls of every application, API,
-# panic guard, concurrency) runs under memcheck with the module and the fake core it loads.
+# panic guard, concurrency, unload refused while an HTTP worker runs, the release module on
+# 240 KiB threads) runs under memcheck with the module and the fake core it loads.
 # Any invalid read/write, use of uninitialised memory, bad free, or DEFINITE leak fails the run
 # (exit 1). "Possibly lost" and "still reachable" blocks are not errors: they are the Rust
 # test runner's and std's process-lifetime statics (thread-locals, the output capture, the
@@ -27,12 +28,15 @@ if ! command -v "$VALGRIND" >/dev/null 2>&1; then
 	exit 1
 fi
 
-# The artifacts exactly as the harness builds them (module with test-hooks for the panic test).
+# The artifacts exactly as the harness builds them (module with test-hooks for the panic test;
+# the release module, as make builds it, for session_stack).
 "$CARGO" build --quiet -p mod_rustflow --features mod_rustflow/test-hooks -p rustflow-fakecore \
 	--target-dir "$target_dir"
+"$CARGO" build --quiet --release -p mod_rustflow -p rustflow-fakecore --target-dir "$target_dir"
 RUSTFLOW_MODULE_SO="$root/$target_dir/debug/libmod_rustflow.so"
+RUSTFLOW_RELEASE_MODULE_SO="$root/$target_dir/release/libmod_rustflow.so"
 RUSTFLOW_FAKECORE_SO="$root/$target_dir/debug/libfakecore.so"
-export RUSTFLOW_MODULE_SO RUSTFLOW_FAKECORE_SO
+export RUSTFLOW_MODULE_SO RUSTFLOW_RELEASE_MODULE_SO RUSTFLOW_FAKECORE_SO
 
 # The harness test binaries (cargo prints each one's path in its JSON messages).
 binaries=$("$CARGO" test --quiet -p rustflow-harness --no-run --message-format=json 2>/dev/null |

@@ -30,6 +30,7 @@ use xml::{SwitchXml, Tree};
 const STATUS_SUCCESS: c_int = 0;
 const STATUS_FALSE: c_int = 1;
 const STATUS_GENERR: c_int = 9;
+const STATUS_NOUNLOAD: c_int = 16;
 const CHANNEL_ID_SESSION: c_int = 3;
 const CS_EXECUTE: c_int = 4;
 const CS_HIBERNATE: c_int = 8;
@@ -144,6 +145,9 @@ struct FakeModule {
 struct Core {
     pools: Vec<usize>,
     modules: Vec<usize>,
+    /// Modules whose shutdown refused the unload, with their pools: out of the tables, never
+    /// freed, as the switch keeps them (their code stays mapped).
+    kept: Vec<(usize, usize)>,
     config: Option<xml::Element>,
     trees: HashMap<usize, Tree>,
     xml_opened: u64,
@@ -1325,9 +1329,11 @@ pub extern "C" fn fakecore_reset() {
     let mut core = core();
     let pools = std::mem::take(&mut core.pools);
     let modules = std::mem::take(&mut core.modules);
+    let kept = std::mem::take(&mut core.kept);
     *core = Core {
         pools,
         modules,
+        kept,
         ..Core::fresh()
     };
     GATES.0.lock().clear();
@@ -1384,6 +1390,41 @@ pub unsafe extern "C" fn fakecore_module_describe(module: *mut c_void) -> *mut c
         json!({"name": (*m).name, "magic_ok": (*m).magic == MODULE_MAGIC, "apps": apps, "apis": apis})
     };
     to_c_string(&described)
+}
+
+/// What the switch does with a module whose shutdown returned `status` (`unload`): its
+/// applications and APIs leave the tables either way; with SWITCH_STATUS_NOUNLOAD the module
+/// is kept, interfaces, pool and library (returns 0: the library must stay mapped), otherwise
+/// interfaces and pool are dropped (returns 1: the library may be closed).
+///
+/// # Safety
+/// Pointer arguments are ones the core handed out (or NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_module_unload(
+    module: *mut c_void,
+    pool: *mut c_void,
+    status: c_int,
+) -> c_int {
+    if status != STATUS_NOUNLOAD {
+        // SAFETY: the caller's pointers, as fakecore_module_release takes them.
+        unsafe { fakecore_module_release(module, pool) };
+        return 1;
+    }
+    let mut core = core();
+    if let Some(i) = core.modules.iter().position(|&m| m == module as usize) {
+        core.modules.remove(i);
+    }
+    if let Some(i) = core.pools.iter().position(|&p| p == pool as usize) {
+        core.pools.remove(i);
+    }
+    core.kept.push((module as usize, pool as usize));
+    0
+}
+
+/// How many modules refused their unload and are kept.
+#[unsafe(no_mangle)]
+pub extern "C" fn fakecore_kept_modules() -> c_int {
+    c_int::try_from(core().kept.len()).unwrap_or(c_int::MAX)
 }
 
 /// What the switch does after a module's shutdown: drops its interfaces and its pool.

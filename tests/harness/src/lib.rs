@@ -5,7 +5,10 @@
 //! Artifacts: `RUSTFLOW_MODULE_SO` / `RUSTFLOW_FAKECORE_SO` name prebuilt ones; otherwise the
 //! first use in a test process runs `$CARGO build -p mod_rustflow --features
 //! mod_rustflow/test-hooks -p rustflow-fakecore --target-dir target/harness` (a separate target
-//! dir, so the outer `cargo test` never waits on its own lock).
+//! dir, so the outer `cargo test` never waits on its own lock). A test binary that calls
+//! [`use_release_build`] first loads the release module instead, as `make` builds it (no
+//! test hooks): `RUSTFLOW_RELEASE_MODULE_SO` names a prebuilt one, otherwise `cargo build
+//! --release` into the same target dir.
 //!
 //! The module is a process-wide singleton, so a [`Harness`] holds a process-wide lock for its
 //! whole life: tests in one binary run one after another. Every `Harness` loads the module
@@ -21,6 +24,10 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 // ---- constants the tests assert against ---------------------------------------------------
 
 pub const STATUS_SUCCESS: i64 = 0;
+/// `SWITCH_STATUS_NOUNLOAD`: a module's shutdown asks the switch to keep its code mapped.
+pub const STATUS_NOUNLOAD: i64 = 16;
+/// The stack size of FreeSWITCH's session threads (`SWITCH_THREAD_STACKSIZE`, 240 KiB).
+pub const SESSION_STACK_BYTES: usize = 240 * 1024;
 pub const CAUSE_NORMAL_CLEARING: i64 = 16;
 pub const CAUSE_USER_BUSY: i64 = 17;
 pub const CAUSE_NORMAL_TEMPORARY_FAILURE: i64 = 41;
@@ -55,16 +62,95 @@ pub fn workspace_root() -> PathBuf {
 pub struct Artifacts {
     pub module: PathBuf,
     pub fakecore: PathBuf,
+    /// The module is the release build ([`use_release_build`]).
+    pub release: bool,
+}
+
+static RELEASE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static ARTIFACTS: OnceLock<Result<Artifacts, String>> = OnceLock::new();
+
+/// Makes this test process load the release build of the module (what `make` installs),
+/// e.g. to measure stack use as FreeSWITCH runs it. Call it before anything else of the
+/// harness; every test of the binary must call it (any of them may run first).
+pub fn use_release_build() {
+    RELEASE.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Some(Ok(a)) = ARTIFACTS.get() {
+        assert!(
+            a.release,
+            "use_release_build() after the debug module was loaded in this process"
+        );
+    }
 }
 
 /// Finds or builds the artifacts, once per process (a failed build fails every test of the
 /// process with the same message, without building again).
 pub fn artifacts() -> &'static Artifacts {
-    static ARTIFACTS: OnceLock<Result<Artifacts, String>> = OnceLock::new();
-    match ARTIFACTS.get_or_init(find_or_build) {
+    match ARTIFACTS.get_or_init(|| {
+        if RELEASE.load(std::sync::atomic::Ordering::SeqCst) {
+            find_or_build_release()
+        } else {
+            find_or_build()
+        }
+    }) {
         Ok(a) => a,
         Err(e) => panic!("{e}"),
     }
+}
+
+/// The release module and a fake core: `RUSTFLOW_RELEASE_MODULE_SO` (with
+/// `RUSTFLOW_FAKECORE_SO`) or a `cargo build --release` into target/harness.
+fn find_or_build_release() -> Result<Artifacts, String> {
+    let prebuilt = |var: &str| {
+        std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let (Some(module), Some(fakecore)) = (
+        prebuilt("RUSTFLOW_RELEASE_MODULE_SO"),
+        prebuilt("RUSTFLOW_FAKECORE_SO"),
+    ) {
+        return Ok(Artifacts {
+            module,
+            fakecore,
+            release: true,
+        });
+    }
+    let root = workspace_root();
+    let target_dir = root.join("target").join("harness");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!(
+        "harness: building the release mod_rustflow and rustflow-fakecore into {}",
+        target_dir.display()
+    );
+    let out = Command::new(&cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "mod_rustflow",
+            "-p",
+            "rustflow-fakecore",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .output()
+        .map_err(|e| format!("harness: cannot run {cargo:?}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "harness: building the release artifacts failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let release = target_dir.join("release");
+    Ok(Artifacts {
+        module: prebuilt("RUSTFLOW_RELEASE_MODULE_SO")
+            .unwrap_or_else(|| release.join("libmod_rustflow.so")),
+        fakecore: prebuilt("RUSTFLOW_FAKECORE_SO")
+            .unwrap_or_else(|| release.join("libfakecore.so")),
+        release: true,
+    })
 }
 
 fn find_or_build() -> Result<Artifacts, String> {
@@ -77,7 +163,11 @@ fn find_or_build() -> Result<Artifacts, String> {
         prebuilt("RUSTFLOW_MODULE_SO"),
         prebuilt("RUSTFLOW_FAKECORE_SO"),
     ) {
-        return Ok(Artifacts { module, fakecore });
+        return Ok(Artifacts {
+            module,
+            fakecore,
+            release: false,
+        });
     }
     let root = workspace_root();
     let target_dir = root.join("target").join("harness");
@@ -112,6 +202,7 @@ fn find_or_build() -> Result<Artifacts, String> {
     Ok(Artifacts {
         module: prebuilt("RUSTFLOW_MODULE_SO").unwrap_or_else(|| debug.join("libmod_rustflow.so")),
         fakecore: prebuilt("RUSTFLOW_FAKECORE_SO").unwrap_or_else(|| debug.join("libfakecore.so")),
+        release: false,
     })
 }
 
@@ -224,6 +315,8 @@ struct CoreFns {
     pool_new: unsafe extern "C" fn() -> *mut c_void,
     module_describe: unsafe extern "C" fn(*mut c_void) -> *mut c_char,
     module_release: unsafe extern "C" fn(*mut c_void, *mut c_void),
+    module_unload: unsafe extern "C" fn(*mut c_void, *mut c_void, c_int) -> c_int,
+    kept_modules: unsafe extern "C" fn() -> c_int,
     set_config_xml: unsafe extern "C" fn(*const c_char) -> *mut c_char,
     set_global: unsafe extern "C" fn(*const c_char, *const c_char),
     session_new: unsafe extern "C" fn(*const c_char) -> *mut c_void,
@@ -269,6 +362,9 @@ impl ModuleLibrary {
 struct Loaded {
     fakecore: Library,
     module: Mutex<ModuleLibrary>,
+    /// Whether the switch may close the module's library: false after a shutdown that
+    /// refused the unload, until a later shutdown allows it.
+    closable: std::sync::atomic::AtomicBool,
     core: CoreFns,
 }
 
@@ -297,6 +393,8 @@ fn loaded() -> &'static Loaded {
             pool_new: f!("fakecore_pool_new"),
             module_describe: f!("fakecore_module_describe"),
             module_release: f!("fakecore_module_release"),
+            module_unload: f!("fakecore_module_unload"),
+            kept_modules: f!("fakecore_kept_modules"),
             set_config_xml: f!("fakecore_set_config_xml"),
             set_global: f!("fakecore_set_global"),
             session_new: f!("fakecore_session_new"),
@@ -322,6 +420,7 @@ fn loaded() -> &'static Loaded {
         Loaded {
             fakecore,
             module,
+            closable: std::sync::atomic::AtomicBool::new(true),
             core,
         }
     })
@@ -484,6 +583,12 @@ impl FakeCore {
         unsafe { (loaded().core.set_module)(c(name).as_ptr(), c_int::from(present)) };
     }
 
+    /// How many modules refused their unload (SWITCH_STATUS_NOUNLOAD) and are kept mapped.
+    pub fn kept_modules() -> usize {
+        // SAFETY: control function without arguments.
+        usize::try_from(unsafe { (loaded().core.kept_modules)() }).unwrap_or(0)
+    }
+
     /// Events fired so far: `[{"id", "subclass", "headers": [[name, value]..]}]`.
     pub fn events() -> Vec<Value> {
         // SAFETY: control function without arguments.
@@ -590,11 +695,19 @@ impl Session {
 
     /// Executes a dialplan application, as the switch's execute loop does.
     pub fn exec(&self, app: &str, data: &str) {
+        assert!(
+            self.try_exec(app, data),
+            "no application `{app}` is registered"
+        );
+    }
+
+    /// `exec`, or false when no loaded module registers `app`.
+    pub fn try_exec(&self, app: &str, data: &str) -> bool {
         // SAFETY: live session, valid C strings.
         let ran = unsafe {
             (loaded().core.session_exec)(self.ptr as *mut c_void, c(app).as_ptr(), c(data).as_ptr())
         };
-        assert_eq!(ran, 0, "no application `{app}` is registered");
+        ran == 0
     }
 
     pub fn info(&self) -> SessionInfo {
@@ -902,7 +1015,9 @@ impl Harness {
         r
     }
 
-    /// Calls the module's `shutdown`, then drops its interfaces and pool as the switch does.
+    /// Calls the module's `shutdown`, then lets the fake core do what the switch does with
+    /// its status: drop the interfaces and pool, or keep the module (SWITCH_STATUS_NOUNLOAD;
+    /// then [`Harness::reopen_module`] leaves the library mapped).
     pub fn shutdown(&mut self) -> i64 {
         let (interface, pool) = self.module.take().expect("module is loaded");
         let l = loaded();
@@ -911,24 +1026,31 @@ impl Harness {
             .shutdown
             .expect("module table has a shutdown function");
         // SAFETY: as FreeSWITCH calls it.
-        let status = i64::from(unsafe { shutdown() });
-        // SAFETY: interface and pool from try_load, released once.
-        unsafe { (l.core.module_release)(interface, pool) };
-        status
+        let status = unsafe { shutdown() };
+        // SAFETY: interface and pool from try_load, handed back once.
+        let closable = unsafe { (l.core.module_unload)(interface, pool, status) } == 1;
+        l.closable
+            .store(closable, std::sync::atomic::Ordering::SeqCst);
+        i64::from(status)
     }
 
     /// What `unload mod_rustflow` + `load mod_rustflow` do to the library: dlclose it, then
-    /// dlopen it again and look the table up anew. The module must be shut down first.
+    /// dlopen it again and look the table up anew. The module must be shut down first. After
+    /// a shutdown that refused the unload the library is not closed (the switch keeps it
+    /// mapped), so the dlopen finds the same image.
     pub fn reopen_module(&mut self) {
         assert!(
             self.module.is_none(),
             "shut the module down before closing it"
         );
         let mut library = module_library();
-        // SAFETY: the module is shut down and nothing of it is referenced any more (its
-        // interfaces were released with it), as when FreeSWITCH unloads a module.
-        let closed = unsafe { libc::dlclose(library.library.handle) };
-        assert_eq!(closed, 0, "dlclose: {}", dl_error());
+        if loaded().closable.load(std::sync::atomic::Ordering::SeqCst) {
+            // SAFETY: the module is shut down and said nothing of it runs any more (its
+            // interfaces were released with it), as when FreeSWITCH unloads a module.
+            let closed = unsafe { libc::dlclose(library.library.handle) };
+            assert_eq!(closed, 0, "dlclose: {}", dl_error());
+        }
+        // Kept: its handle stays open for good, as the switch never closes it.
         *library = ModuleLibrary::open(&artifacts().module);
     }
 

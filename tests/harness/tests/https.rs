@@ -1,6 +1,8 @@
 //! `httpRequest` over HTTPS to a server whose certificate an internal CA signed: refused with
 //! the Mozilla roots alone, accepted once `http-ca-file` names that CA; a CA file that cannot
 //! be used is a load error that names it, and a reload with it keeps the flows of before.
+//! `insecureSkipVerify: true` is a load error naming `http-allow-insecure` unless that is
+//! true; then that request alone accepts any certificate.
 //!
 //! tests/harness/fixtures/tls: `ca.pem` (test CA, 100 years) and `server.pem`/`server.key`
 //! (127.0.0.1 and localhost, signed by it), made with openssl (P-256).
@@ -146,4 +148,62 @@ fn a_ca_file_that_cannot_be_used_is_a_load_error_and_a_reload_keeps_the_flows() 
         "{reply}"
     );
     assert!(listed(&h));
+}
+
+fn insecure_flow(port: u16) -> String {
+    json!([
+        {"httpRequest": {"url": format!("https://127.0.0.1:{port}/check"), "timeout": 5000,
+                         "insecureSkipVerify": true,
+                         "responseCode": "code", "exportVariables": {"answer": "ok"}}}
+    ])
+    .to_string()
+}
+
+#[test]
+fn insecure_skip_verify_is_refused_at_load_unless_http_allow_insecure_is_true() {
+    let port = https_server();
+    let mut h = Harness::new();
+    h.write_flow("insecure", &insecure_flow(port));
+    h.write_flow("f", &flow(port));
+    h.load();
+    let errors = FakeCore::error_text();
+    assert!(
+        errors.contains(
+            "insecure.json:1:73: /0/httpRequest/insecureSkipVerify: `httpRequest.insecureSkipVerify: true` turns off TLS certificate checks; it is refused unless http-allow-insecure is true in mod_rustflow.conf"
+        ),
+        "{errors}"
+    );
+    let listed = |h: &Harness, id: &str| {
+        h.api_ok("list")
+            .lines()
+            .any(|l| l.starts_with(&format!("{id}\t")))
+    };
+    assert!(!listed(&h, "insecure"));
+
+    // Allowed: that request accepts the certificate no configured CA signed; a request
+    // without the flag still checks it.
+    let flows = h.flows_dir().display().to_string();
+    h.set_params(&[("flows-dir", &flows), ("http-allow-insecure", "true")]);
+    assert!(h.api_ok("reload").starts_with("+OK"));
+    let call = h.run(json!({}), "insecure");
+    assert_eq!(
+        call.var("rustflow_error"),
+        None,
+        "{}",
+        FakeCore::logs_text()
+    );
+    assert_eq!(call.var("code"), Some("200"));
+    assert_eq!(call.var("answer"), Some("tls"));
+    let call = h.run(json!({}), "f");
+    let error = call.var("rustflow_error").unwrap_or("");
+    assert!(error.contains("UnknownIssuer"), "{error:?}");
+
+    // Taken back: the reload fails naming the param, and the flows of before stay.
+    h.set_params(&[("flows-dir", &flows)]);
+    let reply = h.api("reload").output;
+    assert!(
+        reply.starts_with("-ERR") && reply.contains("http-allow-insecure"),
+        "{reply}"
+    );
+    assert!(listed(&h, "insecure"));
 }
