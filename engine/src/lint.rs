@@ -986,6 +986,9 @@ const DTMF_KEYS: &str = "0123456789*#ABCD";
 /// Key sequences longer than this are not examined (no warning when `max` is larger).
 const MAX_KEYS_WALKED: usize = 64;
 
+/// DFA states reached by the sequences of one length beyond which the walk gives up.
+const MAX_STATES: usize = 4096;
+
 /// For each length 0..=limit, whether some key sequence of that length (keys from `keys`)
 /// matches `pattern` as the digit collection tests it (a match anywhere in the input).
 /// `None` when the pattern cannot be examined.
@@ -997,10 +1000,12 @@ const MAX_KEYS_WALKED: usize = 64;
 fn match_lengths(pattern: &str, keys: &[u8], limit: usize) -> Option<Vec<bool>> {
     use regex_automata::Anchored;
     use regex_automata::hybrid::dfa::DFA;
+    use regex_automata::nfa::thompson;
     use regex_automata::util::start;
 
     let dfa = DFA::builder()
         .configure(DFA::config().unicode_word_boundary(true))
+        .thompson(thompson::Config::new().nfa_size_limit(Some(1 << 20)))
         .build(pattern)
         .ok()?;
     let mut cache = dfa.create_cache();
@@ -1026,7 +1031,9 @@ fn match_lengths(pattern: &str, keys: &[u8], limit: usize) -> Option<Vec<bool>> 
             }
             for &key in keys {
                 let after = dfa.next_state(&mut cache, state, key).ok()?;
-                if after.is_quit() {
+                // A full cache is cleared, and the ids held here mean nothing after that;
+                // a pattern with that many states is not worth a warning.
+                if after.is_quit() || cache.clear_count() > 0 || next.len() > MAX_STATES {
                     return None;
                 }
                 if after.is_match() {
@@ -1038,7 +1045,6 @@ fn match_lengths(pattern: &str, keys: &[u8], limit: usize) -> Option<Vec<bool>> 
         }
         frontier = next;
     }
-    // State ids are only stable while the cache was never cleared.
     (cache.clear_count() == 0).then_some(lengths)
 }
 
@@ -1151,6 +1157,10 @@ mod tests {
         let lengths = match_lengths("^x", keys, 2).unwrap();
         assert_eq!(lengths, vec![false, false, false]);
         assert!(match_lengths("(", keys, 2).is_none());
+        // A pattern whose automaton explodes is given up on, quickly.
+        let started = std::time::Instant::now();
+        assert!(match_lengths(r"1[0-9]{20}$", keys, 64).is_none());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]
