@@ -109,14 +109,6 @@ impl Warning {
     }
 }
 
-/// Lints a flow text on its own; nothing when it is not JSON.
-pub fn lint_source(file: &str, text: &str) -> Vec<Warning> {
-    match crate::json::parse(text) {
-        Ok(document) => lint(file, text, &document.root),
-        Err(_) => Vec::new(),
-    }
-}
-
 /// Lints a parsed flow (`root` parsed from `text`), sorted by position.
 pub fn lint(file: &str, text: &str, root: &Value) -> Vec<Warning> {
     let list = match &root.kind {
@@ -395,8 +387,9 @@ impl Linter<'_> {
         self.block(list, pointer, kind, &targets, None);
     }
 
-    /// A block of steps; `ended` when the step holding it stops the flow object before the
-    /// block runs (`break: true` on an `if`, `switch` or `while`).
+    /// A block of steps. `ended` (what ended it, and that step's pointer) is set from the
+    /// start when the step holding the block stops the flow object before the block runs
+    /// (`break: true` on an `if`, `switch` or `while`), and when a step of the block ends it.
     fn block(
         &mut self,
         list: &Value,
@@ -408,7 +401,7 @@ impl Linter<'_> {
         let Some(items) = list.as_array() else {
             return;
         };
-        // What ended the block (the end and its pointer), and the dead run after it.
+        // The warning of the steps that never run since the end.
         let mut run: Option<DeadRun> = None;
         for (i, item) in items.iter().enumerate() {
             let item_pointer = format!("{pointer}/{i}");
@@ -429,7 +422,8 @@ impl Linter<'_> {
                         None => {
                             let (end, end_pointer) = ended.clone().unwrap_or_default();
                             // Inside the step that ended the flow object: its own blocks.
-                            let (how, fix) = if item_pointer.starts_with(&end_pointer) {
+                            let inside = item_pointer.starts_with(&format!("{end_pointer}/"));
+                            let (how, fix) = if inside {
                                 (
                                     "stops the flow object before this block runs",
                                     "remove the `break: true`, or move it to the block's last step"

@@ -122,6 +122,15 @@ fn steps_after_a_goto_break_or_redirect_never_run() {
             "t.json:1:41: /0/if/then/0: warning[unreachable]: this step never runs: `break: true` on `if` at /0/if stops the flow object before this block runs, and no `goto` leads here; fix: remove the `break: true`, or move it to the block's last step"
         ]
     );
+    // Pointers that share a prefix (/1 and /10) are still siblings.
+    let mut steps: Vec<String> = (0..11).map(|i| format!(r#"{{"log": "{i}"}}"#)).collect();
+    steps[1] = r#"{"break": true}"#.to_string();
+    let found = findings(&format!("[{}]", steps.join(", ")));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].contains(": /2: warning[unreachable]: this step and the 8 after it never run: `break` at /1 ends the block before it"),
+        "{found:#?}"
+    );
     assert_eq!(
         one(r#"[{"break": true}, {"log": "b"}]"#),
         "t.json:1:19: /1: warning[unreachable]: this step never runs: `break` at /0 ends the block before it, and no `goto` leads here; fix: remove it, or move it before the `break`"
