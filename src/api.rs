@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use rustflow_engine::{Diagnostic, Flow};
+use rustflow_engine::{Diagnostic, Flow, Warning};
 use serde_json::{Value, json};
 
 /// Usage line, shown for an empty or unknown command.
@@ -129,30 +129,51 @@ pub fn show(format: Format, flow: &Flow) -> String {
     }
 }
 
-/// `rustflow validate` of one file that compiled.
+/// `rustflow validate` of one file that compiled, then its warnings and notes (one line
+/// each, as `rustflow check` prints them).
 pub fn valid(format: Format, flow: &Flow) -> String {
     let steps = flow.summary().steps;
     match format {
         Format::Text => format!(
-            "+OK {} is valid: flow {}, version {}, {} step{}\n",
+            "+OK {} is valid: flow {}, version {}, {} step{}\n{}",
             flow.file(),
             flow.id(),
             flow.version(),
             steps,
-            plural(steps)
+            plural(steps),
+            warning_lines(flow.warnings())
         ),
         Format::Json => json_line(json!({
             "ok": true, "valid": true, "file": flow.file(), "id": flow.id(), "version": flow.version(), "steps": steps,
+            "warnings": flow.warnings().iter().map(warning_json).collect::<Vec<_>>(),
         })),
     }
 }
 
-/// `rustflow validate` of a directory whose flows all compiled.
-pub fn valid_dir(format: Format, dir: &str, count: usize) -> String {
+/// `rustflow validate` of a directory whose flows all compiled, then their warnings.
+pub fn valid_dir(format: Format, dir: &str, count: usize, warnings: &[Warning]) -> String {
     match format {
-        Format::Text => format!("+OK {dir}: {count} flow{} valid\n", plural(count)),
-        Format::Json => json_line(json!({"ok": true, "valid": true, "dir": dir, "flows": count})),
+        Format::Text => format!(
+            "+OK {dir}: {count} flow{} valid\n{}",
+            plural(count),
+            warning_lines(warnings)
+        ),
+        Format::Json => json_line(json!({
+            "ok": true, "valid": true, "dir": dir, "flows": count,
+            "warnings": warnings.iter().map(warning_json).collect::<Vec<_>>(),
+        })),
     }
+}
+
+fn warning_lines(warnings: &[Warning]) -> String {
+    warnings.iter().map(|w| format!("{w}\n")).collect()
+}
+
+fn warning_json(w: &Warning) -> Value {
+    json!({
+        "file": w.file, "pointer": w.pointer, "line": w.line, "column": w.column,
+        "severity": w.severity.as_str(), "code": w.code, "message": w.message,
+    })
 }
 
 /// `rustflow validate` that found problems.

@@ -110,7 +110,10 @@ fn validate(snapshot: &Snapshot, target: &str, format: Format) -> String {
     };
     if path.is_dir() {
         return match FlowSet::load_dir(&path, &options) {
-            Ok(set) => api::valid_dir(format, &path.display().to_string(), set.len()),
+            Ok(set) => {
+                let warnings: Vec<_> = set.iter().flat_map(|f| f.warnings()).cloned().collect();
+                api::valid_dir(format, &path.display().to_string(), set.len(), &warnings)
+            }
             Err(diagnostics) => api::invalid(format, &path.display().to_string(), &diagnostics),
         };
     }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustflow_engine::{CompileOptions, Diagnostic, FlowSet, UnknownApps};
+use rustflow_engine::{CompileOptions, Diagnostic, FlowSet, Severity, UnknownApps};
 
 use crate::api;
 use crate::config::{CONFIG_NAME, Config, Globals};
@@ -102,7 +102,20 @@ fn load_flows(config: &Config) -> Result<FlowSet, Vec<Diagnostic>> {
             }
         }
     }
+    log_warnings(&flows);
     Ok(flows)
+}
+
+/// What `rustflow check` warns about, once per load or reload: warnings at WARNING, notes
+/// (a variable nothing sets, which the dialplan may) at INFO.
+fn log_warnings(flows: &FlowSet) {
+    for warning in flows.iter().flat_map(|flow| flow.warnings()) {
+        let level = match warning.severity {
+            Severity::Note => Level::Info,
+            Severity::Warning | Severity::Error => Level::Warning,
+        };
+        log::global(level, &format!("rustflow: {warning}"));
+    }
 }
 
 pub fn compile_options(config: &Config) -> CompileOptions {

@@ -2,37 +2,51 @@
 
 use std::path::{Path, PathBuf};
 
-use rustflow_engine::{CompileOptions, Flow, FlowSet, UnknownApps};
+use rustflow_engine::{CompileOptions, Diagnostic, Flow, FlowSet, Severity, UnknownApps, Warning};
 
 use crate::Status;
 use crate::args::{self, Arg, UsageError};
 
 pub const USAGE: &str = "\
-Usage: rustflow check [--unknown-apps skip|error] FILE|DIR
+Usage: rustflow check [--unknown-apps skip|error] [--deny-warnings] [--json] FILE|DIR
 
 Validates flow files exactly as the module does when it loads them: a FILE, or every
 *.json in DIR as one flow set (all or nothing, like a module reload: when any file has
 a problem, only the problems are listed).
 Each problem is one line on stdout:
   FILE:LINE:COLUMN: JSON-POINTER: message
+A flow that loads may still get warnings and notes about traps of the flow language (see
+\"Common mistakes\" in docs/apps.md), each with a fix:
+  FILE:LINE:COLUMN: JSON-POINTER: warning[CODE]: message; fix: ...
+  FILE:LINE:COLUMN: JSON-POINTER: note[CODE]: message; fix: ...
 
 --unknown-apps error   (default) an application the engine does not run is an error.
 --unknown-apps skip    such applications are accepted; each one is listed as a note
                        (FILE:LINE:COLUMN: JSON-POINTER: note: ...) and does not
                        fail the check.
+--deny-warnings        warnings fail the check (exit status 1); notes never do.
+--json                 one JSON object per line for every problem, warning and note:
+                       {file, pointer, line, column, severity, code, message}, with
+                       severity error|warning|note; nothing else on stdout.
 
 Exit status:
-  0  every flow is valid (notes under `skip` do not count as problems)
-  1  at least one problem (or the path cannot be read)
+  0  every flow is valid (warnings and notes do not count, unless --deny-warnings)
+  1  at least one problem, or a warning under --deny-warnings (or the path cannot be read)
   2  usage error (unknown option, missing or extra argument)
 ";
 
 pub fn command(rest: &[String]) -> Result<Status, UsageError> {
-    let parsed = args::parse(rest, &["unknown-apps"], &[])?;
+    let parsed = args::parse(rest, &["unknown-apps"], &["deny-warnings", "json"])?;
     if crate::printed_help(&parsed, USAGE) {
         return Ok(Status::Ok);
     }
     let mut options = CompileOptions::default();
+    let flag = |flag: &str| {
+        parsed
+            .iter()
+            .any(|arg| matches!(arg, Arg::Option { name, value: None } if name == flag))
+    };
+    let (deny_warnings, json) = (flag("deny-warnings"), flag("json"));
     for arg in &parsed {
         if let Arg::Option {
             name,
@@ -54,26 +68,50 @@ pub fn command(rest: &[String]) -> Result<Status, UsageError> {
     }
     let target = Path::new(args::single_positional(&parsed, "FILE or DIR")?);
     let report = check_path(target, &options);
-    for line in &report.lines {
-        println!("{line}");
+    for finding in &report.findings {
+        match (json, &finding.json) {
+            (false, _) => println!("{}", finding.text),
+            (true, Some(line)) => println!("{line}"),
+            (true, None) => {}
+        }
     }
     eprintln!(
-        "{} flow(s) checked: {} problem(s), {} skipped application(s)",
-        report.flows, report.problems, report.skipped
+        "{} flow(s) checked: {} problem(s), {} warning(s), {} note(s), {} skipped application(s)",
+        report.flows, report.problems, report.warnings, report.notes, report.skipped
     );
-    Ok(if report.problems == 0 {
-        Status::Ok
-    } else {
-        Status::Problems
-    })
+    Ok(
+        if report.problems == 0 && !(deny_warnings && report.warnings > 0) {
+            Status::Ok
+        } else {
+            Status::Problems
+        },
+    )
 }
 
-/// What `check` found, as printed lines.
+/// One line of the report: its text, and its JSON object unless it is a flow's "ok" line.
+#[derive(Debug)]
+pub struct Finding {
+    pub text: String,
+    pub json: Option<String>,
+}
+
+impl Finding {
+    fn of(item: &Warning, text: String) -> Finding {
+        Finding {
+            text,
+            json: Some(item.to_json()),
+        }
+    }
+}
+
+/// What `check` found.
 #[derive(Debug, Default)]
 pub struct Report {
-    pub lines: Vec<String>,
+    pub findings: Vec<Finding>,
     pub flows: usize,
     pub problems: usize,
+    pub warnings: usize,
+    pub notes: usize,
     pub skipped: usize,
 }
 
@@ -83,30 +121,33 @@ pub fn check_path(target: &Path, options: &CompileOptions) -> Report {
         report.flows = flow_files(target).map_or(0, |files| files.len());
         match FlowSet::load_dir(target, options) {
             Ok(set) => set.iter().for_each(|flow| report.valid(flow)),
-            Err(diagnostics) => {
-                diagnostics
-                    .iter()
-                    .for_each(|d| report.problem(d.to_string()));
-            }
+            Err(diagnostics) => diagnostics.iter().for_each(|d| report.problem(d)),
         }
     } else {
         report.flows = 1;
         match rustflow_engine::compile_file(target, options) {
             Ok(flow) => report.valid(&flow),
-            Err(diagnostics) => {
-                diagnostics
-                    .iter()
-                    .for_each(|d| report.problem(d.to_string()));
-            }
+            Err(diagnostics) => diagnostics.iter().for_each(|d| report.problem(d)),
         }
     }
     report
 }
 
 impl Report {
-    fn problem(&mut self, line: String) {
+    fn problem(&mut self, diagnostic: &Diagnostic) {
         self.problems += 1;
-        self.lines.push(line);
+        // Load errors have no code of their own.
+        let item = Warning {
+            file: diagnostic.file.clone(),
+            pointer: diagnostic.pointer.clone(),
+            line: diagnostic.line,
+            column: diagnostic.column,
+            severity: Severity::Error,
+            code: "invalid",
+            message: diagnostic.message.clone(),
+        };
+        self.findings
+            .push(Finding::of(&item, diagnostic.to_string()));
     }
 
     fn valid(&mut self, flow: &Flow) {
@@ -116,29 +157,57 @@ impl Report {
         } else {
             std::fs::read_to_string(flow.file()).ok()
         };
+        // Skipped applications and lint findings, in file order.
+        let mut items: Vec<(Warning, String)> = Vec::new();
         for skipped in &summary.skipped {
             self.skipped += 1;
-            let pointer = if skipped.pointer.is_empty() {
-                "/"
-            } else {
-                &skipped.pointer
-            };
             let (line, column) = text
                 .as_deref()
                 .and_then(|text| position(text, &skipped.pointer))
                 .unwrap_or((1, 1));
-            self.lines.push(format!(
-                "{}:{line}:{column}: {pointer}: note: unknown application `{}` skipped (--unknown-apps skip)",
-                flow.file(),
-                skipped.app
-            ));
+            let item = Warning {
+                file: flow.file().to_string(),
+                pointer: skipped.pointer.clone(),
+                line,
+                column,
+                severity: Severity::Note,
+                code: "unknown-app-skipped",
+                message: format!(
+                    "unknown application `{}` skipped (--unknown-apps skip)",
+                    skipped.app
+                ),
+            };
+            let pointer = if item.pointer.is_empty() {
+                "/"
+            } else {
+                &item.pointer
+            };
+            let line_text = format!(
+                "{}:{line}:{column}: {pointer}: note: {}",
+                item.file, item.message
+            );
+            items.push((item, line_text));
         }
-        self.lines.push(format!(
-            "{}: ok ({} steps, version {})",
-            flow.file(),
-            summary.steps,
-            flow.version()
-        ));
+        for warning in flow.warnings() {
+            match warning.severity {
+                Severity::Warning | Severity::Error => self.warnings += 1,
+                Severity::Note => self.notes += 1,
+            }
+            items.push((warning.clone(), warning.to_string()));
+        }
+        items.sort_by_key(|(item, _)| (item.line, item.column));
+        for (item, line_text) in &items {
+            self.findings.push(Finding::of(item, line_text.clone()));
+        }
+        self.findings.push(Finding {
+            text: format!(
+                "{}: ok ({} steps, version {})",
+                flow.file(),
+                summary.steps,
+                flow.version()
+            ),
+            json: None,
+        });
     }
 }
 

@@ -17,7 +17,7 @@ const USAGE: &str = "\
 rustflow — check, run and draw mod_rustflow call flows offline
 
 Usage:
-  rustflow check [--unknown-apps skip|error] FILE|DIR
+  rustflow check [--unknown-apps skip|error] [--deny-warnings] [--json] FILE|DIR
   rustflow run FILE [options]           (see `rustflow run --help`)
   rustflow graph FILE
   rustflow schema

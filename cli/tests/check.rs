@@ -244,3 +244,143 @@ fn unreadable_paths_are_problems_not_usage_errors() {
         out.stdout
     );
 }
+
+/// A flow that loads, with one warning (a quoted variable) and one note (`vip` is never set).
+const TRAPPED: &str = "[\n  {\"set\": {\"said\": \"agent\"}},\n  {\"if\": {\"expression\": \"'${said}' == 'agent' || ${vip} == 'yes'\", \"then\": [{\"log\": \"agent\"}]}}\n]\n";
+
+#[test]
+fn warnings_and_notes_are_listed_and_fail_only_under_deny_warnings() {
+    let dir = scratch_dir("warnings");
+    let file = write(&dir, "trapped.json", TRAPPED);
+    let out = rustflow(&["check", &file]);
+    assert_eq!(out.status, 0, "{}{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "{file}:3:26: /1/if/expression: warning[quoted-variable]: `'${{said}}'` is a quoted string, so it is the text `${{said}}`, not the variable's value; fix: write `${{said}}` without quotes"
+        )
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "{file}:3:50: /1/if/expression: note[unset-variable]: `vip` is read"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[2].starts_with(&format!("{file}: ok (")),
+        "{}",
+        out.stdout
+    );
+    for line in &lines[..2] {
+        assert!(is_problem_line(line, &file), "{line}");
+    }
+    assert!(
+        out.stderr
+            .contains("1 flow(s) checked: 0 problem(s), 1 warning(s), 1 note(s)"),
+        "{}",
+        out.stderr
+    );
+    let denied = rustflow(&["check", "--deny-warnings", &file]);
+    assert_eq!(denied.status, 1, "{}", denied.stdout);
+    assert_eq!(denied.stdout, out.stdout);
+
+    // Notes alone never fail, even under --deny-warnings.
+    let noted = write(&dir, "noted.json", "[{\"log\": \"${vip}\"}]");
+    let out = rustflow(&["check", "--deny-warnings", &noted]);
+    assert_eq!(out.status, 0, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("note[unset-variable]"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Every stdout line of `--json` is one JSON object with the seven fields.
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            let object = value.as_object().expect("a JSON object");
+            let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            assert_eq!(
+                keys,
+                [
+                    "code", "column", "file", "line", "message", "pointer", "severity"
+                ],
+                "{line}"
+            );
+            value
+        })
+        .collect()
+}
+
+#[test]
+fn json_output_is_one_object_per_line_for_problems_warnings_and_notes() {
+    let dir = scratch_dir("json");
+    let file = write(&dir, "trapped.json", TRAPPED);
+    let out = rustflow(&["check", "--json", &file]);
+    assert_eq!(out.status, 0, "{}", out.stdout);
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert_eq!(
+        lines[0],
+        serde_json::json!({
+            "file": file, "pointer": "/1/if/expression", "line": 3, "column": 26,
+            "severity": "warning", "code": "quoted-variable",
+            "message": "`'${said}'` is a quoted string, so it is the text `${said}`, not the variable's value; fix: write `${said}` without quotes",
+        })
+    );
+    assert_eq!(
+        (&lines[1]["severity"], &lines[1]["code"]),
+        (
+            &serde_json::json!("note"),
+            &serde_json::json!("unset-variable")
+        )
+    );
+    let out = rustflow(&["check", "--json", "--deny-warnings", &file]);
+    assert_eq!(out.status, 1);
+
+    // Load errors are `error` lines with the code `invalid`.
+    let bad = write(&dir, "bad.json", "[\n  {\"hangup\": \"NOT_A_CAUSE\"}\n]");
+    let out = rustflow(&["check", "--json", &bad]);
+    assert_eq!(out.status, 1);
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines.len(), 1, "{}", out.stdout);
+    assert_eq!(lines[0]["severity"], "error");
+    assert_eq!(lines[0]["code"], "invalid");
+    assert_eq!(lines[0]["pointer"], "/0/hangup");
+    assert_eq!(lines[0]["line"], 2);
+
+    // Skipped applications are notes.
+    let skipped = write(&dir, "skipped.json", "[{\"ccPosition\": {}}]");
+    let out = rustflow(&["check", "--json", "--unknown-apps", "skip", &skipped]);
+    assert_eq!(out.status, 0, "{}", out.stdout);
+    let lines = json_lines(&out.stdout);
+    assert_eq!(lines[0]["code"], "unknown-app-skipped");
+    assert_eq!(lines[0]["severity"], "note");
+}
+
+#[test]
+fn corpus_has_no_warnings_under_skip() {
+    let Some(corpus) = corpus_dir() else {
+        println!("note: the shared corpus is absent; skipped");
+        return;
+    };
+    let out = rustflow(&[
+        "check",
+        "--unknown-apps",
+        "skip",
+        "--deny-warnings",
+        "--json",
+        &corpus.display().to_string(),
+    ]);
+    assert_eq!(out.status, 0, "{}", out.stdout);
+    for line in json_lines(&out.stdout) {
+        assert_eq!(line["severity"], "note", "{line}");
+    }
+}

@@ -100,3 +100,37 @@ fn every_example_compiles() {
         "only {examples} examples"
     );
 }
+
+/// The variables the lints take as provided by applications are the ones this page documents,
+/// and every lint code has its line in "Common mistakes".
+#[test]
+fn application_outputs_and_lint_codes_are_documented() {
+    let page = apps_page();
+    let missing: Vec<&str> = rustflow_engine::apps_outputs::APP_OUTPUTS
+        .iter()
+        .copied()
+        .filter(|name| !page.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "application outputs not documented in docs/apps.md: {missing:?}"
+    );
+    let mistakes = page
+        .split_once("## Common mistakes")
+        .map(|(_, rest)| rest)
+        .expect("docs/apps.md has a `## Common mistakes` section");
+    use rustflow_engine::lint::*;
+    for code in [
+        QUOTED_VARIABLE,
+        UNREACHABLE,
+        UNSET_VARIABLE,
+        DIGITS_MIN_MAX,
+        DIGITS_NEVER_MATCH,
+        FILE_TYPE,
+    ] {
+        assert!(
+            mistakes.contains(&format!("| `{code}` |")),
+            "`{code}` has no row in Common mistakes"
+        );
+    }
+}

@@ -9,7 +9,7 @@ fn every_subcommand_has_help() {
     for (command, expected) in [
         (
             "check",
-            "Usage: rustflow check [--unknown-apps skip|error] FILE|DIR",
+            "Usage: rustflow check [--unknown-apps skip|error] [--deny-warnings] [--json] FILE|DIR",
         ),
         ("run", "Usage: rustflow run FILE"),
         ("graph", "Usage: rustflow graph FILE"),

@@ -275,6 +275,7 @@ pub fn compile_source(
         units: cx.units.into_iter().map(|b| b.finish()).collect(),
         disconnected: cx.disconnected,
         summary,
+        warnings: crate::lint::lint(file, text, &doc.root),
     })
 }
 
@@ -2393,7 +2394,12 @@ impl<'a> Compiler<'a> {
                 self.error(
                     pointer,
                     item.start,
-                    format!("unknown file type `{other}` (expected tone, silence, local, http_audio, tts, or no type with `name`/`id`)"),
+                    format!(
+                        "unknown file type `{other}` (expected tone, silence, local, http_audio, tts, or no type with `name`/`id`){}",
+                        crate::lint::suggest_file_type(other)
+                            .map(|known| format!("; did you mean `{known}`?"))
+                            .unwrap_or_default()
+                    ),
                 );
                 None
             }

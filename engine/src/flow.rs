@@ -95,6 +95,8 @@ pub struct Flow {
     pub(crate) expressions: Vec<crate::expr::Expression>,
     /// Compiled `js` bodies, by the index ops hold.
     pub(crate) scripts: Vec<crate::js::JsFunction>,
+    /// What `rustflow check` warns about (the flow loads all the same).
+    pub(crate) warnings: Vec<crate::lint::Warning>,
 }
 
 /// A `schema` step naming another flow by a literal id.
@@ -127,6 +129,10 @@ impl Flow {
     }
     pub fn summary(&self) -> FlowSummary {
         self.summary.clone()
+    }
+    /// Warnings and notes about the flow as written, by position (see [`crate::lint`]).
+    pub fn warnings(&self) -> &[crate::lint::Warning] {
+        &self.warnings
     }
 }
 

@@ -16,6 +16,7 @@
 //! started it, with a DEBUG line saying so; its `break` does not stop the caller.
 #![forbid(unsafe_code)]
 
+pub mod apps_outputs;
 pub mod causes;
 mod compile;
 pub mod expr;
@@ -25,6 +26,7 @@ pub mod host;
 mod interp;
 pub mod js;
 pub mod json;
+pub mod lint;
 mod program;
 pub mod schema;
 pub mod sim;
@@ -40,3 +42,4 @@ pub use flow::{
 };
 pub use host::*;
 pub use interp::{Limits, RunOutcome, run};
+pub use lint::{Severity, Warning};

@@ -177,6 +177,31 @@ impl Template {
     }
 }
 
+/// The channel variable the text inside `${…}` reads, as (name, full text): `a.b.0` reads
+/// `a` (or, when no `a` exists, the variable named `a.b.0`); `strepoch()` and FreeSWITCH
+/// syntax read none. For `rustflow check`'s notes.
+pub(crate) fn variable_read(inner: &str) -> Option<(String, String)> {
+    part_read(&var_part(inner)?)
+}
+
+/// Every channel variable a template text reads, as [`variable_read`] gives them.
+pub(crate) fn template_reads(text: &str) -> Vec<(String, String)> {
+    Template::parse(text)
+        .parts
+        .iter()
+        .filter_map(part_read)
+        .collect()
+}
+
+fn part_read(part: &Part) -> Option<(String, String)> {
+    match part {
+        Part::Var(name) => Some((name.to_string(), name.to_string())),
+        Part::JsonPath { base, full, .. } => Some((base.to_string(), full.to_string())),
+        Part::Uri(inner) => part_read(inner),
+        _ => None,
+    }
+}
+
 /// The value of the text inside `${…}` as an expression reads it (`name`, `name.a.0`,
 /// `name.uri()`, `strepoch()`): the same rules as a template part, "" when missing.
 pub fn lookup(scope: &mut Scope<'_>, inner: &str) -> String {

@@ -385,3 +385,53 @@ fn bare_and_unknown_subcommands_print_usage() {
         format!("-ERR `show` takes exactly one argument; usage: {usage}\n")
     );
 }
+
+/// A flow that loads with a note (`vip` is never set) and a warning (a step after hangup).
+const TRAPPED: &str =
+    "[\n  {\"log\": \"${vip}\"},\n  {\"hangup\": \"\"},\n  {\"log\": \"never\"}\n]\n";
+
+#[test]
+fn validate_lists_the_warnings_and_notes_of_a_flow_that_loads() {
+    let h = loaded_with(&[("menu", MENU)]);
+    let dir = h.root().join("candidates");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("trapped.json");
+    std::fs::write(&file, TRAPPED).unwrap();
+    let f = file.display();
+    let note = format!(
+        "{f}:2:11: /0/log: note[unset-variable]: `vip` is read, but no step of this flow sets it and it is neither a FreeSWITCH variable nor an application's output (fine if the dialplan or the caller sets it); fix: set it before this step, or check its spelling"
+    );
+    let warning = format!(
+        "{f}:4:3: /2: warning[unreachable]: this step never runs: `hangup` at /1/hangup ends the block before it, and no `goto` leads here; fix: remove it, or move it before the `hangup`"
+    );
+
+    let out = h.api_ok(&format!("validate {f}"));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with(&format!("+OK {f} is valid: flow trapped, version ")),
+        "{out}"
+    );
+    assert_eq!(lines[1..], [note.as_str(), warning.as_str()], "{out}");
+
+    let json = h.api(&format!("validate {f} json")).json();
+    assert_eq!(json["valid"], true, "{json}");
+    assert_eq!(
+        json["warnings"][1],
+        json!({
+            "file": f.to_string(), "pointer": "/2", "line": 4, "column": 3,
+            "severity": "warning", "code": "unreachable",
+            "message": "this step never runs: `hangup` at /1/hangup ends the block before it, and no `goto` leads here; fix: remove it, or move it before the `hangup`",
+        })
+    );
+    assert_eq!(json["warnings"][0]["severity"], "note", "{json}");
+
+    // A directory: the same lines after the verdict.
+    let out = h.api_ok(&format!("validate {}/", dir.display()));
+    assert_eq!(
+        out,
+        format!("+OK {}/: 1 flow valid\n{note}\n{warning}\n", dir.display())
+    );
+    let json = h.api(&format!("validate {}/ json", dir.display())).json();
+    assert_eq!(json["warnings"].as_array().map(Vec::len), Some(2), "{json}");
+}

@@ -235,3 +235,34 @@ fn unloading_the_library_and_loading_it_again_works() {
         h.reopen_module();
     }
 }
+
+#[test]
+fn warnings_are_logged_once_per_load_and_reload() {
+    let mut h = Harness::new();
+    // A step after hangup (a warning) reading a variable nothing sets (a note).
+    h.write_flow(
+        "trapped",
+        "[\n  {\"hangup\": \"\"},\n  {\"log\": \"${vip}\"}\n]\n",
+    );
+    h.load();
+    let file = h.flows_dir().join("trapped.json").display().to_string();
+    let warning = format!(
+        "rustflow: {file}:3:3: /1: warning[unreachable]: this step never runs: `hangup` at /0/hangup ends the block before it, and no `goto` leads here; fix: remove it, or move it before the `hangup`"
+    );
+    let count = |level: i64, prefix: &str| {
+        FakeCore::logs()
+            .iter()
+            .filter(|l| {
+                l.level == level && l.uuid.is_none() && l.text.trim_end().starts_with(prefix)
+            })
+            .count()
+    };
+    let note = format!("rustflow: {file}:3:11: /1/log: note[unset-variable]: `vip` is read");
+    assert_eq!(count(LOG_WARNING, &warning), 1, "{}", FakeCore::logs_text());
+    assert_eq!(count(LOG_INFO, &note), 1, "{}", FakeCore::logs_text());
+    h.api_ok("reload");
+    assert_eq!(count(LOG_WARNING, &warning), 2, "{}", FakeCore::logs_text());
+    assert_eq!(count(LOG_INFO, &note), 2, "{}", FakeCore::logs_text());
+    // The flow loaded all the same.
+    assert!(h.api_ok("list").contains("trapped"));
+}
