@@ -5,55 +5,54 @@ use std::path::{Path, PathBuf};
 use rustflow_engine::{CompileOptions, Flow, FlowSet, UnknownApps};
 
 use crate::Status;
-use crate::args::{self, Arg, UsageError};
 
-pub const USAGE: &str = "\
-Usage: rustflow check [--unknown-apps skip|error] FILE|DIR
-
-Validates flow files exactly as the module does when it loads them: a FILE, or every
-*.json in DIR as one flow set (all or nothing, like a module reload: when any file has
-a problem, only the problems are listed).
-Each problem is one line on stdout:
-  FILE:LINE:COLUMN: JSON-POINTER: message
-
---unknown-apps error   (default) an application the engine does not run is an error.
---unknown-apps skip    such applications are accepted; each one is listed as a note
-                       (FILE:LINE:COLUMN: JSON-POINTER: note: ...) and does not
-                       fail the check.
-
+/// Validate flow files exactly as the module does when it loads them
+///
+/// A FILE, or every *.json in DIR as one flow set (all or nothing, like a module reload:
+/// when any file has a problem, only the problems are listed).
+/// Each problem is one line on stdout:
+///   FILE:LINE:COLUMN: JSON-POINTER: message
+#[derive(Debug, clap::Args)]
+#[command(
+    verbatim_doc_comment,
+    after_help = "\
 Exit status:
   0  every flow is valid (notes under `skip` do not count as problems)
   1  at least one problem (or the path cannot be read)
-  2  usage error (unknown option, missing or extra argument)
-";
+  2  usage error (unknown option, missing or extra argument)"
+)]
+pub struct CheckArgs {
+    /// How to treat an application the engine does not run
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = UnknownAppsMode::Error)]
+    unknown_apps: UnknownAppsMode,
+    /// A flow file, or a directory of them
+    #[arg(value_name = "FILE|DIR")]
+    path: PathBuf,
+}
 
-pub fn command(rest: &[String]) -> Result<Status, UsageError> {
-    let parsed = args::parse(rest, &["unknown-apps"], &[])?;
-    if crate::printed_help(&parsed, USAGE) {
-        return Ok(Status::Ok);
-    }
-    let mut options = CompileOptions::default();
-    for arg in &parsed {
-        if let Arg::Option {
-            name,
-            value: Some(value),
-        } = arg
-        {
-            if name == "unknown-apps" {
-                options.unknown_apps = match value.as_str() {
-                    "skip" => UnknownApps::Skip,
-                    "error" => UnknownApps::Error,
-                    other => {
-                        return Err(UsageError(format!(
-                            "--unknown-apps takes `skip` or `error`, not `{other}`"
-                        )));
-                    }
-                };
-            }
+/// `--unknown-apps` of `check` and `run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnknownAppsMode {
+    /// It is an error: the flow does not load
+    Error,
+    /// It is accepted: a note (FILE:LINE:COLUMN: JSON-POINTER: note: ...), not a problem
+    Skip,
+}
+
+impl From<UnknownAppsMode> for UnknownApps {
+    fn from(mode: UnknownAppsMode) -> Self {
+        match mode {
+            UnknownAppsMode::Error => UnknownApps::Error,
+            UnknownAppsMode::Skip => UnknownApps::Skip,
         }
     }
-    let target = Path::new(args::single_positional(&parsed, "FILE or DIR")?);
-    let report = check_path(target, &options);
+}
+
+pub fn command(args: &CheckArgs) -> Status {
+    let options = CompileOptions {
+        unknown_apps: args.unknown_apps.into(),
+    };
+    let report = check_path(&args.path, &options);
     for line in &report.lines {
         println!("{line}");
     }
@@ -61,11 +60,11 @@ pub fn command(rest: &[String]) -> Result<Status, UsageError> {
         "{} flow(s) checked: {} problem(s), {} skipped application(s)",
         report.flows, report.problems, report.skipped
     );
-    Ok(if report.problems == 0 {
+    if report.problems == 0 {
         Status::Ok
     } else {
         Status::Problems
-    })
+    }
 }
 
 /// What `check` found, as printed lines.
