@@ -380,9 +380,9 @@ mod tests {
             (1.5e300, "1.5e+300"),
             (-2.5e-7, "-2.5e-7"),
             (9007199254740993.0, "9007199254740992"),
-            // halfway between two 17-digit forms: JavaScript engines print the even one
-            (255710272925744.125, "255710272925744.12"),
-            (684908567976417.25, "684908567976417.2"),
+            // halfway between two shortest forms: JavaScript engines print the even one
+            (255710272925744.0 + 0.125, "255710272925744.12"),
+            (684908567976417.0 + 0.25, "684908567976417.2"),
         ] {
             assert_eq!(number_to_string(n), text, "{n:e}");
         }
