@@ -1,8 +1,9 @@
 # mod_rustflow: build, install, test, demo.
 #
 #   make                 release build: target/release/mod_rustflow.so and target/release/rustflow
-#   make install         module into the FreeSWITCH modules dir, sample config (never overwritten),
-#                        flows dir with an example flow. Honours DESTDIR and FREESWITCH_PREFIX.
+#   make install         module into the FreeSWITCH modules dir (stripped; its debug info beside it
+#                        as mod_rustflow.so.debug), sample config (never overwritten), flows dir
+#                        with an example flow. Honours DESTDIR and FREESWITCH_PREFIX.
 #   make test            the whole test suite
 #   make demo            runs examples/flows/demo.json on the built-in call simulator
 #
@@ -13,10 +14,13 @@
 
 CARGO ?= cargo
 PKG_CONFIG ?= pkg-config
+OBJCOPY ?= objcopy
 DESTDIR ?=
 RELEASE_DIR := target/release
 MODULE := $(RELEASE_DIR)/mod_rustflow.so
 CLI := $(RELEASE_DIR)/rustflow
+# what `make install` installs: the module without its debug info, and the debug info
+STRIPPED_DIR := $(RELEASE_DIR)/stripped
 
 ifneq ($(strip $(FREESWITCH_PREFIX)),)
   FS_MODULES_DIR ?= $(FREESWITCH_PREFIX)/mod
@@ -26,16 +30,30 @@ else
   FS_CONF_DIR ?= $(shell $(PKG_CONFIG) --variable=confdir freeswitch 2>/dev/null)
 endif
 
-.PHONY: all build install test demo memcheck clean-module
+.PHONY: all build strip install test demo memcheck clean-module
 
 all: build
 
+# A module file is never rewritten in place: a FreeSWITCH that loaded it from there has it
+# mapped and would crash. Each copy goes to a temporary name and is renamed over the old
+# file (the running process keeps the old inode).
 build:
 	$(CARGO) build --release -p mod_rustflow -p rustflow-cli
-	cp -f $(RELEASE_DIR)/libmod_rustflow.so $(MODULE)
+	cp $(RELEASE_DIR)/libmod_rustflow.so $(MODULE).tmp
+	mv -f $(MODULE).tmp $(MODULE)
 	@echo "built $(MODULE) and $(CLI)"
 
-install: build
+# The release module is mostly debug info; FreeSWITCH gets it stripped, and gdb finds the
+# debug info through the debuglink when mod_rustflow.so.debug sits next to the module.
+strip: build
+	mkdir -p $(STRIPPED_DIR)
+	$(OBJCOPY) --only-keep-debug $(MODULE) $(STRIPPED_DIR)/mod_rustflow.so.debug.tmp
+	mv -f $(STRIPPED_DIR)/mod_rustflow.so.debug.tmp $(STRIPPED_DIR)/mod_rustflow.so.debug
+	cd $(STRIPPED_DIR) && $(OBJCOPY) --strip-debug --add-gnu-debuglink=mod_rustflow.so.debug \
+	  ../mod_rustflow.so mod_rustflow.so.tmp
+	mv -f $(STRIPPED_DIR)/mod_rustflow.so.tmp $(STRIPPED_DIR)/mod_rustflow.so
+
+install: strip
 	@if [ -z "$(FS_MODULES_DIR)" ] || [ -z "$(FS_CONF_DIR)" ]; then \
 	  echo "make install: cannot find the FreeSWITCH directories: pkg-config knows no 'freeswitch'" >&2; \
 	  echo "  (install FreeSWITCH's development files or set PKG_CONFIG_PATH), or set" >&2; \
@@ -43,7 +61,10 @@ install: build
 	  exit 1; \
 	fi
 	install -d "$(DESTDIR)$(FS_MODULES_DIR)"
-	install -m 0755 $(MODULE) "$(DESTDIR)$(FS_MODULES_DIR)/mod_rustflow.so"
+	install -m 0644 $(STRIPPED_DIR)/mod_rustflow.so.debug "$(DESTDIR)$(FS_MODULES_DIR)/mod_rustflow.so.debug.tmp"
+	mv -f "$(DESTDIR)$(FS_MODULES_DIR)/mod_rustflow.so.debug.tmp" "$(DESTDIR)$(FS_MODULES_DIR)/mod_rustflow.so.debug"
+	install -m 0755 $(STRIPPED_DIR)/mod_rustflow.so "$(DESTDIR)$(FS_MODULES_DIR)/mod_rustflow.so.tmp"
+	mv -f "$(DESTDIR)$(FS_MODULES_DIR)/mod_rustflow.so.tmp" "$(DESTDIR)$(FS_MODULES_DIR)/mod_rustflow.so"
 	install -d "$(DESTDIR)$(FS_CONF_DIR)/autoload_configs"
 	@if [ -e "$(DESTDIR)$(FS_CONF_DIR)/autoload_configs/mod_rustflow.conf.xml" ]; then \
 	  echo "keeping the existing $(DESTDIR)$(FS_CONF_DIR)/autoload_configs/mod_rustflow.conf.xml"; \
@@ -56,7 +77,7 @@ install: build
 	else \
 	  install -m 0644 examples/flows/demo.json "$(DESTDIR)$(FS_CONF_DIR)/flows/demo.json"; \
 	fi
-	@echo "installed mod_rustflow into $(DESTDIR)$(FS_MODULES_DIR); add <load module=\"mod_rustflow\"/> to modules.conf.xml"
+	@echo "installed mod_rustflow (stripped; debug info in mod_rustflow.so.debug beside it) into $(DESTDIR)$(FS_MODULES_DIR); add <load module=\"mod_rustflow\"/> to modules.conf.xml"
 
 test:
 	$(CARGO) test --workspace --no-fail-fast

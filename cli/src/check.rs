@@ -5,71 +5,68 @@ use std::path::{Path, PathBuf};
 use rustflow_engine::{CompileOptions, Diagnostic, Flow, FlowSet, Severity, UnknownApps, Warning};
 
 use crate::Status;
-use crate::args::{self, Arg, UsageError};
 
-pub const USAGE: &str = "\
-Usage: rustflow check [--unknown-apps skip|error] [--deny-warnings] [--json] FILE|DIR
-
-Validates flow files exactly as the module does when it loads them: a FILE, or every
-*.json in DIR as one flow set (all or nothing, like a module reload: when any file has
-a problem, only the problems are listed).
-Each problem is one line on stdout:
-  FILE:LINE:COLUMN: JSON-POINTER: message
-A flow that loads may still get warnings and notes about traps of the flow language (see
-\"Common mistakes\" in docs/apps.md), each with a fix:
-  FILE:LINE:COLUMN: JSON-POINTER: warning[CODE]: message; fix: ...
-  FILE:LINE:COLUMN: JSON-POINTER: note[CODE]: message; fix: ...
-
---unknown-apps error   (default) an application the engine does not run is an error.
---unknown-apps skip    such applications are accepted; each one is listed as a note
-                       (FILE:LINE:COLUMN: JSON-POINTER: note: ...) and does not
-                       fail the check.
---deny-warnings        warnings fail the check (exit status 1); notes never do.
---json                 one JSON object per line for every problem, warning and note:
-                       {file, pointer, line, column, severity, code, message}, with
-                       severity error|warning|note; nothing else on stdout.
-
+/// Validate flow files exactly as the module does when it loads them
+///
+/// A FILE, or every *.json in DIR as one flow set (all or nothing, like a module reload:
+/// when any file has a problem, only the problems are listed).
+/// Each problem is one line on stdout:
+///   FILE:LINE:COLUMN: JSON-POINTER: message
+/// A flow that loads may still get warnings and notes about traps of the flow language (see
+/// "Common mistakes" in docs/apps.md), each with a fix:
+///   FILE:LINE:COLUMN: JSON-POINTER: warning[CODE]: message; fix: ...
+///   FILE:LINE:COLUMN: JSON-POINTER: note[CODE]: message; fix: ...
+#[derive(Debug, clap::Args)]
+#[command(
+    verbatim_doc_comment,
+    after_help = "\
 Exit status:
   0  every flow is valid (warnings and notes do not count, unless --deny-warnings)
   1  at least one problem, or a warning under --deny-warnings (or the path cannot be read)
-  2  usage error (unknown option, missing or extra argument)
-";
+  2  usage error (unknown option, missing or extra argument)"
+)]
+pub struct CheckArgs {
+    /// How to treat an application the engine does not run
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = UnknownAppsMode::Error)]
+    unknown_apps: UnknownAppsMode,
+    /// Warnings fail the check (exit status 1); notes never do
+    #[arg(long)]
+    deny_warnings: bool,
+    /// One JSON object per line for every problem, warning and note: {file, pointer, line,
+    /// column, severity, code, message}, severity error|warning|note; nothing else on stdout
+    #[arg(long)]
+    json: bool,
+    /// A flow file, or a directory of them
+    #[arg(value_name = "FILE|DIR")]
+    path: PathBuf,
+}
 
-pub fn command(rest: &[String]) -> Result<Status, UsageError> {
-    let parsed = args::parse(rest, &["unknown-apps"], &["deny-warnings", "json"])?;
-    if crate::printed_help(&parsed, USAGE) {
-        return Ok(Status::Ok);
-    }
-    let mut options = CompileOptions::default();
-    let flag = |flag: &str| {
-        parsed
-            .iter()
-            .any(|arg| matches!(arg, Arg::Option { name, value: None } if name == flag))
-    };
-    let (deny_warnings, json) = (flag("deny-warnings"), flag("json"));
-    for arg in &parsed {
-        if let Arg::Option {
-            name,
-            value: Some(value),
-        } = arg
-        {
-            if name == "unknown-apps" {
-                options.unknown_apps = match value.as_str() {
-                    "skip" => UnknownApps::Skip,
-                    "error" => UnknownApps::Error,
-                    other => {
-                        return Err(UsageError(format!(
-                            "--unknown-apps takes `skip` or `error`, not `{other}`"
-                        )));
-                    }
-                };
-            }
+/// `--unknown-apps` of `check` and `run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnknownAppsMode {
+    /// It is an error: the flow does not load
+    Error,
+    /// It is accepted: a note (FILE:LINE:COLUMN: JSON-POINTER: note: ...), not a problem
+    Skip,
+}
+
+impl From<UnknownAppsMode> for UnknownApps {
+    fn from(mode: UnknownAppsMode) -> Self {
+        match mode {
+            UnknownAppsMode::Error => UnknownApps::Error,
+            UnknownAppsMode::Skip => UnknownApps::Skip,
         }
     }
-    let target = Path::new(args::single_positional(&parsed, "FILE or DIR")?);
-    let report = check_path(target, &options);
+}
+
+pub fn command(args: &CheckArgs) -> Status {
+    let options = CompileOptions {
+        unknown_apps: args.unknown_apps.into(),
+        ..CompileOptions::default()
+    };
+    let report = check_path(&args.path, &options);
     for finding in &report.findings {
-        match (json, &finding.json) {
+        match (args.json, &finding.json) {
             (false, _) => println!("{}", finding.text),
             (true, Some(line)) => println!("{line}"),
             (true, None) => {}
@@ -79,13 +76,11 @@ pub fn command(rest: &[String]) -> Result<Status, UsageError> {
         "{} flow(s) checked: {} problem(s), {} warning(s), {} note(s), {} skipped application(s)",
         report.flows, report.problems, report.warnings, report.notes, report.skipped
     );
-    Ok(
-        if report.problems == 0 && !(deny_warnings && report.warnings > 0) {
-            Status::Ok
-        } else {
-            Status::Problems
-        },
-    )
+    if report.problems == 0 && !(args.deny_warnings && report.warnings > 0) {
+        Status::Ok
+    } else {
+        Status::Problems
+    }
 }
 
 /// One line of the report: its text, and its JSON object unless it is a flow's "ok" line.

@@ -1,88 +1,149 @@
 //! `rustflow run`: runs a flow on the call simulator and prints what happened.
 
+use clap::ArgMatches;
 use rustflow_engine::BridgeResult;
 use rustflow_engine::sim::{HttpFixture, Script};
 
 use crate::Status;
-use crate::args::{self, Arg, UsageError};
+use crate::check::UnknownAppsMode;
 
-pub const USAGE: &str = "\
-Usage: rustflow run FILE [options]
+const CALLER: &str = "Caller script";
+const LOADING: &str = "Flow loading";
+const OUTPUT: &str = "Output";
 
-Runs the flow on the built-in call simulator (virtual clock, scripted caller) and prints
-every step with what it did: prompts played, digits and speech collected, variables set,
-HTTP requests, the branch taken by if/switch/while, and the final hangup cause.
-
-Caller script (lists add to those of a --script file, single values replace them):
-  --dtmf KEYS            what the caller presses at the next digit collection, e.g. `2`
-                         or `1#`; repeat for later prompts (none left = timeout)
-  --speech TEXT          the next speech recognition result; repeat for later prompts
-  --hangup-after N       the caller hangs up after N steps (`Ns`/`Nms`: at that virtual
-                         time, e.g. in the middle of a prompt)
-  --var NAME=VALUE       a channel variable present at the start (repeatable; the caller
-                         is caller_id_number=1000, destination_number=100 unless set)
-  --global NAME=VALUE    a global variable, read as $${NAME} (repeatable)
-  --arg VALUE            an invocation argument ($1, $2, ...; repeatable)
-  --time WHEN            start of the virtual clock, RFC 3339
-                         (default 2026-01-05T09:00:00Z, a Monday morning)
-  --http URL=FILE        answer requests to URL (exact, after expansion) with status 200
-                         and FILE as the body (repeatable)
-  --http-fixtures FILE   HTTP answers from a JSON file:
-                         {\"http\": [{\"url\": \"https://...\", \"method\": \"POST\", \"status\": 200,
-                                    \"headers\": {...}, \"body\": \"text\" or JSON, \"delay_ms\": 50}]}
-                         (entries matching URL and method answer in turn, the last one
-                         repeatedly; a request nothing matches fails like a network error
-                         and the flow goes on)
-  --script FILE          a whole simulator script (JSON: vars, globals, args, dtmf, speech,
-                         bridge, bridge_talk_ms, pickup, hangup_after_steps, hangup_at_ms,
-                         http, limits, start, uuid)
-  --bridge OUTCOME       outcome of every bridge leg: answered (default)|busy|no_answer|
-                         failed|cancelled
-  --bridge LEG=OUTCOME   outcome of one leg, named user/EXT[@DOMAIN], gateway/NAME/NUMBER,
-                         sip/URI or pickup/GROUP (repeatable; a pickup group is not
-                         picked up unless named here)
-Flow loading:
-  --flows DIR            the other flows, for the `schema` application (default: only FILE)
-  --unknown-apps skip|error  as in `rustflow check` (default error; under skip, such a
-                         step fails when it runs and the flow goes on)
-  --max-steps N          step budget of the call (default 100000)
-Output:
-  --json                 the machine transcript (JSON) instead of the readable trace
-
+/// Run a flow on the call simulator and print what happened
+///
+/// Runs the flow on the built-in call simulator (virtual clock, scripted caller) and prints
+/// every step with what it did: prompts played, digits and speech collected, variables set,
+/// HTTP requests, the branch taken by if/switch/while, and the final hangup cause.
+///
+/// The caller script options add to the lists of a --script file and replace its single
+/// values.
+#[derive(Debug, clap::Args)]
+#[command(
+    verbatim_doc_comment,
+    // a repeated single-value option (`--time`, `--max-steps`, ...): the last one counts
+    args_override_self = true,
+    after_help = "\
 Exit status:
   0  the flow ran, however it ended (hangup, end of the flow, a failed step)
   1  the flow does not load (problems printed as by `rustflow check`), or a script,
      fixture or flows file cannot be read
-  2  usage error
-";
-
-/// Every option of `run`, parsed.
-#[derive(Debug, Default)]
-pub struct RunOptions {
+  2  usage error"
+)]
+pub struct RunArgs {
+    /// The flow file
+    #[arg(value_name = "FILE")]
     pub file: String,
-    pub script_file: Option<String>,
+
+    /// What the caller presses at the next digit collection, e.g. `2` or `1#`
+    ///
+    /// Repeat for later prompts; when none is left, the collection times out.
+    #[arg(long, value_name = "KEYS", value_parser = dtmf_keys, help_heading = CALLER)]
     pub dtmf: Vec<String>,
+    /// The next speech recognition result (repeatable, one per prompt)
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true, help_heading = CALLER)]
     pub speech: Vec<String>,
-    pub bridge_default: Option<BridgeResult>,
-    pub bridge_legs: Vec<(String, BridgeResult)>,
+    /// The caller hangs up after N steps, or at virtual time Ns / Nms
+    ///
+    /// A time can fall in the middle of a prompt.
+    #[arg(long, value_name = "N|Ns|Nms", value_parser = hangup_after, help_heading = CALLER)]
     pub hangup_after: Option<HangupAfter>,
-    pub vars: Vec<(String, String)>,
-    pub globals: Vec<(String, String)>,
-    pub args: Vec<String>,
-    pub start_time: Option<String>,
-    /// HTTP answer sources in command-line order, read after parsing.
-    pub http_sources: Vec<HttpSource>,
+    /// A channel variable present at the start (repeatable)
+    ///
+    /// The caller is caller_id_number=1000, destination_number=100 unless set.
+    #[arg(
+        long,
+        value_name = "NAME=VALUE",
+        value_parser = name_value,
+        allow_hyphen_values = true,
+        help_heading = CALLER
+    )]
+    pub var: Vec<(String, String)>,
+    /// A global variable, read as $${NAME} (repeatable)
+    #[arg(
+        long,
+        value_name = "NAME=VALUE",
+        value_parser = name_value,
+        allow_hyphen_values = true,
+        help_heading = CALLER
+    )]
+    pub global: Vec<(String, String)>,
+    /// An invocation argument: $1, $2, ... (repeatable)
+    #[arg(long, value_name = "VALUE", allow_hyphen_values = true, help_heading = CALLER)]
+    pub arg: Vec<String>,
+    /// Start of the virtual clock, RFC 3339 [default: 2026-01-05T09:00:00Z, a Monday]
+    #[arg(long, value_name = "WHEN", help_heading = CALLER)]
+    pub time: Option<String>,
+    /// Answer requests to URL with status 200 and FILE as the body (repeatable)
+    ///
+    /// URL is matched exactly, after expansion; it may contain `=` (FILE follows the last).
+    #[arg(long, value_name = "URL=FILE", value_parser = url_file, help_heading = CALLER)]
+    http: Vec<(String, String)>,
+    /// HTTP answers from a JSON file (repeatable)
+    ///
+    ///   {"http": [{"url": "https://...", "method": "POST", "status": 200,
+    ///              "headers": {...}, "body": "text" or JSON, "delay_ms": 50}]}
+    /// Entries matching URL and method answer in turn, the last one repeatedly; a request
+    /// nothing matches fails like a network error and the flow goes on. With --http, the
+    /// answers for one URL come in command-line order.
+    #[arg(long, value_name = "FILE", verbatim_doc_comment, help_heading = CALLER)]
+    http_fixtures: Vec<String>,
+    /// A whole simulator script (JSON)
+    ///
+    /// Keys: vars, globals, args, dtmf, speech, bridge, bridge_talk_ms, pickup,
+    /// hangup_after_steps, hangup_at_ms, http, limits, start, uuid. The options add to its
+    /// lists and replace its single values.
+    #[arg(long, value_name = "FILE", verbatim_doc_comment, help_heading = CALLER)]
+    pub script: Option<String>,
+    /// Outcome of every bridge leg, or with LEG= of one leg (repeatable)
+    ///
+    /// OUTCOME: answered (default), busy, no_answer, failed or cancelled.
+    /// LEG: user/EXT[@DOMAIN], gateway/NAME/NUMBER, sip/URI or pickup/GROUP (a pickup
+    /// group is not picked up unless named here).
+    #[arg(
+        long,
+        value_name = "[LEG=]OUTCOME",
+        value_parser = bridge_spec,
+        verbatim_doc_comment,
+        help_heading = CALLER
+    )]
+    bridge: Vec<BridgeSpec>,
+
+    /// The other flows, for the `schema` application [default: only FILE]
+    #[arg(long = "flows", value_name = "DIR", help_heading = LOADING)]
     pub flows_dir: Option<String>,
-    pub unknown_apps_skip: bool,
+    /// How to treat an application the engine does not run
+    ///
+    /// As in `rustflow check`; under skip, such a step fails when it runs and the flow
+    /// goes on.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        default_value_t = UnknownAppsMode::Error,
+        verbatim_doc_comment,
+        help_heading = LOADING
+    )]
+    pub unknown_apps: UnknownAppsMode,
+    /// Step budget of the call [default: 100000]
+    #[arg(long, value_name = "N", help_heading = LOADING)]
     pub max_steps: Option<u64>,
+
+    /// The machine transcript (JSON) instead of the readable trace
+    #[arg(long, help_heading = OUTPUT)]
     pub json: bool,
+
+    /// `--http` and `--http-fixtures` in command-line order (see `order_http_sources`).
+    #[arg(skip)]
+    http_sources: Vec<HttpSource>,
 }
 
 /// Where HTTP answers come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpSource {
     /// `--http URL=FILE`.
-    UrlFile(String),
+    UrlFile { url: String, file: String },
     /// `--http-fixtures FILE`.
     FixturesFile(String),
 }
@@ -94,31 +155,96 @@ pub enum HangupAfter {
     Millis(u64),
 }
 
+/// One `--bridge`: the outcome of every leg, or of the one named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BridgeSpec {
+    Every(BridgeResult),
+    Leg(String, BridgeResult),
+}
+
 pub const BRIDGE_OUTCOMES: &[&str] = &["answered", "busy", "no_answer", "failed", "cancelled"];
 
-fn name_value(option: &str, value: &str) -> Result<(String, String), UsageError> {
+impl RunArgs {
+    /// `--http` and `--http-fixtures`, in command-line order.
+    pub fn http_sources(&self) -> &[HttpSource] {
+        &self.http_sources
+    }
+
+    /// Interleaves the `--http` and `--http-fixtures` values as they were given: entries
+    /// for the same URL answer in that order.
+    pub fn order_http_sources(&mut self, matches: &ArgMatches) {
+        let at = |id: &str| {
+            matches
+                .indices_of(id)
+                .map(Iterator::collect::<Vec<_>>)
+                .unwrap_or_default()
+        };
+        let mut sources: Vec<(usize, HttpSource)> = at("http")
+            .into_iter()
+            .zip(&self.http)
+            .map(|(index, (url, file))| {
+                let (url, file) = (url.clone(), file.clone());
+                (index, HttpSource::UrlFile { url, file })
+            })
+            .chain(
+                at("http_fixtures")
+                    .into_iter()
+                    .zip(&self.http_fixtures)
+                    .map(|(index, file)| (index, HttpSource::FixturesFile(file.clone()))),
+            )
+            .collect();
+        sources.sort_by_key(|(index, _)| *index);
+        self.http_sources = sources.into_iter().map(|(_, source)| source).collect();
+    }
+}
+
+fn dtmf_keys(value: &str) -> Result<String, String> {
+    match value
+        .chars()
+        .find(|c| !matches!(c, '0'..='9' | '*' | '#' | 'A'..='D' | 'a'..='d'))
+    {
+        Some(bad) => Err(format!("`{bad}` is not a DTMF key (0-9 * # A-D)")),
+        None => Ok(value.to_string()),
+    }
+}
+
+fn name_value(value: &str) -> Result<(String, String), String> {
     value
         .split_once('=')
         .filter(|(name, _)| !name.is_empty())
         .map(|(name, value)| (name.to_string(), value.to_string()))
-        .ok_or_else(|| UsageError(format!("--{option} takes NAME=VALUE, not `{value}`")))
+        .ok_or_else(|| "expected NAME=VALUE".to_string())
 }
 
-fn bridge_outcome(value: &str) -> Result<BridgeResult, UsageError> {
+fn url_file(value: &str) -> Result<(String, String), String> {
+    // The URL may contain `=` (query strings): split at the last one.
+    value
+        .rsplit_once('=')
+        .filter(|(url, file)| !url.is_empty() && !file.is_empty())
+        .map(|(url, file)| (url.to_string(), file.to_string()))
+        .ok_or_else(|| "expected URL=FILE".to_string())
+}
+
+fn bridge_outcome(value: &str) -> Result<BridgeResult, String> {
     BridgeResult::parse(value).ok_or_else(|| {
-        UsageError(format!(
-            "--bridge outcome must be one of {}, not `{value}`",
+        format!(
+            "the outcome must be one of {}, not `{value}`",
             BRIDGE_OUTCOMES.join("|")
-        ))
+        )
     })
 }
 
-fn hangup_after(value: &str) -> Result<HangupAfter, UsageError> {
-    let bad = || {
-        UsageError(format!(
-            "--hangup-after takes N (steps), Ns or Nms, not `{value}`"
-        ))
-    };
+fn bridge_spec(value: &str) -> Result<BridgeSpec, String> {
+    match value.rsplit_once('=') {
+        Some((leg, outcome)) if !leg.is_empty() => {
+            Ok(BridgeSpec::Leg(leg.to_string(), bridge_outcome(outcome)?))
+        }
+        _ => Ok(BridgeSpec::Every(bridge_outcome(value)?)),
+    }
+}
+
+fn hangup_after(value: &str) -> Result<HangupAfter, String> {
+    let bad = || "expected N (steps), Ns or Nms".to_string();
     let number = |digits: &str| digits.parse::<u64>().map_err(|_| bad());
     if let Some(ms) = value.strip_suffix("ms") {
         Ok(HangupAfter::Millis(number(ms)?))
@@ -131,122 +257,35 @@ fn hangup_after(value: &str) -> Result<HangupAfter, UsageError> {
     }
 }
 
-pub fn parse_options(rest: &[String]) -> Result<Option<RunOptions>, UsageError> {
-    let parsed = args::parse(
-        rest,
-        &[
-            "dtmf",
-            "speech",
-            "bridge",
-            "hangup-after",
-            "var",
-            "global",
-            "arg",
-            "time",
-            "http",
-            "http-fixtures",
-            "script",
-            "flows",
-            "unknown-apps",
-            "max-steps",
-        ],
-        &["json"],
-    )?;
-    if crate::printed_help(&parsed, USAGE) {
-        return Ok(None);
-    }
-    let mut options = RunOptions {
-        file: args::single_positional(&parsed, "FILE")?.to_string(),
-        ..RunOptions::default()
-    };
-    for arg in &parsed {
-        let Arg::Option { name, value } = arg else {
-            continue;
-        };
-        let value = value.clone().unwrap_or_default();
-        match name.as_str() {
-            "dtmf" => {
-                if let Some(bad) = value
-                    .chars()
-                    .find(|c| !matches!(c, '0'..='9' | '*' | '#' | 'A'..='D' | 'a'..='d'))
-                {
-                    return Err(UsageError(format!(
-                        "--dtmf: `{bad}` is not a DTMF key (0-9 * # A-D)"
-                    )));
-                }
-                options.dtmf.push(value);
-            }
-            "speech" => options.speech.push(value),
-            "bridge" => match value.rsplit_once('=') {
-                Some((leg, outcome)) if !leg.is_empty() => {
-                    options
-                        .bridge_legs
-                        .push((leg.to_string(), bridge_outcome(outcome)?));
-                }
-                _ => options.bridge_default = Some(bridge_outcome(&value)?),
-            },
-            "script" => options.script_file = Some(value),
-            "hangup-after" => options.hangup_after = Some(hangup_after(&value)?),
-            "var" => options.vars.push(name_value("var", &value)?),
-            "global" => options.globals.push(name_value("global", &value)?),
-            "arg" => options.args.push(value),
-            "time" => options.start_time = Some(value),
-            "http" => {
-                if !value.contains('=') {
-                    return Err(UsageError(format!("--http takes URL=FILE, not `{value}`")));
-                }
-                options.http_sources.push(HttpSource::UrlFile(value));
-            }
-            "http-fixtures" => options.http_sources.push(HttpSource::FixturesFile(value)),
-            "flows" => options.flows_dir = Some(value),
-            "unknown-apps" => {
-                options.unknown_apps_skip = match value.as_str() {
-                    "skip" => true,
-                    "error" => false,
-                    other => {
-                        return Err(UsageError(format!(
-                            "--unknown-apps takes `skip` or `error`, not `{other}`"
-                        )));
-                    }
-                }
-            }
-            "max-steps" => {
-                options.max_steps = Some(value.parse().map_err(|_| {
-                    UsageError(format!("--max-steps takes a number, not `{value}`"))
-                })?)
-            }
-            "json" => options.json = true,
-            _ => {}
-        }
-    }
-    Ok(Some(options))
-}
-
 fn read(file: &str) -> Result<String, String> {
     std::fs::read_to_string(file).map_err(|err| format!("{file}: cannot read: {err}"))
 }
 
 /// The simulator script: the `--script` file, then the options on top of it.
-pub fn build_script(options: &RunOptions) -> Result<Script, String> {
-    let mut script = match &options.script_file {
+pub fn build_script(options: &RunArgs) -> Result<Script, String> {
+    let mut script = match &options.script {
         Some(file) => Script::from_json(&read(file)?).map_err(|err| format!("{file}: {err}"))?,
         None => Script::default(),
     };
     script.dtmf.extend(options.dtmf.iter().cloned());
     script.speech.extend(options.speech.iter().cloned());
-    if let Some(outcome) = options.bridge_default {
-        script.bridge_default = outcome;
+    for bridge in &options.bridge {
+        match bridge {
+            BridgeSpec::Every(outcome) => script.bridge_default = *outcome,
+            BridgeSpec::Leg(leg, outcome) => {
+                script.bridge.insert(leg.clone(), *outcome);
+            }
+        }
     }
-    script.bridge.extend(options.bridge_legs.iter().cloned());
-    script.vars.extend(options.vars.iter().cloned());
-    script.globals.extend(options.globals.iter().cloned());
-    script.args.extend(options.args.iter().cloned());
+    script.vars.extend(options.var.iter().cloned());
+    script.globals.extend(options.global.iter().cloned());
+    script.args.extend(options.arg.iter().cloned());
     match options.hangup_after {
         Some(HangupAfter::Steps(steps)) => script.hangup_after_steps = Some(steps),
         Some(HangupAfter::Millis(ms)) => script.hangup_at_ms = Some(ms),
         None => {}
     }
-    if let Some(when) = &options.start_time {
+    if let Some(when) = &options.time {
         // The simulator's own script parser reads RFC 3339 times.
         let start = serde_json::json!({ "start": when }).to_string();
         script.start_micros = Script::from_json(&start)
@@ -256,7 +295,7 @@ pub fn build_script(options: &RunOptions) -> Result<Script, String> {
     if let Some(max_steps) = options.max_steps {
         script.limits.max_steps = max_steps;
     }
-    for source in &options.http_sources {
+    for source in options.http_sources() {
         match source {
             HttpSource::FixturesFile(file) => {
                 // The sim's script format, restricted to its `http` list.
@@ -273,14 +312,9 @@ pub fn build_script(options: &RunOptions) -> Result<Script, String> {
                 let fixtures = Script::from_json(&text).map_err(|err| format!("{file}: {err}"))?;
                 script.http.extend(fixtures.http);
             }
-            HttpSource::UrlFile(spec) => {
-                // The URL may contain `=` (query strings): split at the last one.
-                let (url, file) = spec
-                    .rsplit_once('=')
-                    .filter(|(url, file)| !url.is_empty() && !file.is_empty())
-                    .ok_or_else(|| format!("--http takes URL=FILE, not `{spec}`"))?;
+            HttpSource::UrlFile { url, file } => {
                 script.http.push(HttpFixture {
-                    url: url.to_string(),
+                    url: url.clone(),
                     method: None,
                     status: 200,
                     headers: Vec::new(),
@@ -293,16 +327,12 @@ pub fn build_script(options: &RunOptions) -> Result<Script, String> {
     Ok(script)
 }
 
-pub fn command(rest: &[String]) -> Result<Status, UsageError> {
-    let Some(options) = parse_options(rest)? else {
-        return Ok(Status::Ok);
-    };
-    let script = match build_script(&options) {
-        Ok(script) => script,
+pub fn command(options: &RunArgs) -> Status {
+    match build_script(options) {
+        Ok(script) => crate::simulate::run(options, script),
         Err(message) => {
             eprintln!("{message}");
-            return Ok(Status::Problems);
+            Status::Problems
         }
-    };
-    Ok(crate::simulate::run(&options, script))
+    }
 }

@@ -5,22 +5,18 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustflow_engine::sim::{Entry, Event, Script, SimHost, simulate};
-use rustflow_engine::{CompileOptions, Flow, FlowSet, LogLevel, RunOutcome, UnknownApps};
+use rustflow_engine::{CompileOptions, Flow, FlowSet, LogLevel, RunOutcome};
 use serde_json::{Value, json};
 
 use crate::Status;
-use crate::run::RunOptions;
+use crate::run::RunArgs;
 
 /// Longest variable value or request body shown in the readable trace, in characters.
 const SHOWN_CHARS: usize = 100;
 
-pub fn run(options: &RunOptions, script: Script) -> Status {
+pub fn run(options: &RunArgs, script: Script) -> Status {
     let compile = CompileOptions {
-        unknown_apps: if options.unknown_apps_skip {
-            UnknownApps::Skip
-        } else {
-            UnknownApps::Error
-        },
+        unknown_apps: options.unknown_apps.into(),
         ..CompileOptions::default()
     };
     let flow = match rustflow_engine::compile_file(Path::new(&options.file), &compile) {

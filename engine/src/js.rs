@@ -305,7 +305,8 @@ impl JsSandbox {
 
     /// Runs a `js` body: its variables are read through `env` first (the sandbox itself
     /// is not reached through `env` here). The result is text: `undefined` → "", objects
-    /// and arrays → JSON, dates → ISO 8601, everything else → `String(value)`.
+    /// and arrays → JSON, dates → ISO 8601, everything else → `String(value)`; a Promise
+    /// is an error.
     pub fn call(&mut self, f: &JsFunction, env: &mut dyn ExprEnv) -> Result<String, String> {
         let input = f.resolve(env)?;
         self.run_function(f, input)
@@ -319,6 +320,13 @@ impl JsSandbox {
             |ctx, func, st| {
                 let local_date = st.local_date.clone().restore(ctx)?;
                 let value: Value = func.call((input.vars, input.globals, local_date))?;
+                if value.is_promise() {
+                    // nothing runs a promise's jobs here: its outcome would be lost
+                    return Err(rquickjs::Exception::throw_type(
+                        ctx,
+                        "a js step cannot return a Promise: asynchronous code is not run",
+                    ));
+                }
                 let text: Function = st.to_text.clone().restore(ctx)?;
                 text.call::<_, String>((value,))
             },

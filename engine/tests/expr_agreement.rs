@@ -154,6 +154,8 @@ const VALUES: &[(&str, &str)] = &[
     ("user@example.com", "cat dog"),
     ("catalog", " cat "),
     ("1e21", "123456789012345680000"),
+    // halfway between two shortest forms (`+${x} + 1` prints …745.12, not …745.13)
+    ("255710272925744.125", "684908567976417.25"),
     ("\"); process.exit(1); (\"", "${system ls}"),
     ("line\nbreak\u{2028}", "nul\0byte"),
 ];

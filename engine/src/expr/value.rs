@@ -174,46 +174,10 @@ pub(crate) fn str_to_number(s: &str) -> f64 {
     sign * body.parse::<f64>().unwrap_or(f64::NAN)
 }
 
-/// Number::toString(10): shortest round-trip digits laid out as ECMA-262 prescribes.
+/// Number::toString(10): shortest round-trip digits laid out as ECMA-262 prescribes
+/// (`-0` prints as `0`, NaN and the infinities by name).
 pub(crate) fn number_to_string(n: f64) -> String {
-    if n.is_nan() {
-        return "NaN".into();
-    }
-    if n == 0.0 {
-        return "0".into();
-    }
-    if n.is_infinite() {
-        return if n > 0.0 { "Infinity" } else { "-Infinity" }.into();
-    }
-    if n < 0.0 {
-        return format!("-{}", number_to_string(-n));
-    }
-    if n.fract() == 0.0 && n < 1e21 {
-        // integers print all their digits (`{}` never uses an exponent for f64)
-        return format!("{n}");
-    }
-    let sci = format!("{n:e}"); // e.g. "1.2345e-7"
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let k = digits.len() as i64;
-    let n_exp = exp.parse::<i64>().unwrap_or(0) + 1;
-    if k <= n_exp && n_exp <= 21 {
-        format!("{digits}{}", "0".repeat((n_exp - k) as usize))
-    } else if 0 < n_exp && n_exp <= 21 {
-        let (a, b) = digits.split_at(n_exp as usize);
-        format!("{a}.{b}")
-    } else if -6 < n_exp && n_exp <= 0 {
-        format!("0.{}{digits}", "0".repeat((-n_exp) as usize))
-    } else {
-        let e = n_exp - 1;
-        let sign = if e >= 0 { "+" } else { "-" };
-        let (first, rest) = digits.split_at(1);
-        if rest.is_empty() {
-            format!("{first}e{sign}{}", e.abs())
-        } else {
-            format!("{first}.{rest}e{sign}{}", e.abs())
-        }
-    }
+    ryu_js::Buffer::new().format(n).to_string()
 }
 
 /// ToIntegerOrInfinity
@@ -411,6 +375,14 @@ mod tests {
             (f64::NAN, "NaN"),
             (f64::NEG_INFINITY, "-Infinity"),
             (4294967296.5, "4294967296.5"),
+            (f64::INFINITY, "Infinity"),
+            (123456789012345680000.0, "123456789012345680000"),
+            (1.5e300, "1.5e+300"),
+            (-2.5e-7, "-2.5e-7"),
+            (9007199254740993.0, "9007199254740992"),
+            // halfway between two shortest forms: JavaScript engines print the even one
+            (255710272925744.0 + 0.125, "255710272925744.12"),
+            (684908567976417.0 + 0.25, "684908567976417.2"),
         ] {
             assert_eq!(number_to_string(n), text, "{n:e}");
         }

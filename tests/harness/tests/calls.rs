@@ -88,20 +88,28 @@ fn answer_playback_hangup_makes_exactly_those_core_calls() {
             FakeCore::logs_text()
         );
     }
-    // Readiness is checked before media, as the switch's own apps do.
-    let first_ready = call
-        .record
-        .iter()
-        .position(|e| e["fn"] == "switch_channel_test_ready");
-    let play = call
-        .record
-        .iter()
-        .position(|e| e["fn"] == "switch_ivr_play_file");
-    assert!(
-        first_ready < play,
-        "no readiness check before playback: {:#?}",
-        call.record
-    );
+    // Before every step the engine asks whether the call is still up (the channel state),
+    // so a caller who hung up ends the flow at the next step instead of meeting a dead
+    // channel.
+    let mut state_read = false;
+    for entry in &call.record {
+        match entry["fn"].as_str() {
+            Some("switch_channel_get_state") => state_read = true,
+            Some(
+                step @ ("switch_channel_perform_answer"
+                | "switch_ivr_play_file"
+                | "switch_channel_perform_hangup"),
+            ) => {
+                assert!(
+                    state_read,
+                    "no channel-state check before {step}: {:#?}",
+                    call.record
+                );
+                state_read = false;
+            }
+            _ => {}
+        }
+    }
 }
 
 #[test]
