@@ -1,4 +1,5 @@
-//! Hangup causes FreeSWITCH knows (reference Part D): the only causes `hangup` accepts.
+//! Hangup causes FreeSWITCH knows (docs/semantics.md, "Hangup causes"): the only causes
+//! `hangup` accepts.
 
 use crate::host::HangupCause;
 

@@ -1,4 +1,4 @@
-//! Parsing, validation and compilation of Webitel schemas (spec §2, reference §A2–A5).
+//! Parsing, validation and compilation of Webitel schemas (docs/semantics.md).
 //!
 //! Validation collects every problem of a file (not just the first) as [`Diagnostic`]s
 //! with file, JSON pointer, line:column and a message a person can act on.
@@ -15,7 +15,7 @@ use crate::json::{self, Kind, Member, Value, pointer_join};
 use crate::program::*;
 use crate::template::Template;
 
-/// Keys of an application object that are never an application name (reference A5).
+/// Keys of an application object that are never an application name (docs/semantics.md, "Reserved keys").
 pub const RESERVED_KEYS: &[&str] = &["tag", "break", "limit", "async", "trace", "_id"];
 
 /// Applications this engine runs.
@@ -685,27 +685,31 @@ impl<'a> Compiler<'a> {
             );
             return None;
         };
+        // As the original: a limit counts only with `max > 0` and a non-empty `failover`;
+        // otherwise it is ignored (designer flows carry `{"max": 5, "failover": ""}`).
+        // docs/semantics.md, "Reserved keys".
         let max = find_ci(members, "max");
         let failover = find_ci(members, "failover");
+        let failover_is_empty = failover.is_none_or(|m| match &m.value.kind {
+            Kind::Null => true,
+            Kind::String(tag) => tag.is_empty(),
+            _ => false,
+        });
+        let max_is_unset = max.is_none_or(|m| match &m.value.kind {
+            Kind::Null => true,
+            Kind::Number(raw) => raw.parse::<f64>().is_ok_and(|n| n <= 0.0),
+            Kind::String(text) => text.trim().parse::<f64>().is_ok_and(|n| n <= 0.0),
+            _ => false,
+        });
         let (Some(max), Some(failover)) = (max, failover) else {
-            self.error(
-                pointer,
-                value.start,
-                "`limit` needs both `max` (a number > 0) and `failover` (a tag)".to_string(),
-            );
             return None;
         };
-        let max_value = self.const_u64(&max.value, &pointer_join(pointer, &max.key), "max")?;
-        if max_value == 0 {
-            self.error(
-                &pointer_join(pointer, &max.key),
-                max.value.start,
-                "`limit.max` must be greater than 0".to_string(),
-            );
+        if failover_is_empty || max_is_unset {
             return None;
         }
+        let max_value = self.const_u64(&max.value, &pointer_join(pointer, &max.key), "max")?;
         let failover_pointer = pointer_join(pointer, &failover.key);
-        let Some(tag) = failover.value.as_str().filter(|t| !t.is_empty()) else {
+        let Some(tag) = failover.value.as_str() else {
             self.error(
                 &failover_pointer,
                 failover.value.start,
@@ -868,7 +872,7 @@ impl<'a> Compiler<'a> {
         None
     }
 
-    // ---- argument helpers (weak typing, case-insensitive keys: reference A4) ----
+    // ---- argument helpers (weak typing, case-insensitive keys: docs/semantics.md, "Arguments") ----
 
     fn type_error(&mut self, acx: &AppCx<'_>, value: &Value, expected: &str) {
         self.error(
@@ -2687,7 +2691,7 @@ pub(crate) fn parse_lot_range(text: &str) -> Result<(u32, u32), String> {
     Ok((from, to))
 }
 
-/// Case-insensitive member look-up (reference A4).
+/// Case-insensitive member look-up (docs/semantics.md, "Arguments").
 pub(crate) fn find_ci<'v>(members: &'v [Member], key: &str) -> Option<&'v Member> {
     members
         .iter()

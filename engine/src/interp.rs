@@ -1,6 +1,6 @@
 //! The interpreter: runs a compiled flow against a [`Host`].
 //!
-//! Semantics (spec §3): a failing step is logged at WARNING, sets `rustflow_error` and
+//! Semantics (docs/semantics.md, "Running a flow"): a failing step is logged at WARNING, sets `rustflow_error` and
 //! execution continues; hangup stops the flow at once and then `trigger.disconnected`
 //! runs with media refused; `break` stops the current flow object (and a synchronous
 //! caller); budgets end the flow with a logged error.
@@ -71,7 +71,6 @@ pub fn run(
         buffers: Vec::new(),
         depth: 0,
         debug,
-        note: None,
     };
     machine.timezone = flow
         .timezone
@@ -156,7 +155,32 @@ impl From<HostError> for StepError {
     }
 }
 
-type StepResult = Result<Control, StepError>;
+/// What a step did: where to go next, and the result text of its step line when it has
+/// more to say than "ok" (`true`, `case`, `again`, a bridge result…).
+struct Done {
+    control: Control,
+    note: Option<&'static str>,
+}
+
+impl From<Control> for Done {
+    fn from(control: Control) -> Self {
+        Done {
+            control,
+            note: None,
+        }
+    }
+}
+
+impl Control {
+    fn noted(self, note: &'static str) -> Done {
+        Done {
+            control: self,
+            note: Some(note),
+        }
+    }
+}
+
+type StepResult = Result<Done, StepError>;
 
 /// A fork started with `async: true`: run on the caller right after the current step.
 enum Pending {
@@ -183,8 +207,6 @@ struct Machine<'a> {
     buffers: Vec<String>,
     depth: usize,
     debug: bool,
-    /// Result text of a control step (`true`, `case`, `again`…); `None` = "ok".
-    note: Option<&'static str>,
 }
 
 impl Machine<'_> {
@@ -313,13 +335,19 @@ impl Machine<'_> {
             // Forks recurse from here, not from inside `dispatch`, to keep the stack
             // shallow (the JavaScript sandbox measures it).
             let result = match self.step(flow, counters, unit, op) {
-                Ok(Control::Call(target)) => {
+                Ok(Done {
+                    control: Control::Call(target),
+                    ..
+                }) => {
                     self.depth += 1;
                     let end = self.exec(flow, counters, target);
                     self.depth -= 1;
                     self.fork_result(end)
                 }
-                Ok(Control::CallFlow(other)) => {
+                Ok(Done {
+                    control: Control::CallFlow(other),
+                    ..
+                }) => {
                     let mut other_counters = new_counters(&other);
                     self.depth += 1;
                     let end = self.exec(&other, &mut other_counters, 0);
@@ -329,20 +357,21 @@ impl Machine<'_> {
                 result => result,
             };
             let duration_us = u64::try_from(self.host.now_micros() - started).unwrap_or(0);
-            let (control, failure) = match result {
-                Ok(control) => (control, None),
-                Err(StepError::Failed(reason)) => (Control::Next, Some(reason)),
-                Err(StepError::FailedJump(reason, target)) => (Control::Jump(target), Some(reason)),
-                Err(StepError::Hangup) => (Control::HungUp, None),
+            let (Done { control, note }, failure) = match result {
+                Ok(done) => (done, None),
+                Err(StepError::Failed(reason)) => (Control::Next.into(), Some(reason)),
+                Err(StepError::FailedJump(reason, target)) => {
+                    (Control::Jump(target).into(), Some(reason))
+                }
+                Err(StepError::Hangup) => (Control::HungUp.into(), None),
                 Err(StepError::Fatal) => return End::Fatal,
             };
             let result_text = match (&failure, &control) {
                 (Some(reason), _) => reason.as_str(),
                 (None, Control::HungUp) => "hangup",
-                (None, Control::Stop) => self.note.take().unwrap_or("break"),
-                _ => self.note.take().unwrap_or("ok"),
+                (None, Control::Stop) => note.unwrap_or("break"),
+                _ => note.unwrap_or("ok"),
             };
-            self.note = None;
             self.host.step_done(&StepEvent {
                 flow_id: &flow.id,
                 flow_version: &flow.version,
@@ -498,22 +527,16 @@ impl Machine<'_> {
         op: &Op,
     ) -> StepResult {
         match &op.code {
-            Code::Jump(target) => Ok(Control::Jump(*target)),
-            Code::Goto(target) => Ok(Control::Goto(*target)),
-            Code::Break => Ok(Control::Stop),
+            Code::Jump(target) => Ok(Control::Jump(*target).into()),
+            Code::Goto(target) => Ok(Control::Goto(*target).into()),
+            Code::Break => Ok(Control::Stop.into()),
             Code::If {
                 expr,
                 else_target,
                 end,
             } => match flow.expressions[*expr].eval_bool(self) {
-                Ok(true) => {
-                    self.note = Some("true");
-                    Ok(Control::Next)
-                }
-                Ok(false) => {
-                    self.note = Some("false");
-                    Ok(Control::Jump(*else_target))
-                }
+                Ok(true) => Ok(Control::Next.noted("true")),
+                Ok(false) => Ok(Control::Jump(*else_target).noted("false")),
                 Err(reason) => Err(StepError::FailedJump(
                     format!("expression failed: {reason}"),
                     *end,
@@ -527,26 +550,14 @@ impl Machine<'_> {
             } => {
                 let value = self.expand(variable);
                 let matched = cases.iter().find(|(key, _)| **key == *value);
-                let target = match (matched, default) {
-                    (Some((_, target)), _) => {
-                        self.note = Some("case");
-                        *target
-                    }
-                    (None, Some(target)) => {
-                        self.note = Some("default");
-                        *target
-                    }
-                    (None, None) => {
-                        self.note = Some("no match");
-                        *end
-                    }
+                let (target, note) = match (matched, default) {
+                    (Some((_, target)), _) => (*target, "case"),
+                    (None, Some(target)) => (*target, "default"),
+                    (None, None) => (*end, "no match"),
                 };
-                Ok(Control::Jump(target))
+                Ok(Control::Jump(target).noted(note))
             }
-            Code::WhileEnter => {
-                self.note = Some("enter");
-                Ok(Control::Next)
-            }
+            Code::WhileEnter => Ok(Control::Next.noted("enter")),
             Code::WhileTest {
                 condition,
                 body,
@@ -563,18 +574,11 @@ impl Machine<'_> {
                         );
                         self.host.log(LogLevel::Debug, &line);
                     }
-                    self.note = Some("maxSteps reached");
-                    return Ok(Control::Next);
+                    return Ok(Control::Next.noted("maxSteps reached"));
                 }
                 match flow.expressions[*condition].eval_bool(self) {
-                    Ok(true) => {
-                        self.note = Some("again");
-                        Ok(Control::Jump(*body))
-                    }
-                    Ok(false) => {
-                        self.note = Some("done");
-                        Ok(Control::Next)
-                    }
+                    Ok(true) => Ok(Control::Jump(*body).noted("again")),
+                    Ok(false) => Ok(Control::Next.noted("done")),
                     Err(reason) => Err(StepError::Failed(format!("condition failed: {reason}"))),
                 }
             }
@@ -590,10 +594,9 @@ impl Machine<'_> {
                 }
                 if *is_async {
                     self.pending.push(Pending::Function(*unit));
-                    self.note = Some("async: runs after this step");
-                    return Ok(Control::Next);
+                    return Ok(Control::Next.noted("async: runs after this step"));
                 }
-                Ok(Control::Call(*unit))
+                Ok(Control::Call(*unit).into())
             }
             Code::Schema { id, is_async } => {
                 let id = self.expand(id);
@@ -612,14 +615,13 @@ impl Machine<'_> {
                         )));
                     }
                     self.pending.push(Pending::Schema(other));
-                    self.note = Some("async: runs after this step");
-                    return Ok(Control::Next);
+                    return Ok(Control::Next.noted("async: runs after this step"));
                 }
-                Ok(Control::CallFlow(other))
+                Ok(Control::CallFlow(other).into())
             }
-            Code::Answer => Ok(self.host.answer().map(|()| Control::Next)?),
-            Code::PreAnswer => Ok(self.host.pre_answer().map(|()| Control::Next)?),
-            Code::RingReady => Ok(self.host.ring_ready().map(|()| Control::Next)?),
+            Code::Answer => Ok(self.host.answer().map(|()| Control::Next)?.into()),
+            Code::PreAnswer => Ok(self.host.pre_answer().map(|()| Control::Next)?.into()),
+            Code::RingReady => Ok(self.host.ring_ready().map(|()| Control::Next)?.into()),
             Code::Hangup(cause) => {
                 let cause = match cause {
                     CauseSpec::Known(cause) => *cause,
@@ -635,22 +637,22 @@ impl Machine<'_> {
                     }
                 };
                 self.host.hangup(cause)?;
-                Ok(Control::HungUp)
+                Ok(Control::HungUp.into())
             }
             Code::Log(template) => {
                 let text = self.expand(template);
                 self.host.log(LogLevel::Info, &text);
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::Sleep(ms) => {
                 let ms = self.number(ms, "sleep")?;
                 self.host.sleep(ms)?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::SoftSleep(ms) => {
                 let ms = self.number(ms, "softSleep")?;
                 self.host.soft_sleep(ms)?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::Set(vars) => {
                 for (name, value) in vars {
@@ -658,7 +660,7 @@ impl Machine<'_> {
                     let value = self.var_value(value);
                     self.host.set_var(&name, &value)?;
                 }
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::SetExport(vars, scope) => {
                 for (name, value) in vars {
@@ -666,14 +668,14 @@ impl Machine<'_> {
                     let value = self.var_value(value);
                     self.host.export_var(&name, &value, *scope)?;
                 }
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::UnSet(names) => {
                 for name in names {
                     let name = self.expand(name);
                     self.host.unset_var(&name)?;
                 }
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::Export(names) => {
                 for name in names {
@@ -684,7 +686,7 @@ impl Machine<'_> {
                         self.exported.push(name);
                     }
                 }
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::Playback(spec) => self.playback(spec),
             Code::Bridge(spec) => {
@@ -696,12 +698,11 @@ impl Machine<'_> {
                     Ok(()) | Err(HostError::Hangup) => {}
                     Err(e) => return Err(e.into()),
                 }
-                self.note = Some(result.as_str());
                 if let (BridgeResult::Answered, Some(unit)) = (result, spec.bridged) {
                     // Runs right after this step (its step line first), like an async fork.
                     self.pending.push(Pending::Bridged(unit));
                 }
-                Ok(Control::Next)
+                Ok(Control::Next.noted(result.as_str()))
             }
             Code::RecordFile(spec) => {
                 let request = RecordRequest {
@@ -716,7 +717,7 @@ impl Machine<'_> {
                 check_file_name(&request.name, &request.format)?;
                 let path = self.host.record_file(&request)?;
                 self.host.set_var("rustflow_record_file", &path)?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::RecordSession(spec) => {
                 let request = match &**spec {
@@ -745,11 +746,10 @@ impl Machine<'_> {
                 let path = self.host.record_session(&request)?;
                 if matches!(request, SessionRecording::Start { .. }) {
                     self.host.set_var("rustflow_record_session_file", &path)?;
-                    self.note = Some("start");
+                    Ok(Control::Next.noted("start"))
                 } else {
-                    self.note = Some("stop");
+                    Ok(Control::Next.noted("stop"))
                 }
-                Ok(Control::Next)
             }
             Code::BackgroundStart {
                 file,
@@ -758,11 +758,11 @@ impl Machine<'_> {
                 let file = self.play_file(file)?;
                 let volume = clamp_u32(self.number(volume_reduction, "volumeReduction")?);
                 self.host.background_start(&file, volume)?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::BackgroundStop => {
                 self.host.background_stop()?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::Redirect(uris) => {
                 let uris: Vec<String> = uris
@@ -774,7 +774,7 @@ impl Machine<'_> {
                     return Err(StepError::Failed("no SIP URI to redirect to".to_string()));
                 }
                 self.host.redirect(&uris)?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::UpdateCid {
                 name,
@@ -792,7 +792,7 @@ impl Machine<'_> {
                     ));
                 }
                 self.host.update_caller_id(&update)?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::Ringback(spec) => {
                 let ringback = Ringback {
@@ -806,7 +806,7 @@ impl Machine<'_> {
                     export_to_b_legs: self.flag(&spec.all, "all")?,
                 };
                 self.host.ringback(&ringback)?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::Park {
                 lot,
@@ -829,7 +829,7 @@ impl Machine<'_> {
                     ));
                 }
                 self.host.park(&request)?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::Pickup(group) => {
                 let group = self.expand(group);
@@ -840,11 +840,9 @@ impl Machine<'_> {
                 }
                 if self.host.pickup(&group)? {
                     // The call now belongs to the bridge of the call it picked up.
-                    self.note = Some("picked up a call, the flow ends");
-                    Ok(Control::Stop)
+                    Ok(Control::Stop.noted("picked up a call, the flow ends"))
                 } else {
-                    self.note = Some("no call ringing in the group");
-                    Ok(Control::Next)
+                    Ok(Control::Next.noted("no call ringing in the group"))
                 }
             }
             Code::Conference {
@@ -865,7 +863,7 @@ impl Machine<'_> {
                     ));
                 }
                 self.host.conference(&request)?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::Calendar {
                 id,
@@ -887,30 +885,28 @@ impl Machine<'_> {
                 };
                 let var = self.expand(set_var);
                 self.host.set_var(&var, value)?;
-                self.note = Some(if value == "true" { "open" } else { "closed" });
-                Ok(Control::Next)
+                Ok(Control::Next.noted(if value == "true" { "open" } else { "closed" }))
             }
             Code::GenerateLink(spec) => {
                 let url = self.generate_link(spec)?;
                 let name = self.expand(&spec.set_var);
                 self.host.set_var(&name, &url)?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::Echo(delay) => {
                 let delay_ms = self.number(delay, "echo")?;
                 self.host.echo(delay_ms)?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::FlushDtmf => {
                 self.host.flush_dtmf()?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::InBandDtmf(mode) => {
                 let mode = self.expand(mode);
                 let start = !mode.trim().eq_ignore_ascii_case("stop");
                 self.host.inband_dtmf(start)?;
-                self.note = Some(if start { "start" } else { "stop" });
-                Ok(Control::Next)
+                Ok(Control::Next.noted(if start { "start" } else { "stop" }))
             }
             Code::Timezone(zone) => {
                 let zone = self.expand(zone);
@@ -918,7 +914,7 @@ impl Machine<'_> {
                     return Err(StepError::Failed(format!("unknown time zone `{zone}`")));
                 }
                 self.timezone = Some(zone.into_owned());
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::Http(spec) => self.http(spec),
             Code::Js { function, set_var } => {
@@ -927,7 +923,7 @@ impl Machine<'_> {
                     .map_err(StepError::Failed)?;
                 let name = self.expand(set_var);
                 self.host.set_var(&name, &value)?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::Math(step) => {
                 let args: Vec<String> = step
@@ -938,7 +934,7 @@ impl Machine<'_> {
                 let value = step.call.call(&args, self).map_err(StepError::Failed)?;
                 let name = self.expand(&step.set_var);
                 self.host.set_var(&name, &value)?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::Str(step) => {
                 let data = self.expand(&step.data).into_owned();
@@ -953,7 +949,7 @@ impl Machine<'_> {
                     .map_err(StepError::Failed)?;
                 let name = self.expand(&step.set_var);
                 self.host.set_var(&name, &value)?;
-                Ok(Control::Next)
+                Ok(Control::Next.into())
             }
             Code::Unsupported { reason } => Err(StepError::Failed(reason.to_string())),
             #[cfg(feature = "test-hooks")]
@@ -964,8 +960,8 @@ impl Machine<'_> {
     /// The caller's view of a synchronous fork's end.
     fn fork_result(&mut self, end: End) -> StepResult {
         match end {
-            End::Finished => Ok(Control::Next),
-            End::Break => Ok(Control::Stop),
+            End::Finished => Ok(Control::Next.into()),
+            End::Break => Ok(Control::Stop.into()),
             End::Hangup => {
                 self.hung_up = true;
                 Err(StepError::Hangup)
@@ -1154,7 +1150,7 @@ impl Machine<'_> {
             let outcome = self.host.detect_speech(&files, &capture)?;
             self.host.set_var(&capture.set_var, &outcome.transcript)?;
             self.host.set_var("rustflow_speech_result", &outcome.raw)?;
-            return Ok(Control::Next);
+            return Ok(Control::Next.into());
         }
         let capture = match &spec.digits {
             Some(d) => {
@@ -1200,7 +1196,7 @@ impl Machine<'_> {
             None => None,
         };
         self.host.play(&files, capture.as_ref())?;
-        Ok(Control::Next)
+        Ok(Control::Next.into())
     }
 
     fn http(&mut self, spec: &HttpSpec) -> StepResult {
@@ -1293,7 +1289,7 @@ impl Machine<'_> {
                 self.host.set_var(&name, &value)?;
             }
         }
-        Ok(Control::Next)
+        Ok(Control::Next.into())
     }
 
     fn write_json(&mut self, json: &JsonTemplate, out: &mut String) {
@@ -1349,23 +1345,13 @@ fn check_file_name(name: &str, format: &str) -> Result<(), StepError> {
     Ok(())
 }
 
-/// HMAC-SHA256 (RFC 2104).
+/// HMAC-SHA256 (RFC 2104), from RustCrypto.
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut block_key = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block_key[..32].copy_from_slice(&crate::expr::digest::sha256(key));
-    } else {
-        block_key[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Vec::with_capacity(BLOCK + message.len());
-    inner.extend(block_key.iter().map(|b| b ^ 0x36));
-    inner.extend_from_slice(message);
-    let inner_hash = crate::expr::digest::sha256(&inner);
-    let mut outer = Vec::with_capacity(BLOCK + 32);
-    outer.extend(block_key.iter().map(|b| b ^ 0x5c));
-    outer.extend_from_slice(&inner_hash);
-    crate::expr::digest::sha256(&outer)
+    use hmac::Mac;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 fn clamp_u32(n: u64) -> u32 {
