@@ -197,6 +197,7 @@ mod tests {
             headers: vec![("X-Test".into(), "a,b|{x=y}${system ls}".into())],
             body: Some("{\"k\":1}".into()),
             timeout_ms: 0,
+            insecure_skip_verify: false,
         }
     }
 

@@ -2504,18 +2504,21 @@ impl<'a> Compiler<'a> {
             .ok()?;
         let response_code = self.opt_text(members, "responseCode", pointer).ok()?;
         let export_cookie = self.opt_text(members, "exportCookie", pointer).ok()?;
-        for flag in ["cacheCookie", "insecureSkipVerify"] {
-            if let Some(m) = find_ci(members, flag) {
-                let p = pointer_join(pointer, &m.key);
-                if self.const_bool(&m.value, &p) {
-                    self.error(
-                        &p,
-                        m.value.start,
-                        format!("`httpRequest.{flag}: true` is not supported by rustflow"),
-                    );
-                    args.ok = false;
-                }
+        if let Some(m) = find_ci(members, "cacheCookie") {
+            let p = pointer_join(pointer, &m.key);
+            if self.const_bool(&m.value, &p) {
+                self.error(
+                    &p,
+                    m.value.start,
+                    "`httpRequest.cacheCookie: true` is not supported by rustflow".to_string(),
+                );
+                args.ok = false;
             }
+        }
+        // A constant, so that whether a flow asks for it is known at load.
+        let insecure_skip_verify = self.opt_const_bool(members, "insecureSkipVerify", pointer);
+        if insecure_skip_verify {
+            self.summary.insecure_http.push(pointer.to_string());
         }
         args.ok.then_some(HttpSpec {
             url: url?,
@@ -2527,6 +2530,7 @@ impl<'a> Compiler<'a> {
             response_code,
             export,
             export_cookie,
+            insecure_skip_verify,
         })
     }
 

@@ -71,6 +71,9 @@ pub struct FlowSummary {
     pub skipped: Vec<SkippedApp>,
     /// Application objects compiled.
     pub steps: usize,
+    /// JSON pointers of the `httpRequest` steps with `insecureSkipVerify: true`, so the
+    /// module can refuse the flow at load when its operator does not allow that.
+    pub insecure_http: Vec<String>,
 }
 
 /// A compiled flow: immutable, shared by every call running it.

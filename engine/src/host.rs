@@ -349,6 +349,9 @@ pub struct HttpRequest {
     /// 0 = the flow did not ask: the host applies its configured default
     /// (`http-timeout-ms`).
     pub timeout_ms: u64,
+    /// `insecureSkipVerify: true`: the flow asks not to verify the server's TLS
+    /// certificate. The host decides whether its operator allows that.
+    pub insecure_skip_verify: bool,
 }
 
 /// An HTTP response.

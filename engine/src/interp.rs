@@ -1246,6 +1246,7 @@ impl Machine<'_> {
             headers,
             body,
             timeout_ms,
+            insecure_skip_verify: spec.insecure_skip_verify,
         };
         let response = self.host.http(&request)?;
         if let Some(var) = &spec.response_code {

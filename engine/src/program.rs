@@ -133,6 +133,7 @@ pub(crate) struct HttpSpec {
     /// Variable → JSON path into the response body.
     pub export: Vec<(Template, Box<[Box<str>]>)>,
     pub export_cookie: Option<Template>,
+    pub insecure_skip_verify: bool,
 }
 
 #[derive(Debug)]

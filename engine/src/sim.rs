@@ -1585,6 +1585,7 @@ mod tests {
             headers: Vec::new(),
             body: None,
             timeout_ms: 0,
+            insecure_skip_verify: false,
         };
         let bodies: Vec<String> = (0..3).map(|_| host.http(&request).unwrap().body).collect();
         assert_eq!(bodies, vec!["first", "second", "second"]);

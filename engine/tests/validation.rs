@@ -729,3 +729,23 @@ fn call_applications_name_their_missing_and_bad_fields() {
         "{report}"
     );
 }
+
+/// Real Webitel flows carry `httpRequest.insecureSkipVerify: true`: the engine accepts it as a
+/// constant and lists the steps, so the module can apply its operator's rule at load.
+#[test]
+fn insecure_skip_verify_is_a_constant_the_summary_lists() {
+    let text = r#"[
+        {"httpRequest": {"url": "https://a.test/", "insecureSkipVerify": true}},
+        {"httpRequest": {"url": "https://b.test/", "insecureSkipVerify": false}},
+        {"httpRequest": {"url": "https://c.test/"}}
+    ]"#;
+    let flow = compile_source("t", "t.json", text, &CompileOptions::default()).expect("compiles");
+    assert_eq!(
+        flow.summary().insecure_http,
+        vec!["/0/httpRequest".to_string()]
+    );
+    assert_eq!(
+        error(r#"[{"httpRequest": {"url": "https://a.test/", "insecureSkipVerify": "${v}"}}]"#),
+        "t.json:1:67: /0/httpRequest/insecureSkipVerify: must be a constant boolean here, not a variable"
+    );
+}
