@@ -1,5 +1,6 @@
 //! `docs/apps.md` documents every application the engine runs (issue 4), and nothing else:
-//! the list comes from the engine's own table, so the page cannot drift from the code.
+//! the list, the families and the channel variables each application sets come from the
+//! engine's registry (`engine/src/apps/`), so the page cannot drift from the code.
 
 mod common;
 
@@ -46,6 +47,47 @@ fn every_supported_application_has_a_section() {
         unknown.is_empty(),
         "docs/apps.md documents applications the engine does not run: {unknown:?}"
     );
+}
+
+/// The page's sections: (family heading, application names of the `###` heading, text).
+fn sections(page: &str) -> Vec<(String, Vec<String>, String)> {
+    let mut out: Vec<(String, Vec<String>, String)> = Vec::new();
+    let mut family = String::new();
+    for line in page.lines() {
+        if let Some(heading) = line.strip_prefix("## ") {
+            family = heading.to_string();
+        } else if let Some(heading) = line.strip_prefix("### ") {
+            let names = heading.split('`').skip(1).step_by(2).map(str::to_string);
+            out.push((family.clone(), names.collect(), String::new()));
+        } else if let Some((_, _, text)) = out.last_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn every_section_sits_under_its_family_and_names_what_the_app_sets() {
+    let page = apps_page();
+    for (family, names, text) in sections(&page) {
+        for name in names {
+            let app = rustflow_engine::apps::find(&name)
+                .unwrap_or_else(|| panic!("docs/apps.md documents `{name}`, unknown to the registry"));
+            assert_eq!(
+                family,
+                app.family.title(),
+                "`{name}` is documented under {family}, but its family is {}",
+                app.family.title()
+            );
+            for output in app.outputs {
+                assert!(
+                    text.contains(output),
+                    "the section of `{name}` does not mention `{output}`, which it sets"
+                );
+            }
+        }
+    }
 }
 
 /// Every example is one application object of the section it sits in, and it compiles

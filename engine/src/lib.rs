@@ -8,6 +8,8 @@
 //! indices, templates pre-split by [`template`], expressions and `js` bodies compiled
 //! once by [`expr`]/[`js`]) → [`Flow`] (immutable, shared by all calls) → [`run`] (the
 //! interpreter: budgets, error semantics of docs/semantics.md, forks, `trigger.disconnected`).
+//! Applications live in [`apps`], one file per family, behind one registry that the
+//! compiler, the interpreter, the JSON Schema, the graph and the docs check all read.
 //! [`sim`] is a call simulator with a virtual clock for tests and `rustflow run`.
 //!
 //! `execute`/`schema` with `async: true`: this engine never runs flow code in parallel on a
@@ -16,6 +18,7 @@
 //! started it, with a DEBUG line saying so; its `break` does not stop the caller.
 #![forbid(unsafe_code)]
 
+pub mod apps;
 pub mod causes;
 mod compile;
 pub mod expr;
