@@ -352,11 +352,25 @@ pub fn hangup_cause(name_or_number: &str) -> Option<HangupCause> {
         .find(|cause| cause.name.eq_ignore_ascii_case(text))
 }
 
+const fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// The cause of `name` in [`CAUSES`], for named constants (a typo fails the build).
 const fn named(name: &str) -> HangupCause {
     let mut i = 0;
     while i < CAUSES.len() {
-        if CAUSES[i].name.eq_ignore_ascii_case(name) {
+        if same_bytes(CAUSES[i].name.as_bytes(), name.as_bytes()) {
             return CAUSES[i];
         }
         i += 1;

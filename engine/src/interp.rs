@@ -43,7 +43,7 @@ pub struct RunOutcome {
 }
 
 /// Nested `execute`/`schema` forks deeper than this fail (recursion guard).
-const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Runs `flow` on the call. `args` are the invocation arguments (`$1`…).
 pub fn run(
@@ -544,91 +544,23 @@ impl Machine<'_> {
                 expr,
                 else_target,
                 end,
-            } => match flow.expressions[*expr].eval_bool(self) {
-                Ok(true) => Ok(Control::Next.noted("true")),
-                Ok(false) => Ok(Control::Jump(*else_target).noted("false")),
-                Err(reason) => Err(StepError::FailedJump(
-                    format!("expression failed: {reason}"),
-                    *end,
-                )),
-            },
+            } => self.run_if(flow, *expr, *else_target, *end),
             Code::Switch {
                 variable,
                 cases,
                 default,
                 end,
-            } => {
-                let value = self.expand(variable);
-                let matched = cases.iter().find(|(key, _)| **key == *value);
-                let (target, note) = match (matched, default) {
-                    (Some((_, target)), _) => (*target, "case"),
-                    (None, Some(target)) => (*target, "default"),
-                    (None, None) => (*end, "no match"),
-                };
-                Ok(Control::Jump(target).noted(note))
-            }
+            } => self.run_switch(variable, cases, *default, *end),
             Code::WhileEnter => Ok(Control::Next.noted("enter")),
-            Code::WhileTest {
-                condition,
-                body,
-                max_passes,
-                slot,
-            } => {
-                let passes = &mut counters[unit][*slot];
-                *passes += 1;
-                if *passes >= *max_passes {
-                    if self.debug {
-                        let line = format!(
-                            "flow {}: {}: while reached maxSteps ({max_passes}), leaving the loop",
-                            flow.id, op.pointer
-                        );
-                        self.host.log(LogLevel::Debug, &line);
-                    }
-                    return Ok(Control::Next.noted("maxSteps reached"));
-                }
-                match flow.expressions[*condition].eval_bool(self) {
-                    Ok(true) => Ok(Control::Jump(*body).noted("again")),
-                    Ok(false) => Ok(Control::Next.noted("done")),
-                    Err(reason) => Err(StepError::Failed(format!("condition failed: {reason}"))),
-                }
+            Code::WhileTest(test) => {
+                self.run_while_test(flow, op, &mut counters[unit][test.slot], test)
             }
             Code::Execute {
                 unit,
                 function,
                 is_async,
-            } => {
-                if self.depth >= MAX_DEPTH {
-                    return Err(StepError::Failed(format!(
-                        "function `{function}`: calls nested deeper than {MAX_DEPTH}"
-                    )));
-                }
-                if *is_async {
-                    self.pending.push(Pending::Function(*unit));
-                    return Ok(Control::Next.noted("async: runs after this step"));
-                }
-                Ok(Control::Call(*unit).into())
-            }
-            Code::Schema { id, is_async } => {
-                let id = self.expand(id);
-                let Some(other) = self.flows.get(&id).cloned() else {
-                    return Err(StepError::Failed(format!("flow `{id}` is not loaded")));
-                };
-                if self.depth >= MAX_DEPTH {
-                    return Err(StepError::Failed(format!(
-                        "schema `{id}`: flows nested deeper than {MAX_DEPTH}"
-                    )));
-                }
-                if *is_async {
-                    if other.uses_media {
-                        return Err(StepError::Failed(format!(
-                            "async schema `{id}` uses media; async forks may only contain non-media steps"
-                        )));
-                    }
-                    self.pending.push(Pending::Schema(other));
-                    return Ok(Control::Next.noted("async: runs after this step"));
-                }
-                Ok(Control::CallFlow(other).into())
-            }
+            } => self.run_execute(*unit, function, *is_async),
+            Code::Schema { id, is_async } => self.run_schema(id, *is_async),
             Code::Unsupported { reason } => Err(StepError::Failed(reason.to_string())),
             #[cfg(feature = "test-hooks")]
             Code::TestPanic => panic!("_testPanic step reached (test-hooks)"),

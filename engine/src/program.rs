@@ -90,13 +90,7 @@ pub(crate) enum Code {
     },
     /// Entry of a do-while; the body follows.
     WhileEnter,
-    WhileTest {
-        /// Index into `Flow::expressions`.
-        condition: usize,
-        body: usize,
-        max_passes: u64,
-        slot: usize,
-    },
+    WhileTest(crate::apps::control::WhileTest),
     Goto(usize),
     Break,
     Execute {

@@ -2,17 +2,21 @@
 //! definitions `function` and `trigger`.
 //!
 //! These steps are the interpreter's own instruction set (jumps, counters, forks): they
-//! compile to `Code` variants directly and run in the interpreter's `dispatch`
-//! (`interp.rs`), unlike the other families' steps.
+//! compile to `Code` variants of their own (not a family `Step`), so the hottest steps
+//! dispatch in one `match`; their run methods below are inlined into `dispatch`.
 
 use serde_json::{Value as Json, json};
 
 use super::{App, At, Family};
 use crate::compile::{AppCx, Compiler, DEFAULT_WHILE_PASSES, find_ci};
+use crate::flow::Flow;
 use crate::graph::scalar;
+use crate::host::LogLevel;
+use crate::interp::{Control, MAX_DEPTH, Machine, Pending, StepError, StepResult};
 use crate::json::{self, Kind, pointer_join};
 use crate::program::*;
 use crate::schema::{actions, args, flag, no_args, number, reference, text};
+use crate::template::Template;
 
 /// The control applications.
 pub(crate) const APPS: &[App] = &[
@@ -100,6 +104,18 @@ pub(crate) const TEST_HOOKS: &[App] = &[App::step(
     |_, _, _| Some(Code::TestPanic),
     no_args,
 )];
+
+/// The test at the end of a `while` body.
+#[derive(Debug)]
+pub(crate) struct WhileTest {
+    /// Index into `Flow::expressions`.
+    pub condition: usize,
+    /// Op index of the body's first step.
+    pub body: usize,
+    pub max_passes: u64,
+    /// Counter slot of the passes.
+    pub slot: usize,
+}
 
 impl<'a> Compiler<'a> {
     pub(crate) fn app_goto(&mut self, acx: &AppCx<'a>, at: At) -> Option<Code> {
@@ -282,12 +298,12 @@ impl<'a> Compiler<'a> {
             self.units[unit].ops.push(Op {
                 pointer: pointer.into(),
                 app: "while".into(),
-                code: Code::WhileTest {
+                code: Code::WhileTest(WhileTest {
                     condition,
                     body,
                     max_passes,
                     slot,
-                },
+                }),
                 stop_after: false,
                 limit: None,
             });
@@ -371,6 +387,110 @@ impl<'a> Compiler<'a> {
                 ),
             }
         }
+    }
+}
+
+impl Machine<'_> {
+    #[inline]
+    pub(crate) fn run_if(
+        &mut self,
+        flow: &Flow,
+        expr: usize,
+        else_target: usize,
+        end: usize,
+    ) -> StepResult {
+        match flow.expressions[expr].eval_bool(self) {
+            Ok(true) => Ok(Control::Next.noted("true")),
+            Ok(false) => Ok(Control::Jump(else_target).noted("false")),
+            Err(reason) => Err(StepError::FailedJump(
+                format!("expression failed: {reason}"),
+                end,
+            )),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn run_switch(
+        &mut self,
+        variable: &Template,
+        cases: &[(Box<str>, usize)],
+        default: Option<usize>,
+        end: usize,
+    ) -> StepResult {
+        let value = self.expand(variable);
+        let matched = cases.iter().find(|(key, _)| **key == *value);
+        let (target, note) = match (matched, default) {
+            (Some((_, target)), _) => (*target, "case"),
+            (None, Some(target)) => (target, "default"),
+            (None, None) => (end, "no match"),
+        };
+        Ok(Control::Jump(target).noted(note))
+    }
+
+    #[inline]
+    pub(crate) fn run_while_test(
+        &mut self,
+        flow: &Flow,
+        op: &Op,
+        passes: &mut u64,
+        test: &WhileTest,
+    ) -> StepResult {
+        *passes += 1;
+        if *passes >= test.max_passes {
+            if self.debug {
+                let line = format!(
+                    "flow {}: {}: while reached maxSteps ({}), leaving the loop",
+                    flow.id, op.pointer, test.max_passes
+                );
+                self.host.log(LogLevel::Debug, &line);
+            }
+            return Ok(Control::Next.noted("maxSteps reached"));
+        }
+        match flow.expressions[test.condition].eval_bool(self) {
+            Ok(true) => Ok(Control::Jump(test.body).noted("again")),
+            Ok(false) => Ok(Control::Next.noted("done")),
+            Err(reason) => Err(StepError::Failed(format!("condition failed: {reason}"))),
+        }
+    }
+
+    pub(crate) fn run_execute(
+        &mut self,
+        unit: usize,
+        function: &str,
+        is_async: bool,
+    ) -> StepResult {
+        if self.depth >= MAX_DEPTH {
+            return Err(StepError::Failed(format!(
+                "function `{function}`: calls nested deeper than {MAX_DEPTH}"
+            )));
+        }
+        if is_async {
+            self.pending.push(Pending::Function(unit));
+            return Ok(Control::Next.noted("async: runs after this step"));
+        }
+        Ok(Control::Call(unit).into())
+    }
+
+    pub(crate) fn run_schema(&mut self, id: &Template, is_async: bool) -> StepResult {
+        let id = self.expand(id);
+        let Some(other) = self.flows.get(&id).cloned() else {
+            return Err(StepError::Failed(format!("flow `{id}` is not loaded")));
+        };
+        if self.depth >= MAX_DEPTH {
+            return Err(StepError::Failed(format!(
+                "schema `{id}`: flows nested deeper than {MAX_DEPTH}"
+            )));
+        }
+        if is_async {
+            if other.uses_media {
+                return Err(StepError::Failed(format!(
+                    "async schema `{id}` uses media; async forks may only contain non-media steps"
+                )));
+            }
+            self.pending.push(Pending::Schema(other));
+            return Ok(Control::Next.noted("async: runs after this step"));
+        }
+        Ok(Control::CallFlow(other).into())
     }
 }
 
