@@ -68,26 +68,45 @@ fn sections(page: &str) -> Vec<(String, Vec<String>, String)> {
 }
 
 #[test]
-fn every_section_sits_under_its_family_and_names_what_the_app_sets() {
+fn every_section_sits_under_its_family_and_names_its_fields_and_what_it_sets() {
     let page = apps_page();
+    let mut problems = Vec::new();
     for (family, names, text) in sections(&page) {
         for name in names {
-            let app = rustflow_engine::apps::find(&name)
-                .unwrap_or_else(|| panic!("docs/apps.md documents `{name}`, unknown to the registry"));
-            assert_eq!(
-                family,
-                app.family.title(),
-                "`{name}` is documented under {family}, but its family is {}",
-                app.family.title()
-            );
+            let Some(app) = rustflow_engine::apps::find(&name) else {
+                problems.push(format!(
+                    "`{name}` is documented but unknown to the registry"
+                ));
+                continue;
+            };
+            if family != app.family.title() {
+                problems.push(format!(
+                    "`{name}` is documented under {family}, but its family is {}",
+                    app.family.title()
+                ));
+            }
+            let schema = app.arguments_schema();
+            if let Some(fields) = schema.get("properties").and_then(|p| p.as_object()) {
+                for field in fields.keys() {
+                    if !text.contains(&format!("`{field}`")) {
+                        problems.push(format!("`{name}` does not mention its field `{field}`"));
+                    }
+                }
+            }
             for output in app.outputs {
-                assert!(
-                    text.contains(output),
-                    "the section of `{name}` does not mention `{output}`, which it sets"
-                );
+                if !text.contains(output) {
+                    problems.push(format!(
+                        "`{name}` does not mention `{output}`, which it sets"
+                    ));
+                }
             }
         }
     }
+    assert!(
+        problems.is_empty(),
+        "docs/apps.md:\n{}",
+        problems.join("\n")
+    );
 }
 
 /// Every example is one application object of the section it sits in, and it compiles

@@ -1,5 +1,9 @@
 //! Parsing, validation and compilation of Webitel schemas (docs/semantics.md).
 //!
+//! This file holds what every application shares: the file shapes, reserved keys, tags,
+//! `limit`, nested blocks and the argument readers. Each application's own compile step
+//! sits in its family file under `crate::apps`, found through the registry.
+//!
 //! Validation collects every problem of a file (not just the first) as [`Diagnostic`]s
 //! with file, JSON pointer, line:column and a message a person can act on.
 
@@ -7,7 +11,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use crate::apps::{self, At, Compile};
-
 use crate::expr::Expression;
 use crate::flow::{
     CompileOptions, Diagnostic, Flow, FlowSummary, SkippedApp, UnknownApps, content_version,
@@ -16,7 +19,8 @@ use crate::json::{self, Kind, Member, Value, pointer_join};
 use crate::program::*;
 use crate::template::Template;
 
-/// Keys of an application object that are never an application name (docs/semantics.md, "Reserved keys").
+/// Keys of an application object that are never an application name (docs/semantics.md,
+/// "Reserved keys").
 pub const RESERVED_KEYS: &[&str] = &["tag", "break", "limit", "async", "trace", "_id"];
 
 /// Applications this engine runs, sorted: from the registry (`crate::apps`).

@@ -596,6 +596,7 @@ pub(crate) fn parse_lot_range(text: &str) -> Result<(u32, u32), String> {
 }
 
 impl Machine<'_> {
+    #[inline]
     pub(crate) fn run_call(&mut self, step: &Step) -> StepResult {
         match step {
             Step::Answer => Ok(self.host.answer().map(|()| Control::Next)?.into()),

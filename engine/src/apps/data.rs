@@ -624,6 +624,7 @@ impl<'a> Compiler<'a> {
 }
 
 impl Machine<'_> {
+    #[inline]
     pub(crate) fn run_data(&mut self, flow: &Flow, step: &Step) -> StepResult {
         match step {
             Step::Log(template) => {

@@ -710,6 +710,7 @@ impl<'a> Compiler<'a> {
 }
 
 impl Machine<'_> {
+    #[inline]
     pub(crate) fn run_media(&mut self, step: &Step) -> StepResult {
         match step {
             Step::Sleep(ms) => {

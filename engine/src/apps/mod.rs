@@ -17,11 +17,12 @@
 //! | contact centre | `contact_centre.rs` | the queue applications (not run yet) |
 //!
 //! **Adding an application to a family**: in its family file, add a variant to `Step`
-//! (and to `Step::uses_media` when it needs the call's media), its compile method, its arm
-//! in the family's `run`, and an [`App`] entry in `APPS`; then a section in `docs/apps.md`
-//! (a test checks it). Media and call-control applications usually need a new
-//! [`Host`](crate::Host) method too (a default that fails with "not supported by this
-//! host", the simulator in `sim.rs`, the module in `src/host.rs`).
+//! (call and media steps count as media steps unless `Step::uses_media` excepts them), its
+//! compile method, its arm in the family's `run`, and an [`App`] entry in `APPS`; then a
+//! section under the family's heading in `docs/apps.md` (a test checks it). Media and
+//! call-control applications usually need a new [`Host`](crate::Host) method too: a
+//! default that fails with "... is not available on this host", the simulator's
+//! (`sim.rs`) and the module's (`src/host.rs`).
 //!
 //! **Adding a family** (as the contact centre will): a file here with its `Step`, `APPS` and
 //! `run`, one line in [`FAMILIES`], one `Code` variant (`program.rs`) and one arm in the
@@ -35,6 +36,9 @@ pub(crate) mod contact_centre;
 pub(crate) mod control;
 pub(crate) mod data;
 pub(crate) mod media;
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use serde_json::Value;
 
@@ -205,7 +209,9 @@ pub fn all() -> impl Iterator<Item = &'static App> {
 
 /// The registry entry of an application (names are case-sensitive).
 pub fn find(name: &str) -> Option<&'static App> {
-    all().find(|app| app.name == name)
+    static BY_NAME: LazyLock<HashMap<&'static str, &'static App>> =
+        LazyLock::new(|| all().map(|app| (app.name, app)).collect());
+    BY_NAME.get(name).copied()
 }
 
 /// Names of the applications the engine runs (without test hooks), sorted.
