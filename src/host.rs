@@ -303,16 +303,6 @@ fn require_module(module: &str, what: &str) -> HostResult<()> {
     }
 }
 
-/// How a failed originate maps onto `rustflow_bridge_result`.
-pub fn bridge_result_for_cause(cause: u32) -> BridgeResult {
-    match cause {
-        17 => BridgeResult::Busy,                   // USER_BUSY
-        18 | 19 | 602 => BridgeResult::NoAnswer,    // NO_USER_RESPONSE, NO_ANSWER, ALLOTTED_TIMEOUT
-        487 | 600 | 702 => BridgeResult::Cancelled, // ORIGINATOR_CANCEL, ..., LOSE_RACE
-        _ => BridgeResult::Failed,
-    }
-}
-
 /// A conference/park name part: no syntax of the application's argument.
 fn check_app_word(value: &str, what: &str) -> Result<(), String> {
     if value.is_empty()
@@ -663,7 +653,7 @@ impl Host for SessionHost<'_, '_> {
                 if !self.session.channel().up() {
                     return Err(HostError::Hangup);
                 }
-                Ok(bridge_result_for_cause(cause))
+                Ok(rustflow_engine::causes::bridge_result(cause))
             }
         }
     }
@@ -1148,16 +1138,6 @@ mod tests {
                 .unwrap_err()
                 .contains("inside media-dir")
         );
-    }
-
-    #[test]
-    fn originate_causes_map_to_bridge_results() {
-        assert_eq!(bridge_result_for_cause(17), BridgeResult::Busy);
-        assert_eq!(bridge_result_for_cause(19), BridgeResult::NoAnswer);
-        assert_eq!(bridge_result_for_cause(18), BridgeResult::NoAnswer);
-        assert_eq!(bridge_result_for_cause(487), BridgeResult::Cancelled);
-        assert_eq!(bridge_result_for_cause(3), BridgeResult::Failed);
-        assert_eq!(bridge_result_for_cause(806), BridgeResult::Failed);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `docs/apps.md` documents every application the engine runs (issue 4), and nothing else:
-//! the list comes from the engine's own table, so the page cannot drift from the code.
+//! the list, the families and the channel variables each application sets come from the
+//! engine's registry (`engine/src/apps/`), so the page cannot drift from the code.
 
 mod common;
 
@@ -45,6 +46,66 @@ fn every_supported_application_has_a_section() {
     assert!(
         unknown.is_empty(),
         "docs/apps.md documents applications the engine does not run: {unknown:?}"
+    );
+}
+
+/// The page's sections: (family heading, application names of the `###` heading, text).
+fn sections(page: &str) -> Vec<(String, Vec<String>, String)> {
+    let mut out: Vec<(String, Vec<String>, String)> = Vec::new();
+    let mut family = String::new();
+    for line in page.lines() {
+        if let Some(heading) = line.strip_prefix("## ") {
+            family = heading.to_string();
+        } else if let Some(heading) = line.strip_prefix("### ") {
+            let names = heading.split('`').skip(1).step_by(2).map(str::to_string);
+            out.push((family.clone(), names.collect(), String::new()));
+        } else if let Some((_, _, text)) = out.last_mut() {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn every_section_sits_under_its_family_and_names_its_fields_and_what_it_sets() {
+    let page = apps_page();
+    let mut problems = Vec::new();
+    for (family, names, text) in sections(&page) {
+        for name in names {
+            let Some(app) = rustflow_engine::apps::find(&name) else {
+                problems.push(format!(
+                    "`{name}` is documented but unknown to the registry"
+                ));
+                continue;
+            };
+            if family != app.family.title() {
+                problems.push(format!(
+                    "`{name}` is documented under {family}, but its family is {}",
+                    app.family.title()
+                ));
+            }
+            let schema = app.arguments_schema();
+            if let Some(fields) = schema.get("properties").and_then(|p| p.as_object()) {
+                for field in fields.keys() {
+                    if !text.contains(&format!("`{field}`")) {
+                        problems.push(format!("`{name}` does not mention its field `{field}`"));
+                    }
+                }
+            }
+            for output in app.outputs {
+                if !text.contains(output) {
+                    problems.push(format!(
+                        "`{name}` does not mention `{output}`, which it sets"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "docs/apps.md:\n{}",
+        problems.join("\n")
     );
 }
 

@@ -185,7 +185,7 @@ fn every_application_is_in_the_schema() {
             "{app}: {text}"
         );
     }
-    for app in rustflow_engine::NOT_YET_SUPPORTED_APPS {
+    for app in rustflow_engine::NOT_YET_SUPPORTED_APPS.iter() {
         assert_eq!(
             apps[*app]["deprecated"], true,
             "{app} should be marked deprecated"

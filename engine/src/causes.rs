@@ -1,6 +1,7 @@
-//! Hangup causes FreeSWITCH knows (reference Part D): the only causes `hangup` accepts.
+//! Hangup causes FreeSWITCH knows (docs/semantics.md, "Hangup causes"): the only causes
+//! `hangup` accepts.
 
-use crate::host::HangupCause;
+use crate::host::{BridgeResult, HangupCause};
 
 /// Every cause name FreeSWITCH's cause chart knows, with its number.
 pub const CAUSES: &[HangupCause] = &[
@@ -351,11 +352,55 @@ pub fn hangup_cause(name_or_number: &str) -> Option<HangupCause> {
         .find(|cause| cause.name.eq_ignore_ascii_case(text))
 }
 
+const fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The cause of `name` in [`CAUSES`], for named constants (a typo fails the build).
+const fn named(name: &str) -> HangupCause {
+    let mut i = 0;
+    while i < CAUSES.len() {
+        if same_bytes(CAUSES[i].name.as_bytes(), name.as_bytes()) {
+            return CAUSES[i];
+        }
+        i += 1;
+    }
+    panic!("not a cause name");
+}
+
 /// The cause used when `hangup` is given no cause.
-pub const NORMAL_CLEARING: HangupCause = HangupCause {
-    code: 16,
-    name: "NORMAL_CLEARING",
-};
+pub const NORMAL_CLEARING: HangupCause = named("NORMAL_CLEARING");
+pub const USER_BUSY: HangupCause = named("USER_BUSY");
+pub const NO_USER_RESPONSE: HangupCause = named("NO_USER_RESPONSE");
+pub const NO_ANSWER: HangupCause = named("NO_ANSWER");
+pub const ALLOTTED_TIMEOUT: HangupCause = named("ALLOTTED_TIMEOUT");
+pub const ORIGINATOR_CANCEL: HangupCause = named("ORIGINATOR_CANCEL");
+pub const PICKED_OFF: HangupCause = named("PICKED_OFF");
+pub const LOSE_RACE: HangupCause = named("LOSE_RACE");
+
+/// How an originate that ended with cause `code` reads in `rustflow_bridge_result`.
+pub fn bridge_result(code: u32) -> BridgeResult {
+    let any = |causes: &[HangupCause]| causes.iter().any(|cause| cause.code == code);
+    if any(&[USER_BUSY]) {
+        BridgeResult::Busy
+    } else if any(&[NO_USER_RESPONSE, NO_ANSWER, ALLOTTED_TIMEOUT]) {
+        BridgeResult::NoAnswer
+    } else if any(&[ORIGINATOR_CANCEL, PICKED_OFF, LOSE_RACE]) {
+        BridgeResult::Cancelled
+    } else {
+        BridgeResult::Failed
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -368,6 +413,27 @@ mod tests {
         assert_eq!(hangup_cause("487").unwrap().name, "ORIGINATOR_CANCEL");
         assert_eq!(hangup_cause("16"), Some(NORMAL_CLEARING));
         assert_eq!(hangup_cause("REJECT_ALL").unwrap().code, 825);
+    }
+
+    #[test]
+    fn named_causes_carry_their_numbers() {
+        assert_eq!(NORMAL_CLEARING.code, 16);
+        assert_eq!(USER_BUSY.code, 17);
+        assert_eq!(ALLOTTED_TIMEOUT.code, 802);
+        assert_eq!(LOSE_RACE.code, 702);
+    }
+
+    #[test]
+    fn originate_causes_map_to_bridge_results() {
+        assert_eq!(bridge_result(17), BridgeResult::Busy);
+        assert_eq!(bridge_result(18), BridgeResult::NoAnswer);
+        assert_eq!(bridge_result(19), BridgeResult::NoAnswer);
+        assert_eq!(bridge_result(802), BridgeResult::NoAnswer);
+        assert_eq!(bridge_result(487), BridgeResult::Cancelled);
+        assert_eq!(bridge_result(805), BridgeResult::Cancelled);
+        assert_eq!(bridge_result(702), BridgeResult::Cancelled);
+        assert_eq!(bridge_result(3), BridgeResult::Failed);
+        assert_eq!(bridge_result(806), BridgeResult::Failed);
     }
 
     #[test]

@@ -98,7 +98,7 @@ fn pointer_join(base: &str, token: &str) -> String {
 }
 
 /// A member of an argument object, matching keys case-insensitively as the engine does.
-fn field<'a>(args: &'a Value, name: &str) -> Option<(&'a str, &'a Value)> {
+pub(crate) fn field<'a>(args: &'a Value, name: &str) -> Option<(&'a str, &'a Value)> {
     args.as_object()?
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case(name))
@@ -276,7 +276,10 @@ impl Graph {
             .unwrap();
 
             if let Some(limit) = object.get("limit") {
-                if let Some((_, Value::String(failover))) = field(limit, "failover") {
+                // An empty failover means no limit (as the original; docs/semantics.md).
+                if let Some((_, Value::String(failover))) =
+                    field(limit, "failover").filter(|(_, v)| v.as_str() != Some(""))
+                {
                     let max = field(limit, "max")
                         .map(|(_, v)| v.to_string())
                         .unwrap_or_default();
@@ -392,76 +395,32 @@ fn node_attrs(app: &str, args: &Value, object: &serde_json::Map<String, Value>) 
     format!("label={}, {shape}", quote(&label))
 }
 
-/// A short, one-line description of an application's argument.
+/// A short, one-line description of an application's argument: its registry label if it
+/// has one (`crate::apps`), else the argument itself when it is short and plain.
 fn summary(app: &str, args: &Value) -> String {
-    let text = match (app, args) {
-        (_, Value::String(text)) => text.clone(),
-        (_, Value::Number(number)) => number.to_string(),
-        ("if", _) => scalar(args, "expression"),
-        ("while", _) => scalar(args, "condition"),
-        ("switch", _) => scalar(args, "variable"),
-        ("function" | "execute", _) => scalar(args, "name"),
-        ("httpRequest", _) => format!("{} {}", scalar(args, "method"), scalar(args, "url")),
-        ("js" | "math" | "string", _) => scalar(args, "setVar"),
-        ("bridge", _) => {
-            let separator = if scalar(args, "strategy") == "failover" {
-                " | "
-            } else {
-                ", "
-            };
-            field(args, "endpoints")
-                .and_then(|(_, endpoints)| endpoints.as_array())
-                .map(|endpoints| {
-                    endpoints
-                        .iter()
-                        .map(|endpoint| {
-                            let kind = scalar(endpoint, "type");
-                            let target = ["extension", "dialString", "uri", "name", "id"]
-                                .iter()
-                                .map(|key| scalar(endpoint, key))
-                                .find(|value| !value.is_empty())
-                                .unwrap_or_default();
-                            format!("{kind}/{target}")
-                        })
-                        .collect::<Vec<_>>()
-                        .join(separator)
-                })
-                .unwrap_or_default()
-        }
-        ("playback", _) => field(args, "files")
-            .and_then(|(_, files)| files.as_array())
-            .map(|files| {
-                files
+    let text = match args {
+        Value::String(text) => text.clone(),
+        Value::Number(number) => number.to_string(),
+        _ => match crate::apps::find(app).and_then(|entry| entry.graph_label(args)) {
+            Some(label) => label,
+            None => match args {
+                Value::Array(items) => items
                     .iter()
-                    .map(|file| {
-                        let name = scalar(file, "name");
-                        if name.is_empty() {
-                            scalar(file, "id")
-                        } else {
-                            name
-                        }
+                    .map(|item| match item {
+                        Value::String(text) => text.clone(),
+                        other => other.to_string(),
                     })
                     .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default(),
-        (_, Value::Object(map)) if matches!(app, "set" | "setAll" | "setNoLocal") => {
-            map.keys().cloned().collect::<Vec<_>>().join(", ")
-        }
-        (_, Value::Array(items)) => items
-            .iter()
-            .map(|item| match item {
-                Value::String(text) => text.clone(),
-                other => other.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        _ => String::new(),
+                    .join(", "),
+                _ => String::new(),
+            },
+        },
     };
     truncate(text.trim())
 }
 
-fn scalar(args: &Value, name: &str) -> String {
+/// The text of an argument field (case-insensitive), `""` when absent.
+pub(crate) fn scalar(args: &Value, name: &str) -> String {
     match field(args, name) {
         Some((_, Value::String(text))) => text.clone(),
         Some((_, Value::Null)) | None => String::new(),

@@ -3,11 +3,13 @@
 //! the [`Host`] trait.
 //!
 //! Pipeline: [`json`] (a parser that keeps byte offsets, so every diagnostic names
-//! file, JSON pointer and line:column) → `compile` (validation of spec §2, collecting every
+//! file, JSON pointer and line:column) → `compile` (validation as docs/semantics.md says, collecting every
 //! problem; blocks flattened into jump-resolved instruction lists, tags resolved to
 //! indices, templates pre-split by [`template`], expressions and `js` bodies compiled
 //! once by [`expr`]/[`js`]) → [`Flow`] (immutable, shared by all calls) → [`run`] (the
-//! interpreter: budgets, error semantics of spec §3, forks, `trigger.disconnected`).
+//! interpreter: budgets, error semantics of docs/semantics.md, forks, `trigger.disconnected`).
+//! Applications live in [`apps`], one file per family, behind one registry that the
+//! compiler, the interpreter, the JSON Schema, the graph and the docs check all read.
 //! [`sim`] is a call simulator with a virtual clock for tests and `rustflow run`.
 //!
 //! `execute`/`schema` with `async: true`: this engine never runs flow code in parallel on a
@@ -16,6 +18,7 @@
 //! started it, with a DEBUG line saying so; its `break` does not stop the caller.
 #![forbid(unsafe_code)]
 
+pub mod apps;
 pub mod apps_outputs;
 pub mod causes;
 mod compile;

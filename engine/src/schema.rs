@@ -5,9 +5,9 @@
 //! the engine runs with its fields, and nested blocks recursively. Webitel applications the
 //! engine does not run are listed too, marked `deprecated` with a description saying so, so an
 //! editor flags them while files that use them (under `unknown-apps=skip`) still validate.
-//! Which applications are run comes from the compiler's own tables (`application_names`,
-//! `NOT_YET_SUPPORTED_APPS`), so the schema cannot drift from what `rustflow check` accepts;
-//! a test fails when the engine runs an application this file does not document.
+//! The applications, their descriptions and argument schemas come from the registry
+//! (`crate::apps`, one file per family), so the schema cannot drift from what `rustflow
+//! check` accepts; this file holds the shared definitions and the file shapes.
 //!
 //! Argument keys are matched case-insensitively and weakly typed by the engine (`"5"` is a
 //! fine number, `"true"` a fine boolean), so argument objects stay open and scalar fields
@@ -15,203 +15,8 @@
 
 use serde_json::{Map, Value, json};
 
-/// Where an application keeps nested application arrays, for tools that walk a flow.
-/// A path segment `*` means "every member of this object", `[]` "every element".
-pub struct NestedBlocks {
-    pub app: &'static str,
-    pub paths: &'static [&'static str],
-}
-
-/// Nested application arrays of every application that has some (reference §A2).
-pub const NESTED_BLOCKS: &[NestedBlocks] = &[
-    NestedBlocks {
-        app: "if",
-        paths: &["then", "else"],
-    },
-    NestedBlocks {
-        app: "switch",
-        paths: &["case.*"],
-    },
-    NestedBlocks {
-        app: "while",
-        paths: &["do"],
-    },
-    NestedBlocks {
-        app: "function",
-        paths: &["actions"],
-    },
-    NestedBlocks {
-        app: "trigger",
-        paths: &["disconnected", "commands.*"],
-    },
-    NestedBlocks {
-        app: "bridge",
-        paths: &["bridged"],
-    },
-    NestedBlocks {
-        app: "joinQueue",
-        paths: &[
-            "waiting",
-            "offering",
-            "bridged",
-            "reporting",
-            "timers[].actions",
-        ],
-    },
-    NestedBlocks {
-        app: "joinAgent",
-        paths: &["bridged"],
-    },
-    NestedBlocks {
-        app: "list",
-        paths: &["actions"],
-    },
-];
-
-/// One-line descriptions of the Webitel applications this schema documents: every one the
-/// engine runs must be here (a test checks it), others may be.
-const DESCRIPTIONS: &[(&str, &str)] = &[
-    (
-        "ringReady",
-        "Indicates ringing to the caller (180 Ringing).",
-    ),
-    (
-        "preAnswer",
-        "Early media (183 Session Progress) without answering.",
-    ),
-    ("answer", "Answers the call."),
-    (
-        "sipRedirect",
-        "Unanswered: 302 with the contacts; answered: REFER to the first URI.",
-    ),
-    (
-        "ringback",
-        "Sets ringback, transfer ringback and hold music.",
-    ),
-    (
-        "updateCid",
-        "Changes the caller id name/number (and destination).",
-    ),
-    (
-        "park",
-        "Valet parking: parks into or retrieves from a lot range.",
-    ),
-    (
-        "pickup",
-        "Answers a call ringing in a pickup group (`bridge.pickup`); the flow ends when one is picked up.",
-    ),
-    ("conference", "Joins a conference `name@profile`."),
-    (
-        "bridge",
-        "Dials endpoints and bridges the first that answers.",
-    ),
-    (
-        "hangup",
-        "Hangs up with a cause name or number (empty = NORMAL_CLEARING).",
-    ),
-    ("inBandDTMF", "`start`/`stop` in-band DTMF detection."),
-    ("flushDTMF", "Discards queued DTMF."),
-    (
-        "flushDtmf",
-        "Discards queued DTMF (the original's spelling).",
-    ),
-    (
-        "playback",
-        "Plays files in order, optionally collecting digits or speech.",
-    ),
-    (
-        "recordFile",
-        "Records the caller to a file in the recordings directory.",
-    ),
-    (
-        "recordSession",
-        "Starts or stops a recording of the whole session.",
-    ),
-    (
-        "generateLink",
-        "Sets a variable to a signed, expiring link to a recording or media file.",
-    ),
-    (
-        "tts",
-        "Speaks text through the TTS engine, optionally collecting digits or speech.",
-    ),
-    ("set", "Sets channel variables."),
-    (
-        "setAll",
-        "Sets channel variables and exports them to B-legs.",
-    ),
-    ("setNoLocal", "Exports variables to B-legs only."),
-    ("unSet", "Unsets channel variables."),
-    (
-        "export",
-        "Marks variables as exported (call record, B-legs).",
-    ),
-    (
-        "if",
-        "Runs `then` when the expression is true, else `else`.",
-    ),
-    (
-        "switch",
-        "Runs the case whose key equals the expanded variable, else `default`.",
-    ),
-    (
-        "while",
-        "Do-while loop: runs `do`, then repeats while the condition is true.",
-    ),
-    (
-        "goto",
-        "Continues at the application with this tag, across nesting.",
-    ),
-    (
-        "function",
-        "Defines a function (its actions run on `execute`).",
-    ),
-    ("execute", "Runs a function defined with `function`."),
-    ("log", "Writes a line to the log."),
-    (
-        "echo",
-        "Echoes the caller's audio back until hangup (a delay in ms uses `delay_echo`).",
-    ),
-    ("sleep", "Pauses with media flowing, in milliseconds."),
-    (
-        "softSleep",
-        "Waits without touching media, in milliseconds.",
-    ),
-    (
-        "trigger",
-        "Defines handlers; `disconnected` runs after hangup.",
-    ),
-    ("schema", "Runs another flow by id."),
-    (
-        "js",
-        "Runs a JavaScript function body; its result goes to `setVar`.",
-    ),
-    (
-        "math",
-        "A JavaScript Math function (or `random` choice) into `setVar`.",
-    ),
-    (
-        "string",
-        "A string function (JavaScript String method and a few more) into `setVar`.",
-    ),
-    ("backgroundPlayback", "Mixes a file under the call's audio."),
-    ("backgroundPlaybackStop", "Stops the background playback."),
-    (
-        "httpRequest",
-        "Blocking HTTP(S) request; response into variables.",
-    ),
-    (
-        "calendar",
-        "Sets `setVar` to whether a named calendar is open now.",
-    ),
-    (
-        "timezone",
-        "Changes the time zone of the date helpers for the rest of the call.",
-    ),
-];
-
-/// Webitel call-flow application names (reference §A8, Part C) beyond the engine's own
-/// tables, so an editor knows them as Webitel's rather than as typos.
+/// Webitel application names beyond the registry (mostly other channels: chat, email, cases),
+/// so an editor knows them as Webitel's rather than as typos.
 const WEBITEL_CATALOGUE: &[&str] = &[
     "joinQueue",
     "cancelQueue",
@@ -286,8 +91,8 @@ const WEBITEL_CATALOGUE: &[&str] = &[
     "createMeeting",
 ];
 
-/// Applications the engine runs, from the engine's own table (`break` is a reserved key
-/// and described there).
+/// Applications the engine runs, from the registry (`break` is a reserved key and
+/// described there).
 pub fn supported_apps() -> Vec<&'static str> {
     crate::application_names()
         .into_iter()
@@ -302,7 +107,6 @@ pub fn not_run_apps() -> Vec<&'static str> {
     let mut apps: Vec<&'static str> = crate::NOT_YET_SUPPORTED_APPS
         .iter()
         .chain(WEBITEL_CATALOGUE)
-        .chain(DESCRIPTIONS.iter().map(|(app, _)| app))
         .copied()
         .filter(|app| !supported.contains(app))
         .collect();
@@ -311,53 +115,54 @@ pub fn not_run_apps() -> Vec<&'static str> {
     apps
 }
 
-/// The one-line description of an application, if the schema documents it.
+/// The one-line description of an application, if the registry documents it.
 pub fn description(app: &str) -> Option<&'static str> {
-    DESCRIPTIONS
-        .iter()
-        .find(|(name, _)| *name == app)
-        .map(|(_, text)| *text)
+    crate::apps::find(app)
+        .map(|entry| entry.summary)
+        .filter(|summary| !summary.is_empty())
 }
 
 /// The nested-block paths of an application (empty when it has none).
 pub fn nested_paths(app: &str) -> &'static [&'static str] {
-    NESTED_BLOCKS
-        .iter()
-        .find(|block| block.app == app)
-        .map_or(&[], |block| block.paths)
+    crate::apps::find(app).map_or(&[], |entry| entry.nested)
 }
 
-fn reference(def: &str) -> Value {
+/// The argument schema of an application, from the registry (`{}` when it has none).
+fn app_arguments(app: &str) -> Value {
+    crate::apps::find(app).map_or_else(|| json!({}), crate::apps::App::arguments_schema)
+}
+
+pub(crate) fn reference(def: &str) -> Value {
     json!({ "$ref": format!("#/$defs/{def}") })
 }
 
-fn text(description: &str) -> Value {
+pub(crate) fn text(description: &str) -> Value {
     json!({ "$ref": "#/$defs/text", "description": description })
 }
 
-fn number(description: &str) -> Value {
+pub(crate) fn number(description: &str) -> Value {
     json!({ "$ref": "#/$defs/number", "description": description })
 }
 
-fn flag(description: &str) -> Value {
+pub(crate) fn flag(description: &str) -> Value {
     json!({ "$ref": "#/$defs/flag", "description": description })
 }
 
-fn actions(description: &str) -> Value {
+pub(crate) fn actions(description: &str) -> Value {
     json!({ "$ref": "#/$defs/actions", "description": description })
 }
 
-fn string_list(description: &str) -> Value {
+pub(crate) fn string_list(description: &str) -> Value {
     json!({ "$ref": "#/$defs/stringList", "description": description })
 }
 
-fn free_object(description: &str) -> Value {
+pub(crate) fn free_object(description: &str) -> Value {
     json!({ "type": "object", "description": description })
 }
 
 /// An argument object: known fields documented, other keys allowed (keys are matched
 /// case-insensitively by the engine, so `maxsec` is as good as `maxSec`).
-fn args(properties: &[(&str, Value)], required: &[&str]) -> Value {
+pub(crate) fn args(properties: &[(&str, Value)], required: &[&str]) -> Value {
     let mut props = Map::new();
     for (name, schema) in properties {
         props.insert((*name).to_string(), schema.clone());
@@ -370,404 +175,16 @@ fn args(properties: &[(&str, Value)], required: &[&str]) -> Value {
 }
 
 /// Applications that take no argument (conventionally `""`).
-fn no_args() -> Value {
+pub(crate) fn no_args() -> Value {
     json!({ "description": "No argument; conventionally \"\"." })
 }
 
-fn capture_fields() -> Vec<(&'static str, Value)> {
+pub(crate) fn capture_fields() -> Vec<(&'static str, Value)> {
     vec![
         ("getDigits", reference("getDigits")),
         ("getSpeech", reference("getSpeech")),
         ("terminator", text("Ignored, as in the original.")),
     ]
-}
-
-/// The argument schema of a supported application.
-fn app_arguments(app: &str) -> Value {
-    match app {
-        "ringReady"
-        | "preAnswer"
-        | "answer"
-        | "flushDTMF"
-        | "flushDtmf"
-        | "backgroundPlaybackStop" => no_args(),
-        "sipRedirect" => json!({
-            "description": "SIP URIs; a plain string is one URI.",
-            "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
-        }),
-        "ringback" => args(
-            &[
-                ("call", reference("playbackFile")),
-                ("hold", reference("playbackFile")),
-                ("transfer", reference("playbackFile")),
-                (
-                    "all",
-                    flag("Also add the three variables to bridge_export_vars."),
-                ),
-            ],
-            &[],
-        ),
-        "updateCid" => args(
-            &[
-                ("name", text("Caller id name.")),
-                ("number", text("Caller id number.")),
-                ("destination", text("Destination.")),
-            ],
-            &[],
-        ),
-        "park" => args(
-            &[
-                ("name", text("Lot name (prefixed by the domain).")),
-                ("lot", text("Slot range `from-to`.")),
-                (
-                    "auto",
-                    json!({ "enum": ["in", "out"], "description": "Park in (default) or retrieve." }),
-                ),
-            ],
-            &["name", "lot"],
-        ),
-        "pickup" => args(&[("name", text("Pickup group name."))], &["name"]),
-        "conference" => args(
-            &[
-                ("name", text("Conference name (default `global`).")),
-                ("profile", text("Conference profile (default `default`).")),
-                ("pin", text("PIN.")),
-                ("flags", string_list("Member flags.")),
-                ("tags", string_list("Member flags (the original's name).")),
-            ],
-            &[],
-        ),
-        "bridge" => args(
-            &[
-                (
-                    "endpoints",
-                    json!({ "type": "array", "minItems": 1, "items": reference("endpoint"),
-                            "description": "Who to dial." }),
-                ),
-                (
-                    "strategy",
-                    json!({ "type": "string",
-                            "description": "`failover` dials one after another; anything else dials all at once." }),
-                ),
-                (
-                    "parameters",
-                    free_object("Channel variables for every B-leg."),
-                ),
-                ("codecs", string_list("Codecs offered to B-legs.")),
-                ("sendOnAnswer", text("DTMF sent when a B-leg answers.")),
-                (
-                    "pickup",
-                    text(
-                        "Pickup group that rings too: a phone in the group answers with `pickup`.",
-                    ),
-                ),
-                (
-                    "bridged",
-                    actions(
-                        "Runs on the caller's leg after the bridge returns, when a leg answered (media refused if the caller is gone).",
-                    ),
-                ),
-            ],
-            &["endpoints"],
-        ),
-        "hangup" => json!({
-            "description": "Hangup cause: a FreeSWITCH cause name (case-insensitive) or number; empty = NORMAL_CLEARING.",
-            "type": ["string", "integer"]
-        }),
-        "inBandDTMF" => json!({
-            "description": "`start` (default) or `stop`.",
-            "type": "string"
-        }),
-        "playback" => {
-            let mut fields = vec![(
-                "files",
-                json!({ "type": "array", "items": reference("playbackFile"),
-                        "description": "Files played in order." }),
-            )];
-            fields.extend(capture_fields());
-            args(&fields, &["files"])
-        }
-        "recordFile" => args(
-            &[
-                ("name", text("File name (default `recordFile_<epoch>`).")),
-                ("type", text("Format and extension (default `mp3`).")),
-                ("maxSec", number("Maximum length in seconds (default 60).")),
-                (
-                    "silenceThresh",
-                    number("Energy level taken as silence (default 200)."),
-                ),
-                (
-                    "silenceHits",
-                    number("Seconds of silence that stop the recording (default 5)."),
-                ),
-                ("terminators", text("DTMF keys that stop the recording.")),
-                ("voiceMail", flag("Tags the recording as voicemail.")),
-            ],
-            &[],
-        ),
-        "recordSession" => args(
-            &[
-                (
-                    "action",
-                    json!({ "type": "string", "description": "`stop` stops; anything else starts." }),
-                ),
-                ("name", text("File name.")),
-                ("type", text("Format (default `mp3`).")),
-                ("stereo", flag("Each party on its own channel.")),
-                ("bridged", flag("Record only while bridged.")),
-                (
-                    "minSec",
-                    number("Shorter recordings are discarded (default 2)."),
-                ),
-                ("followTransfer", flag("Keep recording across transfers.")),
-            ],
-            &[],
-        ),
-        "generateLink" => args(
-            &[
-                ("set", text("Variable that receives the URL.")),
-                ("server", text("Base URL.")),
-                ("expire", number("Lifetime in seconds.")),
-                ("source", text("`media` (default) or `file`.")),
-                (
-                    "file",
-                    args(
-                        &[("id", reference("scalar")), ("name", text("File name."))],
-                        &[],
-                    ),
-                ),
-                ("query", free_object("Extra query parameters.")),
-            ],
-            &["set"],
-        ),
-        "tts" => {
-            let mut fields = vec![
-                ("text", text("Text to speak (expanded).")),
-                ("textType", text("`text` or `ssml`.")),
-                (
-                    "ssml",
-                    text("An SSML document, instead of `text`, passed to the engine unchanged."),
-                ),
-                (
-                    "provider",
-                    text("TTS provider, mapped to an engine/voice by configuration."),
-                ),
-                ("language", text("Language of the text, e.g. `en-US`.")),
-                ("voice", text("Voice.")),
-                ("profile", args(&[("id", reference("scalar"))], &[])),
-            ];
-            fields.extend(capture_fields());
-            args(&fields, &["text"])
-        }
-        "set" | "setAll" | "setNoLocal" => json!({
-            "type": "object",
-            "minProperties": 1,
-            "description": "Variable names to values (strings expanded; numbers, booleans and JSON written verbatim).",
-            "additionalProperties": true
-        }),
-        "unSet" | "export" => json!({
-            "description": "Variable names.",
-            "anyOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
-        }),
-        "if" => args(
-            &[
-                (
-                    "expression",
-                    text("JavaScript expression (`${var}`, `$N`, date helpers `&wday(2-6)` …)."),
-                ),
-                ("then", actions("Runs when the expression is true.")),
-                ("else", actions("Runs when the expression is false.")),
-            ],
-            &["expression"],
-        ),
-        "switch" => args(
-            &[
-                (
-                    "variable",
-                    text("Expanded and compared exactly with the case keys."),
-                ),
-                (
-                    "case",
-                    json!({ "type": "object", "additionalProperties": reference("actions"),
-                            "description": "Case value to applications; `default` when nothing matches." }),
-                ),
-            ],
-            &["variable", "case"],
-        ),
-        "while" => args(
-            &[
-                (
-                    "condition",
-                    text("JavaScript expression tested after each pass."),
-                ),
-                ("do", actions("Loop body (runs at least once).")),
-                ("maxSteps", number("Maximum passes (default 1000).")),
-            ],
-            &["condition"],
-        ),
-        "goto" => {
-            json!({ "type": "string", "description": "Tag of the application that runs next." })
-        }
-        "function" => args(
-            &[
-                ("name", text("Function name.")),
-                ("actions", actions("Function body.")),
-            ],
-            &["name", "actions"],
-        ),
-        "execute" => args(
-            &[
-                ("name", text("Function name.")),
-                (
-                    "async",
-                    flag("Run on a worker (only non-media steps allowed)."),
-                ),
-            ],
-            &["name"],
-        ),
-        "log" => {
-            json!({ "description": "Text written to the log (expanded).", "type": ["string", "number", "boolean"] })
-        }
-        "echo" => json!({
-            "description": "Delay in milliseconds (0 or empty = plain echo), or `{delay}`.",
-            "anyOf": [{ "$ref": "#/$defs/number" }, { "type": "string" }, { "type": "null" },
-                      { "type": "object", "properties": { "delay": { "$ref": "#/$defs/number" } } }]
-        }),
-        "sleep" | "softSleep" => json!({
-            "description": "Milliseconds.",
-            "$ref": "#/$defs/number"
-        }),
-        "trigger" => args(
-            &[
-                (
-                    "disconnected",
-                    actions("Runs after hangup (media applications refused)."),
-                ),
-                (
-                    "commands",
-                    json!({ "type": "object", "additionalProperties": reference("actions") }),
-                ),
-            ],
-            &[],
-        ),
-        "schema" => args(
-            &[
-                (
-                    "id",
-                    json!({ "$ref": "#/$defs/scalar", "description": "Id of the flow to run." }),
-                ),
-                ("async", flag("Run without waiting.")),
-            ],
-            &["id"],
-        ),
-        "js" => args(
-            &[
-                (
-                    "data",
-                    text("JavaScript function body; `return` gives the result."),
-                ),
-                ("setVar", text("Variable that receives the result.")),
-            ],
-            &["data"],
-        ),
-        "math" => args(
-            &[
-                (
-                    "fn",
-                    text("`random` (a random element of `data`) or a JavaScript Math function."),
-                ),
-                ("data", json!({ "description": "Argument(s)." })),
-                ("setVar", text("Variable that receives the result.")),
-            ],
-            &["fn"],
-        ),
-        "string" => args(
-            &[
-                (
-                    "fn",
-                    text(
-                        "String function: reverse, charAt, base64, MD5, SHA-256, SHA-512, length, or a JavaScript String method.",
-                    ),
-                ),
-                ("data", text("The string (expanded).")),
-                (
-                    "args",
-                    json!({ "type": "array", "description": "Arguments of the function." }),
-                ),
-                ("setVar", text("Variable that receives the result.")),
-            ],
-            &["fn"],
-        ),
-        "backgroundPlayback" => args(
-            &[
-                ("file", reference("playbackFile")),
-                (
-                    "volumeReduction",
-                    number("Volume reduction of the background."),
-                ),
-                ("name", text("Name of this background playback.")),
-            ],
-            &["file"],
-        ),
-        "httpRequest" => args(
-            &[
-                ("url", text("URL (http or https).")),
-                ("method", text("HTTP method (default GET).")),
-                ("headers", free_object("Request headers.")),
-                (
-                    "data",
-                    json!({ "description": "Request body: text, or an object sent as JSON." }),
-                ),
-                (
-                    "path",
-                    free_object("Values for `${…}` placeholders in the URL path."),
-                ),
-                (
-                    "timeout",
-                    number("Timeout in milliseconds (bounded by http-timeout-ms)."),
-                ),
-                ("parser", text("Response parser, e.g. `application/json`.")),
-                (
-                    "responseCode",
-                    text("Variable that receives the status code."),
-                ),
-                (
-                    "exportVariables",
-                    free_object("Variable name to JSON path in the response."),
-                ),
-                (
-                    "exportCookie",
-                    text("Variable that receives the Set-Cookie value."),
-                ),
-                ("cacheCookie", flag("Cache cookies.")),
-                ("insecureSkipVerify", flag("Skip TLS verification.")),
-            ],
-            &["url"],
-        ),
-        "calendar" => args(
-            &[
-                ("id", reference("scalar")),
-                ("name", text("Calendar name.")),
-                (
-                    "setVar",
-                    text("Variable that receives `true`/`false` (or the exception)."),
-                ),
-                (
-                    "extended",
-                    flag("Report `expire` or the exception name when closed."),
-                ),
-            ],
-            &[],
-        ),
-        "timezone" => json!({
-            "description": "An IANA time zone name (`Europe/Kyiv`), as a string or `{\"name\": …}` / `{\"id\": …}`.",
-            "anyOf": [
-                { "type": "string" },
-                args(&[("name", text("IANA time zone name.")), ("id", reference("scalar"))], &[])
-            ]
-        }),
-        _ => json!({}),
-    }
 }
 
 /// Fields of Webitel-only applications that hold nested arrays, so those stay checked.
@@ -902,7 +319,7 @@ fn definitions() -> Map<String, Value> {
         "limit".into(),
         json!({
             "type": "object",
-            "description": "Runs the application at most `max` times, then jumps to `failover`.",
+            "description": "Runs the application at most `max` times, then jumps to `failover`; ignored unless `max > 0` and `failover` names a tag (as the original).",
             "properties": { "max": { "type": "number" }, "failover": { "type": "string" } }
         }),
     );
@@ -1070,14 +487,14 @@ mod tests {
     fn nested_blocks_point_at_action_arrays() {
         let schema = flow_schema();
         let apps = &schema["$defs"]["application"]["properties"];
-        for block in NESTED_BLOCKS {
-            for path in block.paths {
+        for block in crate::apps::all() {
+            for path in block.nested {
                 let field = path.split(['.', '[']).next().unwrap();
-                let field_schema = &apps[block.app]["properties"][field];
+                let field_schema = &apps[block.name]["properties"][field];
                 assert!(
                     !field_schema.is_null(),
                     "{}.{} missing from the schema",
-                    block.app,
+                    block.name,
                     field
                 );
             }

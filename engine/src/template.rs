@@ -1,4 +1,4 @@
-//! String templates of application arguments (spec §3), split once at load time.
+//! String templates of application arguments (docs/semantics.md, "Arguments"), split once at load time.
 //!
 //! `${name}` channel variable, `${name.a.0.b}` JSON path into a variable holding JSON,
 //! `${name.uri()}` URL-encoded value, `${strepoch()}` epoch seconds, `$${name}` global
@@ -238,7 +238,7 @@ fn var_part(inner: &str) -> Option<Part> {
         };
     }
     if inner.contains(' ') || inner.contains('(') {
-        // `${api args}` and other FreeSWITCH syntax stays inert text (spec §3).
+        // `${api args}` and other FreeSWITCH syntax stays inert text (docs/semantics.md, "Arguments").
         return None;
     }
     if let Some((base, path)) = inner.split_once('.') {

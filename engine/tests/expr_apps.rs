@@ -1,4 +1,4 @@
-//! The `string` and `math` applications (reference A8).
+//! The `string` and `math` applications (docs/apps.md).
 
 mod expr_support;
 

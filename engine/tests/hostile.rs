@@ -1,4 +1,4 @@
-//! Hostile values are data (spec §3): whatever a caller or a web service puts into a variable
+//! Hostile values are data (docs/semantics.md, "Arguments"): whatever a caller or a web service puts into a variable
 //! reaches the host byte-for-byte through every kind of field, and is never re-expanded, split
 //! or evaluated. The module's side of the same promise is proven in
 //! `tests/harness/tests/hostile.rs` against the fake switch core.

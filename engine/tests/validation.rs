@@ -1,4 +1,4 @@
-//! Every load-time rejection of spec §2, with the message a person sees.
+//! Every load-time rejection of docs/semantics.md, "Loading and validation", with the message a person sees.
 
 use rustflow_engine::{CompileOptions, Diagnostic, UnknownApps, compile_source};
 
@@ -257,10 +257,49 @@ fn goto_and_failover_to_missing_tags() {
         ),
         "t.json:1:78: /1/function/actions/0/goto: `goto` to tag `top`, which does not exist in function `f` (tags are per flow object)"
     );
+}
+
+/// As the original, a `limit` counts only with `max > 0` and a non-empty `failover`; the
+/// designer writes `{"max": 5, "failover": ""}` and such limits are ignored, not rejected.
+#[test]
+fn a_limit_without_failover_or_max_is_ignored() {
+    for limit in [
+        r#"{"max": 5, "failover": ""}"#,
+        r#"{"max": 0, "failover": "x"}"#,
+        r#"{"max": -1, "failover": "x"}"#,
+        r#"{"max": 5, "failover": null}"#,
+        r#"{"max": 5}"#,
+        r#"{"failover": "x"}"#,
+        r#"{}"#,
+    ] {
+        compiles(&format!(r#"[{{"log": "x", "limit": {limit}}}]"#));
+    }
+    // A limit that is set still needs a tag name and an existing tag.
     assert_eq!(
-        error("[{\"log\": \"x\", \"limit\": {\"max\": 0, \"failover\": \"x\"}}]"),
-        "t.json:1:32: /0/limit/max: `limit.max` must be greater than 0"
+        error(r#"[{"log": "x", "limit": {"max": 2, "failover": 7}}]"#),
+        "t.json:1:47: /0/limit/failover: `limit.failover` must be a tag name, found a number"
     );
+}
+
+#[test]
+fn an_ignored_limit_never_diverts_the_step() {
+    use rustflow_engine::FlowSet;
+    use rustflow_engine::sim::{Script, simulate};
+    let text = r#"[
+        {"set": {"n": "0"}},
+        {"while": {"condition": "${n} < 3", "do": [
+            {"log": "pass ${n}", "limit": {"max": 1, "failover": ""}},
+            {"js": {"data": "return Number(${n}) + 1;", "setVar": "n"}}
+        ]}}
+    ]"#;
+    let flow = compile_source("t", "t.json", text, &CompileOptions::default()).expect("compiles");
+    let (outcome, host) = simulate(&flow, &FlowSet::default(), Script::default());
+    assert_eq!(outcome.error, None);
+    let log = host.transcript_text();
+    for n in 0..3 {
+        assert!(log.contains(&format!("log Info: pass {n}\n")), "{log}");
+    }
+    assert!(!log.contains("limit reached"), "{log}");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! The `string` and `math` applications of reference A8, as pure functions returning the
+//! The `string` and `math` applications (docs/apps.md), as pure functions returning the
 //! text the interpreter stores into `setVar`.
 
 use std::sync::OnceLock;

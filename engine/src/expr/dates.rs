@@ -1,4 +1,4 @@
-//! The date helpers of reference A6 (`&year()` … `&date_time()`), evaluated in the flow's
+//! The date helpers of docs/semantics.md (`&year()` … `&date_time()`), evaluated in the flow's
 //! time zone through chrono-tz. Arguments are parsed once, at load; a malformed argument is
 //! a load error (the original silently treated it as "no match").
 

@@ -13,7 +13,7 @@ pub(crate) enum Mode {
     Function,
 }
 
-/// The date helpers of reference A6, longest names first where they share a prefix.
+/// The date helpers (docs/semantics.md), longest names first where they share a prefix.
 pub(crate) const HELPERS: [&str; 12] = [
     "minute_of_day",
     "time_of_day",

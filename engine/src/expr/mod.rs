@@ -3,7 +3,7 @@
 //!
 //! An expression is JavaScript in the original's dialect: `${name}` is the channel
 //! variable as a string value, `$${name}` the global variable, `$N` the invocation
-//! argument (a string), `&helper(arg)` the date helpers of reference A6. It is compiled
+//! argument (a string), `&helper(arg)` the date helpers of docs/semantics.md. It is compiled
 //! once: syntax-checked by the embedded engine, rewritten so that every dialect token is
 //! an argument (values are never pasted into code), and, when it stays inside the common
 //! subset, also compiled to a native form that is evaluated without any interpreter.
