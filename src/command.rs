@@ -44,7 +44,7 @@ fn answer(args: &str) -> String {
             format,
             env!("CARGO_PKG_VERSION"),
             crate::API_VERSION,
-            env!("RUSTFLOW_HEADERS"),
+            crate::switch::HEADERS,
         ),
     }
 }

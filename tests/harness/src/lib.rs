@@ -36,9 +36,7 @@ pub const POLLING_CALLS: &[&str] = &[
     "switch_core_session_get_channel",
     "switch_core_session_get_uuid",
     "switch_core_session_get_loglevel",
-    "switch_channel_test_ready",
     "switch_channel_get_state",
-    "switch_channel_check_signal",
     "switch_ivr_parse_all_signal_data",
 ];
 
@@ -117,17 +115,20 @@ fn find_or_build() -> Result<Artifacts, String> {
 
 // ---- the project's ABI header, read at test time (no literals for its values) ----------
 
-/// `SWITCH_API_VERSION` as include/rustflow_abi.h defines it.
+/// The project's ABI-subset header.
+pub const ABI_HEADER: &str = "crates/freeswitch-sys/include/rustflow_abi.h";
+
+/// `SWITCH_API_VERSION` as the ABI-subset header defines it.
 pub fn header_api_version() -> i64 {
     let header = read_header();
     header
         .lines()
         .find_map(|l| l.strip_prefix("#define SWITCH_API_VERSION"))
         .and_then(|v| v.trim().parse().ok())
-        .expect("include/rustflow_abi.h defines SWITCH_API_VERSION")
+        .unwrap_or_else(|| panic!("{ABI_HEADER} defines SWITCH_API_VERSION"))
 }
 
-/// Names of the functions include/rustflow_abi.h declares (the ones the fake core implements).
+/// Names of the functions the ABI-subset header declares (the ones the fake core implements).
 pub fn header_functions() -> Vec<String> {
     let header = read_header();
     let mut names = Vec::new();
@@ -147,7 +148,7 @@ pub fn header_functions() -> Vec<String> {
 }
 
 fn read_header() -> String {
-    let path = workspace_root().join("include/rustflow_abi.h");
+    let path = workspace_root().join(ABI_HEADER);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
@@ -330,6 +331,32 @@ fn loaded() -> &'static Loaded {
 /// Whether the fake core exports `name` (the harness checks it implements the header).
 pub fn fakecore_exports(name: &str) -> bool {
     loaded().fakecore.has_symbol(name)
+}
+
+/// The `switch_*` functions the fake core's library defines and exports, read from its
+/// dynamic symbol table with binutils' `nm` (what `dlsym` can find, however it was written).
+pub fn fakecore_switch_exports() -> Vec<String> {
+    let library = &artifacts().fakecore;
+    let out = Command::new("nm")
+        .args(["--dynamic", "--defined-only", "--format=posix"])
+        .arg(library)
+        .output()
+        .unwrap_or_else(|e| panic!("running nm (binutils) on {}: {e}", library.display()));
+    assert!(
+        out.status.success(),
+        "nm {}: {}",
+        library.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| name.starts_with("switch_"))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// Whether the module exports `name`.

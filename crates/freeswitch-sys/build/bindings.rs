@@ -1,31 +1,17 @@
-//! Binds the FreeSWITCH C API the module uses and checks the ABI-subset header's layout.
+//! The bindgen configuration, shared by `build.rs` (real headers) and `tests/bindings.rs`
+//! (regenerates the committed subset bindings and compares them).
 //!
-//! Header discovery, first match wins:
-//! 1. `FREESWITCH_INCLUDE_DIR` (must contain `switch.h` and `switch_am_config.h`);
-//! 2. `pkg-config --cflags freeswitch`;
-//! 3. the project's own ABI-subset header `include/rustflow_abi.h`.
-//!
-//! The subset header is always bound too: it is the list of what the module mirrors. With real
-//! headers, `ffi` comes from them and the generated check compares the subset's bindings with
-//! the real ones; without, `ffi` comes from the subset and the check compares it with the
-//! measured figures in `include/abi-facts.jsonl`. Either way a mismatch fails the build.
-//!
-//! libfreeswitch is never linked: FreeSWITCH resolves the module's symbols when it loads it.
+//! One list of functions, types and constants drives every binding: the real headers', the
+//! subset header's and the committed `src/rustflow_abi.rs`.
 
-#[path = "build/abi_check.rs"]
-#[allow(dead_code)] // the JSON reader is for tests/abi_check.rs
-mod abi_check;
-
-use std::env;
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use abi_check::Mirrored;
 use bindgen::callbacks::{
     DiscoveredItem, DiscoveredItemId, EnumVariantValue, IntKind, ParseCallbacks,
 };
+
+use crate::abi_check::Mirrored;
 
 /// Every function the module calls. One list drives both bindings.
 const FUNCTIONS: &[&str] = &[
@@ -136,83 +122,15 @@ const OPAQUE: &[&str] = &[
     "fspr_.*",
 ];
 
-const SUBSET_HEADER: &str = "include/rustflow_abi.h";
-const FACTS: &str = "include/abi-facts.jsonl";
-
-enum Headers {
-    /// Real FreeSWITCH headers: clang arguments and the directory holding `switch.h`.
-    Real {
-        how: String,
-        clang_args: Vec<String>,
-        dir: PathBuf,
-    },
-    Subset,
-}
-
-fn env_tracked(name: &str) -> Option<String> {
-    println!("cargo:rerun-if-env-changed={name}");
-    env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-fn has_fs_headers(dir: &Path) -> bool {
-    dir.join("switch.h").is_file() && dir.join("switch_am_config.h").is_file()
-}
-
-fn discover() -> Headers {
-    if let Some(dir) = env_tracked("FREESWITCH_INCLUDE_DIR") {
-        let dir = PathBuf::from(dir);
-        if !has_fs_headers(&dir) {
-            panic!(
-                "FREESWITCH_INCLUDE_DIR={} does not contain switch.h and switch_am_config.h \
-                 (a configured FreeSWITCH include directory); unset it to use pkg-config or \
-                 the bundled {SUBSET_HEADER}",
-                dir.display()
-            );
-        }
-        return Headers::Real {
-            how: format!("FREESWITCH_INCLUDE_DIR={}", dir.display()),
-            clang_args: vec![format!("-I{}", dir.display())],
-            dir,
-        };
-    }
-    for var in [
-        "PKG_CONFIG",
-        "PKG_CONFIG_PATH",
-        "PKG_CONFIG_LIBDIR",
-        "PKG_CONFIG_SYSROOT_DIR",
-    ] {
-        env_tracked(var);
-    }
-    let pkg_config = env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".to_string());
-    if let Ok(output) = Command::new(&pkg_config)
-        .args(["--cflags", "freeswitch"])
-        .output()
-        && output.status.success()
-    {
-        let cflags = String::from_utf8_lossy(&output.stdout).to_string();
-        let clang_args: Vec<String> = cflags.split_whitespace().map(str::to_string).collect();
-        let dir = clang_args
-            .iter()
-            .filter_map(|a| a.strip_prefix("-I"))
-            .map(PathBuf::from)
-            .find(|d| has_fs_headers(d));
-        match dir {
-            Some(dir) => {
-                return Headers::Real {
-                    how: format!("pkg-config freeswitch ({})", dir.display()),
-                    clang_args,
-                    dir,
-                };
-            }
-            None => println!(
-                "cargo:warning=pkg-config freeswitch answered `{}` but no directory there holds \
-                 switch.h and switch_am_config.h; ignoring it",
-                cflags.trim()
-            ),
-        }
-    }
-    Headers::Subset
-}
+/// The subset header, relative to the crate root.
+pub const SUBSET_HEADER: &str = "include/rustflow_abi.h";
+/// The committed bindings of the subset header and what it mirrors, relative to the crate root.
+pub const COMMITTED_BINDINGS: &str = "src/rustflow_abi.rs";
+pub const COMMITTED_MIRRORED: &str = "src/rustflow_abi.mirrored.json";
+/// How to regenerate the committed files (written at their top, printed by the test).
+/// (build.rs does it when `RUSTFLOW_REGEN_BINDINGS=1`, before it reads them, so it works even
+/// when they are broken; tests/bindings.rs fails while they are out of date.)
+pub const REGEN_COMMAND: &str = "RUSTFLOW_REGEN_BINDINGS=1 cargo build -p freeswitch-sys";
 
 /// Records what the subset header declares while bindgen parses it.
 #[derive(Debug, Default)]
@@ -331,7 +249,7 @@ impl Collector {
 
 /// `functions: false` binds only types and constants: the subset's mirror beside the real
 /// bindings (two declarations of one C function with distinct Rust types would clash).
-fn builder(header: &Path, clang_args: &[String], functions: bool) -> bindgen::Builder {
+pub fn builder(header: &Path, clang_args: &[String], functions: bool) -> bindgen::Builder {
     let mut b = bindgen::Builder::default()
         .header(header.to_string_lossy())
         .clang_args(clang_args)
@@ -364,90 +282,43 @@ fn builder(header: &Path, clang_args: &[String], functions: bool) -> bindgen::Bu
     b
 }
 
-fn main() {
-    // FreeSWITCH must never see a Rust panic; the guards need unwinding to catch one.
-    let panic = env::var("CARGO_CFG_PANIC").unwrap_or_default();
-    assert_eq!(
-        panic, "unwind",
-        "mod_rustflow must be built with panic = \"unwind\" (found {panic:?}): every extern \"C\" \
-         edge catches panics, which abort cannot do"
-    );
-
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
-    for input in ["build.rs", "build/abi_check.rs", SUBSET_HEADER, FACTS] {
-        println!("cargo:rerun-if-changed={input}");
-    }
-
-    // The subset header, bound with a collector: the list of mirrored items. With real headers
-    // it is only the mirror, so it needs no functions.
-    let headers = discover();
+/// Binds the subset header with its functions: the text of the committed bindings (with their
+/// heading) and what the header mirrors. `Err` is bindgen's message.
+pub fn subset(crate_dir: &Path) -> Result<(String, Mirrored), String> {
     let collector = Collector::default();
-    let subset = builder(
-        &manifest.join(SUBSET_HEADER),
-        &[],
-        matches!(headers, Headers::Subset),
-    )
-    .parse_callbacks(Box::new(collector.clone()))
-    .generate()
-    .expect("bindgen failed on include/rustflow_abi.h");
-    let mirrored = collector.mirrored();
+    let bindings = builder(&crate_dir.join(SUBSET_HEADER), &[], true)
+        .parse_callbacks(Box::new(collector.clone()))
+        .generate()
+        .map_err(|e| format!("bindgen failed on {SUBSET_HEADER}: {e}"))?;
+    let text = format!(
+        "// Generated by bindgen from {SUBSET_HEADER} (the project's own header); do not edit.\n\
+         // Regenerate: {REGEN_COMMAND}\n\n{bindings}"
+    );
+    Ok((text, collector.mirrored()))
+}
 
-    let check = match &headers {
-        Headers::Real {
-            how,
-            clang_args,
-            dir,
-        } => {
-            println!("cargo:warning=mod_rustflow: binding the FreeSWITCH headers from {how}");
-            for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
-                if entry.path().extension().is_some_and(|e| e == "h") {
-                    println!("cargo:rerun-if-changed={}", entry.path().display());
-                }
-            }
-            let wrapper = out.join("rustflow_real.h");
-            fs::write(&wrapper, "#include <switch.h>\n").unwrap();
-            let real = builder(&wrapper, clang_args, true)
-                .generate()
-                .unwrap_or_else(|e| {
-                    panic!("bindgen failed on the FreeSWITCH headers ({how}): {e}")
-                });
-            real.write_to_file(out.join("ffi.rs")).unwrap();
-            subset.write_to_file(out.join("abi_mirror.rs")).unwrap();
-            let mut check = String::from(
-                "#[allow(dead_code, non_camel_case_types, non_upper_case_globals, non_snake_case, \
-                 unsafe_op_in_unsafe_fn, clippy::all)]\nmod abi_mirror {\n    \
-                 include!(concat!(env!(\"OUT_DIR\"), \"/abi_mirror.rs\"));\n}\n",
-            );
-            check.push_str(&abi_check::against_bindings(&mirrored, "abi_mirror"));
-            println!("cargo:rustc-env=RUSTFLOW_HEADERS={how}");
-            check
-        }
-        Headers::Subset => {
-            println!(
-                "cargo:warning=mod_rustflow: no FreeSWITCH headers found (FREESWITCH_INCLUDE_DIR, \
-                 pkg-config freeswitch); binding {SUBSET_HEADER}, checked against {FACTS}"
-            );
-            subset.write_to_file(out.join("ffi.rs")).unwrap();
-            let text =
-                fs::read_to_string(manifest.join(FACTS)).expect("read include/abi-facts.jsonl");
-            let facts = abi_check::parse_facts(&text).unwrap_or_else(|e| panic!("{e}"));
-            let check = abi_check::against_facts(&mirrored, &facts).unwrap_or_else(|missing| {
-                panic!(
-                    "{SUBSET_HEADER} mirrors items {FACTS} has no figures for: {}. Measure them \
-                     against real FreeSWITCH headers and add them.",
-                    missing.join(", ")
-                )
-            });
-            println!("cargo:rustc-env=RUSTFLOW_HEADERS=bundled {SUBSET_HEADER}");
-            check
-        }
-    };
-    fs::write(out.join("abi_check.rs"), check).unwrap();
-    // For tests/abi_check.rs, which proves the check fails on a mismatch.
-    fs::write(
-        out.join("mirrored.json"),
-        abi_check::mirrored_to_json(&mirrored),
-    )
-    .unwrap();
+/// The subset header's types and constants only, with the collector: the mirror compiled
+/// beside the real bindings (two declarations of one C function with distinct Rust types
+/// would clash).
+pub fn subset_types(crate_dir: &Path) -> Result<(String, Mirrored), String> {
+    let collector = Collector::default();
+    let bindings = builder(&crate_dir.join(SUBSET_HEADER), &[], false)
+        .parse_callbacks(Box::new(collector.clone()))
+        .generate()
+        .map_err(|e| format!("bindgen failed on {SUBSET_HEADER}: {e}"))?;
+    Ok((bindings.to_string(), collector.mirrored()))
+}
+
+/// The committed files as bindgen makes them today: (path, text) for the bindings and for the
+/// mirrored items (pretty JSON, so a change reads well in a diff).
+pub fn committed_files(crate_dir: &Path) -> Result<[(&'static str, String); 2], String> {
+    let (text, mirrored) = subset(crate_dir)?;
+    let value: serde_json::Value =
+        serde_json::from_str(&crate::abi_check::mirrored_to_json(&mirrored))
+            .map_err(|e| e.to_string())?;
+    let json = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
+    Ok([
+        (COMMITTED_BINDINGS, text),
+        (COMMITTED_MIRRORED, format!("{json}\n")),
+    ])
 }
