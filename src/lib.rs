@@ -14,6 +14,7 @@ mod host;
 mod http;
 mod loader;
 mod state;
+mod test_hooks;
 
 /// The safe FreeSWITCH layer, under the name the glue has always used for it.
 use freeswitch as switch;
@@ -33,6 +34,7 @@ impl Module for Rustflow {
     const NAME: &'static std::ffi::CStr = c"mod_rustflow";
 
     fn load(registrar: &mut Registrar) -> Result<(), String> {
+        test_hooks::panic_at("load");
         let (snapshot, ok) = loader::initial_snapshot();
         loader::update_completion(&snapshot.flows);
         let instance = state::Instance::new(snapshot);
@@ -60,6 +62,7 @@ impl Module for Rustflow {
     }
 
     fn shutdown() -> Unload {
+        test_hooks::panic_at("shutdown");
         set_completion("del rustflow");
         switch::event::free_subclass(host::STEP_EVENT);
         if let Some(instance) = state::remove() {

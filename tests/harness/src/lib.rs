@@ -21,6 +21,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 // ---- constants the tests assert against ---------------------------------------------------
 
 pub const STATUS_SUCCESS: i64 = 0;
+pub const STATUS_FALSE: i64 = 1;
+pub const STATUS_GENERR: i64 = 9;
 pub const CAUSE_NORMAL_CLEARING: i64 = 16;
 pub const CAUSE_USER_BUSY: i64 = 17;
 pub const CAUSE_NORMAL_TEMPORARY_FAILURE: i64 = 41;
