@@ -1,6 +1,7 @@
 //! `rustflow`: the offline tool of mod_rustflow. Checks flow files with the module's own
 //! validation, runs them on the call simulator, draws them, and prints the JSON Schema of
 //! the format. No FreeSWITCH needed.
+#![forbid(unsafe_code)]
 
 mod args;
 mod check;

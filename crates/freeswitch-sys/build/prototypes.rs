@@ -41,9 +41,7 @@ fn read(text: &str) -> Result<Bindings, String> {
     for item in file.items {
         match item {
             Item::Type(alias) => {
-                bindings
-                    .aliases
-                    .insert(alias.ident.to_string(), *alias.ty);
+                bindings.aliases.insert(alias.ident.to_string(), *alias.ty);
             }
             Item::Use(item) => {
                 // bindgen spells `typedef enum x {..} y` as `pub use self::x as y;`.

@@ -49,8 +49,10 @@ fn committed_bindings_are_those_of_the_subset_header() {
 mod prototypes;
 
 fn committed() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(bindings::COMMITTED_BINDINGS))
-        .expect("committed bindings")
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(bindings::COMMITTED_BINDINGS),
+    )
+    .expect("committed bindings")
 }
 
 #[test]
@@ -81,7 +83,8 @@ fn prototype_check_names_a_function_declared_differently_or_missing() {
         "{mismatches:?}"
     );
     assert!(
-        mismatches[1].starts_with("`switch_ivr_sleep` is declared `fn(*mut switch_core_session, u32,"),
+        mismatches[1]
+            .starts_with("`switch_ivr_sleep` is declared `fn(*mut switch_core_session, u32,"),
         "{mismatches:?}"
     );
     assert!(mismatches[1].contains("there"), "{mismatches:?}");

@@ -40,7 +40,7 @@ impl<'a> Session<'a> {
     /// # Safety
     /// `raw` must be NULL or a live session that stays valid (FreeSWITCH holds its read lock)
     /// for the lifetime the caller picks, used only on the current thread.
-    pub unsafe fn from_raw(raw: *mut ffi::switch_core_session_t) -> Option<Session<'a>> {
+    pub(crate) unsafe fn from_raw(raw: *mut ffi::switch_core_session_t) -> Option<Session<'a>> {
         NonNull::new(raw).map(|raw| Session {
             raw,
             _callback: PhantomData,

@@ -994,7 +994,8 @@ pub unsafe extern "C" fn switch_channel_export_variable_var_check(
         };
         if list != export_vars_variable() {
             core().errors.push(format!(
-                "export_variable_var_check: export_varname {list:?} is not {:?}", export_vars_variable()
+                "export_variable_var_check: export_varname {list:?} is not {:?}",
+                export_vars_variable()
             ));
         }
         let (local, plain) = match name.strip_prefix("nolocal:") {

@@ -139,7 +139,12 @@ fn a_panic_in_load_fails_the_load_and_the_next_load_works() {
     FakeCore::set_global(PANIC_VAR, None);
     h.load();
     let call = h.run_flow("busy");
-    assert_eq!(call.hangup_cause, Some(CAUSE_USER_BUSY), "{:#?}", call.record);
+    assert_eq!(
+        call.hangup_cause,
+        Some(CAUSE_USER_BUSY),
+        "{:#?}",
+        call.record
+    );
 }
 
 #[test]
@@ -165,7 +170,12 @@ fn a_panic_in_shutdown_answers_a_failure_and_the_module_loads_again() {
         ]
     );
     let call = h.run_flow("busy");
-    assert_eq!(call.hangup_cause, Some(CAUSE_USER_BUSY), "{:#?}", call.record);
+    assert_eq!(
+        call.hangup_cause,
+        Some(CAUSE_USER_BUSY),
+        "{:#?}",
+        call.record
+    );
     assert!(h.api_ok("list").contains("busy"));
 }
 
@@ -195,7 +205,9 @@ fn a_panic_in_the_application_hangs_the_call_up_and_the_next_call_runs() {
     let call = h.run_flow("busy");
     assert_eq!(
         call.call_control(),
-        vec![json!({"fn": "switch_channel_perform_hangup", "cause": CAUSE_NORMAL_TEMPORARY_FAILURE})],
+        vec![
+            json!({"fn": "switch_channel_perform_hangup", "cause": CAUSE_NORMAL_TEMPORARY_FAILURE})
+        ],
         "the flow never started: {:#?}",
         call.record
     );
@@ -208,5 +220,10 @@ fn a_panic_in_the_application_hangs_the_call_up_and_the_next_call_runs() {
 
     FakeCore::set_global(PANIC_VAR, None);
     let next = h.run_flow("busy");
-    assert_eq!(next.hangup_cause, Some(CAUSE_USER_BUSY), "{:#?}", next.record);
+    assert_eq!(
+        next.hangup_cause,
+        Some(CAUSE_USER_BUSY),
+        "{:#?}",
+        next.record
+    );
 }
