@@ -209,15 +209,8 @@ fn dl_error() -> String {
     }
 }
 
-/// `switch_loadable_module_function_table_t`.
-#[repr(C)]
-struct FunctionTable {
-    switch_api_version: c_int,
-    load: Option<unsafe extern "C" fn(*mut *mut c_void, *mut c_void) -> c_int>,
-    shutdown: Option<unsafe extern "C" fn() -> c_int>,
-    runtime: Option<unsafe extern "C" fn() -> c_int>,
-    flags: u32,
-}
+/// The module's exported table, as the shared bindings (freeswitch-sys) declare it.
+type FunctionTable = freeswitch_sys::switch_loadable_module_function_table_t;
 
 type StrFn = unsafe extern "C" fn() -> *mut c_char;
 
@@ -896,7 +889,7 @@ impl Harness {
             .load
             .expect("module table has a load function");
         // SAFETY: as FreeSWITCH calls it.
-        let status = i64::from(unsafe { load(&mut interface, pool) });
+        let status = i64::from(unsafe { load((&raw mut interface).cast(), pool.cast()) }.0);
         if status != STATUS_SUCCESS || interface.is_null() {
             // SAFETY: the switch discards a failed module's interface and pool.
             unsafe { (l.core.module_release)(interface, pool) };
@@ -940,7 +933,7 @@ impl Harness {
             .shutdown
             .expect("module table has a shutdown function");
         // SAFETY: as FreeSWITCH calls it.
-        let status = i64::from(unsafe { shutdown() });
+        let status = i64::from(unsafe { shutdown() }.0);
         // SAFETY: interface and pool from try_load, released once.
         unsafe { (l.core.module_release)(interface, pool) };
         status
