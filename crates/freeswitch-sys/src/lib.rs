@@ -4,7 +4,7 @@
 //! Where they come from (build.rs): the real headers when `FREESWITCH_INCLUDE_DIR` or
 //! `pkg-config freeswitch` finds them (bindgen, needs libclang); otherwise the committed
 //! bindings of the project's own `include/rustflow_abi.h` in `src/rustflow_abi.rs` (no
-//! libclang needed). Only the `freeswitch` crate and the test fake core use this crate.
+//! libclang needed). Only the `freeswitch` crate and the tests (fake core, harness) use it.
 #![allow(
     dead_code,
     non_camel_case_types,
