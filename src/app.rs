@@ -13,6 +13,7 @@ pub struct RustflowApp;
 
 impl Application for RustflowApp {
     fn run(session: &Session<'_>, data: &str) {
+        crate::test_hooks::panic_at("app");
         let Some(instance) = state::instance() else {
             log::session(session, Level::Error, "rustflow: the module is not loaded");
             return;

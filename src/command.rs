@@ -16,6 +16,7 @@ pub struct RustflowApi;
 
 impl Api for RustflowApi {
     fn run(args: &str, _session: Option<&Session<'_>>, stream: &mut Stream<'_>) {
+        crate::test_hooks::panic_at("api");
         stream.write(&answer(args));
     }
 }
@@ -44,7 +45,7 @@ fn answer(args: &str) -> String {
             format,
             env!("CARGO_PKG_VERSION"),
             crate::API_VERSION,
-            env!("RUSTFLOW_HEADERS"),
+            crate::switch::HEADERS,
         ),
     }
 }

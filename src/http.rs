@@ -78,7 +78,7 @@ pub fn wait_for_workers(limit: Duration) -> usize {
 /// still running, the module must stay mapped (its code is what they run).
 pub fn shutdown() -> Unload {
     match wait_for_workers(SHUTDOWN_WAIT) {
-        0 => Unload::Done,
+        0 => Unload::Allow,
         running => {
             log::global(
                 Level::Warning,

@@ -1,32 +1,40 @@
 //! mod_rustflow: a FreeSWITCH module that runs Webitel-compatible JSON call flows in-process.
 //!
-//! Layers: [`ffi`] (generated bindings + ABI layout check) → [`switch`] (safe wrappers; the
-//! only `unsafe` in the crate) → the glue here (configuration, flow-set snapshots, the
-//! `rustflow` application and API) → `rustflow_engine` (pure, no FFI).
+//! Layers: `freeswitch-sys` (raw bindings + ABI layout check) → `freeswitch` (safe wrappers,
+//! the only `unsafe`) → the glue here (configuration, flow-set snapshots, the `rustflow`
+//! application and API; no `unsafe`, no raw bindings) → `rustflow_engine` (pure, no FFI).
+#![forbid(unsafe_code)]
 
 mod api;
 mod app;
 mod command;
 mod config;
 mod dial;
-mod ffi;
 mod host;
 mod http;
 mod loader;
 mod state;
-mod switch;
+mod test_hooks;
+
+/// The safe FreeSWITCH layer, under the name the glue has always used for it.
+use freeswitch as switch;
 
 use switch::log::{self, Level};
 use switch::module::{Module, Registrar, Unload, set_completion};
 
 /// The FreeSWITCH module API version this build speaks (from the bindings).
-pub(crate) const API_VERSION: i64 = ffi::SWITCH_API_VERSION as i64;
+pub(crate) const API_VERSION: i64 = switch::API_VERSION;
 
 /// The module: load reads the configuration and flows, then registers the app and the API.
 pub struct Rustflow;
 
+switch::module!(mod_rustflow_module_interface, Rustflow);
+
 impl Module for Rustflow {
+    const NAME: &'static std::ffi::CStr = c"mod_rustflow";
+
     fn load(registrar: &mut Registrar) -> Result<(), String> {
+        test_hooks::panic_at("load");
         let (snapshot, ok) = loader::initial_snapshot();
         loader::update_completion(&snapshot.flows);
         let instance = state::Instance::new(snapshot);
@@ -54,6 +62,7 @@ impl Module for Rustflow {
     }
 
     fn shutdown() -> Unload {
+        test_hooks::panic_at("shutdown");
         set_completion("del rustflow");
         switch::event::free_subclass(host::STEP_EVENT);
         if let Some(instance) = state::remove() {

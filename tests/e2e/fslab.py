@@ -131,15 +131,16 @@ def build_module(install: Install, features=("test-hooks",), target_dir=None) ->
 
 
 def module_headers(target_dir: Path) -> str:
-    """Which headers build.rs bound and checked (its `cargo:rustc-env=RUSTFLOW_HEADERS=`)."""
+    """Which headers freeswitch-sys bound and checked (its build script's
+    `cargo::rustc-env=FREESWITCH_SYS_HEADERS=`)."""
     newest = None
-    for out in (target_dir / "release" / "build").glob("mod_rustflow-*/output"):
+    for out in (target_dir / "release" / "build").glob("freeswitch-sys-*/output"):
         if newest is None or out.stat().st_mtime > newest.stat().st_mtime:
             newest = out
     if newest is None:
         return "unknown"
     for line in newest.read_text(errors="replace").splitlines():
-        if line.startswith("cargo:rustc-env=RUSTFLOW_HEADERS="):
+        if line.startswith("cargo::rustc-env=FREESWITCH_SYS_HEADERS="):
             return line.split("=", 2)[2]
     return "unknown"
 

@@ -10,9 +10,11 @@
 use super::*;
 use std::sync::atomic::Ordering;
 
+/// Not in the subset header (the module only pushes to the bottom): a flag the fake core
+/// refuses, so a module that starts using it fails loudly here.
 const STACK_TOP: c_int = 2;
 const EVENT_MAGIC: u64 = 0x6576_656e_7421_2121;
-const EVENT_CLONE: c_int = 1;
+const EVENT_CLONE: c_int = ffi::switch_event_types_t::SWITCH_EVENT_CLONE.0 as c_int;
 /// Where a "session pool" string starts inside its allocation: a free() of it aborts.
 const POOL_OFFSET: usize = 16;
 
@@ -219,10 +221,14 @@ pub unsafe extern "C" fn switch_ivr_originate(
 
 use dialstring::Leg;
 
-const CAUSE_NONE: c_int = 0;
-const CAUSE_NORMAL_TEMPORARY_FAILURE: c_int = 41;
+const CAUSE_NONE: c_int = ffi::switch_call_cause_t::SWITCH_CAUSE_NONE.0 as c_int;
+const CAUSE_NORMAL_TEMPORARY_FAILURE: c_int =
+    ffi::switch_call_cause_t::SWITCH_CAUSE_NORMAL_TEMPORARY_FAILURE.0 as c_int;
+/// A cause the module never names (so not in the subset header): what the fake originate
+/// answers for an unreachable target; the module passes causes through as numbers.
 const CAUSE_DESTINATION_OUT_OF_ORDER: c_int = 27;
-const CAUSE_ORIGINATOR_CANCEL: c_int = 487;
+const CAUSE_ORIGINATOR_CANCEL: c_int =
+    ffi::switch_call_cause_t::SWITCH_CAUSE_ORIGINATOR_CANCEL.0 as c_int;
 
 /// `switch_ivr_multi_threaded_bridge`: talks for `bridge_ms`, then the callee (or, with
 /// `bridge_end: caller`, the caller) hangs up.
@@ -311,21 +317,6 @@ unsafe fn rwunlock(session: *mut c_void, func: &str) {
 pub unsafe extern "C" fn switch_core_session_rwunlock(session: *mut c_void) {
     // SAFETY: forwarded.
     unsafe { rwunlock(session, "switch_core_session_rwunlock") }
-}
-
-/// The SWITCH_DEBUG_RWLOCKS spelling of `switch_core_session_rwunlock`.
-///
-/// # Safety
-/// `session` comes from the core.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn switch_core_session_perform_rwunlock(
-    session: *mut c_void,
-    _file: *const c_char,
-    _func: *const c_char,
-    _line: c_int,
-) {
-    // SAFETY: forwarded.
-    unsafe { rwunlock(session, "switch_core_session_perform_rwunlock") }
 }
 
 // ---- digits and speech --------------------------------------------------------------------
@@ -568,37 +559,6 @@ pub unsafe extern "C" fn switch_ivr_play_and_detect_speech(
     })
 }
 
-/// `switch_ivr_speak_text`: a TTS prompt (counts as a playback).
-///
-/// # Safety
-/// Strings are NULL or NUL-terminated.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn switch_ivr_speak_text(
-    session: *mut c_void,
-    tts_name: *const c_char,
-    voice_name: *const c_char,
-    text_arg: *const c_char,
-    args: *mut InputArgs,
-) -> c_int {
-    // SAFETY: C strings from the module; session checked by magic.
-    let (tts, voice, said, s) = unsafe {
-        (
-            text(tts_name),
-            text(voice_name),
-            text(text_arg),
-            session_from(session, "switch_ivr_speak_text"),
-        )
-    };
-    let Some(s) = s else { return STATUS_FALSE };
-    let entry = json!({"fn": "switch_ivr_speak_text", "tts_name": tts, "voice_name": voice, "text": said, "args": !args.is_null()});
-    let ok = with_session(s, entry, |st| prompt_starts(st, "hangup_on_play"));
-    if ok && media_wait(s, s.state.lock().script.play) {
-        STATUS_SUCCESS
-    } else {
-        STATUS_FALSE
-    }
-}
-
 // ---- recording --------------------------------------------------------------------------
 
 /// Creates the file FreeSWITCH would open for writing; false when it cannot.
@@ -614,7 +574,7 @@ fn create_file(path: &str) -> bool {
 }
 
 /// # Safety
-/// As for `switch_ivr_record_file_event`.
+/// As for `switch_ivr_record_file`.
 unsafe fn record_file(
     session: *mut c_void,
     fh: *mut c_void,
@@ -676,32 +636,7 @@ pub unsafe extern "C" fn switch_ivr_record_file(
 }
 
 /// # Safety
-/// Strings are NULL or NUL-terminated; session and event from the core.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn switch_ivr_record_file_event(
-    session: *mut c_void,
-    fh: *mut c_void,
-    file: *const c_char,
-    args: *mut InputArgs,
-    limit: u32,
-    vars: *mut c_void,
-) -> c_int {
-    // SAFETY: forwarded.
-    unsafe {
-        record_file(
-            session,
-            fh,
-            file,
-            args,
-            limit,
-            vars,
-            "switch_ivr_record_file_event",
-        )
-    }
-}
-
-/// # Safety
-/// As for `switch_ivr_record_session_event`.
+/// As for `switch_ivr_record_session`.
 unsafe fn record_session(
     session: *mut c_void,
     file: *const c_char,
@@ -757,29 +692,6 @@ pub unsafe extern "C" fn switch_ivr_record_session(
     }
 }
 
-/// # Safety
-/// Strings are NULL or NUL-terminated; session and event from the core.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn switch_ivr_record_session_event(
-    session: *mut c_void,
-    file: *const c_char,
-    limit: u32,
-    fh: *mut c_void,
-    vars: *mut c_void,
-) -> c_int {
-    // SAFETY: forwarded.
-    unsafe {
-        record_session(
-            session,
-            file,
-            limit,
-            fh,
-            vars,
-            "switch_ivr_record_session_event",
-        )
-    }
-}
-
 /// Stops the recording of `file` (`all`: every one); FALSE when no such recording runs.
 ///
 /// # Safety
@@ -820,21 +732,6 @@ fn block(s: &FakeSession, entry: Value) -> bool {
             true
         }
         None => false,
-    }
-}
-
-/// # Safety
-/// Session from the core.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn switch_ivr_park(session: *mut c_void, args: *mut InputArgs) -> c_int {
-    // SAFETY: checked by magic.
-    let Some(s) = (unsafe { session_from(session, "switch_ivr_park") }) else {
-        return STATUS_FALSE;
-    };
-    if block(s, json!({"fn": "switch_ivr_park", "args": !args.is_null()})) {
-        STATUS_SUCCESS
-    } else {
-        STATUS_FALSE
     }
 }
 
@@ -950,35 +847,6 @@ pub unsafe extern "C" fn switch_channel_get_state(channel: *mut c_void) -> c_int
     with_session(s, json!({"fn": "switch_channel_get_state"}), |st| st.state)
 }
 
-/// No signals are ever pending in the fake core.
-///
-/// # Safety
-/// Channel from the core.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn switch_channel_check_signal(
-    channel: *mut c_void,
-    _in_thread_only: c_int,
-) -> c_int {
-    // SAFETY: checked by magic.
-    if let Some(s) = unsafe { channel_from(channel, "switch_channel_check_signal") } {
-        with_session(s, json!({"fn": "switch_channel_check_signal"}), |_| ());
-    }
-    0
-}
-
-/// # Safety
-/// Channel from the core.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn switch_channel_get_cause(channel: *mut c_void) -> c_int {
-    // SAFETY: checked by magic.
-    let Some(s) = (unsafe { channel_from(channel, "switch_channel_get_cause") }) else {
-        return CAUSE_NONE;
-    };
-    with_session(s, json!({"fn": "switch_channel_get_cause"}), |st| {
-        st.cause.unwrap_or(CAUSE_NONE)
-    })
-}
-
 /// # Safety
 /// Strings are NULL or NUL-terminated; channel from the core.
 #[unsafe(no_mangle)]
@@ -1007,8 +875,7 @@ pub unsafe extern "C" fn switch_channel_set_profile_var(
 }
 
 /// Wall-clock microseconds.
-#[unsafe(no_mangle)]
-pub extern "C" fn switch_micro_time_now() -> i64 {
+fn micro_time_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
@@ -1127,31 +994,6 @@ pub unsafe extern "C" fn switch_core_session_execute_application_get_flags(
 }
 
 /// # Safety
-/// `app` is NULL or NUL-terminated; `flags` NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn switch_core_session_get_app_flags(
-    app: *const c_char,
-    flags: *mut i32,
-) -> c_int {
-    // SAFETY: C string from the module.
-    let app = unsafe { text(app) };
-    record_global(json!({"fn": "switch_core_session_get_app_flags", "app": app}));
-    if !flags.is_null() {
-        // SAFETY: checked non-NULL.
-        unsafe { *flags = 0 };
-    }
-    let available = app
-        .as_deref()
-        .and_then(application_module)
-        .is_some_and(|m| core().loaded_modules.contains(m));
-    if available {
-        STATUS_SUCCESS
-    } else {
-        STATUS_FALSE
-    }
-}
-
-/// # Safety
 /// `module` is NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn switch_loadable_module_exists(module: *const c_char) -> c_int {
@@ -1236,7 +1078,7 @@ pub unsafe extern "C" fn switch_event_create_subclass_detailed(
     let mut headers = Vec::new();
     if event_id != EVENT_CLONE {
         // What switch_event_prep_for_delivery_detailed adds to every event but a CLONE.
-        let now = switch_micro_time_now();
+        let now = micro_time_now();
         for (k, v) in [
             (
                 "Event-Name",
@@ -1477,7 +1319,7 @@ pub unsafe extern "C" fn switch_ivr_delay_echo(session: *mut c_void, delay_ms: u
     }
 }
 
-const CF_ANSWERED: c_int = 1;
+const CF_ANSWERED: c_int = ffi::switch_channel_flag_t::CF_ANSWERED.0 as c_int;
 
 /// Only `CF_ANSWERED` is modelled (answered, not pre-answered); any other flag is a violation.
 ///
@@ -1502,7 +1344,8 @@ pub unsafe extern "C" fn switch_channel_test_flag(channel: *mut c_void, flag: c_
     )
 }
 
-/// `switch_console_callback_match_t` (the module only frees it).
+/// The fake core's own `switch_console_callback_match_t`: an incomplete type in the subset
+/// header (the module only hands it back to `switch_console_free_matches`), so no mirror.
 #[repr(C)]
 struct Matches {
     head: *mut c_void,

@@ -1,6 +1,7 @@
 //! A fake FreeSWITCH switch core for the mod_rustflow harness.
 //!
-//! It exports exactly the C functions of `include/rustflow_abi.h` (so `mod_rustflow.so`
+//! It exports exactly the C functions of `include/rustflow_abi.h`, no
+//! more and no fewer (tests/harness/tests/load.rs checks both ways; so `mod_rustflow.so`
 //! resolves its undefined symbols against this library when both are dlopen'd, this one with
 //! RTLD_GLOBAL), plus `fakecore_*` control functions the harness drives it with:
 //! configuration XML, global variables, simulated sessions with a script (remote hangup on
@@ -25,86 +26,39 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 use xml::{SwitchXml, Tree};
 
-// ---- constants of include/rustflow_abi.h --------------------------------------------
+// ---- the subset header's items, from the shared bindings (freeswitch-sys) ------------------
+//
+// No hand-written mirrors: the structs are the bindings' own types and the constants are read
+// from them, so a change of include/rustflow_abi.h reaches the fake core through the compiler.
 
-const STATUS_SUCCESS: c_int = 0;
-const STATUS_FALSE: c_int = 1;
-const STATUS_GENERR: c_int = 9;
-const STATUS_NOUNLOAD: c_int = 16;
-const CHANNEL_ID_SESSION: c_int = 3;
-const CS_EXECUTE: c_int = 4;
+use freeswitch_sys as ffi;
+
+const STATUS_SUCCESS: c_int = ffi::switch_status_t::SWITCH_STATUS_SUCCESS.0 as c_int;
+const STATUS_FALSE: c_int = ffi::switch_status_t::SWITCH_STATUS_FALSE.0 as c_int;
+const STATUS_GENERR: c_int = ffi::switch_status_t::SWITCH_STATUS_GENERR.0 as c_int;
+const CHANNEL_ID_SESSION: c_int = ffi::switch_text_channel_t::SWITCH_CHANNEL_ID_SESSION.0 as c_int;
+const CS_EXECUTE: c_int = ffi::switch_channel_state_t::CS_EXECUTE.0 as c_int;
+const CS_HANGUP: c_int = ffi::switch_channel_state_t::CS_HANGUP.0 as c_int;
+const STATUS_NOUNLOAD: c_int = ffi::switch_status_t::SWITCH_STATUS_NOUNLOAD.0 as c_int;
+/// A state the module never names (so not in the subset header): the fake core's own answer
+/// for a parked channel, compared only with the header's states.
 const CS_HIBERNATE: c_int = 8;
-const CS_HANGUP: c_int = 10;
-const APPLICATION_INTERFACE: c_int = 4;
-const API_INTERFACE: c_int = 5;
-const CAUSE_NORMAL_CLEARING: c_int = 16;
-const EXPORT_VARS_VARIABLE: &str = "export_vars";
+const APPLICATION_INTERFACE: c_int =
+    ffi::switch_module_interface_name_t::SWITCH_APPLICATION_INTERFACE.0 as c_int;
+const API_INTERFACE: c_int = ffi::switch_module_interface_name_t::SWITCH_API_INTERFACE.0 as c_int;
+const CAUSE_NORMAL_CLEARING: c_int =
+    ffi::switch_call_cause_t::SWITCH_CAUSE_NORMAL_CLEARING.0 as c_int;
 
-// ---- struct mirrors -------------------------------------------------------------------
-
-type AppFunction = unsafe extern "C" fn(session: *mut c_void, data: *const c_char);
-type ApiFunction = unsafe extern "C" fn(
-    cmd: *const c_char,
-    session: *mut c_void,
-    stream: *mut StreamHandle,
-) -> c_int;
-
-/// `switch_application_interface_t`.
-#[repr(C)]
-struct ApplicationInterface {
-    interface_name: *const c_char,
-    application_function: Option<AppFunction>,
-    long_desc: *const c_char,
-    short_desc: *const c_char,
-    syntax: *const c_char,
-    flags: u32,
-    rwlock: *mut c_void,
-    refs: c_int,
-    reflock: *mut c_void,
-    parent: *mut c_void,
-    next: *mut ApplicationInterface,
+fn export_vars_variable() -> &'static str {
+    ffi::SWITCH_EXPORT_VARS_VARIABLE
+        .to_str()
+        .expect("SWITCH_EXPORT_VARS_VARIABLE is ASCII")
 }
 
-/// `switch_api_interface_t`.
-#[repr(C)]
-struct ApiInterface {
-    interface_name: *const c_char,
-    desc: *const c_char,
-    function: Option<ApiFunction>,
-    syntax: *const c_char,
-    rwlock: *mut c_void,
-    refs: c_int,
-    reflock: *mut c_void,
-    parent: *mut c_void,
-    next: *mut ApiInterface,
-}
-
-/// `switch_stream_handle_t`.
-#[repr(C)]
-pub struct StreamHandle {
-    read_function: *mut c_void,
-    write_function: *mut c_void,
-    raw_write_function: Option<unsafe extern "C" fn(*mut StreamHandle, *mut u8, usize) -> c_int>,
-    data: *mut c_void,
-    end: *mut c_void,
-    data_size: usize,
-    data_len: usize,
-    alloc_len: usize,
-    alloc_chunk: usize,
-    param_event: *mut c_void,
-}
-
-/// `switch_input_args_t`.
-#[repr(C)]
-pub struct InputArgs {
-    input_callback: *mut c_void,
-    buf: *mut c_void,
-    buflen: u32,
-    read_frame_callback: *mut c_void,
-    user_data: *mut c_void,
-    dmachine: *mut c_void,
-    loops: c_int,
-}
+type ApplicationInterface = ffi::switch_application_interface_t;
+type ApiInterface = ffi::switch_api_interface_t;
+pub type StreamHandle = ffi::switch_stream_handle_t;
+pub type InputArgs = ffi::switch_input_args_t;
 
 unsafe extern "C" {
     fn fakecore_c_log_printf(
@@ -117,7 +71,11 @@ unsafe extern "C" {
         fmt: *const c_char,
         ...
     );
-    fn fakecore_c_stream_write(handle: *mut StreamHandle, fmt: *const c_char, ...) -> c_int;
+    fn fakecore_c_stream_write(
+        handle: *mut StreamHandle,
+        fmt: *const c_char,
+        ...
+    ) -> ffi::switch_status_t;
 }
 
 // ---- the core's state -------------------------------------------------------------------
@@ -455,13 +413,13 @@ pub unsafe extern "C" fn switch_loadable_module_create_interface(
             APPLICATION_INTERFACE => {
                 let app =
                     libc::calloc(1, size_of::<ApplicationInterface>()) as *mut ApplicationInterface;
-                (*app).parent = module as *mut c_void;
+                (*app).parent = module.cast();
                 (*module).apps.push(app);
                 app as *mut c_void
             }
             API_INTERFACE => {
                 let api = libc::calloc(1, size_of::<ApiInterface>()) as *mut ApiInterface;
-                (*api).parent = module as *mut c_void;
+                (*api).parent = module.cast();
                 (*module).apis.push(api);
                 api as *mut c_void
             }
@@ -689,9 +647,9 @@ pub extern "C" fn switch_log_printf() {
     core::arch::naked_asm!("b {}", sym fakecore_c_log_printf)
 }
 
-const LOG_DISABLE: c_int = -1;
-const LOG_DEBUG: c_int = 7;
-const SCSC_LOGLEVEL: c_int = 6;
+const LOG_DISABLE: c_int = ffi::switch_log_level_t::SWITCH_LOG_DISABLE.0;
+const LOG_DEBUG: c_int = ffi::switch_log_level_t::SWITCH_LOG_DEBUG.0;
+const SCSC_LOGLEVEL: c_int = ffi::switch_session_ctl_t::SCSC_LOGLEVEL.0 as c_int;
 
 /// `switch_core_session_ctl`, the one command the module sends (SCSC_LOGLEVEL), as the switch
 /// does it: `*val >= SWITCH_LOG_DISABLE` sets the hard log level (at most DEBUG); `*val`
@@ -846,26 +804,6 @@ pub unsafe extern "C" fn switch_core_session_get_uuid(session: *mut c_void) -> *
     };
     with_session(s, json!({"fn": "switch_core_session_get_uuid"}), |_| ());
     s.uuid.as_ptr() as *mut c_char
-}
-
-/// # Safety
-/// `channel` is a channel pointer from the core.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn switch_channel_test_ready(
-    channel: *mut c_void,
-    check_ready: c_int,
-    check_media: c_int,
-) -> c_int {
-    // SAFETY: checked by magic.
-    let Some(s) = (unsafe { channel_from(channel, "switch_channel_test_ready") }) else {
-        return 0;
-    };
-    let entry = json!({"fn": "switch_channel_test_ready", "check_ready": check_ready != 0, "check_media": check_media != 0});
-    with_session(s, entry, |st| {
-        // As the switch: media readiness needs answer or early media.
-        let ready = st.up() && (check_media == 0 || st.answered || st.pre_answered);
-        c_int::from(ready)
-    })
 }
 
 /// SUCCESS after `apply` while the call is up; FALSE, with nothing changed, once it is gone.
@@ -1058,9 +996,10 @@ pub unsafe extern "C" fn switch_channel_export_variable_var_check(
         let (Some(name), Some(list)) = (name, export_varname) else {
             return STATUS_FALSE;
         };
-        if list != EXPORT_VARS_VARIABLE {
+        if list != export_vars_variable() {
             core().errors.push(format!(
-                "export_variable_var_check: export_varname {list:?} is not {EXPORT_VARS_VARIABLE:?}"
+                "export_variable_var_check: export_varname {list:?} is not {:?}",
+                export_vars_variable()
             ));
         }
         let (local, plain) = match name.strip_prefix("nolocal:") {
@@ -1313,12 +1252,13 @@ unsafe extern "C" fn stream_raw_write(
     handle: *mut StreamHandle,
     data: *mut u8,
     len: usize,
-) -> c_int {
+) -> ffi::switch_status_t {
     if data.is_null() {
-        return STATUS_FALSE;
+        return ffi::switch_status_t::SWITCH_STATUS_FALSE;
     }
     // SAFETY: the caller guarantees data/len; handle is live.
-    unsafe { append_bytes(handle, std::slice::from_raw_parts(data, len)) }
+    let status = unsafe { append_bytes(handle, std::slice::from_raw_parts(data, len)) };
+    ffi::switch_status_t(status as _)
 }
 
 // ---- control interface for the harness ---------------------------------------------------
@@ -1373,7 +1313,7 @@ pub unsafe extern "C" fn fakecore_module_describe(module: *mut c_void) -> *mut c
                 json!({
                     "name": text((*a).interface_name), "short_desc": text((*a).short_desc),
                     "long_desc": text((*a).long_desc), "syntax": text((*a).syntax), "flags": (*a).flags,
-                    "has_function": (*a).application_function.is_some(), "parent_ok": (*a).parent == module,
+                    "has_function": (*a).application_function.is_some(), "parent_ok": (*a).parent == module.cast(),
                 })
             })
             .collect();
@@ -1383,7 +1323,7 @@ pub unsafe extern "C" fn fakecore_module_describe(module: *mut c_void) -> *mut c
             .map(|&a| {
                 json!({
                     "name": text((*a).interface_name), "desc": text((*a).desc), "syntax": text((*a).syntax),
-                    "has_function": (*a).function.is_some(), "parent_ok": (*a).parent == module,
+                    "has_function": (*a).function.is_some(), "parent_ok": (*a).parent == module.cast(),
                 })
             })
             .collect();
@@ -1723,7 +1663,7 @@ pub unsafe extern "C" fn fakecore_session_exec(
     let Some(function) = function else { return -1 };
     // SAFETY: calling the module's application function with a live session, as the switch
     // does; no core lock is held, since the module calls back into the core.
-    unsafe { function(session as *mut c_void, data) };
+    unsafe { function(session.cast(), data) };
     // The application is over: every B-leg it originated must have been released.
     // SAFETY: the harness passes a live session.
     if let Some(s) = unsafe { session_from(session as *const c_void, "fakecore_session_exec") } {
@@ -1848,8 +1788,8 @@ pub unsafe extern "C" fn fakecore_api(cmd: *const c_char, args: *const c_char) -
         return to_c_string(&json!({"error": format!("no such API: {cmd}")}));
     };
     let mut stream = StreamHandle {
-        read_function: ptr::null_mut(),
-        write_function: fakecore_c_stream_write as *mut c_void,
+        read_function: None,
+        write_function: Some(fakecore_c_stream_write),
         raw_write_function: Some(stream_raw_write),
         data: ptr::null_mut(),
         end: ptr::null_mut(),
@@ -1868,7 +1808,7 @@ pub unsafe extern "C" fn fakecore_api(cmd: *const c_char, args: *const c_char) -
     let output = String::from_utf8_lossy(output).into_owned();
     // SAFETY: malloc'd by append_bytes.
     unsafe { libc::free(stream.data) };
-    to_c_string(&json!({"status": status, "output": output}))
+    to_c_string(&json!({"status": status.0, "output": output}))
 }
 
 /// All log lines so far, as a JSON array.

@@ -6,25 +6,8 @@
 use std::ffi::{CString, c_char};
 use std::ptr;
 
-/// Mirror of `struct switch_xml` (include/rustflow_abi.h).
-#[repr(C)]
-pub struct SwitchXml {
-    pub name: *mut c_char,
-    pub attr: *mut *mut c_char,
-    pub txt: *mut c_char,
-    pub free_path: *mut c_char,
-    pub off: usize,
-    pub next: *mut SwitchXml,
-    pub sibling: *mut SwitchXml,
-    pub ordered: *mut SwitchXml,
-    pub child: *mut SwitchXml,
-    pub parent: *mut SwitchXml,
-    pub flags: u32,
-    pub is_switch_xml_root_t: u32,
-    pub refs: u32,
-    pub open: *const c_char,
-    pub close: *const c_char,
-}
+/// `struct switch_xml`, from the shared bindings.
+pub type SwitchXml = freeswitch_sys::switch_xml;
 
 /// A parsed element.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,7 +211,7 @@ impl Tree {
         };
         tree.root = tree.node(root, ptr::null_mut());
         // SAFETY: root was just allocated by `node` and is owned by this tree.
-        unsafe { (*tree.root).is_switch_xml_root_t = 1 };
+        unsafe { (*tree.root).is_switch_xml_root_t = freeswitch_sys::switch_bool_t::SWITCH_TRUE };
         tree
     }
 
@@ -266,7 +249,7 @@ impl Tree {
             child: ptr::null_mut(),
             parent,
             flags: 0,
-            is_switch_xml_root_t: 0,
+            is_switch_xml_root_t: freeswitch_sys::switch_bool_t::SWITCH_FALSE,
             refs: 0,
             open: ptr::null(),
             close: ptr::null(),

@@ -28,6 +28,8 @@ pub const STATUS_SUCCESS: i64 = 0;
 pub const STATUS_NOUNLOAD: i64 = 16;
 /// The stack size of FreeSWITCH's session threads (`SWITCH_THREAD_STACKSIZE`, 240 KiB).
 pub const SESSION_STACK_BYTES: usize = 240 * 1024;
+pub const STATUS_FALSE: i64 = 1;
+pub const STATUS_GENERR: i64 = 9;
 pub const CAUSE_NORMAL_CLEARING: i64 = 16;
 pub const CAUSE_USER_BUSY: i64 = 17;
 pub const CAUSE_NORMAL_TEMPORARY_FAILURE: i64 = 41;
@@ -43,9 +45,7 @@ pub const POLLING_CALLS: &[&str] = &[
     "switch_core_session_get_channel",
     "switch_core_session_get_uuid",
     "switch_core_session_get_loglevel",
-    "switch_channel_test_ready",
     "switch_channel_get_state",
-    "switch_channel_check_signal",
     "switch_ivr_parse_all_signal_data",
 ];
 
@@ -208,17 +208,20 @@ fn find_or_build() -> Result<Artifacts, String> {
 
 // ---- the project's ABI header, read at test time (no literals for its values) ----------
 
-/// `SWITCH_API_VERSION` as include/rustflow_abi.h defines it.
+/// The project's ABI-subset header.
+pub const ABI_HEADER: &str = "include/rustflow_abi.h";
+
+/// `SWITCH_API_VERSION` as the ABI-subset header defines it.
 pub fn header_api_version() -> i64 {
     let header = read_header();
     header
         .lines()
         .find_map(|l| l.strip_prefix("#define SWITCH_API_VERSION"))
         .and_then(|v| v.trim().parse().ok())
-        .expect("include/rustflow_abi.h defines SWITCH_API_VERSION")
+        .unwrap_or_else(|| panic!("{ABI_HEADER} defines SWITCH_API_VERSION"))
 }
 
-/// Names of the functions include/rustflow_abi.h declares (the ones the fake core implements).
+/// Names of the functions the ABI-subset header declares (the ones the fake core implements).
 pub fn header_functions() -> Vec<String> {
     let header = read_header();
     let mut names = Vec::new();
@@ -238,7 +241,7 @@ pub fn header_functions() -> Vec<String> {
 }
 
 fn read_header() -> String {
-    let path = workspace_root().join("include/rustflow_abi.h");
+    let path = workspace_root().join(ABI_HEADER);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
@@ -297,15 +300,8 @@ fn dl_error() -> String {
     }
 }
 
-/// `switch_loadable_module_function_table_t`.
-#[repr(C)]
-struct FunctionTable {
-    switch_api_version: c_int,
-    load: Option<unsafe extern "C" fn(*mut *mut c_void, *mut c_void) -> c_int>,
-    shutdown: Option<unsafe extern "C" fn() -> c_int>,
-    runtime: Option<unsafe extern "C" fn() -> c_int>,
-    flags: u32,
-}
+/// The module's exported table, as the shared bindings (freeswitch-sys) declare it.
+type FunctionTable = freeswitch_sys::switch_loadable_module_function_table_t;
 
 type StrFn = unsafe extern "C" fn() -> *mut c_char;
 
@@ -429,6 +425,32 @@ fn loaded() -> &'static Loaded {
 /// Whether the fake core exports `name` (the harness checks it implements the header).
 pub fn fakecore_exports(name: &str) -> bool {
     loaded().fakecore.has_symbol(name)
+}
+
+/// The `switch_*` functions the fake core's library defines and exports, read from its
+/// dynamic symbol table with binutils' `nm` (what `dlsym` can find, however it was written).
+pub fn fakecore_switch_exports() -> Vec<String> {
+    let library = &artifacts().fakecore;
+    let out = Command::new("nm")
+        .args(["--dynamic", "--defined-only", "--format=posix"])
+        .arg(library)
+        .output()
+        .unwrap_or_else(|e| panic!("running nm (binutils) on {}: {e}", library.display()));
+    assert!(
+        out.status.success(),
+        "nm {}: {}",
+        library.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| name.starts_with("switch_"))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// Whether the module exports `name`.
@@ -980,7 +1002,7 @@ impl Harness {
             .load
             .expect("module table has a load function");
         // SAFETY: as FreeSWITCH calls it.
-        let status = i64::from(unsafe { load(&mut interface, pool) });
+        let status = i64::from(unsafe { load((&raw mut interface).cast(), pool.cast()) }.0);
         if status != STATUS_SUCCESS || interface.is_null() {
             // SAFETY: the switch discards a failed module's interface and pool.
             unsafe { (l.core.module_release)(interface, pool) };
@@ -1026,9 +1048,9 @@ impl Harness {
             .shutdown
             .expect("module table has a shutdown function");
         // SAFETY: as FreeSWITCH calls it.
-        let status = unsafe { shutdown() };
+        let status = unsafe { shutdown() }.0;
         // SAFETY: interface and pool from try_load, handed back once.
-        let closable = unsafe { (l.core.module_unload)(interface, pool, status) } == 1;
+        let closable = unsafe { (l.core.module_unload)(interface, pool, status as c_int) } == 1;
         l.closable
             .store(closable, std::sync::atomic::Ordering::SeqCst);
         i64::from(status)

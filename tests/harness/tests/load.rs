@@ -53,6 +53,23 @@ fn fake_core_implements_every_function_of_the_abi_header() {
 }
 
 #[test]
+fn fake_core_exports_no_switch_function_the_abi_header_does_not_declare() {
+    // A function the module no longer declares must leave the fake core too: otherwise the
+    // harness keeps passing for calls the module cannot make.
+    let declared = header_functions();
+    let exported = fakecore_switch_exports();
+    assert!(
+        exported.len() >= 15,
+        "nm found too few switch_ exports: {exported:?}"
+    );
+    let extra: Vec<&String> = exported.iter().filter(|f| !declared.contains(f)).collect();
+    assert!(
+        extra.is_empty(),
+        "libfakecore.so exports functions {ABI_HEADER} does not declare: {extra:?}"
+    );
+}
+
+#[test]
 fn load_registers_exactly_the_rustflow_app_and_api() {
     let mut h = Harness::new();
     h.write_flow("busy", BUSY_FLOW);

@@ -18,7 +18,7 @@ impl Stream<'_> {
     /// # Safety
     /// `raw` must be NULL or a valid stream handle that stays valid, and is used by no one
     /// else, for the lifetime the caller picks (the API call).
-    pub unsafe fn from_raw<'a>(raw: *mut ffi::switch_stream_handle_t) -> Option<Stream<'a>> {
+    pub(crate) unsafe fn from_raw<'a>(raw: *mut ffi::switch_stream_handle_t) -> Option<Stream<'a>> {
         NonNull::new(raw).map(|raw| Stream {
             raw,
             _call: PhantomData,

@@ -1,11 +1,13 @@
-//! The module's entry points: the exported function table FreeSWITCH looks up by name
-//! (`mod_rustflow_module_interface`), the load/shutdown trampolines, registration of the
-//! dialplan application and the API command, and fs_cli tab completion.
+//! A module's entry points: the function table FreeSWITCH looks up by name (made by
+//! [`module!`](crate::module!)), the load/shutdown trampolines, registration of dialplan
+//! applications and API commands, and fs_cli tab completion.
 //!
-//! Every `extern "C"` function here runs its whole body inside [`guard::catch`].
+//! Every `extern "C"` function here runs its whole body inside the panic guard
+//! ([`guard::edge`]): a panic becomes a log line and a failure status, never an unwind into C.
 
 use std::ffi::{CStr, c_char};
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 
 use super::guard;
 use super::log::{self, Level};
@@ -14,21 +16,23 @@ use super::stream::Stream;
 use super::{Status, c_string_lossy};
 use crate::ffi;
 
-/// What the module does at load and shutdown (implemented by the glue, `crate::Rustflow`).
+/// What a module does at load and shutdown.
 pub trait Module {
+    /// The module's name as FreeSWITCH knows it (`mod_example`): the file name without `.so`.
+    const NAME: &'static CStr;
     /// Registers the module's interfaces; an `Err` fails the load with the message logged.
     fn load(registrar: &mut Registrar) -> Result<(), String>;
-    /// Releases everything load created, and says whether the module's code may be unmapped.
+    /// Releases everything load created, and says whether FreeSWITCH may unmap the code.
     fn shutdown() -> Unload;
 }
 
-/// What shutdown tells FreeSWITCH about unmapping the module.
+/// Whether FreeSWITCH may unmap the module's code after `shutdown`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unload {
-    /// Nothing runs the module's code any more: FreeSWITCH may unload it.
-    Done,
-    /// Something still runs the module's code: FreeSWITCH keeps it mapped
-    /// (`SWITCH_STATUS_NOUNLOAD`).
+    /// Nothing of ours runs any more: unload (`SWITCH_STATUS_SUCCESS`).
+    Allow,
+    /// Code of ours may still run (a thread that outlives shutdown): keep the library mapped
+    /// (`SWITCH_STATUS_NOUNLOAD`; FreeSWITCH then skips `dlclose`).
     Refuse,
 }
 
@@ -45,19 +49,44 @@ pub trait Api {
     fn run(args: &str, session: Option<&Session<'_>>, stream: &mut Stream<'_>);
 }
 
-/// The table FreeSWITCH resolves from `mod_rustflow.so` by name. The API version comes from
-/// the bindings, never a literal.
-#[unsafe(no_mangle)]
-pub static mod_rustflow_module_interface: ffi::switch_loadable_module_function_table_t =
-    ffi::switch_loadable_module_function_table_t {
-        switch_api_version: ffi::SWITCH_API_VERSION as _,
-        load: Some(load::<crate::Rustflow>),
-        shutdown: Some(shutdown::<crate::Rustflow>),
-        runtime: None,
-        flags: 0,
-    };
+/// The function table FreeSWITCH resolves from the module's library by name
+/// (`<module>_module_interface`); [`module!`](crate::module!) exports one.
+#[repr(transparent)]
+pub struct Table(ffi::switch_loadable_module_function_table_t);
 
-const MODULE_NAME: &CStr = c"mod_rustflow";
+impl Table {
+    /// The table of module `M`: the API version of the bindings (never a literal) and the
+    /// load/shutdown trampolines for `M`.
+    pub const fn new<M: Module>() -> Table {
+        Table(ffi::switch_loadable_module_function_table_t {
+            switch_api_version: ffi::SWITCH_API_VERSION as _,
+            load: Some(load::<M>),
+            shutdown: Some(shutdown::<M>),
+            runtime: None,
+            flags: 0,
+        })
+    }
+}
+
+/// Exports the function table of a module: `freeswitch::module!(mod_example_module_interface,
+/// Example)` where `Example: Module`. FreeSWITCH finds the table by this name, so it must be
+/// the library's file name (without `.so`) followed by `_module_interface`.
+#[macro_export]
+macro_rules! module {
+    ($table:ident, $module:ty) => {
+        /// The function table FreeSWITCH looks up by name when it loads this library.
+        #[unsafe(no_mangle)]
+        pub static $table: $crate::module::Table = $crate::module::Table::new::<$module>();
+    };
+}
+
+/// The name of the loaded module (its `Module::NAME`), for log lines and event owners.
+static NAME: OnceLock<&'static CStr> = OnceLock::new();
+
+/// The loaded module's name; `rust module` before load.
+pub(crate) fn name() -> &'static CStr {
+    NAME.get().copied().unwrap_or(c"rust module")
+}
 
 /// Hands out registrations on the module interface created at load.
 pub struct Registrar {
@@ -130,7 +159,10 @@ pub fn set_completion(entry: &str) {
     {
         log::global(
             Level::Debug,
-            &format!("rustflow: completion entry not accepted ({status})"),
+            &format!(
+                "{}: completion entry not accepted ({status})",
+                name().to_string_lossy()
+            ),
         );
     }
 }
@@ -147,15 +179,24 @@ unsafe extern "C" fn load<M: Module>(
     module_interface: *mut *mut ffi::switch_loadable_module_interface_t,
     pool: *mut ffi::switch_memory_pool_t,
 ) -> ffi::switch_status_t {
+    guard::edge("loading", || load_body::<M>(module_interface, pool))
+        .unwrap_or(ffi::switch_status_t::SWITCH_STATUS_GENERR)
+}
+
+fn load_body<M: Module>(
+    module_interface: *mut *mut ffi::switch_loadable_module_interface_t,
+    pool: *mut ffi::switch_memory_pool_t,
+) -> ffi::switch_status_t {
+    let _ = NAME.set(M::NAME);
     let result = guard::catch(|| {
         guard::install_panic_hook();
         if module_interface.is_null() {
             return Err("FreeSWITCH passed no module interface slot".to_string());
         }
-        // SAFETY: `pool` is the module's pool from FreeSWITCH; the name is NUL-terminated.
-        let module = unsafe {
-            ffi::switch_loadable_module_create_module_interface(pool, MODULE_NAME.as_ptr())
-        };
+        // SAFETY: `pool` is the module's pool from FreeSWITCH; the name is NUL-terminated and
+        // 'static (FreeSWITCH keeps it).
+        let module =
+            unsafe { ffi::switch_loadable_module_create_module_interface(pool, M::NAME.as_ptr()) };
         let module =
             NonNull::new(module).ok_or("FreeSWITCH could not create the module interface")?;
         // SAFETY: checked non-NULL above; FreeSWITCH reads the interface back from this slot.
@@ -169,25 +210,41 @@ unsafe extern "C" fn load<M: Module>(
     };
     log::global(
         Level::Critical,
-        &format!("mod_rustflow: load failed: {failure}"),
+        &format!("{}: load failed: {failure}", name().to_string_lossy()),
     );
     // Nothing of ours may stay behind in a process that unloads our code. Its answer about
     // unmapping is moot: a failed load is closed, and workers of an earlier instance whose
     // unload was refused run on the mapping FreeSWITCH kept for them.
-    let _ = guard::catch(M::shutdown);
+    if let Err(panic) = guard::catch(M::shutdown) {
+        log::global(
+            Level::Critical,
+            &format!(
+                "{}: panic while cleaning up a failed load: {panic}",
+                name().to_string_lossy()
+            ),
+        );
+    }
     guard::remove_panic_hook();
     ffi::switch_status_t::SWITCH_STATUS_GENERR
 }
 
 unsafe extern "C" fn shutdown<M: Module>() -> ffi::switch_status_t {
+    guard::edge("shutting down", shutdown_body::<M>)
+        .unwrap_or(ffi::switch_status_t::SWITCH_STATUS_GENERR)
+}
+
+fn shutdown_body<M: Module>() -> ffi::switch_status_t {
     let result = guard::catch(M::shutdown);
     let status = match result {
-        Ok(Unload::Done) => ffi::switch_status_t::SWITCH_STATUS_SUCCESS,
+        Ok(Unload::Allow) => ffi::switch_status_t::SWITCH_STATUS_SUCCESS,
         Ok(Unload::Refuse) => ffi::switch_status_t::SWITCH_STATUS_NOUNLOAD,
         Err(panic) => {
             log::global(
                 Level::Critical,
-                &format!("mod_rustflow: panic during shutdown: {panic}"),
+                &format!(
+                    "{}: panic during shutdown: {panic}",
+                    name().to_string_lossy()
+                ),
             );
             ffi::switch_status_t::SWITCH_STATUS_GENERR
         }
@@ -200,28 +257,43 @@ unsafe extern "C" fn application<A: Application>(
     raw: *mut ffi::switch_core_session_t,
     data: *const c_char,
 ) {
+    guard::edge("a dialplan application", || {
+        application_body::<A>(raw, data)
+    });
+}
+
+fn application_body<A: Application>(raw: *mut ffi::switch_core_session_t, data: *const c_char) {
     // SAFETY: FreeSWITCH runs applications on the session thread with the session locked.
     let Some(session) = (unsafe { Session::from_raw(raw) }) else {
-        log::global(
-            Level::Error,
-            "rustflow: application called without a session",
-        );
+        log::global(Level::Error, "application called without a session");
         return;
     };
     let result = guard::catch(|| A::run(&session, &text_arg(data)));
     if let Err(panic) = result {
-        let _ = guard::catch(|| {
-            log::session(
-                &session,
-                Level::Critical,
-                &format!("rustflow: panic in the flow, hanging up: {panic}"),
-            );
-            let _ = session.channel().hangup(NORMAL_TEMPORARY_FAILURE);
-        });
+        log::session(
+            &session,
+            Level::Critical,
+            &format!(
+                "{}: panic in the application, hanging up: {panic}",
+                name().to_string_lossy()
+            ),
+        );
+        let _ = session.channel().hangup(NORMAL_TEMPORARY_FAILURE);
     }
 }
 
 unsafe extern "C" fn api_function<A: Api>(
+    cmd: *const c_char,
+    raw_session: *mut ffi::switch_core_session_t,
+    raw_stream: *mut ffi::switch_stream_handle_t,
+) -> ffi::switch_status_t {
+    guard::edge("an API command", || {
+        api_body::<A>(cmd, raw_session, raw_stream)
+    })
+    .unwrap_or(ffi::switch_status_t::SWITCH_STATUS_FALSE)
+}
+
+fn api_body<A: Api>(
     cmd: *const c_char,
     raw_session: *mut ffi::switch_core_session_t,
     raw_stream: *mut ffi::switch_stream_handle_t,
@@ -237,13 +309,14 @@ unsafe extern "C" fn api_function<A: Api>(
     match result {
         Ok(()) => ffi::switch_status_t::SWITCH_STATUS_SUCCESS,
         Err(panic) => {
-            let _ = guard::catch(|| {
-                log::global(
-                    Level::Critical,
-                    &format!("rustflow: panic in the API command: {panic}"),
-                );
-                stream.write("-ERR internal error (logged)\n");
-            });
+            log::global(
+                Level::Critical,
+                &format!(
+                    "{}: panic in the API command: {panic}",
+                    name().to_string_lossy()
+                ),
+            );
+            stream.write("-ERR internal error (logged)\n");
             ffi::switch_status_t::SWITCH_STATUS_FALSE
         }
     }

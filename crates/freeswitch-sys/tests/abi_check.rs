@@ -19,7 +19,7 @@ fn mirrored() -> abi_check::Mirrored {
 }
 
 fn facts() -> abi_check::Facts {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("include/abi-facts.jsonl");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../include/abi-facts.jsonl");
     abi_check::parse_facts(&std::fs::read_to_string(path).unwrap()).expect("abi-facts.jsonl parses")
 }
 
@@ -67,7 +67,7 @@ fn against_facts_source(facts: &abi_check::Facts) -> String {
     let check = abi_check::against_facts(&mirrored(), facts).expect("the figures cover the subset");
     format!(
         "{ALLOWS}include!({:?});\n{check}",
-        Path::new(OUT_DIR).join("ffi.rs")
+        Path::new(OUT_DIR).join("bindings.rs")
     )
 }
 
@@ -159,7 +159,7 @@ fn facts_check_fails_on_a_wrong_size_or_constant() {
 /// The real-header mode: "real" = this build's bindings, mirror = the same bindings with
 /// one change, compared by the generator exactly as build.rs does.
 fn against_bindings_source(mirror_edit: impl Fn(String) -> String) -> String {
-    let ffi = std::fs::read_to_string(Path::new(OUT_DIR).join("ffi.rs")).unwrap();
+    let ffi = std::fs::read_to_string(Path::new(OUT_DIR).join("bindings.rs")).unwrap();
     let mirror = mirror_edit(ffi.clone());
     let check = abi_check::against_bindings(&mirrored(), "abi_mirror");
     format!("{ALLOWS}{ffi}\nmod abi_mirror {{\n{mirror}\n}}\n{check}")

@@ -7,9 +7,6 @@ use std::ptr::NonNull;
 use super::{NulError, Status, c_string};
 use crate::ffi;
 
-const OWNER: &CStr = c"mod_rustflow";
-const FUNC: &CStr = c"mod_rustflow";
-
 /// An event we own until it is fired (or dropped, which destroys it).
 pub struct Event {
     raw: NonNull<ffi::switch_event_t>,
@@ -43,7 +40,7 @@ impl Event {
         let status = unsafe {
             ffi::switch_event_create_subclass_detailed(
                 file.as_ptr(),
-                FUNC.as_ptr(),
+                super::module::name().as_ptr(),
                 line,
                 &mut raw,
                 id,
@@ -88,7 +85,7 @@ impl Event {
         let status = unsafe {
             ffi::switch_event_fire_detailed(
                 file.as_ptr(),
-                FUNC.as_ptr(),
+                super::module::name().as_ptr(),
                 line,
                 &mut raw,
                 std::ptr::null_mut(),
@@ -114,7 +111,10 @@ impl Drop for Event {
 pub fn reserve_subclass(subclass: &CStr) -> Result<(), Status> {
     // SAFETY: both strings are 'static and NUL-terminated.
     Status::check(unsafe {
-        ffi::switch_event_reserve_subclass_detailed(OWNER.as_ptr(), subclass.as_ptr())
+        ffi::switch_event_reserve_subclass_detailed(
+            super::module::name().as_ptr(),
+            subclass.as_ptr(),
+        )
     })
 }
 
@@ -122,6 +122,6 @@ pub fn reserve_subclass(subclass: &CStr) -> Result<(), Status> {
 pub fn free_subclass(subclass: &CStr) {
     // SAFETY: both strings are 'static and NUL-terminated.
     unsafe {
-        ffi::switch_event_free_subclass_detailed(OWNER.as_ptr(), subclass.as_ptr());
+        ffi::switch_event_free_subclass_detailed(super::module::name().as_ptr(), subclass.as_ptr());
     }
 }

@@ -102,7 +102,7 @@ fn write(
         ffi::switch_log_printf(
             channel,
             file.as_ptr(),
-            c"mod_rustflow".as_ptr(),
+            super::module::name().as_ptr(),
             line,
             userdata,
             level.raw(),

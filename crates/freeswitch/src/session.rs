@@ -34,15 +34,13 @@ impl CallSite {
     }
 }
 
-const FUNC: &CStr = c"mod_rustflow";
-
 impl<'a> Session<'a> {
     /// Wraps the session FreeSWITCH passed to a callback; `None` for NULL.
     ///
     /// # Safety
     /// `raw` must be NULL or a live session that stays valid (FreeSWITCH holds its read lock)
     /// for the lifetime the caller picks, used only on the current thread.
-    pub unsafe fn from_raw(raw: *mut ffi::switch_core_session_t) -> Option<Session<'a>> {
+    pub(crate) unsafe fn from_raw(raw: *mut ffi::switch_core_session_t) -> Option<Session<'a>> {
         NonNull::new(raw).map(|raw| Session {
             raw,
             _callback: PhantomData,
@@ -598,7 +596,12 @@ impl Channel<'_> {
         let site = CallSite::here();
         // SAFETY: live channel; file/func are NUL-terminated and outlive the call.
         let status = unsafe {
-            ffi::switch_channel_perform_answer(raw, site.file.as_ptr(), FUNC.as_ptr(), site.line)
+            ffi::switch_channel_perform_answer(
+                raw,
+                site.file.as_ptr(),
+                super::module::name().as_ptr(),
+                site.line,
+            )
         };
         Status::check(status).map_err(ChannelError::Status)
     }
@@ -613,7 +616,7 @@ impl Channel<'_> {
             ffi::switch_channel_perform_pre_answer(
                 raw,
                 site.file.as_ptr(),
-                FUNC.as_ptr(),
+                super::module::name().as_ptr(),
                 site.line,
             )
         };
@@ -631,7 +634,7 @@ impl Channel<'_> {
                 raw,
                 ffi::switch_ring_ready_t::SWITCH_RING_READY_RINGING,
                 site.file.as_ptr(),
-                FUNC.as_ptr(),
+                super::module::name().as_ptr(),
                 site.line,
             )
         };
@@ -648,7 +651,7 @@ impl Channel<'_> {
             ffi::switch_channel_perform_hangup(
                 raw,
                 site.file.as_ptr(),
-                FUNC.as_ptr(),
+                super::module::name().as_ptr(),
                 site.line,
                 ffi::switch_call_cause_t(cause as _),
             );

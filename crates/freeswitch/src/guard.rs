@@ -83,3 +83,25 @@ pub fn catch<R>(body: impl FnOnce() -> R) -> Result<R, Panicked> {
         Panicked(recorded.unwrap_or_else(|| payload_text(payload.as_ref())))
     })
 }
+
+/// The whole body of an `extern "C"` function: `None` when it panicked. The panic is logged
+/// (`what` says which edge, e.g. "an API command") if logging itself does not panic; the
+/// caller returns its failure status. Bodies catch the panics they can answer better (hang
+/// up the call, write `-ERR`) themselves; this is the last line.
+pub fn edge<R>(what: &str, body: impl FnOnce() -> R) -> Option<R> {
+    match catch(body) {
+        Ok(value) => Some(value),
+        Err(panic) => {
+            let _ = catch(|| {
+                super::log::global(
+                    super::log::Level::Critical,
+                    &format!(
+                        "{}: panic at the edge of {what}: {panic}",
+                        super::module::name().to_string_lossy()
+                    ),
+                );
+            });
+            None
+        }
+    }
+}

@@ -1,9 +1,10 @@
-//! Safe wrappers over the switch core: the only place in the crate with `unsafe`.
+//! Safe wrappers over the FreeSWITCH switch core: the only `unsafe` code of mod_rustflow.
 //!
 //! Every raw pointer handed to us by FreeSWITCH is wrapped here in a borrowed newtype whose
 //! lifetime is the callback's; every string crossing the boundary is NUL-checked here; every
-//! `extern "C"` edge runs its body inside [`guard::catch`]. C header: `include/rustflow_abi.h`
-//! (or the real `switch.h` when build.rs found it).
+//! `extern "C"` edge runs its whole body inside the panic guard ([`guard::edge`]). A module
+//! implements [`module::Module`] and exports its table with [`module!`]; the raw bindings
+//! (`freeswitch-sys`) stay private to this crate.
 
 pub mod event;
 pub mod globals;
@@ -17,7 +18,13 @@ pub mod xml;
 use std::ffi::CString;
 use std::fmt;
 
-use crate::ffi;
+use freeswitch_sys as ffi;
+
+/// The FreeSWITCH module API version these bindings speak (`SWITCH_API_VERSION`).
+pub const API_VERSION: i64 = ffi::SWITCH_API_VERSION as i64;
+
+/// Which headers the bindings come from (real ones, or the bundled subset header).
+pub const HEADERS: &str = ffi::HEADERS;
 
 /// A FreeSWITCH `switch_status_t` that was not `SWITCH_STATUS_SUCCESS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
