@@ -208,10 +208,11 @@ pub fn all() -> impl Iterator<Item = &'static App> {
 }
 
 /// The registry entry of an application (names are case-sensitive).
+///
+/// A scan, not a map: it runs at load only, and a heap-allocated static would outlive the
+/// module's code after `unload mod_rustflow` (a leak per reload).
 pub fn find(name: &str) -> Option<&'static App> {
-    static BY_NAME: LazyLock<HashMap<&'static str, &'static App>> =
-        LazyLock::new(|| all().map(|app| (app.name, app)).collect());
-    BY_NAME.get(name).copied()
+    all().find(|app| app.name == name)
 }
 
 /// Names of the applications the engine runs (without test hooks), sorted.
