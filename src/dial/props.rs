@@ -1,7 +1,5 @@
 //! Property: for any bridge request, `build` either refuses it or produces a dial string that
-//! originate (as modelled by tests/dialparse, the model the fake core uses) reads as exactly
-//! the requested legs, targets and per-leg variables, values verbatim, with the variables for
-//! every leg outside the string.
+//! originate reads as exactly the request (see reading.rs).
 
 use super::*;
 use proptest::prelude::*;
@@ -178,91 +176,9 @@ fn hostile_request() -> impl Strategy<Value = (BridgeRequest, String)> {
         })
 }
 
-/// What originate must dial for `leg`, written out independently of `leg_string`.
-fn expected_target(leg: &BridgeLeg, domain: &str) -> String {
-    match &leg.target {
-        BridgeTarget::User {
-            extension,
-            domain: own,
-        } => {
-            let domain = own.as_deref().filter(|d| !d.is_empty()).unwrap_or(domain);
-            format!("user/{extension}@{domain}")
-        }
-        BridgeTarget::Gateway { gateway, number } => format!("sofia/gateway/{gateway}/{number}"),
-        BridgeTarget::Sip { profile, uri } => {
-            let profile = profile
-                .as_deref()
-                .filter(|p| !p.is_empty())
-                .unwrap_or("internal");
-            format!("sofia/{profile}/{uri}")
-        }
-    }
-}
-
 /// The property itself; `Ok(false)` when `build` refused.
 fn check(request: &BridgeRequest, domain: &str) -> Result<bool, TestCaseError> {
-    let Ok(plan) = build(request, domain) else {
-        return Ok(false);
-    };
-    let parsed = dialparse::parse(&plan.dial_string)
-        .map_err(|e| TestCaseError::fail(format!("{:?}: {e}", plan.dial_string)))?;
-    let mut parts = parsed.parts.iter();
-    prop_assert!(parsed.enterprise_ultra.is_empty());
-    if let Some(group) = &request.pickup {
-        prop_assert!(parsed.enterprise, "{:?}", plan.dial_string);
-        let pickup = parts.next().unwrap();
-        let key = if domain.is_empty() {
-            group.clone()
-        } else {
-            format!("{group}@{domain}")
-        };
-        prop_assert_eq!(
-            &pickup.groups,
-            &vec![vec![dialparse::Leg {
-                vars: vec![],
-                target: format!("pickup/{key}")
-            }]]
-        );
-    } else {
-        prop_assert!(!parsed.enterprise, "{:?}", plan.dial_string);
-    }
-    let legs = parts.next().unwrap();
-    prop_assert!(
-        parts.next().is_none(),
-        "an extra enterprise part: {:?}",
-        plan.dial_string
-    );
-    for part in &parsed.parts {
-        prop_assert_eq!(&part.error, &None, "{:?}", plan.dial_string);
-        prop_assert!(
-            part.ultra.is_empty() && part.global.is_empty(),
-            "{:?}",
-            plan.dial_string
-        );
-    }
-    let expected: Vec<dialparse::Leg> = request
-        .legs
-        .iter()
-        .map(|leg| dialparse::Leg {
-            vars: leg.variables.clone(),
-            target: expected_target(leg, domain),
-        })
-        .collect();
-    let expected_groups = match request.strategy {
-        BridgeStrategy::Simultaneous => vec![expected],
-        BridgeStrategy::Failover => expected.into_iter().map(|leg| vec![leg]).collect(),
-    };
-    prop_assert_eq!(&legs.groups, &expected_groups, "{:?}", plan.dial_string);
-    // The variables for every leg travel beside the string, verbatim.
-    let mut globals = request.variables.clone();
-    if !request.codecs.is_empty() {
-        globals.push(("absolute_codec_string".into(), request.codecs.join(",")));
-    }
-    if let Some(digits) = request.send_on_answer.as_deref().filter(|d| !d.is_empty()) {
-        globals.push(("execute_on_answer".into(), format!("send_dtmf {digits}")));
-    }
-    prop_assert_eq!(&plan.global_variables, &globals);
-    Ok(true)
+    super::reading::check(request, domain).map_err(TestCaseError::fail)
 }
 
 /// 256 cases (a second or so); `PROPTEST_CASES=N` for a longer run.
