@@ -97,7 +97,7 @@ pub fn pickup_key(group: &str, domain: &str) -> Result<String, String> {
     if domain.is_empty() {
         return Ok(group.to_string());
     }
-    check_token(domain, "domain", is_host_char)?;
+    check_domain(domain)?;
     Ok(format!("{group}@{domain}"))
 }
 
@@ -115,7 +115,7 @@ pub fn leg_string(leg: &BridgeLeg, domain: &str) -> Result<String, String> {
                     "user {extension}: no domain (the call has no domain_name and default-domain is not configured)"
                 ));
             }
-            check_token(domain, "domain", is_host_char)?;
+            check_domain(domain)?;
             format!("user/{extension}@{domain}")
         }
         BridgeTarget::Gateway { gateway, number } => {
@@ -169,6 +169,12 @@ pub fn escape_leg_value(name: &str, value: &str) -> Result<String, String> {
             "parameter {name}: the value {value:?} contains \":_:\", which would split the dial string"
         ));
     }
+    // Originate trims trailing spaces off `[…]` values, so the leg would get another value.
+    if value.ends_with(' ') {
+        return Err(format!(
+            "parameter {name}: the value {value:?} ends with a space, which a FreeSWITCH dial string drops"
+        ));
+    }
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         if matches!(c, ',' | '|') {
@@ -177,6 +183,18 @@ pub fn escape_leg_value(name: &str, value: &str) -> Result<String, String> {
         out.push(c);
     }
     Ok(out)
+}
+
+/// A user domain (with an optional port). `:_` and `_:` are refused as well as `:_:`: next to
+/// the `:_:` that follows a pickup key they would move the enterprise split.
+fn check_domain(domain: &str) -> Result<(), String> {
+    check_token(domain, "domain", is_host_char)?;
+    if domain.contains(":_") || domain.contains("_:") {
+        return Err(format!(
+            "domain {domain:?} contains \":_\" or \"_:\", which could split the dial string (\":_:\")"
+        ));
+    }
+    Ok(())
 }
 
 fn check_variable_name(name: &str, what: &str) -> Result<(), String> {
@@ -377,6 +395,7 @@ mod tests {
             "back\\slash",
             "a:_:sofia/x/y",
             "line\nbreak",
+            "trailing ",
         ] {
             leg.variables = vec![("v".into(), bad.into())];
             let err = leg_string(&leg, "d").unwrap_err();
@@ -405,6 +424,15 @@ mod tests {
         assert!(err.contains("no domain"), "{err}");
         let err = leg_string(&user("1001"), "d,x").unwrap_err();
         assert!(err.contains("domain"), "{err}");
+        // Found by the property test: `:` and `_` are host characters, `:_:` is a split.
+        let mut pickup = request(vec![user("1")], BridgeStrategy::Simultaneous);
+        pickup.pickup = Some("g".into());
+        for domain in ["a:_:b", "a:_", "_:5060"] {
+            let err = leg_string(&user("1001"), domain).unwrap_err();
+            assert!(err.contains("could split the dial string"), "{err}");
+            let err = build(&pickup, domain).unwrap_err();
+            assert!(err.contains("could split the dial string"), "{err}");
+        }
         let gw = |gateway: &str, number: &str| BridgeLeg {
             target: BridgeTarget::Gateway {
                 gateway: gateway.into(),
@@ -451,3 +479,8 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props;
+#[cfg(test)]
+mod reading;
