@@ -37,8 +37,6 @@ pub(crate) mod control;
 pub(crate) mod data;
 pub(crate) mod media;
 
-use std::collections::HashMap;
-use std::sync::LazyLock;
 
 use serde_json::Value;
 
