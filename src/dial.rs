@@ -482,3 +482,5 @@ mod tests {
 
 #[cfg(test)]
 mod props;
+#[cfg(test)]
+mod reading;
