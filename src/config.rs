@@ -1,4 +1,5 @@
-//! `mod_rustflow.conf`: the parameters of spec §1, parsed from `<param name= value=/>` pairs.
+//! `mod_rustflow.conf`: the parameters documented in README.md ("Configuration") and in
+//! mod_rustflow.conf.xml, parsed from `<param name= value=/>` pairs.
 //!
 //! Pure: the XML registry is read by `load_config` in `crate::module_glue`; this file turns
 //! the pairs into a [`Config`] and reports every problem (unknown param, bad value) so load
@@ -86,7 +87,7 @@ pub const PARAMS: &[&str] = &[
     "store",
 ];
 
-/// Defaults of spec §1.
+/// Defaults, as README.md ("Configuration") lists them.
 pub const DEFAULT_MAX_STEPS: u64 = 100_000;
 pub const DEFAULT_MAX_GOTO: u32 = 1000;
 pub const DEFAULT_HTTP_TIMEOUT_MS: u64 = 5000;
