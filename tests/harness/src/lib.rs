@@ -87,9 +87,9 @@ pub fn use_release_build() {
 pub fn artifacts() -> &'static Artifacts {
     match ARTIFACTS.get_or_init(|| {
         if RELEASE.load(std::sync::atomic::Ordering::SeqCst) {
-            find_or_build_release()
+            find_or_build(&RELEASE_BUILD)
         } else {
-            find_or_build()
+            find_or_build(&DEBUG_BUILD)
         }
     }) {
         Ok(a) => a,
@@ -97,112 +97,84 @@ pub fn artifacts() -> &'static Artifacts {
     }
 }
 
-/// The release module and a fake core: `RUSTFLOW_RELEASE_MODULE_SO` (with
-/// `RUSTFLOW_FAKECORE_SO`) or a `cargo build --release` into target/harness.
-fn find_or_build_release() -> Result<Artifacts, String> {
-    let prebuilt = |var: &str| {
-        std::env::var_os(var)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let (Some(module), Some(fakecore)) = (
-        prebuilt("RUSTFLOW_RELEASE_MODULE_SO"),
-        prebuilt("RUSTFLOW_FAKECORE_SO"),
-    ) {
-        return Ok(Artifacts {
-            module,
-            fakecore,
-            release: true,
-        });
-    }
-    let root = workspace_root();
-    let target_dir = root.join("target").join("harness");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!(
-        "harness: building the release mod_rustflow and rustflow-fakecore into {}",
-        target_dir.display()
-    );
-    let out = Command::new(&cargo)
-        .current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "mod_rustflow",
-            "-p",
-            "rustflow-fakecore",
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .output()
-        .map_err(|e| format!("harness: cannot run {cargo:?}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "harness: building the release artifacts failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let release = target_dir.join("release");
-    Ok(Artifacts {
-        module: prebuilt("RUSTFLOW_RELEASE_MODULE_SO")
-            .unwrap_or_else(|| release.join("libmod_rustflow.so")),
-        fakecore: prebuilt("RUSTFLOW_FAKECORE_SO")
-            .unwrap_or_else(|| release.join("libfakecore.so")),
-        release: true,
-    })
+/// One way to get the module under test: which prebuilt variable names it, and how cargo
+/// builds it into target/harness otherwise.
+struct Build {
+    /// `RUSTFLOW_MODULE_SO` or `RUSTFLOW_RELEASE_MODULE_SO` (with `RUSTFLOW_FAKECORE_SO`).
+    module_var: &'static str,
+    /// Said while building and in a failure.
+    what: &'static str,
+    /// The cargo arguments that select the module's build.
+    cargo_args: &'static [&'static str],
+    /// Cargo's output folder for it (`debug` or `release`).
+    profile_dir: &'static str,
+    release: bool,
 }
 
-fn find_or_build() -> Result<Artifacts, String> {
+/// The debug module with test hooks (most tests).
+const DEBUG_BUILD: Build = Build {
+    module_var: "RUSTFLOW_MODULE_SO",
+    what: "mod_rustflow (test-hooks) and rustflow-fakecore",
+    cargo_args: &["--features", "mod_rustflow/test-hooks"],
+    profile_dir: "debug",
+    release: false,
+};
+
+/// The release module, as `make` builds it ([`use_release_build`]).
+const RELEASE_BUILD: Build = Build {
+    module_var: "RUSTFLOW_RELEASE_MODULE_SO",
+    what: "the release mod_rustflow and rustflow-fakecore",
+    cargo_args: &["--release"],
+    profile_dir: "release",
+    release: true,
+};
+
+/// The module and a fake core: the prebuilt ones the environment names, or a
+/// `cargo build` of both into target/harness.
+fn find_or_build(build: &Build) -> Result<Artifacts, String> {
     let prebuilt = |var: &str| {
         std::env::var_os(var)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
-    if let (Some(module), Some(fakecore)) = (
-        prebuilt("RUSTFLOW_MODULE_SO"),
-        prebuilt("RUSTFLOW_FAKECORE_SO"),
-    ) {
+    if let (Some(module), Some(fakecore)) =
+        (prebuilt(build.module_var), prebuilt("RUSTFLOW_FAKECORE_SO"))
+    {
         return Ok(Artifacts {
             module,
             fakecore,
-            release: false,
+            release: build.release,
         });
     }
     let root = workspace_root();
     let target_dir = root.join("target").join("harness");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!(
-        "harness: building mod_rustflow (test-hooks) and rustflow-fakecore into {}",
+        "harness: building {} into {}",
+        build.what,
         target_dir.display()
     );
     let out = Command::new(&cargo)
         .current_dir(&root)
-        .args([
-            "build",
-            "-p",
-            "mod_rustflow",
-            "--features",
-            "mod_rustflow/test-hooks",
-            "-p",
-            "rustflow-fakecore",
-        ])
+        .args(["build", "-p", "mod_rustflow", "-p", "rustflow-fakecore"])
+        .args(build.cargo_args)
         .arg("--target-dir")
         .arg(&target_dir)
         .output()
         .map_err(|e| format!("harness: cannot run {cargo:?}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "harness: building the artifacts failed ({}):\n{}",
+            "harness: building {} failed ({}):\n{}",
+            build.what,
             out.status,
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let debug = target_dir.join("debug");
+    let dir = target_dir.join(build.profile_dir);
     Ok(Artifacts {
-        module: prebuilt("RUSTFLOW_MODULE_SO").unwrap_or_else(|| debug.join("libmod_rustflow.so")),
-        fakecore: prebuilt("RUSTFLOW_FAKECORE_SO").unwrap_or_else(|| debug.join("libfakecore.so")),
-        release: false,
+        module: prebuilt(build.module_var).unwrap_or_else(|| dir.join("libmod_rustflow.so")),
+        fakecore: prebuilt("RUSTFLOW_FAKECORE_SO").unwrap_or_else(|| dir.join("libfakecore.so")),
+        release: build.release,
     })
 }
 
