@@ -42,17 +42,22 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pointer = if self.pointer.is_empty() {
-            "/"
-        } else {
-            &self.pointer
-        };
-        write!(
-            f,
-            "{}:{}:{}: {}: {}",
-            self.file, self.line, self.column, pointer, self.message
-        )
+        write_location(f, &self.file, self.line, self.column, &self.pointer)?;
+        f.write_str(&self.message)
     }
+}
+
+/// `FILE:LINE:COLUMN: JSON-POINTER: `, the start of every line `rustflow check` prints (the
+/// document root's pointer shown as `/`).
+pub(crate) fn write_location(
+    f: &mut fmt::Formatter<'_>,
+    file: &str,
+    line: usize,
+    column: usize,
+    pointer: &str,
+) -> fmt::Result {
+    let pointer = if pointer.is_empty() { "/" } else { pointer };
+    write!(f, "{file}:{line}:{column}: {pointer}: ")
 }
 
 /// An application the flow names but the engine does not run (under `UnknownApps::Skip`).

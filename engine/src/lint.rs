@@ -74,18 +74,10 @@ pub struct Warning {
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pointer = if self.pointer.is_empty() {
-            "/"
-        } else {
-            &self.pointer
-        };
+        crate::flow::write_location(f, &self.file, self.line, self.column, &self.pointer)?;
         write!(
             f,
-            "{}:{}:{}: {}: {}[{}]: {}",
-            self.file,
-            self.line,
-            self.column,
-            pointer,
+            "{}[{}]: {}",
             self.severity.as_str(),
             self.code,
             self.message

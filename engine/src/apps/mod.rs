@@ -37,7 +37,6 @@ pub(crate) mod control;
 pub(crate) mod data;
 pub(crate) mod media;
 
-
 use serde_json::Value;
 
 use crate::compile::{AppCx, Compiler};
