@@ -275,28 +275,38 @@ fn corpus_compile(c: &mut Criterion) {
         .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
         .collect();
     files.sort();
-    let options = CompileOptions {
-        unknown_apps: UnknownApps::Skip,
-        ..CompileOptions::default()
-    };
-    let mut group = c.benchmark_group("compile");
-    for path in files {
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(&path).unwrap();
-        compile_source(&name, &path.display().to_string(), &text, &options)
-            .unwrap_or_else(|errors| panic!("{name}: {errors:?}"));
-        group.bench_function(&name, |b| {
-            b.iter_custom(|iters| {
-                timed(iters, || {
-                    std::hint::black_box(
-                        compile_source(&name, "corpus.json", std::hint::black_box(&text), &options)
+    // `compile` is compilation alone, the same work as before the lint pass existed; `load`
+    // adds the lint pass, as the module and `rustflow check` run it.
+    for (group_name, skip_lint) in [("compile", true), ("load", false)] {
+        let options = CompileOptions {
+            unknown_apps: UnknownApps::Skip,
+            skip_lint,
+            ..CompileOptions::default()
+        };
+        let mut group = c.benchmark_group(group_name);
+        for path in &files {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(path).unwrap();
+            compile_source(&name, &path.display().to_string(), &text, &options)
+                .unwrap_or_else(|errors| panic!("{name}: {errors:?}"));
+            group.bench_function(&name, |b| {
+                b.iter_custom(|iters| {
+                    timed(iters, || {
+                        std::hint::black_box(
+                            compile_source(
+                                &name,
+                                "corpus.json",
+                                std::hint::black_box(&text),
+                                &options,
+                            )
                             .is_ok(),
-                    );
+                        );
+                    })
                 })
-            })
-        });
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 criterion_group! {

@@ -203,7 +203,11 @@ pub fn compile_source(
         units: cx.units.into_iter().map(|b| b.finish()).collect(),
         disconnected: cx.disconnected,
         summary,
-        warnings: crate::lint::lint(file, text, &doc.root),
+        warnings: if opts.skip_lint {
+            Vec::new()
+        } else {
+            crate::lint::lint(file, text, &doc.root)
+        },
     })
 }
 

@@ -25,6 +25,9 @@ pub struct CompileOptions {
     /// Whether `httpRequest.insecureSkipVerify: true` is accepted (config
     /// `http-allow-insecure`); otherwise such a flow is rejected.
     pub allow_insecure_skip_verify: bool,
+    /// Leave out the lint pass (`Flow::warnings` stays empty). Only the compile benchmark
+    /// sets it, to compare compilation alone with earlier versions.
+    pub skip_lint: bool,
 }
 
 /// A problem found while loading a flow file.

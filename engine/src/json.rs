@@ -532,18 +532,46 @@ pub fn pointer_join(base: &str, token: &str) -> String {
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
-    let before = &text.as_bytes()[..offset];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before
+    let line_start = text.as_bytes()[..offset]
         .iter()
         .rposition(|&b| b == b'\n')
         .map_or(0, |i| i + 1);
-    // Count characters, not bytes; an offset inside a character counts that character.
-    let column = text
-        .get(line_start..offset)
-        .map_or(offset - line_start, |s| s.chars().count())
+    let line = text.as_bytes()[..line_start]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
         + 1;
-    (line, column)
+    (line, column(text, line_start, offset))
+}
+
+/// `line_col` of many offsets in one forward scan of the text (calling `line_col` for each
+/// scans the text up to its offset every time).
+pub fn line_cols(text: &str, offsets: &[usize]) -> Vec<(usize, usize)> {
+    let mut order: Vec<usize> = (0..offsets.len()).collect();
+    order.sort_by_key(|&i| offsets[i]);
+    let mut out = vec![(0, 0); offsets.len()];
+    let (mut scanned, mut line, mut line_start) = (0, 1, 0);
+    for i in order {
+        let offset = offsets[i].min(text.len());
+        for (at, _) in text.as_bytes()[scanned..offset]
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'\n')
+        {
+            line += 1;
+            line_start = scanned + at + 1;
+        }
+        scanned = offset;
+        out[i] = (line, column(text, line_start, offset));
+    }
+    out
+}
+
+/// 1-based column in characters; an offset inside a character counts that character.
+fn column(text: &str, line_start: usize, offset: usize) -> usize {
+    text.get(line_start..offset)
+        .map_or(offset - line_start, |s| s.chars().count())
+        + 1
 }
 
 #[cfg(test)]
@@ -614,5 +642,14 @@ mod tests {
         assert_eq!(line_col(text, 0), (1, 1));
         assert_eq!(line_col(text, 3), (2, 1));
         assert_eq!(line_col(text, 5), (2, 2));
+    }
+
+    #[test]
+    fn line_cols_agrees_with_line_col_at_every_offset() {
+        for text in ["", "\n", "ab\nсd\n\nx", "\n\nсс\nend"] {
+            let offsets: Vec<usize> = (0..=text.len() + 2).rev().chain([1, 0, 4]).collect();
+            let expected: Vec<_> = offsets.iter().map(|&o| line_col(text, o)).collect();
+            assert_eq!(line_cols(text, &offsets), expected, "{text:?}");
+        }
     }
 }

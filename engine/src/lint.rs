@@ -15,11 +15,11 @@
 //! - `file-type`: a playback file `type` that loads but is close to another known type.
 
 use std::collections::HashSet;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use crate::compile::{RESERVED_KEYS, find_ci, parse_bool, parse_count};
 use crate::expr::lexer::{Mode, Tok, tokenize};
-use crate::json::{Kind, Member, Value, line_col, pointer_join};
+use crate::json::{Kind, Member, Value, line_cols, pointer_join, push_pointer};
 use crate::template::{Template, template_reads, variable_read};
 
 /// `'${var}'` in an expression or `js` body.
@@ -124,8 +124,17 @@ pub fn lint(file: &str, text: &str, root: &Value) -> Vec<Warning> {
     }
     linter.unset_reads();
     let mut out = linter.out;
-    out.sort_by_key(|w| (w.line, w.column));
-    out
+    out.sort_by_key(|&(offset, _)| offset);
+    let offsets: Vec<usize> = out.iter().map(|&(offset, _)| offset).collect();
+    let places = line_cols(text, &offsets);
+    out.into_iter()
+        .zip(places)
+        .map(|((_, warning), (line, column))| Warning {
+            line,
+            column,
+            ..warning
+        })
+        .collect()
 }
 
 /// The flow object a block belongs to: tags, and what a `hangup` can do, depend on it.
@@ -145,7 +154,8 @@ type Read = (String, String, String, usize);
 struct Linter<'t> {
     file: &'t str,
     text: &'t str,
-    out: Vec<Warning>,
+    /// Warnings and their byte offsets; lines and columns are filled in at the end.
+    out: Vec<(usize, Warning)>,
     reads: Vec<Read>,
     /// Every variable some step sets.
     sets: HashSet<String>,
@@ -360,16 +370,18 @@ impl Linter<'_> {
         offset: usize,
         message: String,
     ) {
-        let (line, column) = line_col(self.text, offset);
-        self.out.push(Warning {
-            file: self.file.to_string(),
-            pointer: pointer.to_string(),
-            line,
-            column,
-            severity,
-            code,
-            message,
-        });
+        self.out.push((
+            offset,
+            Warning {
+                file: self.file.to_string(),
+                pointer: pointer.to_string(),
+                line: 0,
+                column: 0,
+                severity,
+                code,
+                message,
+            },
+        ));
     }
 
     /// A flow object: the main sequence, a function, `trigger.disconnected`, `bridged`.
@@ -465,7 +477,7 @@ impl Linter<'_> {
     /// Says how many steps a dead run has, when it is more than one.
     fn finish_run(&mut self, run: Option<DeadRun>) {
         if let Some(run) = run.filter(|run| run.steps > 1) {
-            let warning = &mut self.out[run.warning];
+            let (_, warning) = &mut self.out[run.warning];
             warning.message = warning.message.replacen(
                 "this step never runs",
                 &match run.steps - 1 {
@@ -490,7 +502,7 @@ impl Linter<'_> {
             return;
         };
         self.record_sets(app, value);
-        self.scan_reads(app, value, pointer, true);
+        self.scan_reads(app, value, &mut pointer.to_string(), true);
         let members = value.as_object().unwrap_or_default();
         let field = |key: &str| find_ci(members, key);
         match app {
@@ -628,17 +640,20 @@ impl Linter<'_> {
 
     /// Variable reads of the template strings of an application's value (not its blocks
     /// nor its code, which [`Linter::code`] reads).
-    fn scan_reads(&mut self, app: &str, value: &Value, pointer: &str, top: bool) {
+    fn scan_reads(&mut self, app: &str, value: &Value, pointer: &mut String, top: bool) {
         match &value.kind {
             Kind::String(text) => {
                 for (name, full) in template_reads(text) {
-                    self.reads
-                        .push((name, full, pointer.to_string(), value.start));
+                    self.reads.push((name, full, pointer.clone(), value.start));
                 }
             }
             Kind::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    self.scan_reads(app, item, &format!("{pointer}/{i}"), false);
+                    let base = pointer.len();
+                    // An index needs no escaping.
+                    let _ = write!(pointer, "/{i}");
+                    self.scan_reads(app, item, pointer, false);
+                    pointer.truncate(base);
                 }
             }
             Kind::Object(members) => {
@@ -646,12 +661,10 @@ impl Linter<'_> {
                     if top && not_template(app, &member.key) {
                         continue;
                     }
-                    self.scan_reads(
-                        app,
-                        &member.value,
-                        &pointer_join(pointer, &member.key),
-                        false,
-                    );
+                    let base = pointer.len();
+                    push_pointer(pointer, &member.key);
+                    self.scan_reads(app, &member.value, pointer, false);
+                    pointer.truncate(base);
                 }
             }
             _ => {}
@@ -1085,8 +1098,14 @@ fn closest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<
         _ => 2,
     };
     let word = word.to_lowercase();
+    let length = word.chars().count();
     candidates
-        .map(|c| (edit_distance(&word, &c.to_lowercase()), c))
+        .filter_map(|c| {
+            let lower = c.to_lowercase();
+            // Lengths further apart than `most` are more edits apart than that.
+            (lower.chars().count().abs_diff(length) <= most)
+                .then(|| (edit_distance(&word, &lower), c))
+        })
         .filter(|&(d, _)| d <= most)
         .min_by_key(|&(d, _)| d)
         .map(|(_, c)| c)

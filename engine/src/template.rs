@@ -186,6 +186,10 @@ pub(crate) fn variable_read(inner: &str) -> Option<(String, String)> {
 
 /// Every channel variable a template text reads, as [`variable_read`] gives them.
 pub(crate) fn template_reads(text: &str) -> Vec<(String, String)> {
+    // Every read is a `${…}`; most strings of a flow have none.
+    if !text.contains("${") {
+        return Vec::new();
+    }
     Template::parse(text)
         .parts
         .iter()

@@ -33,6 +33,7 @@ fn corpus_files() -> Vec<PathBuf> {
 const SKIP: CompileOptions = CompileOptions {
     unknown_apps: UnknownApps::Skip,
     allow_insecure_skip_verify: false,
+    skip_lint: false,
 };
 
 #[test]
