@@ -122,6 +122,7 @@ pub fn compile_options(config: &Config) -> CompileOptions {
     CompileOptions {
         unknown_apps: config.unknown_apps,
         allow_insecure_skip_verify: config.http_allow_insecure,
+        skip_lint: false,
     }
 }
 
