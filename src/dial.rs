@@ -14,7 +14,9 @@
 //! So the global variables never go into the string: they travel in the `originate` variables
 //! event, where nothing is parsed. Per-leg values escape `,` and `|` as `\,` / `\|` (which
 //! survive steps 3 and 4 as plain characters inside the block) and reject `[`, `]`, `'`, `\`
-//! and `:_:`, which no escaping makes safe. Targets (extension, domain, gateway, number,
+//! and `:_:`, which no escaping makes safe, and spaces at either end, which originate trims.
+//! A value holding `${` (per-leg or for every leg) is refused: originate will not set it on
+//! the new leg ("Invalid data … contains a variable", seen in the e2e suite). Targets (extension, domain, gateway, number,
 //! profile, URI) are restricted to characters with no meaning to the parser or to the
 //! variable expansion of the user directory's dial-string.
 
@@ -48,6 +50,7 @@ pub fn build(request: &BridgeRequest, domain: &str) -> Result<DialPlan, String> 
             })?;
             call_timeout = Some(seconds);
         }
+        check_no_variable_reference(name, value).map_err(|e| format!("bridge parameters: {e}"))?;
         global_variables.push((name.clone(), value.clone()));
     }
     if !request.codecs.is_empty() {
@@ -169,12 +172,18 @@ pub fn escape_leg_value(name: &str, value: &str) -> Result<String, String> {
             "parameter {name}: the value {value:?} contains \":_:\", which would split the dial string"
         ));
     }
-    // Originate trims trailing spaces off `[…]` values, so the leg would get another value.
+    // Originate trims the spaces around `[…]` values, so the leg would get another value.
     if value.ends_with(' ') {
         return Err(format!(
             "parameter {name}: the value {value:?} ends with a space, which a FreeSWITCH dial string drops"
         ));
     }
+    if value.starts_with(' ') {
+        return Err(format!(
+            "parameter {name}: the value {value:?} begins with a space, which a FreeSWITCH dial string drops"
+        ));
+    }
+    check_no_variable_reference(name, value)?;
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         if matches!(c, ',' | '|') {
@@ -183,6 +192,18 @@ pub fn escape_leg_value(name: &str, value: &str) -> Result<String, String> {
         out.push(c);
     }
     Ok(out)
+}
+
+/// Originate will not set a variable whose value holds `${` on the new leg (a real FreeSWITCH
+/// logs "Invalid data (… contains a variable)" and drops it, seen in the e2e suite), so such a
+/// value is refused here, where the flow gets a clear error.
+fn check_no_variable_reference(name: &str, value: &str) -> Result<(), String> {
+    if value.contains("${") {
+        return Err(format!(
+            "parameter {name}: the value {value:?} contains \"${{\", which FreeSWITCH refuses to set on the new leg"
+        ));
+    }
+    Ok(())
 }
 
 /// A user domain (with an optional port). `:_` and `_:` are refused as well as `:_:`: next to
@@ -340,7 +361,7 @@ mod tests {
             ("call_timeout".into(), "30".into()),
             (
                 "effective_caller_id_name".into(),
-                "a,b|{x=y}${system ls}".into(),
+                "a,b|{x=y}<z> 'q'\\".into(),
             ),
         ];
         r.codecs = vec!["PCMU".into(), "PCMA".into()];
@@ -354,7 +375,7 @@ mod tests {
                 ("call_timeout".to_string(), "30".to_string()),
                 (
                     "effective_caller_id_name".to_string(),
-                    "a,b|{x=y}${system ls}".to_string()
+                    "a,b|{x=y}<z> 'q'\\".to_string()
                 ),
                 ("absolute_codec_string".to_string(), "PCMU,PCMA".to_string()),
                 (
@@ -370,6 +391,13 @@ mod tests {
                 .unwrap_err()
                 .contains("call_timeout")
         );
+        let mut variable_reference = r.clone();
+        variable_reference.variables = vec![("x".into(), "${system ls}".into())];
+        let err = build(&variable_reference, "d").unwrap_err();
+        assert!(
+            err.contains("bridge parameters: parameter x") && err.contains("${"),
+            "{err}"
+        );
         r.send_on_answer = Some("1 ; hangup".into());
         assert!(build(&r, "d").unwrap_err().contains("sendOnAnswer"));
         r.send_on_answer = None;
@@ -382,11 +410,11 @@ mod tests {
         let mut leg = user("1001");
         leg.variables = vec![(
             "effective_caller_id_name".into(),
-            "a,b|{x=y}${system ls}".into(),
+            "a,b|{x=y}$ {system ls}".into(),
         )];
         assert_eq!(
             leg_string(&leg, "d").unwrap(),
-            "[effective_caller_id_name=a\\,b\\|{x=y}${system ls}]user/1001@d"
+            "[effective_caller_id_name=a\\,b\\|{x=y}$ {system ls}]user/1001@d"
         );
         for bad in [
             "x]user/666@evil",
@@ -396,6 +424,9 @@ mod tests {
             "a:_:sofia/x/y",
             "line\nbreak",
             "trailing ",
+            " leading",
+            "${system ls}",
+            "$${global}",
         ] {
             leg.variables = vec![("v".into(), bad.into())];
             let err = leg_string(&leg, "d").unwrap_err();

@@ -16,6 +16,8 @@ and from files on disk.
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import time
 import traceback
@@ -41,6 +43,65 @@ DIALPLAN = """
 
 def tone(ms, freq=440):
     return {"type": "tone", "name": f"%({ms},0,{freq})"}
+
+
+# Hostile values for `bridge`, each through the real originate (scenario
+# hostile_originate_no_extra_leg). `leg` goes into the endpoint's `parameters` (a `[…]` block of
+# the dial string, escaped by src/dial.rs), `global` into the bridge's `parameters` (sent beside
+# the dial string, never parsed), `uri` replaces the callee's URI when set. `refused` is the part
+# of the error the builder must give instead of dialling; `None` means the call must reach the
+# callee with both values verbatim. `{EVIL}` is a second callee: a leg to it is an extra leg.
+# A flow cannot write `${` (templates expand it), so `$` comes from a variable: `{DOLLAR}`.
+HOSTILE_CASES = [
+    {"leg": "a,b,sofia/lab/evil@{EVIL}", "global": "a,b,sofia/lab/evil@{EVIL}", "refused": None},
+    {"leg": "x|sofia/lab/evil@{EVIL}", "global": "x|sofia/lab/evil@{EVIL}", "refused": None},
+    {"leg": "{origination_uuid=e2e}{x=y}", "global": "{x=y}<a=b>", "refused": None},
+    {"leg": "^^;a=1;b=2", "global": "^^|a=1|b=2", "refused": None},
+    {"leg": "two  inner spaces, = and a=b=c", "global": "  x  ", "refused": None},
+    {"leg": "\"double\" quotes", "global": "\"double\" 'single' quotes", "refused": None},
+    {"leg": "unicode ünï 日本 ☎", "global": "unicode ünï 日本 ☎", "refused": None},
+    {"leg": "$ {system echo e2e} $x {DOLLAR}", "global": "$ {system echo e2e} $x {DOLLAR}", "refused": None},
+    {"leg": "", "global": "x]sofia/lab/evil@{EVIL}:_:sofia/lab/evil@{EVIL}\nline 'q' \\ [", "refused": None},
+    {"leg": "x]sofia/lab/evil@{EVIL}", "global": "g", "refused": "cannot carry safely"},
+    {"leg": "[x", "global": "g", "refused": "cannot carry safely"},
+    {"leg": "it's", "global": "g", "refused": "cannot carry safely"},
+    {"leg": "back\\slash", "global": "g", "refused": "cannot carry safely"},
+    {"leg": "a:_:sofia/lab/evil@{EVIL}", "global": "g", "refused": "would split the dial string"},
+    {"leg": "line\nbreak", "global": "g", "refused": "cannot carry safely"},
+    {"leg": "trailing ", "global": "g", "refused": "ends with a space"},
+    # originate trims the value (seen on FreeSWITCH 1.10.12)
+    {"leg": "  leading", "global": "g", "refused": "begins with a space"},
+    # originate will not set a value holding `${` ("Invalid data … contains a variable")
+    {"leg": "{DOLLAR}{system echo e2e}", "global": "g", "refused": "refuses to set on the new leg"},
+    {"leg": "v", "global": "{DOLLAR}{caller_id_number}", "refused": "bridge parameters: parameter e2e_hg"},
+    {"leg": "v", "global": "g", "uri": "sip:callee@{CALLEE},sofia/lab/evil@{EVIL}", "refused": "sip uri"},
+    {"leg": "v", "global": "g", "uri": "sip:callee@{CALLEE}|sofia/lab/evil@{EVIL}", "refused": "sip uri"},
+    {"leg": "v", "global": "g", "uri": "sip:callee@{CALLEE}:_:sofia/lab/evil@{EVIL}", "refused": "sip uri"},
+    {"leg": "v", "global": "g", "uri": "[x=y]sip:callee@{CALLEE}", "refused": "sip uri"},
+    {"leg": "v", "global": "g", "uri": "{x=y}sip:callee@{CALLEE}", "refused": "sip uri"},
+    {"leg": "v", "global": "g", "uri": "sip:callee@{CALLEE} evil", "refused": "sip uri"},
+]
+
+
+def hostile_value(text, callee_ports, dollar):
+    """A case's text with its placeholders filled in (`dollar`: "$" or the flow's `${e2e_dollar}`)."""
+    return (text.replace("{EVIL}", f"127.0.0.1:{callee_ports['hostile_evil']}")
+            .replace("{CALLEE}", f"127.0.0.1:{callee_ports['hostile']}")
+            .replace("{DOLLAR}", dollar))
+
+
+def hostile_flow(case, callee_ports):
+    endpoint = {"type": "sip", "profile": "lab",
+                "uri": hostile_value(case.get("uri", "sip:callee@{CALLEE}"), callee_ports, "")}
+    if case["leg"]:
+        endpoint["parameters"] = {"e2e_hv": hostile_value(case["leg"], callee_ports, "${e2e_dollar}")}
+    return [
+        {"set": {"e2e_dollar": "$"}},
+        {"bridge": {"parameters": {"e2e_hg": hostile_value(case["global"], callee_ports, "${e2e_dollar}")},
+                    "endpoints": [endpoint]}},
+        {"set": {"e2e_after_bridge": "${rustflow_bridge_result}"}},
+        {"hangup": "USER_BUSY"},
+    ]
 
 
 def flows(callee_ports):
@@ -102,7 +163,9 @@ def flows(callee_ports):
                       {"hangup": "NO_ROUTE_DESTINATION"}],
         "panic": [{"answer": ""}, {"_testPanic": ""}, {"hangup": "NORMAL_CLEARING"}],
     }
-    return {k: json.dumps(v, indent=1) for k, v in f.items()}
+    for index, case in enumerate(HOSTILE_CASES):
+        f[f"hostile_{index}"] = hostile_flow(case, callee_ports)
+    return {k: json.dumps(v, indent=1, ensure_ascii=False) for k, v in f.items()}
 
 
 class Failure(AssertionError):
@@ -363,13 +426,146 @@ class Suite:
         s2 = self.caller("uac_answer.xml", "rf_tone", uac_subs(bye_reason="cause=16"))
         self.expect_ok(s2, "a normal call after the panic")
 
+    def s_hostile_originate_no_extra_leg(self):
+        watch = EventCollector(self.lab.esl_port, "CHANNEL_CREATE CHANNEL_HANGUP_COMPLETE")
+        problems = []
+        try:
+            for index, case in enumerate(HOSTILE_CASES):
+                problems += self._hostile_case(index, case, watch)
+        finally:
+            watch.close()
+        check(not problems, "\n".join(problems))
+
+    def _hostile_case(self, index, case, watch):
+        flow = f"hostile_{index}"
+        seen = len(watch.events)
+        reached = case["refused"] is None
+        callee = self.callee("uas_busy.xml", "hostile")
+        evil = self.callee("uas_busy.xml", "hostile_evil")
+        time.sleep(0.3)
+        caller = self.caller("uac_reject.xml", f"rf_{flow}",
+                             {"CODE": 486, "HEADER": "To:", "HEADER_REGEX": ".", "CALLER": "e2e"})
+        self.expect_ok(caller, f"{flow}: caller (486 after the bridge)")
+        if reached:
+            self.expect_ok(callee, f"{flow}: callee", timeout=20)
+        (a_leg,) = self.hangups(f"rf_{flow}")[-1:]
+        time.sleep(1.0)  # the B-leg's hangup event follows the A-leg's
+        new = watch.events[seen:]
+        b_created = [e for e in new if e.get("Event-Name") == "CHANNEL_CREATE"
+                     and e.get("Call-Direction") == "outbound"]
+        b_done = [e for e in new if e.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE"
+                  and e.get("Call-Direction") == "outbound"]
+        evil_got_invite = evil.proc.poll() is not None
+        for s in (callee, evil):
+            s.kill()
+        label = f"{flow} {case!r}"
+        out = []
+        if evil_got_invite:
+            out.append(f"{label}: the second callee got an INVITE (extra leg)")
+        error = self.var(a_leg, "rustflow_error")
+        if not reached:
+            if b_created:
+                out.append(f"{label}: refused value, yet {len(b_created)} B-leg(s) created")
+            if not error or case["refused"] not in error:
+                out.append(f"{label}: rustflow_error = {error!r}, expected one naming {case['refused']!r}")
+            return out
+        if error:
+            out.append(f"{label}: rustflow_error = {error!r}")
+        if len(b_created) != 1:
+            out.append(f"{label}: {len(b_created)} B-legs created, expected exactly 1: "
+                       + ", ".join(str(e.get("Caller-Destination-Number")) for e in b_created))
+        got_result = self.var(a_leg, "e2e_after_bridge")
+        if got_result != "busy":
+            out.append(f"{label}: rustflow_bridge_result = {got_result!r}, expected 'busy'")
+        if len(b_done) != 1:
+            out.append(f"{label}: {len(b_done)} B-leg hangups")
+            return out
+        b = b_done[0]
+        for name, key in (("e2e_hv", "leg"), ("e2e_hg", "global")):
+            if name == "e2e_hv" and not case["leg"]:
+                continue
+            want = hostile_value(case[key], self.ports, "$")
+            got = self.var(b, name)
+            if got != want:
+                out.append(f"{label}: B-leg {name} = {got!r}, expected {want!r}")
+        return out
+
+    def _calls_up(self, n, wait=8):
+        deadline = time.monotonic() + wait
+        while True:
+            words = self.lab.api("show calls count").split()
+            if words and words[0].isdigit() and int(words[0]) >= n:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+
+    def s_install_over_loaded_then_reload(self):
+        module = self.lab.dirs["mod"] / "mod_rustflow.so"
+        inode_before = os.stat(module).st_ino
+        # the Makefile's install path, into the running lab's modules dir
+        env = dict(os.environ, CARGO_TARGET_DIR=str(fslab.REPO / "target" / "e2e"))
+        if self.lab.install.pkgconfig_dir:
+            env["PKG_CONFIG_PATH"] = ":".join(
+                p for p in [str(self.lab.install.pkgconfig_dir), env.get("PKG_CONFIG_PATH", "")] if p)
+        conf = self.lab.root / "install-conf"
+        run = subprocess.run(
+            ["make", "-C", str(fslab.REPO), "install", f"FS_MODULES_DIR={self.lab.dirs['mod']}",
+             f"FS_CONF_DIR={conf}", f"RELEASE_DIR={fslab.REPO / 'target' / 'e2e' / 'release'}"],
+            env=env, capture_output=True, text=True, timeout=1800)
+        check(run.returncode == 0, f"make install exited {run.returncode}:\n{run.stderr[-3000:]}")
+        inode_after = os.stat(module).st_ino
+        check(inode_after != inode_before,
+              f"make install rewrote {module} in place (inode {inode_before} kept)")
+        check(self.lab.alive(), "FreeSWITCH died when make install replaced the loaded module")
+        check("is ready" in self.lab.api("status"), "FreeSWITCH not ready after make install")
+        s = self.caller("uac_answer.xml", "rf_tone", uac_subs(bye_reason="cause=16"))
+        self.expect_ok(s, "a call on the module loaded before make install")
+
+        # A call running a flow during `reload mod_rustflow`: FreeSWITCH refuses the unload
+        # and the call goes on; `reload -f` hangs it up (README, "fs_cli").
+        held = self.caller("uac_answer.xml", "rf_hold", uac_subs(caller="held", bye_timeout_ms=20000))
+        check(self._calls_up(1), "the held call is not up before the reload")
+        time.sleep(0.5)
+        reply = self.lab.api("reload mod_rustflow")
+        check("-ERR unloading module [Module in use.]" in reply,
+              f"reload mod_rustflow with a call in a flow: {reply!r}, expected Module in use")
+        check(self._calls_up(1, wait=0), "the held call ended when the reload was refused")
+        check(self.lab.api("module_exists mod_rustflow").strip() == "true", "mod_rustflow gone")
+        # the installed build has no test hooks: the flow that needs them would fail its load
+        (self.lab.dirs["flows"] / "panic.json").unlink()
+        started = time.monotonic()
+        reply = self.lab.api("reload -f mod_rustflow")
+        check("+OK module unloaded" in reply and "+OK module loaded" in reply and "-ERR" not in reply,
+              f"reload -f mod_rustflow: {reply!r}")
+        self.expect_ok(held, "the call up during reload -f mod_rustflow (gets a BYE)", timeout=30)
+        check(time.monotonic() - started < 6,
+              "the held call lasted its whole flow: reload -f did not hang it up")
+        (e,) = self.hangups("rf_hold")[-1:]
+        check(e.get("Hangup-Cause") == "MANAGER_REQUEST",
+              f"held call: cause {e.get('Hangup-Cause')}, expected MANAGER_REQUEST (the forced unload)")
+        check(self.lab.alive(), "FreeSWITCH died on reload -f mod_rustflow")
+        # with no call in a flow, the plain reload succeeds
+        reply = self.lab.api("reload mod_rustflow")
+        check("+OK module unloaded" in reply and "+OK module loaded" in reply and "-ERR" not in reply,
+              f"reload mod_rustflow with no call up: {reply!r}")
+
+        # FreeSWITCH keeps serving, on the installed module
+        s = self.caller("uac_answer.xml", "rf_tone", uac_subs(bye_reason="cause=16"))
+        self.expect_ok(s, "a new call after reload mod_rustflow")
+        (e,) = self.hangups("rf_tone")[-1:]
+        self.no_flow_error(e)
+        check(self.var(e, "e2e_mark") == "tone played", f"e2e_mark = {self.var(e, 'e2e_mark')!r}")
+
 
 SCENARIO_ORDER = [
     "answer_tone_hangup", "cause_user_busy_486", "cause_call_rejected_603",
     "cause_unallocated_404", "panic_leaves_freeswitch_alive", "reload_under_50_calls",
     "ivr_dtmf", "sip_redirect_302", "bridge_answered", "bridge_busy", "bridge_no_answer",
     "bridge_failover", "record_file", "conference_two_callers", "park_and_retrieve",
-    "bridge_pickup_group",
+    "bridge_pickup_group", "hostile_originate_no_extra_leg",
+    # last: it replaces the test-hooks module with the Makefile's release build
+    "install_over_loaded_then_reload",
 ]
 
 
@@ -387,7 +583,8 @@ def main():
     so = Path(args.module).resolve() if args.module else fslab.build_module(install)
 
     ports = {k: fslab.free_port(fslab.socket.SOCK_DGRAM, also_udp=True)
-             for k in ("answer", "busy", "noanswer", "fo_busy", "fo_answer", "pk_noanswer")}
+             for k in ("answer", "busy", "noanswer", "fo_busy", "fo_answer", "pk_noanswer",
+                       "hostile", "hostile_evil")}
     selected = [n for n in SCENARIO_ORDER if not args.only or args.only in n]
     results = []
     lab = Lab(install, so, dialplan_xml=DIALPLAN, flows=flows(ports), name="e2e")

@@ -40,8 +40,9 @@
 //! Inside, `name=value` items are separated by free commas. A block whose content starts with
 //! `^^` followed by a character X uses X as its separator instead (`{^^;a=1;b=2}`). Each item
 //! is cut at its first free `=`. An item without one, or with an empty name, is ignored. Names
-//! lose the spaces around them. Values lose trailing spaces but keep leading ones. Both lose
-//! their quotes and escapes. Variables keep their order, and a name given twice is kept twice.
+//! lose the spaces around them, and so do values (seen on a real FreeSWITCH: `[v=  x]` sets
+//! `x`; an earlier version of this model kept leading spaces). Both lose their quotes and
+//! escapes. Variables keep their order, and a name given twice is kept twice.
 //!
 //! # Escapes and quotes
 //!
@@ -369,13 +370,14 @@ fn variables(content: &str) -> Variables {
         if name.is_empty() {
             continue;
         }
-        vars.push((name, read(&item[equals + 1..])));
+        // leading spaces of a value go, as they do on a real FreeSWITCH
+        vars.push((name, read(skip_spaces(&item[equals + 1..]))));
     }
     vars
 }
 
 /// The final reading of a value or target: quotes and escaping backslashes dropped, trailing
-/// spaces that were neither quoted nor escaped trimmed. Leading spaces are the caller's.
+/// spaces that were neither quoted nor escaped trimmed (leading spaces are skipped before).
 fn read(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut keep = 0;
@@ -507,7 +509,7 @@ mod tests {
     #[test]
     fn spaces_names_and_ignored_items() {
         let part = one("{ a = x ,noequals,=v, b='y ' ,c=z\\ }u");
-        assert_eq!(part.global, vars(&[("a", " x"), ("b", "y "), ("c", "z ")]));
+        assert_eq!(part.global, vars(&[("a", "x"), ("b", "y "), ("c", "z ")]));
         let part = one("{^^;a=1,2;b=3}u");
         assert_eq!(part.global, vars(&[("a", "1,2"), ("b", "3")]));
         assert_eq!(one("{a=1,a=2}u").global, vars(&[("a", "1"), ("a", "2")]));
@@ -575,5 +577,40 @@ mod tests {
                 "error": null, "ultra": [], "global": [],
                 "groups": [[{"vars": [["l", "1"]], "target": "user/1@d"}]]}]})
         );
+    }
+
+    /// Dial strings with the hostile values of the e2e scenario `hostile_originate_no_extra_leg`,
+    /// escaped as `src/dial.rs` escapes them. A real FreeSWITCH (1.10.12) rang exactly one leg
+    /// for each and set the value shown (leading spaces dropped: `src/dial.rs` refuses them).
+    #[test]
+    fn the_e2e_hostile_values_read_as_one_leg_with_the_value_verbatim() {
+        let target = "sofia/lab/sip:callee@127.0.0.1:5006";
+        for (escaped, value) in [
+            (
+                r"a\,b\,sofia/lab/evil@127.0.0.1:5007",
+                "a,b,sofia/lab/evil@127.0.0.1:5007",
+            ),
+            (
+                r"x\|sofia/lab/evil@127.0.0.1:5007",
+                "x|sofia/lab/evil@127.0.0.1:5007",
+            ),
+            ("{origination_uuid=e2e}{x=y}", "{origination_uuid=e2e}{x=y}"),
+            ("^^;a=1;b=2", "^^;a=1;b=2"),
+            (
+                r"  two leading spaces\, = and a=b=c",
+                "two leading spaces, = and a=b=c",
+            ),
+            ("\"double\" quotes", "\"double\" quotes"),
+            ("unicode ünï 日本 ☎", "unicode ünï 日本 ☎"),
+        ] {
+            let dial = format!("[e2e_hv={escaped}]{target}");
+            let part = one(&dial);
+            assert_eq!(part.error, None, "{dial}");
+            assert_eq!(
+                part.groups,
+                vec![vec![leg(&[("e2e_hv", value)], target)]],
+                "{dial}"
+            );
+        }
     }
 }
