@@ -16,9 +16,9 @@
 //! survive steps 3 and 4 as plain characters inside the block) and reject `[`, `]`, `'`, `\`
 //! and `:_:`, which no escaping makes safe, and spaces at either end, which originate trims.
 //! A value holding `${` (per-leg or for every leg) is refused: originate will not set it on
-//! the new leg ("Invalid data … contains a variable", seen in the e2e suite). Targets (extension, domain, gateway, number,
-//! profile, URI) are restricted to characters with no meaning to the parser or to the
-//! variable expansion of the user directory's dial-string.
+//! the new leg ("Invalid data … contains a variable", seen in the e2e suite). Targets
+//! (extension, domain, gateway, number, profile, URI) are restricted to characters with no
+//! meaning to the parser or to the variable expansion of the user directory's dial-string.
 
 use rustflow_engine::{BridgeLeg, BridgeRequest, BridgeStrategy, BridgeTarget};
 
