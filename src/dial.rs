@@ -173,14 +173,16 @@ pub fn escape_leg_value(name: &str, value: &str) -> Result<String, String> {
         ));
     }
     // Originate trims the spaces around `[…]` values, so the leg would get another value.
-    if value.ends_with(' ') {
+    let trimmed_side = if value.ends_with(' ') {
+        Some("ends")
+    } else if value.starts_with(' ') {
+        Some("begins")
+    } else {
+        None
+    };
+    if let Some(side) = trimmed_side {
         return Err(format!(
-            "parameter {name}: the value {value:?} ends with a space, which a FreeSWITCH dial string drops"
-        ));
-    }
-    if value.starts_with(' ') {
-        return Err(format!(
-            "parameter {name}: the value {value:?} begins with a space, which a FreeSWITCH dial string drops"
+            "parameter {name}: the value {value:?} {side} with a space, which a FreeSWITCH dial string drops"
         ));
     }
     check_no_variable_reference(name, value)?;

@@ -394,13 +394,7 @@ class Suite:
         check(version_before, f"rustflow show hold json: {before!r}")
         calls = self.caller("uac_hold.xml", "rf_hold", {"HOLD_MS": 6000, "CALLER": "load"},
                             calls=50, rate=50, limit=60, timeout_s=60)
-        deadline, up = time.monotonic() + 8, 0
-        while time.monotonic() < deadline:
-            words = self.lab.api("show calls count").split()
-            up = int(words[0]) if words and words[0].isdigit() else 0
-            if up >= 50:
-                break
-            time.sleep(0.2)
+        up = self._calls_up(50)
         check(up >= 50, f"only {up} calls up before the reload")
         flow = self.lab.dirs["flows"] / "hold.json"
         flow.write_text(flow.read_text().replace('"v1"', '"v2"'))
@@ -491,14 +485,19 @@ class Suite:
         return out
 
     def _calls_up(self, n, wait=8):
+        """Waits up to `wait` seconds for `n` calls up; returns the last count seen."""
         deadline = time.monotonic() + wait
         while True:
             words = self.lab.api("show calls count").split()
-            if words and words[0].isdigit() and int(words[0]) >= n:
-                return True
-            if time.monotonic() >= deadline:
-                return False
+            up = int(words[0]) if words and words[0].isdigit() else 0
+            if up >= n or time.monotonic() >= deadline:
+                return up
             time.sleep(0.2)
+
+    def _check_reloaded(self, command):
+        reply = self.lab.api(command)
+        check("+OK module unloaded" in reply and "+OK module loaded" in reply and "-ERR" not in reply,
+              f"{command}: {reply!r}")
 
     def s_install_over_loaded_then_reload(self):
         module = self.lab.dirs["mod"] / "mod_rustflow.so"
@@ -525,19 +524,17 @@ class Suite:
         # A call running a flow during `reload mod_rustflow`: FreeSWITCH refuses the unload
         # and the call goes on; `reload -f` hangs it up (README, "fs_cli").
         held = self.caller("uac_answer.xml", "rf_hold", uac_subs(caller="held", bye_timeout_ms=20000))
-        check(self._calls_up(1), "the held call is not up before the reload")
+        check(self._calls_up(1) >= 1, "the held call is not up before the reload")
         time.sleep(0.5)
         reply = self.lab.api("reload mod_rustflow")
         check("-ERR unloading module [Module in use.]" in reply,
               f"reload mod_rustflow with a call in a flow: {reply!r}, expected Module in use")
-        check(self._calls_up(1, wait=0), "the held call ended when the reload was refused")
+        check(self._calls_up(1, wait=0) >= 1, "the held call ended when the reload was refused")
         check(self.lab.api("module_exists mod_rustflow").strip() == "true", "mod_rustflow gone")
         # the installed build has no test hooks: the flow that needs them would fail its load
         (self.lab.dirs["flows"] / "panic.json").unlink()
         started = time.monotonic()
-        reply = self.lab.api("reload -f mod_rustflow")
-        check("+OK module unloaded" in reply and "+OK module loaded" in reply and "-ERR" not in reply,
-              f"reload -f mod_rustflow: {reply!r}")
+        self._check_reloaded("reload -f mod_rustflow")
         self.expect_ok(held, "the call up during reload -f mod_rustflow (gets a BYE)", timeout=30)
         check(time.monotonic() - started < 6,
               "the held call lasted its whole flow: reload -f did not hang it up")
@@ -546,9 +543,7 @@ class Suite:
               f"held call: cause {e.get('Hangup-Cause')}, expected MANAGER_REQUEST (the forced unload)")
         check(self.lab.alive(), "FreeSWITCH died on reload -f mod_rustflow")
         # with no call in a flow, the plain reload succeeds
-        reply = self.lab.api("reload mod_rustflow")
-        check("+OK module unloaded" in reply and "+OK module loaded" in reply and "-ERR" not in reply,
-              f"reload mod_rustflow with no call up: {reply!r}")
+        self._check_reloaded("reload mod_rustflow")
 
         # FreeSWITCH keeps serving, on the installed module
         s = self.caller("uac_answer.xml", "rf_tone", uac_subs(bye_reason="cause=16"))
