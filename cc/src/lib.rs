@@ -4,3 +4,5 @@
 //! milliseconds), so the module, the simulator and the tests drive it on a real or virtual
 //! clock alike.
 #![forbid(unsafe_code)]
+
+pub mod erlang;
