@@ -6,4 +6,5 @@
 #![forbid(unsafe_code)]
 
 pub mod erlang;
+pub mod ewt;
 pub mod metrics;
