@@ -5,6 +5,7 @@
 //! clock alike.
 #![forbid(unsafe_code)]
 
+pub mod des;
 pub mod erlang;
 pub mod ewt;
 pub mod metrics;
