@@ -88,7 +88,9 @@ pub fn forecast(
 ///
 /// Always more agents than Erlangs of traffic (the queue must be stable), so a target of 0
 /// still returns ⌊A⌋ + 1. No traffic, or an input that is negative or not finite, needs no
-/// agent: 0. A target of 1 is reached once C underflows, a few dozen agents past A.
+/// agent: 0. A target of 1 is met where the SL rounds to 1 (a couple of hundred agents past A
+/// at most for T/AHT ≥ 0.2). The search walks N up from 1, so it costs about A steps; traffic
+/// that no `u32` agent count can carry gives `u32::MAX`.
 pub fn agents_required(
     arrivals_per_hour: f64,
     aht_secs: f64,
@@ -100,6 +102,9 @@ pub fn agents_required(
     };
     if traffic == 0.0 || !(sl_secs.is_finite() && sl_secs >= 0.0) || target_service_level.is_nan() {
         return 0;
+    }
+    if traffic >= f64::from(u32::MAX) {
+        return u32::MAX;
     }
     let target = target_service_level.clamp(0.0, 1.0);
     // Walk N upwards, carrying the Erlang B recursion along instead of restarting it.
@@ -282,9 +287,10 @@ mod tests {
         assert!(at_56 < 0.90 && at_57 >= 0.90, "{at_56} {at_57}");
         // A target of 0 still needs a stable queue: ⌊48⌋ + 1.
         assert_eq!(agents_required(720.0, 240.0, 0.0, 15.0), 49);
-        // An impossible-looking target ends (C underflows) at a finite count.
+        // A target of 1 ends where the SL rounds to 1; traffic beyond any u32 count saturates.
         let all = agents_required(720.0, 240.0, 1.0, 15.0);
         assert!(all > 58 && all < 200, "{all}");
         assert_eq!(agents_required(720.0, 240.0, f64::NAN, 15.0), 0);
+        assert_eq!(agents_required(1e20, 240.0, 0.8, 15.0), u32::MAX);
     }
 }
