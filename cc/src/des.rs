@@ -22,8 +22,9 @@ use std::fmt;
 use crate::erlang::{self, Forecast};
 
 /// More simulated calls than this (arrivals per hour × hours) are refused: a planning run
-/// needs far fewer, and the caller's memory is not ours to spend.
-pub const MAX_EXPECTED_CALLS: f64 = 50_000_000.0;
+/// needs a few million at most, and an overloaded queue where nobody abandons keeps every
+/// waiting caller in memory (16 bytes each).
+pub const MAX_EXPECTED_CALLS: f64 = 10_000_000.0;
 
 /// More agents than this are refused.
 pub const MAX_AGENTS: u32 = 1_000_000;
@@ -119,7 +120,7 @@ fn validate(setup: &SimSetup) -> Result<(), SimSetupError> {
     if setup.arrivals_per_hour * setup.hours > MAX_EXPECTED_CALLS {
         return error(
             "hours",
-            "times arrivals_per_hour must be at most 50000000 calls",
+            "times arrivals_per_hour must be at most 10000000 calls",
         );
     }
     if !(setup.sl_secs.is_finite() && setup.sl_secs >= 0.0) {
@@ -666,6 +667,14 @@ mod tests {
             assert_eq!(error.field, field);
             assert!(error.to_string().contains(field));
         }
+        // The message states the same limit as the constant.
+        let too_long = simulate(&SimSetup { hours: 1e9, ..good }).unwrap_err();
+        assert!(
+            too_long
+                .to_string()
+                .contains(&(MAX_EXPECTED_CALLS as u64).to_string()),
+            "{too_long}"
+        );
     }
 
     #[test]
