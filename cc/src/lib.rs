@@ -7,11 +7,18 @@
 //! - [`model`] and [`calendar`]: what an operator provisions, validated field by field;
 //! - [`order`]: the one ordering of waiting callers;
 //! - [`strategy`] and [`distributor`]: who gets which caller;
-//! - [`store`]: the state, behind the [`store::Store`] trait (SQLite embedded).
+//! - [`store`]: the state, behind the [`store::Store`] trait (SQLite embedded);
+//! - [`metrics`], [`ewt`] and [`erlang`]: service level, waits, the estimated wait time and
+//!   the Erlang C forecast;
+//! - [`des`]: the capacity-planning simulation behind `rustflow cc simulate`.
 #![forbid(unsafe_code)]
 
 pub mod calendar;
+pub mod des;
 pub mod distributor;
+pub mod erlang;
+pub mod ewt;
+pub mod metrics;
 pub mod model;
 pub mod order;
 pub mod store;
