@@ -675,11 +675,16 @@ fn list(store: &dyn Store, kind: Kind, words: &[&str], now_ms: Ms) -> Outcome {
             ))
         }
         Kind::Tier => {
-            let tiers: Vec<&Tier> = setup
+            let mut tiers: Vec<&Tier> = setup
                 .tiers
                 .iter()
                 .filter(|t| filter.is_none_or(|q| t.queue == q))
                 .collect();
+            // In the order they are offered: by queue, level, position.
+            tiers.sort_by(|a, b| {
+                (&a.queue, a.level, a.position, &a.agent)
+                    .cmp(&(&b.queue, b.level, b.position, &b.agent))
+            });
             if json {
                 return Ok(json_text(&tiers));
             }
