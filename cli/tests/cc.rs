@@ -178,3 +178,72 @@ fn simulate_prints_the_erlang_c_column_without_a_store() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The `rustflow cc …` lines of the code blocks of docs/contact-centre.md, in order.
+fn documented_commands() -> Vec<String> {
+    let page = std::fs::read_to_string(repo_root().join("docs/contact-centre.md"))
+        .expect("docs/contact-centre.md exists");
+    let mut in_block = false;
+    let mut lines = Vec::new();
+    for line in page.lines() {
+        if line.starts_with("```") {
+            in_block = !in_block;
+        } else if in_block && line.starts_with("rustflow cc ") {
+            lines.push(line.to_string());
+        }
+    }
+    lines
+}
+
+#[test]
+fn every_documented_example_runs_and_every_verb_has_one() {
+    let lines = documented_commands();
+    for kind in ["queue", "agent", "tier", "skill", "bucket", "calendar"] {
+        for verb in ["add", "set", "del", "list"] {
+            let prefix = format!("rustflow cc {kind} {verb}");
+            assert!(
+                lines.iter().any(|l| l.starts_with(&prefix)),
+                "docs/contact-centre.md has no example of `{prefix}`"
+            );
+        }
+    }
+    for command in [
+        "agent status",
+        "snapshot",
+        "import",
+        "export",
+        "simulate",
+        "queue list json",
+    ] {
+        let prefix = format!("rustflow cc {command}");
+        assert!(
+            lines.iter().any(|l| l.starts_with(&prefix)),
+            "docs/contact-centre.md has no example of `{prefix}`"
+        );
+    }
+    let dir = scratch_dir("cc-docs");
+    let store = dir.join("cc.sqlite");
+    let store = store.to_str().unwrap();
+    let mut queue_list = None;
+    for line in &lines {
+        // split as fs_cli splits its line: on spaces, no quoting
+        let words: Vec<&str> = line
+            .strip_prefix("rustflow cc ")
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        let out = cc(store, &words);
+        assert_eq!(out.status, 0, "`{line}` failed: {}", out.stderr);
+        if words == ["queue", "list"] && queue_list.is_none() {
+            queue_list = Some(out.stdout);
+        }
+    }
+    // The table shown on the page is what `queue list` printed at that point.
+    let page = std::fs::read_to_string(repo_root().join("docs/contact-centre.md")).unwrap();
+    let table = queue_list.expect("the page lists queues");
+    assert!(
+        page.contains(&format!("```\n{table}```\n")),
+        "the page should show this `queue list` output:\n{table}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
