@@ -123,6 +123,13 @@ pub fn execute(store: &dyn Store, args: &[String], now_ms: Ms) -> Outcome {
     }
 }
 
+/// Runs a command given as one line (fs_cli's argument text): words split on whitespace,
+/// no quoting, as the syntax above expects (runs of spaces inside a value become one).
+pub fn execute_line(store: &dyn Store, line: &str, now_ms: Ms) -> Outcome {
+    let words: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+    execute(store, &words, now_ms)
+}
+
 /// The provisioned entity kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -885,12 +892,13 @@ struct Snapshot {
     agents: Vec<AgentSnapshot>,
 }
 
-/// A kept attempt as metrics read it; `None` while the caller is still in the queue.
+/// A kept attempt as metrics read it; `None` while the caller still waits. A caller still
+/// talking to an agent counts as answered: its wait is known.
 fn finished(record: &AttemptRecord) -> Option<Finished> {
     Some(Finished {
         joined_at_ms: record.joined_at_ms,
         bridged_at_ms: record.bridged_at_ms,
-        left_at_ms: record.left_at_ms?,
+        left_at_ms: record.left_at_ms.or(record.bridged_at_ms)?,
         ended_at_ms: record.ended_at_ms,
         bucket: record.bucket_id.clone(),
     })
@@ -1202,7 +1210,7 @@ mod tests {
     }
 
     fn run(store: &SqliteStore, line: &str) -> Result<String, CommandError> {
-        execute(store, &words(line), NOW)
+        execute_line(store, line, NOW)
     }
 
     fn ok(store: &SqliteStore, line: &str) -> String {
@@ -1616,6 +1624,42 @@ office  office  Europe/Kyiv  mon,tue,wed,thu,fri 09:00-18:00  0           open
         );
         assert!(text.contains("queue support (support): 0 waiting, longest 0 s; agents 0 online (0 free), 0 pause, 1 offline\n  last hour: 0 answered, 1 abandoned, SL1 -, SL2 100.0 % (within 20 s), ASA -\n"), "{text}");
         assert!(text.contains("\na1     Ann Smith  pause (Lunch)"), "{text}");
+    }
+
+    #[test]
+    fn snapshot_counts_the_last_hour_and_shows_a_bridged_agent() {
+        let s = provisioned();
+        ok(&s, "agent status a3 online");
+        let attempt = join(&s, "support", "c1", "+380501", 0, NOW - 100_000);
+        let pass = crate::distributor::Distributor::new(1)
+            .pass(&s, NOW - 90_000)
+            .unwrap();
+        assert_eq!(pass.offers.len(), 1);
+        assert!(s.answered(attempt, "a3", NOW - 85_000).unwrap());
+        let snap: Value = serde_json::from_str(&ok(&s, "snapshot json")).unwrap();
+        let a3 = &snap["agents"][2];
+        assert_eq!(a3["id"], "a3");
+        assert_eq!(a3["state"], "bridged");
+        assert_eq!(a3["state_secs"], 85);
+        assert_eq!(a3["attempt"], attempt);
+        let support = &snap["queues"][1];
+        assert_eq!(support["waiting"].as_array().unwrap().len(), 0);
+        assert_eq!(
+            support["last_hour"]["answered"], 1,
+            "answered, still talking"
+        );
+        assert_eq!(support["last_hour"]["service_level_1"], 1.0);
+        assert_eq!(support["last_hour"]["asa_secs"], 15.0);
+        // A caller who joined more than an hour ago is not in the last hour.
+        s.leave(attempt, "success", NOW - 10_000).unwrap();
+        let later = execute(&s, &words("snapshot json"), NOW + 3_600_000).unwrap();
+        let later: Value = serde_json::from_str(&later).unwrap();
+        assert_eq!(later["queues"][1]["last_hour"]["answered"], 0);
+        assert!(
+            ok(&s, "snapshot").contains(
+                "last hour: 1 answered, 0 abandoned, SL1 100.0 %, SL2 100.0 % (within 20 s), ASA 15.0 s\n"
+            )
+        );
     }
 
     #[test]
