@@ -17,8 +17,9 @@
 //! `FIELD=VALUE` values are typed by the entity's JSON shape: a value that reads as JSON (a
 //! number, `true`, `null`, `[…]`, `{…}`) is taken as such unless the field wants text, so
 //! `extension=1001` is the text "1001" and `max_wait_secs=abc` is an error naming
-//! `max_wait_secs`. A word without `=` continues the value before it (`name=Ann Smith`). A
-//! JSON object may replace the fields as the rest of the line.
+//! `max_wait_secs`. A word that is not `FIELD=…` with a field of the entity continues the
+//! value before it (`name=Ann Smith`, `name=<img src=x onerror=alert(1)>`). A JSON object may
+//! replace the fields as the rest of the line.
 //!
 //! Every change is one [`Store::apply`]: validated as a whole setup, written all or nothing.
 
@@ -427,7 +428,15 @@ fn put_change(
             }
         }
     }
-    let fail = |e: FieldError| CommandError::Failed(format!("{}: {e}", label(kind, key)));
+    let fail = |e: FieldError| {
+        let message = format!("{}: {e}", label(kind, key));
+        // An unknown field is a mistake in the command, not a refused value.
+        if e.message.starts_with("unknown field") {
+            CommandError::usage(message, &kind.usage())
+        } else {
+            CommandError::Failed(message)
+        }
+    };
     Ok(match kind {
         Kind::Queue => Change::PutQueue(build::<Queue>(base, fields).map_err(fail)?),
         Kind::Agent => Change::PutAgent(build::<Agent>(base, fields).map_err(fail)?),
@@ -1422,7 +1431,7 @@ office  office  Europe/Kyiv  mon,tue,wed,thu,fri 09:00-18:00  0           open
             "queues[0] (sales).max_no_answer: is 1000; at most 100"
         );
         assert!(
-            failed(&s, r#"queue set sales {"max_wait":5}"#).starts_with(
+            usage(&s, r#"queue set sales {"max_wait":5}"#).starts_with(
                 "queue sales: max_wait: unknown field `max_wait`, expected one of `id`"
             )
         );
