@@ -901,18 +901,6 @@ struct Snapshot {
     agents: Vec<AgentSnapshot>,
 }
 
-/// A kept attempt as metrics read it; `None` while the caller still waits. A caller still
-/// talking to an agent counts as answered: its wait is known.
-fn finished(record: &AttemptRecord) -> Option<Finished> {
-    Some(Finished {
-        joined_at_ms: record.joined_at_ms,
-        bridged_at_ms: record.bridged_at_ms,
-        left_at_ms: record.left_at_ms.or(record.bridged_at_ms)?,
-        ended_at_ms: record.ended_at_ms,
-        bucket: record.bucket_id.clone(),
-    })
-}
-
 fn read_snapshot(store: &dyn Store, now_ms: Ms) -> Result<Snapshot, CommandError> {
     let setup = store.setup()?;
     let waiting = store.waiting()?;
@@ -936,7 +924,7 @@ fn read_snapshot(store: &dyn Store, now_ms: Ms) -> Result<Snapshot, CommandError
         let history: Vec<Finished> = store
             .history(Some(&queue.id), now_ms - 3_600_000)?
             .iter()
-            .filter_map(finished)
+            .filter_map(AttemptRecord::finished)
             .collect();
         let stats = QueueStats::compute(&history, SNAPSHOT_SL_SECS, None);
         queues.push(QueueSnapshot {
