@@ -1,0 +1,778 @@
+//! What an operator provisions: queues, agents, tiers, skills, buckets and calendars.
+//!
+//! Every entity reads from JSON (an import file, a `cc … add` argument) with unknown fields
+//! refused, and then [`Setup::validate`] checks what JSON cannot say (ranges, references,
+//! one way to reach an agent). An error names the field path, e.g.
+//! `queues[1] (sales): max_no_answer: must be at most 100`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::Calendar;
+use crate::strategy::Strategy;
+
+/// A provisioning error: the field path and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub path: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// Reads `T` from JSON text; an error names the path of the bad field.
+pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, FieldError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        FieldError::new(
+            if path == "." { String::new() } else { path },
+            inner.to_string(),
+        )
+    })?;
+    de.end()
+        .map_err(|e| FieldError::new("", format!("after the value: {e}")))?;
+    Ok(value)
+}
+
+/// Reads `T` from a JSON value; an error names the path of the bad field.
+pub fn from_value<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        FieldError::new(
+            if path == "." { String::new() } else { path },
+            e.into_inner().to_string(),
+        )
+    })
+}
+
+fn yes() -> bool {
+    true
+}
+fn one() -> u32 {
+    1
+}
+fn default_max_wait() -> u64 {
+    60
+}
+fn default_no_answer_delay() -> u64 {
+    10
+}
+fn default_max_no_answer() -> u32 {
+    3
+}
+fn default_ring_timeout() -> u64 {
+    20
+}
+fn default_sticky_window() -> u64 {
+    30
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// An inbound queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    pub id: String,
+    /// Shown to people and accepted by flows as `queue.name`; defaults to the id.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Added to every caller's priority band: callers of a higher-priority queue are
+    /// served first by agents shared between queues.
+    #[serde(default)]
+    pub priority: i64,
+    /// Seconds a caller waits before leaving with `timeout` (0 = no limit).
+    #[serde(default = "default_max_wait")]
+    pub max_wait_secs: u64,
+    /// Callers allowed to wait at once; the next one is refused with `max_wait_size`
+    /// (0 = no limit).
+    #[serde(default)]
+    pub max_waiting: u64,
+    /// Seconds a caller may wait while no agent of the queue is online; then it leaves
+    /// with `no_agents` (0 = wait for `max_wait_secs` anyway). A join while no agent is
+    /// online is refused with `no_agents` when this is set.
+    #[serde(default)]
+    pub no_agents_timeout_secs: u64,
+    /// Hold audio: a file, `local_stream://…` or `tone_stream://…` (none = music on hold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ringtone: Option<String>,
+    /// Calendar id: joins outside its open hours are refused with `closed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<String>,
+    /// Seconds an agent rests after a call of this queue before the next offer.
+    #[serde(default)]
+    pub wrap_up_secs: u64,
+    /// Seconds an agent who missed an offer is skipped.
+    #[serde(default = "default_no_answer_delay")]
+    pub no_answer_delay_secs: u64,
+    /// Missed offers in a row that pause the agent (0 = never).
+    #[serde(default = "default_max_no_answer")]
+    pub max_no_answer: u32,
+    /// Seconds an agent's phone rings before the offer counts as missed.
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_secs: u64,
+    /// Whether a caller's preferred agent (joinQueue `agent`) is waited for.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sticky_agent: bool,
+    /// Seconds a caller waits for its preferred agent before anyone may take it.
+    #[serde(default = "default_sticky_window")]
+    pub sticky_window_secs: u64,
+    /// A caller who hung up and calls again within this many seconds keeps the time it
+    /// had waited (0 = off).
+    #[serde(default)]
+    pub abandon_resume_secs: u64,
+    /// Tier escalation: agents of level L take callers who waited at least
+    /// (L − lowest level) × this many seconds (0 = every level at once, lower first).
+    #[serde(default)]
+    pub tier_escalation_secs: u64,
+    /// Skills an agent needs (any one of them, capacity in range) besides its tier.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<QueueSkill>,
+}
+
+/// A skill a queue asks for, with the capacity range it accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSkill {
+    pub skill: String,
+    #[serde(default)]
+    pub min_capacity: u32,
+    #[serde(default = "hundred")]
+    pub max_capacity: u32,
+}
+
+fn hundred() -> u32 {
+    100
+}
+
+/// How an agent's phone is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentContact {
+    /// A directory user, dialled as `user/EXTENSION@DOMAIN`.
+    User {
+        extension: String,
+        domain: Option<String>,
+    },
+    /// A gateway: `sofia/gateway/NAME/NUMBER`.
+    Gateway { gateway: String, number: String },
+    /// A SIP URI through a profile: `sofia/PROFILE/URI`.
+    Sip { profile: String, uri: String },
+}
+
+/// An agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// Directory extension (dialled as `user/EXT@DOMAIN`). Exactly one of `extension`
+    /// and `contact` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<String>,
+    /// Domain of the extension (none = the module's default domain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// A contact dial string: `user/EXT[@DOMAIN]`, `sofia/gateway/NAME/NUMBER` or
+    /// `sofia/PROFILE/URI`. It is read into its parts here and dialled through the same
+    /// dial-string builder as `bridge`, so it can hold no variables or extra legs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<AgentSkill>,
+}
+
+/// A skill an agent has, with its capacity (0–100).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSkill {
+    pub skill: String,
+    #[serde(default = "hundred")]
+    pub capacity: u32,
+}
+
+/// An agent serving a queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    pub queue: String,
+    pub agent: String,
+    /// Lower levels are offered first (and, with escalation, alone at first).
+    #[serde(default = "one")]
+    pub level: u32,
+    /// Order inside a level for top-down, sequential and round-robin.
+    #[serde(default = "one")]
+    pub position: u32,
+    /// Share of offers under weighted-random (relative to the other agents).
+    #[serde(default = "one")]
+    pub weight: u32,
+}
+
+/// A skill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Skill {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// A bucket: a label on callers (and later members) for priority and statistics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bucket {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// Added to the priority band of callers in this bucket.
+    #[serde(default)]
+    pub priority: i64,
+}
+
+/// Everything provisioned: the shape of an import file and of `cc export`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setup {
+    #[serde(default)]
+    pub queues: Vec<Queue>,
+    #[serde(default)]
+    pub agents: Vec<Agent>,
+    #[serde(default)]
+    pub tiers: Vec<Tier>,
+    #[serde(default)]
+    pub skills: Vec<Skill>,
+    #[serde(default)]
+    pub buckets: Vec<Bucket>,
+    #[serde(default)]
+    pub calendars: Vec<Calendar>,
+}
+
+/// Longest id accepted; ids name things in fs_cli and events.
+const MAX_ID_LEN: usize = 64;
+/// Longest name accepted.
+const MAX_NAME_LEN: usize = 200;
+
+/// Checks an id: 1–64 characters of letters, digits, `_`, `-`, `.`, `@`.
+pub fn check_id(path: &str, id: &str) -> Result<(), FieldError> {
+    if id.is_empty() {
+        return Err(FieldError::new(path, "must not be empty"));
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(FieldError::new(
+            path,
+            format!("is {} characters long; at most {MAX_ID_LEN}", id.len()),
+        ));
+    }
+    if let Some(bad) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@')))
+    {
+        return Err(FieldError::new(
+            path,
+            format!(
+                "`{}` holds {bad:?}; ids use letters, digits, `_`, `-`, `.` and `@`",
+                id.escape_debug()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a free-text name: any printable text (it stays data everywhere), no control
+/// characters, at most 200 characters.
+fn check_name(path: &str, name: &str) -> Result<(), FieldError> {
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(FieldError::new(
+            path,
+            format!("is longer than {MAX_NAME_LEN} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(FieldError::new(path, "holds a control character"));
+    }
+    Ok(())
+}
+
+fn check_max(path: &str, value: u64, max: u64) -> Result<(), FieldError> {
+    if value > max {
+        return Err(FieldError::new(path, format!("is {value}; at most {max}")));
+    }
+    Ok(())
+}
+
+/// One day, the upper bound of every duration setting.
+const DAY_SECS: u64 = 86_400;
+
+impl Queue {
+    /// Checks the fields JSON cannot check, and fills `name` from `id`.
+    pub fn validate(&mut self, at: &str) -> Result<(), FieldError> {
+        let p = |field: &str| format!("{at}.{field}");
+        check_id(&p("id"), &self.id)?;
+        if self.name.is_empty() {
+            self.name = self.id.clone();
+        }
+        check_name(&p("name"), &self.name)?;
+        self.strategy.check_supported(&p("strategy"))?;
+        for (field, value) in [
+            ("max_wait_secs", self.max_wait_secs),
+            ("no_agents_timeout_secs", self.no_agents_timeout_secs),
+            ("wrap_up_secs", self.wrap_up_secs),
+            ("no_answer_delay_secs", self.no_answer_delay_secs),
+            ("sticky_window_secs", self.sticky_window_secs),
+            ("abandon_resume_secs", self.abandon_resume_secs),
+            ("tier_escalation_secs", self.tier_escalation_secs),
+        ] {
+            check_max(&p(field), value, DAY_SECS)?;
+        }
+        if !(5..=600).contains(&self.ring_timeout_secs) {
+            return Err(FieldError::new(
+                p("ring_timeout_secs"),
+                format!("is {}; must be 5 to 600", self.ring_timeout_secs),
+            ));
+        }
+        check_max(&p("max_no_answer"), self.max_no_answer.into(), 100)?;
+        check_max(&p("max_waiting"), self.max_waiting, 1_000_000)?;
+        if self.priority.abs() > 1_000_000 {
+            return Err(FieldError::new(
+                p("priority"),
+                "must be between -1000000 and 1000000",
+            ));
+        }
+        if let Some(ringtone) = &self.ringtone {
+            check_name(&p("ringtone"), ringtone)?;
+            if ringtone.is_empty() {
+                return Err(FieldError::new(
+                    p("ringtone"),
+                    "must not be empty (leave it out for music on hold)",
+                ));
+            }
+        }
+        if let Some(calendar) = &self.calendar {
+            check_id(&p("calendar"), calendar)?;
+        }
+        for (i, skill) in self.skills.iter().enumerate() {
+            let sp = format!("{at}.skills[{i}]");
+            check_id(&format!("{sp}.skill"), &skill.skill)?;
+            check_max(
+                &format!("{sp}.max_capacity"),
+                skill.max_capacity.into(),
+                100,
+            )?;
+            if skill.min_capacity > skill.max_capacity {
+                return Err(FieldError::new(
+                    format!("{sp}.min_capacity"),
+                    format!(
+                        "{} is above max_capacity {}",
+                        skill.min_capacity, skill.max_capacity
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Agent {
+    /// Checks the fields JSON cannot check, and fills `name` from `id`.
+    pub fn validate(&mut self, at: &str) -> Result<(), FieldError> {
+        let p = |field: &str| format!("{at}.{field}");
+        check_id(&p("id"), &self.id)?;
+        if self.name.is_empty() {
+            self.name = self.id.clone();
+        }
+        check_name(&p("name"), &self.name)?;
+        match (&self.extension, &self.contact) {
+            (Some(_), Some(_)) => {
+                return Err(FieldError::new(
+                    p("contact"),
+                    "give either `extension` or `contact`, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(FieldError::new(
+                    p("extension"),
+                    "an agent needs an `extension` or a `contact`",
+                ));
+            }
+            _ => {}
+        }
+        if self.domain.is_some() && self.extension.is_none() {
+            return Err(FieldError::new(p("domain"), "only goes with `extension`"));
+        }
+        self.reach().map_err(|message| {
+            let field = if self.contact.is_some() {
+                "contact"
+            } else {
+                "extension"
+            };
+            FieldError::new(p(field), message)
+        })?;
+        for (i, skill) in self.skills.iter().enumerate() {
+            let sp = format!("{at}.skills[{i}]");
+            check_id(&format!("{sp}.skill"), &skill.skill)?;
+            check_max(&format!("{sp}.capacity"), skill.capacity.into(), 100)?;
+        }
+        Ok(())
+    }
+
+    /// How the agent's phone is reached, read from `extension`/`domain` or `contact`.
+    pub fn reach(&self) -> Result<AgentContact, String> {
+        if let Some(extension) = &self.extension {
+            check_dial_part(extension, "the extension", false)?;
+            if let Some(domain) = &self.domain {
+                check_dial_part(domain, "the domain", false)?;
+            }
+            return Ok(AgentContact::User {
+                extension: extension.clone(),
+                domain: self.domain.clone(),
+            });
+        }
+        let contact = self.contact.as_deref().unwrap_or_default();
+        parse_contact(contact)
+    }
+}
+
+/// Parses a contact dial string into the parts the dial-string builder takes.
+pub fn parse_contact(contact: &str) -> Result<AgentContact, String> {
+    let shape = "must look like user/EXT[@DOMAIN], sofia/gateway/NAME/NUMBER or sofia/PROFILE/URI";
+    if let Some(user) = contact.strip_prefix("user/") {
+        let (extension, domain) = match user.split_once('@') {
+            Some((e, d)) => (e, Some(d)),
+            None => (user, None),
+        };
+        check_dial_part(extension, "the extension", false)?;
+        if let Some(d) = domain {
+            check_dial_part(d, "the domain", false)?;
+        }
+        return Ok(AgentContact::User {
+            extension: extension.to_string(),
+            domain: domain.map(str::to_string),
+        });
+    }
+    if let Some(rest) = contact.strip_prefix("sofia/gateway/") {
+        let Some((gateway, number)) = rest.split_once('/') else {
+            return Err(format!("`{}` {shape}", contact.escape_debug()));
+        };
+        check_dial_part(gateway, "the gateway", false)?;
+        check_dial_part(number, "the number", false)?;
+        return Ok(AgentContact::Gateway {
+            gateway: gateway.to_string(),
+            number: number.to_string(),
+        });
+    }
+    if let Some(rest) = contact.strip_prefix("sofia/") {
+        let Some((profile, uri)) = rest.split_once('/') else {
+            return Err(format!("`{}` {shape}", contact.escape_debug()));
+        };
+        check_dial_part(profile, "the profile", false)?;
+        check_dial_part(uri, "the URI", true)?;
+        return Ok(AgentContact::Sip {
+            profile: profile.to_string(),
+            uri: uri.to_string(),
+        });
+    }
+    Err(format!("`{}` {shape}", contact.escape_debug()))
+}
+
+/// A part of a dial string must not be able to change its structure: no separators of
+/// legs or variable blocks, no variables, quotes, spaces or control characters. Only a SIP
+/// URI may hold `:` (`sip:agent@host:5080`).
+fn check_dial_part(part: &str, what: &str, allow_colon: bool) -> Result<(), String> {
+    if part.is_empty() {
+        return Err(format!("{what} is empty"));
+    }
+    let forbidden = |c: char| {
+        c.is_whitespace()
+            || c.is_control()
+            || (c == ':' && !allow_colon)
+            || ",|[]{}<>$'\"\\".contains(c)
+    };
+    match part.chars().find(|&c| forbidden(c)) {
+        Some(bad) => Err(format!("{what} `{}` holds {bad:?}", part.escape_debug())),
+        None => Ok(()),
+    }
+}
+
+impl Tier {
+    pub fn validate(&self, at: &str) -> Result<(), FieldError> {
+        check_id(&format!("{at}.queue"), &self.queue)?;
+        check_id(&format!("{at}.agent"), &self.agent)?;
+        check_max(&format!("{at}.level"), self.level.into(), 1000)?;
+        check_max(&format!("{at}.position"), self.position.into(), 1_000_000)?;
+        if self.weight == 0 || self.weight > 1000 {
+            return Err(FieldError::new(
+                format!("{at}.weight"),
+                format!("is {}; must be 1 to 1000", self.weight),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Skill {
+    pub fn validate(&mut self, at: &str) -> Result<(), FieldError> {
+        check_id(&format!("{at}.id"), &self.id)?;
+        if self.name.is_empty() {
+            self.name = self.id.clone();
+        }
+        check_name(&format!("{at}.name"), &self.name)
+    }
+}
+
+impl Bucket {
+    pub fn validate(&mut self, at: &str) -> Result<(), FieldError> {
+        check_id(&format!("{at}.id"), &self.id)?;
+        if self.name.is_empty() {
+            self.name = self.id.clone();
+        }
+        check_name(&format!("{at}.name"), &self.name)?;
+        if self.priority.abs() > 1_000_000 {
+            return Err(FieldError::new(
+                format!("{at}.priority"),
+                "must be between -1000000 and 1000000",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Labels an entity for error paths: `queues[1] (sales)`.
+fn label(list: &str, index: usize, id: &str) -> String {
+    if id.is_empty() {
+        format!("{list}[{index}]")
+    } else {
+        format!("{list}[{index}] ({id})")
+    }
+}
+
+impl Setup {
+    /// Checks every entity and every reference between them (a tier's queue and agent, a
+    /// queue's calendar and skills, an agent's skills), and that no id is used twice.
+    pub fn validate(&mut self) -> Result<(), FieldError> {
+        fn unique<'a>(
+            list: &str,
+            ids: impl Iterator<Item = &'a str>,
+        ) -> Result<BTreeSet<&'a str>, FieldError> {
+            let mut seen = BTreeSet::new();
+            for (i, id) in ids.enumerate() {
+                if !seen.insert(id) {
+                    return Err(FieldError::new(
+                        label(list, i, id),
+                        format!("id `{id}` is used twice"),
+                    ));
+                }
+            }
+            Ok(seen)
+        }
+        for (i, q) in self.queues.iter_mut().enumerate() {
+            q.validate(&label("queues", i, &q.id.clone()))?;
+        }
+        for (i, a) in self.agents.iter_mut().enumerate() {
+            a.validate(&label("agents", i, &a.id.clone()))?;
+        }
+        for (i, s) in self.skills.iter_mut().enumerate() {
+            s.validate(&label("skills", i, &s.id.clone()))?;
+        }
+        for (i, b) in self.buckets.iter_mut().enumerate() {
+            b.validate(&label("buckets", i, &b.id.clone()))?;
+        }
+        for (i, c) in self.calendars.iter_mut().enumerate() {
+            c.validate(&label("calendars", i, &c.id.clone()))?;
+        }
+        let queues = unique("queues", self.queues.iter().map(|q| q.id.as_str()))?;
+        let agents = unique("agents", self.agents.iter().map(|a| a.id.as_str()))?;
+        let skills = unique("skills", self.skills.iter().map(|s| s.id.as_str()))?;
+        unique("buckets", self.buckets.iter().map(|b| b.id.as_str()))?;
+        let calendars = unique("calendars", self.calendars.iter().map(|c| c.id.as_str()))?;
+        unique("queues", self.queues.iter().map(|q| q.name.as_str())).map_err(|e| {
+            FieldError::new(
+                e.path.replace("id `", "name `"),
+                e.message.replace("id `", "name `"),
+            )
+        })?;
+        for (i, q) in self.queues.iter().enumerate() {
+            if let Some(c) = &q.calendar
+                && !calendars.contains(c.as_str())
+            {
+                return Err(FieldError::new(
+                    format!("{}.calendar", label("queues", i, &q.id)),
+                    format!("no calendar `{c}`"),
+                ));
+            }
+            for (k, s) in q.skills.iter().enumerate() {
+                if !skills.contains(s.skill.as_str()) {
+                    return Err(FieldError::new(
+                        format!("{}.skills[{k}].skill", label("queues", i, &q.id)),
+                        format!("no skill `{}`", s.skill),
+                    ));
+                }
+            }
+        }
+        for (i, a) in self.agents.iter().enumerate() {
+            for (k, s) in a.skills.iter().enumerate() {
+                if !skills.contains(s.skill.as_str()) {
+                    return Err(FieldError::new(
+                        format!("{}.skills[{k}].skill", label("agents", i, &a.id)),
+                        format!("no skill `{}`", s.skill),
+                    ));
+                }
+            }
+        }
+        let mut pairs = BTreeSet::new();
+        for (i, t) in self.tiers.iter().enumerate() {
+            let at = format!("tiers[{i}]");
+            t.validate(&at)?;
+            if !queues.contains(t.queue.as_str()) {
+                return Err(FieldError::new(
+                    format!("{at}.queue"),
+                    format!("no queue `{}`", t.queue),
+                ));
+            }
+            if !agents.contains(t.agent.as_str()) {
+                return Err(FieldError::new(
+                    format!("{at}.agent"),
+                    format!("no agent `{}`", t.agent),
+                ));
+            }
+            if !pairs.insert((t.queue.as_str(), t.agent.as_str())) {
+                return Err(FieldError::new(
+                    at,
+                    format!("agent `{}` is in queue `{}` twice", t.agent, t.queue),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(text: &str) -> Result<Setup, String> {
+        let mut s: Setup = from_json(text).map_err(|e| e.to_string())?;
+        s.validate().map_err(|e| e.to_string())?;
+        Ok(s)
+    }
+
+    #[test]
+    fn defaults_fill_in_and_names_default_to_ids() {
+        let s = setup(
+            r#"{"queues":[{"id":"sales"}],"agents":[{"id":"a1","extension":"1001"}],
+                          "tiers":[{"queue":"sales","agent":"a1"}]}"#,
+        )
+        .unwrap();
+        let q = &s.queues[0];
+        assert_eq!(q.name, "sales");
+        assert_eq!(q.max_wait_secs, 60);
+        assert_eq!(q.strategy, Strategy::LongestIdleAgent);
+        assert_eq!(s.tiers[0].level, 1);
+        assert_eq!(s.agents[0].name, "a1");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(
+            setup(r#"{"queues":[{"id":"sales","max_wait":5}]}"#).unwrap_err(),
+            "queues[0].max_wait: unknown field `max_wait`, expected one of `id`, `name`, `enabled`, `strategy`, `priority`, `max_wait_secs`, `max_waiting`, `no_agents_timeout_secs`, `ringtone`, `calendar`, `wrap_up_secs`, `no_answer_delay_secs`, `max_no_answer`, `ring_timeout_secs`, `sticky_agent`, `sticky_window_secs`, `abandon_resume_secs`, `tier_escalation_secs`, `skills` at line 1 column 35"
+        );
+        assert_eq!(
+            setup(r#"{"queues":[{"id":"a"},{"id":"sales","max_no_answer":1000}]}"#).unwrap_err(),
+            "queues[1] (sales).max_no_answer: is 1000; at most 100"
+        );
+        assert_eq!(
+            setup(r#"{"queues":[{"id":"sales","max_wait_secs":-1}]}"#).unwrap_err(),
+            "queues[0].max_wait_secs: invalid value: integer `-1`, expected u64 at line 1 column 43"
+        );
+        assert_eq!(
+            setup(r#"{"tiers":[{"queue":"nope","agent":"a"}]}"#).unwrap_err(),
+            "tiers[0].queue: no queue `nope`"
+        );
+        assert_eq!(
+            setup(r#"{"queues":[{"id":"q"},{"id":"q"}]}"#).unwrap_err(),
+            "queues[1] (q): id `q` is used twice"
+        );
+        assert_eq!(
+            setup(r#"{"agents":[{"id":"a"}]}"#).unwrap_err(),
+            "agents[0] (a).extension: an agent needs an `extension` or a `contact`"
+        );
+        assert_eq!(
+            setup(r#"{"queues":[{"id":"sales; drop"}]}"#).unwrap_err(),
+            "queues[0] (sales; drop).id: `sales; drop` holds ';'; ids use letters, digits, `_`, `-`, `.` and `@`"
+        );
+    }
+
+    #[test]
+    fn contacts_cannot_inject_legs_or_variables() {
+        for bad in [
+            "user/1001,user/1002",
+            "user/1001|user/1002",
+            "{x=y}user/1001",
+            "user/${evil}",
+            "sofia/gateway/gw/123 456",
+            "sofia/internal/sip:a@b,sofia/internal/sip:c@d",
+            "loopback/1234",
+            "user/",
+        ] {
+            assert!(parse_contact(bad).is_err(), "{bad} was accepted");
+        }
+        assert_eq!(
+            parse_contact("sofia/internal/sip:agent@10.0.0.5:5080").unwrap(),
+            AgentContact::Sip {
+                profile: "internal".into(),
+                uri: "sip:agent@10.0.0.5:5080".into()
+            }
+        );
+        assert_eq!(
+            parse_contact("user/1001@example.com").unwrap(),
+            AgentContact::User {
+                extension: "1001".into(),
+                domain: Some("example.com".into())
+            }
+        );
+    }
+
+    #[test]
+    fn hostile_names_are_kept_as_text() {
+        let s = setup(
+            r#"{"agents":[{"id":"a","name":"<img src=x onerror=alert(1)>","extension":"1"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.agents[0].name, "<img src=x onerror=alert(1)>");
+        assert_eq!(
+            setup("{\"agents\":[{\"id\":\"a\",\"name\":\"x\\ny\",\"extension\":\"1\"}]}")
+                .unwrap_err(),
+            "agents[0] (a).name: holds a control character"
+        );
+    }
+}
