@@ -35,6 +35,8 @@ struct Fake {
     digits: VecDeque<String>,
     /// A prompt (file name) whose playback reports the caller gone.
     hangup_on_file: Option<&'static str>,
+    /// The caller hangs up while the agent rings.
+    hangup_while_ringing: bool,
     /// The caller hangs up during the agent conversation (`queue_bridge` still `Ok`).
     hangup_in_conversation: bool,
     /// Result `queue_leave` reports as stored ("" = the given one).
@@ -56,6 +58,7 @@ impl Fake {
             rings: VecDeque::new(),
             digits: VecDeque::new(),
             hangup_on_file: None,
+            hangup_while_ringing: false,
             hangup_in_conversation: false,
             stored_result: String::new(),
             metric: None,
@@ -234,6 +237,10 @@ impl Host for Fake {
     fn queue_ring(&mut self, offer: &AgentOffer) -> HostResult<RingOutcome> {
         self.record(format!("queue_ring {}", offer.agent_name));
         self.now += 5_000_000;
+        if self.hangup_while_ringing {
+            self.up = false;
+            return Err(HostError::Hangup);
+        }
         Ok(self.rings.pop_front().expect("a scripted ring"))
     }
     /// The conversation lasts 60 s.
@@ -921,4 +928,39 @@ fn the_queue_apps_are_supported_and_the_rest_still_not_yet() {
     ] {
         assert!(NOT_YET_SUPPORTED_APPS.contains(&app), "{app}");
     }
+}
+
+#[test]
+fn a_hangup_while_the_agent_rings_closes_the_attempt_once() {
+    let mut host = staged_host(None);
+    host.hangup_while_ringing = true;
+    let outcome = run_flow(&staged_flow(), &mut host);
+    assert!(outcome.hung_up);
+    assert_eq!(host.calls_of("queue_ring"), ["queue_ring Ann"]);
+    assert_eq!(host.calls_of("queue_leave"), ["queue_leave abandoned"]);
+    assert!(host.calls_of("play bridged.wav").is_empty());
+}
+
+#[test]
+fn a_budget_running_out_in_a_timer_closes_the_attempt_as_error() {
+    let mut host = Fake::new();
+    let flow = compile(&json!([{"joinQueue": {"queue": {"id": 7}, "timers": [
+        {"interval": 1, "actions": [{"log": "tick"}]}
+    ]}}]));
+    let flows = FlowSet::from_flows([flow]);
+    let limits = Limits {
+        max_steps: 10,
+        ..Limits::default()
+    };
+    let outcome = run(flows.get("t").unwrap(), &flows, &mut host, &[], &limits);
+    assert_eq!(host.calls_of("log Info tick").len(), 9);
+    assert_eq!(host.calls_of("queue_leave"), ["queue_leave error"]);
+    assert!(
+        outcome
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("max-steps budget (10) exhausted")),
+        "{:?}",
+        outcome.error
+    );
 }
