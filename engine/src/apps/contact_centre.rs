@@ -627,11 +627,17 @@ impl<'a> Compiler<'a> {
                 ok = false;
             }
         }
-        let literal = |this: &mut Self, key: &str| -> Result<Option<(String, String)>, ()> {
+        // A constant string field with where it is: (text, pointer, offset).
+        type Literal = Option<(String, String, usize)>;
+        let literal = |this: &mut Self, key: &str| -> Result<Literal, ()> {
             match find_ci(members, key) {
                 None => Ok(None),
                 Some(m) => match m.value.as_str() {
-                    Some(s) => Ok(Some((s.to_string(), pointer_join(pointer, &m.key)))),
+                    Some(s) => Ok(Some((
+                        s.to_string(),
+                        pointer_join(pointer, &m.key),
+                        m.value.start,
+                    ))),
                     None => {
                         this.error(
                             &pointer_join(pointer, &m.key),
@@ -651,13 +657,13 @@ impl<'a> Compiler<'a> {
         let start = acx.value.start;
         let aggregate = |this: &mut Self| -> Option<MetricAggregate> {
             match &metric {
-                Some((m, _)) if m == "avg" => Some(MetricAggregate::Avg),
-                Some((m, _)) if m == "min" => Some(MetricAggregate::Min),
-                Some((m, _)) if m == "max" => Some(MetricAggregate::Max),
-                Some((m, p)) => {
+                Some((m, _, _)) if m == "avg" => Some(MetricAggregate::Avg),
+                Some((m, _, _)) if m == "min" => Some(MetricAggregate::Min),
+                Some((m, _, _)) if m == "max" => Some(MetricAggregate::Max),
+                Some((m, p, at)) => {
                     this.error(
                         p,
-                        start,
+                        *at,
                         format!("`metric` `{m}` does not apply here: wait_time and talk_time take avg, min or max"),
                     );
                     None
@@ -672,15 +678,15 @@ impl<'a> Compiler<'a> {
                 }
             }
         };
-        let measure = match field.as_ref().map(|(f, p)| (f.as_str(), p)) {
-            Some(("wait_time", _)) => aggregate(self).map(Measure::WaitTime),
-            Some(("talk_time", _)) => aggregate(self).map(Measure::TalkTime),
-            Some(("sl", _)) => {
-                if let Some((m, p)) = &metric {
+        let measure = match field.as_ref().map(|(f, p, at)| (f.as_str(), p, *at)) {
+            Some(("wait_time", _, _)) => aggregate(self).map(Measure::WaitTime),
+            Some(("talk_time", _, _)) => aggregate(self).map(Measure::TalkTime),
+            Some(("sl", _, _)) => {
+                if let Some((m, p, at)) = &metric {
                     if !["avg", "min", "max", "sl"].contains(&m.as_str()) {
                         self.error(
                             p,
-                            start,
+                            *at,
                             format!("unknown `metric` `{m}` (expected avg, min, max or sl)"),
                         );
                         ok = false;
@@ -701,10 +707,10 @@ impl<'a> Compiler<'a> {
                     }
                 }
             }
-            Some((other, p)) => {
+            Some((other, p, at)) => {
                 self.error(
                     p,
-                    start,
+                    at,
                     format!("unknown `field` `{other}` (expected sl, wait_time or talk_time)"),
                 );
                 None
