@@ -21,5 +21,6 @@ pub mod ewt;
 pub mod metrics;
 pub mod model;
 pub mod order;
+pub mod service;
 pub mod store;
 pub mod strategy;
