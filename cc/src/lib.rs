@@ -10,10 +10,12 @@
 //! - [`store`]: the state, behind the [`store::Store`] trait (SQLite embedded);
 //! - [`metrics`], [`ewt`] and [`erlang`]: service level, waits, the estimated wait time and
 //!   the Erlang C forecast;
+//! - [`command`]: the `cc` command language of fs_cli and the offline tool;
 //! - [`des`]: the capacity-planning simulation behind `rustflow cc simulate`.
 #![forbid(unsafe_code)]
 
 pub mod calendar;
+pub mod command;
 pub mod des;
 pub mod distributor;
 pub mod erlang;

@@ -3,6 +3,7 @@
 //! the format. No FreeSWITCH needed.
 #![forbid(unsafe_code)]
 
+mod cc;
 mod check;
 mod run;
 mod simulate;
@@ -19,8 +20,9 @@ Examples:
   rustflow run examples/flows/menu.json --dtmf 2 --bridge busy
   rustflow graph examples/flows/menu.json | dot -Tsvg > menu.svg
   rustflow schema > flow.schema.json
+  rustflow cc import examples/cc/setup.json && rustflow cc snapshot
 
-Exit status: 0 success, 1 the flow has problems, 2 usage error.";
+Exit status: 0 success, 1 the flow has problems (cc: refused or failed), 2 usage error.";
 
 /// rustflow — check, run and draw mod_rustflow call flows offline
 #[derive(Debug, Parser)]
@@ -42,6 +44,7 @@ enum Command {
     Run(Box<run::RunArgs>),
     Graph(GraphArgs),
     Schema(SchemaArgs),
+    Cc(cc::CcArgs),
     /// Print the version (as --version)
     #[command(hide = true)]
     Version,
@@ -110,6 +113,8 @@ fn main() -> ExitCode {
         Err(err) => err.exit(),
     };
     let status = match &cli.command {
+        // its own statuses: 1 refused or failed, 2 a usage error of the cc language
+        Command::Cc(args) => return cc::command(args),
         Command::Check(args) => check::command(args),
         Command::Run(args) => run::command(args),
         Command::Graph(args) => graph(args),

@@ -11,6 +11,7 @@ fn every_subcommand_has_help() {
         ("run", "Usage: rustflow run [OPTIONS] <FILE>\n"),
         ("graph", "Usage: rustflow graph <FILE>\n"),
         ("schema", "Usage: rustflow schema\n"),
+        ("cc", "Usage: rustflow cc [OPTIONS] <WORDS>...\n"),
     ] {
         let out = rustflow(&[command, "--help"]);
         assert_eq!(out.status, 0, "{command} --help: {}", out.stderr);
@@ -31,7 +32,7 @@ fn every_subcommand_has_help() {
     }
     let top = rustflow(&["--help"]);
     assert_eq!(top.status, 0);
-    for command in ["check", "run", "graph", "schema"] {
+    for command in ["check", "run", "graph", "schema", "cc"] {
         assert!(
             top.stdout.contains(&format!("\n  {command} ")),
             "{command} is listed:\n{}",
@@ -103,6 +104,14 @@ fn usage_errors_exit_2_with_the_reason() {
         (
             &["run"],
             "error: the following required arguments were not provided:\n  <FILE>",
+        ),
+        (
+            &["cc"],
+            "error: the following required arguments were not provided:\n  <WORDS>...",
+        ),
+        (
+            &["cc", "simulate", "x.json", "--speed", "3"],
+            "rustflow cc: simulate: unknown option --speed\nusage: cc simulate SETUP.json",
         ),
         (
             &["run", "x.json", "--bridge", "maybe"],

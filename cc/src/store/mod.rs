@@ -484,6 +484,20 @@ pub struct AttemptRecord {
     pub variables: String,
 }
 
+impl AttemptRecord {
+    /// The attempt as metrics read it; `None` while the caller still waits. A caller still
+    /// talking to an agent counts as answered: its wait is known.
+    pub fn finished(&self) -> Option<crate::metrics::Finished> {
+        Some(crate::metrics::Finished {
+            joined_at_ms: self.joined_at_ms,
+            bridged_at_ms: self.bridged_at_ms,
+            left_at_ms: self.left_at_ms.or(self.bridged_at_ms)?,
+            ended_at_ms: self.ended_at_ms,
+            bucket: self.bucket_id.clone(),
+        })
+    }
+}
+
 /// An agent's runtime view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AgentView {
