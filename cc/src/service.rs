@@ -8,19 +8,6 @@ use crate::model::{Queue, Setup};
 use crate::store::sqlite::serves;
 use crate::store::{AgentStatus, AttemptRecord, AttemptState, Ms, Store, StoreError, StoreResult};
 
-impl AttemptRecord {
-    /// The attempt as a finished record for the metrics (`None` while it is still open).
-    pub fn finished(&self) -> Option<Finished> {
-        Some(Finished {
-            joined_at_ms: self.joined_at_ms,
-            bridged_at_ms: self.bridged_at_ms,
-            left_at_ms: self.left_at_ms?,
-            ended_at_ms: self.ended_at_ms,
-            bucket: self.bucket_id.clone(),
-        })
-    }
-}
-
 /// A queue named by id or name.
 pub fn find_queue<'a>(setup: &'a Setup, key: &str) -> StoreResult<&'a Queue> {
     setup
