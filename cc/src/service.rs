@@ -32,7 +32,9 @@ pub enum Metric {
     WaitTime(Aggregate),
     TalkTime(Aggregate),
     /// % of attempts bridged within `sl_secs` of joining, over all finished attempts.
-    ServiceLevel { sl_secs: u64 },
+    ServiceLevel {
+        sl_secs: u64,
+    },
 }
 
 /// `getQueueMetrics` over the finished attempts of a queue (and bucket) that joined in the
@@ -111,9 +113,10 @@ pub fn estimated_wait(
         return Ok(None);
     };
     let queue = find_queue(&setup, first)?;
-    let waiting_here = current
-        .as_ref()
-        .filter(|a| matches!(a.state, AttemptState::Waiting | AttemptState::Offering) && queue_ids.contains(&a.queue_id));
+    let waiting_here = current.as_ref().filter(|a| {
+        matches!(a.state, AttemptState::Waiting | AttemptState::Offering)
+            && queue_ids.contains(&a.queue_id)
+    });
     let position = match waiting_here {
         Some(a) => store.position(a.id)?,
         None => {
@@ -129,14 +132,21 @@ pub fn estimated_wait(
     let free_agents = free
         .agents
         .iter()
-        .filter(|f| setup.agents.iter().any(|a| a.id == f.id && serves(&setup, queue, a)))
+        .filter(|f| {
+            setup
+                .agents
+                .iter()
+                .any(|a| a.id == f.id && serves(&setup, queue, a))
+        })
         .count() as u32;
     let mut agent_queue_counts = Vec::new();
     for view in store.agents(now)? {
         if view.status != AgentStatus::Online {
             continue;
         }
-        let Some(agent) = setup.agents.iter().find(|a| a.id == view.id) else { continue };
+        let Some(agent) = setup.agents.iter().find(|a| a.id == view.id) else {
+            continue;
+        };
         if serves(&setup, queue, agent) {
             let queues = setup.tiers.iter().filter(|t| t.agent == agent.id).count();
             agent_queue_counts.push(u32::try_from(queues).unwrap_or(u32::MAX));
@@ -146,9 +156,15 @@ pub fn estimated_wait(
     let mut handle_samples = Vec::new();
     let mut wait_samples = Vec::new();
     for id in &queue_ids {
-        let wrap_secs = setup.queues.iter().find(|q| &q.id == id).map_or(0, |q| q.wrap_up_secs);
+        let wrap_secs = setup
+            .queues
+            .iter()
+            .find(|q| &q.id == id)
+            .map_or(0, |q| q.wrap_up_secs);
         for r in store.history(Some(id), since)? {
-            let (Some(bridged), Some(ended)) = (r.bridged_at_ms, r.ended_at_ms) else { continue };
+            let (Some(bridged), Some(ended)) = (r.bridged_at_ms, r.ended_at_ms) else {
+                continue;
+            };
             handle_samples.push(HandleSample {
                 finished_at_ms: ended,
                 handle_secs: (ended - bridged).max(0) as f64 / 1000.0 + wrap_secs as f64,
@@ -193,12 +209,16 @@ fn like(pattern: &str, text: &str) -> bool {
     let mut rest = t.as_str();
     for (i, part) in parts.iter().enumerate() {
         if i == 0 {
-            let Some(r) = rest.strip_prefix(part) else { return false };
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
             rest = r;
         } else if i == parts.len() - 1 {
             return rest.ends_with(part);
         } else {
-            let Some(at) = rest.find(part) else { return false };
+            let Some(at) = rest.find(part) else {
+                return false;
+            };
             rest = &rest[at + part.len()..];
         }
     }
@@ -260,7 +280,8 @@ pub fn bridged_property(record: &AttemptRecord, property: &str) -> Option<String
         "destination" => record.destination.clone(),
         other => {
             let key = other.strip_prefix("variables.")?;
-            let vars: serde_json::Value = serde_json::from_str(&record.variables).unwrap_or_default();
+            let vars: serde_json::Value =
+                serde_json::from_str(&record.variables).unwrap_or_default();
             clean(&vars.get(key).map(crate_json_text).unwrap_or_default())
         }
     })

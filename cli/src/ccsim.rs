@@ -23,8 +23,9 @@ use rustflow_cc::store::sqlite::SqliteStore;
 use rustflow_cc::store::{AgentStatus, JoinOutcome, JoinRequest, Offer, Store, StoreError, diff};
 use rustflow_engine::sim::{SimCaller, SimQueues};
 use rustflow_engine::{
-    AgentCounts, AgentOffer, BridgedCall, CcRef, EwtQuery, HostError, HostResult, LastBridgedQuery, MetricAggregate,
-    MetricQuery, QueueEvent, QueueJoin, QueueJoinOutcome, QueueMetric, QueueTarget, RingOutcome,
+    AgentCounts, AgentOffer, BridgedCall, CcRef, EwtQuery, HostError, HostResult, LastBridgedQuery,
+    MetricAggregate, MetricQuery, QueueEvent, QueueJoin, QueueJoinOutcome, QueueMetric,
+    QueueTarget, RingOutcome,
 };
 use serde::Deserialize;
 
@@ -102,8 +103,15 @@ struct SetupFile {
 /// What happens to another caller's offer, and when.
 #[derive(Debug)]
 enum Pending {
-    RingEnd { at: i64, offer: Offer, answered: bool },
-    Hangup { at: i64, attempt: i64 },
+    RingEnd {
+        at: i64,
+        offer: Offer,
+        answered: bool,
+    },
+    Hangup {
+        at: i64,
+        attempt: i64,
+    },
 }
 
 impl Pending {
@@ -132,7 +140,9 @@ pub struct CcSim {
 
 impl std::fmt::Debug for CcSim {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CcSim").field("attempt", &self.attempt).finish_non_exhaustive()
+        f.debug_struct("CcSim")
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
     }
 }
 
@@ -148,22 +158,31 @@ impl CcSim {
         let file: SetupFile = from_value(&value).map_err(|e: FieldError| format!("{path}: {e}"))?;
         let (setup_name, setup_value) = match &file.setup {
             serde_json::Value::String(name) => {
-                let full = std::path::Path::new(path).parent().unwrap_or(std::path::Path::new(".")).join(name);
+                let full = std::path::Path::new(path)
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join(name);
                 let shown = full.display().to_string();
-                let text = std::fs::read_to_string(&full).map_err(|e| format!("{path}: setup: {shown}: {e}"))?;
-                let v = serde_json::from_str(&text).map_err(|e| format!("{shown}: not JSON: {e}"))?;
+                let text = std::fs::read_to_string(&full)
+                    .map_err(|e| format!("{path}: setup: {shown}: {e}"))?;
+                let v =
+                    serde_json::from_str(&text).map_err(|e| format!("{shown}: not JSON: {e}"))?;
                 (shown, v)
             }
             inline => (format!("{path}: setup"), inline.clone()),
         };
-        let mut setup: Setup = from_value(&setup_value).map_err(|e| format!("{setup_name}: {e}"))?;
+        let mut setup: Setup =
+            from_value(&setup_value).map_err(|e| format!("{setup_name}: {e}"))?;
         setup.validate().map_err(|e| format!("{setup_name}: {e}"))?;
         for (what, ids) in [
             ("agents", file.agents.keys().cloned().collect::<Vec<_>>()),
             ("offline", file.offline.clone()),
             ("pause", file.pause.keys().cloned().collect()),
         ] {
-            if let Some(id) = ids.iter().find(|id| !setup.agents.iter().any(|a| &a.id == *id)) {
+            if let Some(id) = ids
+                .iter()
+                .find(|id| !setup.agents.iter().any(|a| &a.id == *id))
+            {
                 return Err(format!("{path}: {what}: no agent `{id}` in the setup"));
             }
         }
@@ -205,7 +224,13 @@ impl CcSim {
         let mut due: Vec<Pending> = Vec::new();
         self.others.retain_mut(|p| {
             if p.at() <= now {
-                due.push(std::mem::replace(p, Pending::Hangup { at: i64::MAX, attempt: 0 }));
+                due.push(std::mem::replace(
+                    p,
+                    Pending::Hangup {
+                        at: i64::MAX,
+                        attempt: 0,
+                    },
+                ));
                 false
             } else {
                 true
@@ -214,14 +239,26 @@ impl CcSim {
         due.sort_by_key(Pending::at);
         for p in due {
             match p {
-                Pending::RingEnd { offer, answered, .. } => {
+                Pending::RingEnd {
+                    offer, answered, ..
+                } => {
                     let agent = offer.agents[0].id.clone();
-                    if answered && self.store.answered(offer.attempt, &agent, now).map_err(failed)? {
+                    if answered
+                        && self
+                            .store
+                            .answered(offer.attempt, &agent, now)
+                            .map_err(failed)?
+                    {
                         let talk = self.script(&agent).talk_secs as i64 * 1000;
-                        self.others.push(Pending::Hangup { at: now + talk, attempt: offer.attempt });
+                        self.others.push(Pending::Hangup {
+                            at: now + talk,
+                            attempt: offer.attempt,
+                        });
                     } else if !answered {
                         let ids: Vec<String> = offer.agents.iter().map(|a| a.id.clone()).collect();
-                        self.store.missed(offer.attempt, &ids, "no_answer", now).map_err(failed)?;
+                        self.store
+                            .missed(offer.attempt, &ids, "no_answer", now)
+                            .map_err(failed)?;
                     }
                 }
                 Pending::Hangup { attempt, .. } => {
@@ -234,7 +271,9 @@ impl CcSim {
         if let Some(mine) = self.attempt
             && let Some((_, _, _, result)) = janitor.closed.iter().find(|(id, ..)| *id == mine)
         {
-            event = Some(QueueEvent::Left { result: result.clone() });
+            event = Some(QueueEvent::Left {
+                result: result.clone(),
+            });
         }
         let pass = self.distributor.pass(&self.store, now).map_err(failed)?;
         for offer in pass.offers {
@@ -259,8 +298,10 @@ impl CcSim {
             && let Some(offer) = self.mine.pop()
         {
             let agent = &offer.agents[0];
-            self.offer_agents
-                .insert(agent.id.clone(), offer.agents.iter().map(|a| a.id.clone()).collect());
+            self.offer_agents.insert(
+                agent.id.clone(),
+                offer.agents.iter().map(|a| a.id.clone()).collect(),
+            );
             event = Some(QueueEvent::Offer(AgentOffer {
                 agent_id: agent.id.clone(),
                 agent_name: agent.name.clone(),
@@ -280,10 +321,18 @@ fn key(r: &CcRef) -> String {
 }
 
 impl SimQueues for CcSim {
-    fn join(&mut self, now_ms: i64, caller: &SimCaller, join: &QueueJoin) -> HostResult<QueueJoinOutcome> {
+    fn join(
+        &mut self,
+        now_ms: i64,
+        caller: &SimCaller,
+        join: &QueueJoin,
+    ) -> HostResult<QueueJoinOutcome> {
         // Callers the setup says are already waiting join just before this one.
         let waiting: Vec<Waiting> = std::mem::take(&mut self.waiting);
-        let callers: Vec<&Waiting> = waiting.iter().flat_map(|w| (0..w.count).map(move |_| w)).collect();
+        let callers: Vec<&Waiting> = waiting
+            .iter()
+            .flat_map(|w| (0..w.count).map(move |_| w))
+            .collect();
         for (n, w) in callers.iter().enumerate() {
             let request = JoinRequest {
                 queue: w.queue.clone(),
@@ -296,7 +345,9 @@ impl SimQueues for CcSim {
             };
             // One second apart, the last one a second before the simulated caller.
             let at = now_ms - 1000 * (callers.len() - n) as i64;
-            if let JoinOutcome::Refused { result, reason } = self.store.join(&request, at).map_err(failed)? {
+            if let JoinOutcome::Refused { result, reason } =
+                self.store.join(&request, at).map_err(failed)?
+            {
                 return Err(HostError::Failed(format!(
                     "a waiting caller of the setup could not join `{}`: {result} ({reason})",
                     w.queue
@@ -339,7 +390,11 @@ impl SimQueues for CcSim {
         let others = self.others.iter().map(Pending::at).min();
         let view = self.store.dispatch_view(now_ms).map_err(failed)?;
         let wake = rustflow_cc::distributor::next_wake(&view, now_ms);
-        Ok([store, others, wake].into_iter().flatten().filter(|&t| t > now_ms).min())
+        Ok([store, others, wake]
+            .into_iter()
+            .flatten()
+            .filter(|&t| t > now_ms)
+            .min())
     }
 
     fn ring(&mut self, offer: &AgentOffer) -> (u64, RingOutcome) {
@@ -347,39 +402,80 @@ impl SimQueues for CcSim {
         let timeout = self
             .attempt
             .and_then(|a| self.store.attempt(a).ok().flatten())
-            .and_then(|a| self.store.setup().ok()?.queues.into_iter().find(|q| q.id == a.queue_id))
+            .and_then(|a| {
+                self.store
+                    .setup()
+                    .ok()?
+                    .queues
+                    .into_iter()
+                    .find(|q| q.id == a.queue_id)
+            })
             .map_or(20, |q| q.ring_timeout_secs);
         match script.answers {
             Answers::Yes => (script.answer_after_secs * 1000, RingOutcome::Answered),
-            Answers::No => (timeout * 1000, RingOutcome::Missed { reason: "no_answer".into() }),
-            Answers::Reject => (1000, RingOutcome::Missed { reason: "rejected".into() }),
-            Answers::Busy => (0, RingOutcome::Missed { reason: "busy".into() }),
+            Answers::No => (
+                timeout * 1000,
+                RingOutcome::Missed {
+                    reason: "no_answer".into(),
+                },
+            ),
+            Answers::Reject => (
+                1000,
+                RingOutcome::Missed {
+                    reason: "rejected".into(),
+                },
+            ),
+            Answers::Busy => (
+                0,
+                RingOutcome::Missed {
+                    reason: "busy".into(),
+                },
+            ),
         }
     }
 
-    fn ring_done(&mut self, now_ms: i64, offer: &AgentOffer, outcome: RingOutcome) -> HostResult<RingOutcome> {
+    fn ring_done(
+        &mut self,
+        now_ms: i64,
+        offer: &AgentOffer,
+        outcome: RingOutcome,
+    ) -> HostResult<RingOutcome> {
         let Some(attempt) = self.attempt else {
             return Err(HostError::Failed("ringing an agent without a queue".into()));
         };
-        let agents = self.offer_agents.remove(&offer.agent_id).unwrap_or_else(|| vec![offer.agent_id.clone()]);
+        let agents = self
+            .offer_agents
+            .remove(&offer.agent_id)
+            .unwrap_or_else(|| vec![offer.agent_id.clone()]);
         match outcome {
             RingOutcome::Answered => {
-                if self.store.answered(attempt, &offer.agent_id, now_ms).map_err(failed)? {
+                if self
+                    .store
+                    .answered(attempt, &offer.agent_id, now_ms)
+                    .map_err(failed)?
+                {
                     self.talking = Some(offer.agent_id.clone());
                     Ok(RingOutcome::Answered)
                 } else {
-                    Ok(RingOutcome::Missed { reason: "the offer had ended".into() })
+                    Ok(RingOutcome::Missed {
+                        reason: "the offer had ended".into(),
+                    })
                 }
             }
             RingOutcome::Missed { reason } => {
-                self.store.missed(attempt, &agents, &reason, now_ms).map_err(failed)?;
+                self.store
+                    .missed(attempt, &agents, &reason, now_ms)
+                    .map_err(failed)?;
                 Ok(RingOutcome::Missed { reason })
             }
         }
     }
 
     fn talk_ms(&mut self) -> u64 {
-        self.talking.as_deref().map_or(60, |a| self.script(a).talk_secs) * 1000
+        self.talking
+            .as_deref()
+            .map_or(60, |a| self.script(a).talk_secs)
+            * 1000
     }
 
     fn leave(&mut self, now_ms: i64, result: &str) -> HostResult<String> {
@@ -398,7 +494,14 @@ impl SimQueues for CcSim {
     }
 
     fn ewt(&mut self, now_ms: i64, query: &EwtQuery) -> HostResult<Option<f64>> {
-        service::estimated_wait(&self.store, self.attempt, &query.queues, query.lookback_minutes, now_ms).map_err(failed)
+        service::estimated_wait(
+            &self.store,
+            self.attempt,
+            &query.queues,
+            query.lookback_minutes,
+            now_ms,
+        )
+        .map_err(failed)
     }
 
     fn agents(&mut self, queue: &CcRef) -> HostResult<AgentCounts> {
@@ -424,18 +527,30 @@ impl SimQueues for CcSim {
             QueueMetric::ServiceLevel { sl_secs } => Metric::ServiceLevel { sl_secs },
         };
         let bucket = query.bucket.as_ref().map(key);
-        service::queue_metric(&self.store, &key(&query.queue), bucket.as_deref(), metric, query.last_minutes, now_ms)
-            .map_err(failed)
+        service::queue_metric(
+            &self.store,
+            &key(&query.queue),
+            bucket.as_deref(),
+            metric,
+            query.last_minutes,
+            now_ms,
+        )
+        .map_err(failed)
     }
 
-    fn last_bridged(&mut self, now_ms: i64, query: &LastBridgedQuery) -> HostResult<Option<BridgedCall>> {
+    fn last_bridged(
+        &mut self,
+        now_ms: i64,
+        query: &LastBridgedQuery,
+    ) -> HostResult<Option<BridgedCall>> {
         let filter = LastBridgedFilter {
             dialer: query.dialer.clone(),
             inbound: query.inbound.clone(),
             outbound: query.outbound.clone(),
             queue_ids: query.queue_ids.clone(),
         };
-        let found = service::last_bridged(&self.store, &query.number, query.hours, &filter, now_ms).map_err(failed)?;
+        let found = service::last_bridged(&self.store, &query.number, query.hours, &filter, now_ms)
+            .map_err(failed)?;
         Ok(found.map(|record| {
             let names: BTreeSet<&str> = [
                 "id",
@@ -453,7 +568,9 @@ impl SimQueues for CcSim {
                 .iter()
                 .filter_map(|n| service::bridged_property(&record, n).map(|v| (n.to_string(), v)))
                 .collect();
-            if let Ok(serde_json::Value::Object(vars)) = serde_json::from_str::<serde_json::Value>(&record.variables) {
+            if let Ok(serde_json::Value::Object(vars)) =
+                serde_json::from_str::<serde_json::Value>(&record.variables)
+            {
                 for k in vars.keys() {
                     let name = format!("variables.{k}");
                     if let Some(v) = service::bridged_property(&record, &name) {

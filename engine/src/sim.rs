@@ -802,7 +802,12 @@ pub struct SimCaller {
 /// simulator moves the clock there (or stops earlier when the caller hangs up).
 /// Times are virtual Unix milliseconds.
 pub trait SimQueues: fmt::Debug {
-    fn join(&mut self, now_ms: i64, caller: &SimCaller, join: &QueueJoin) -> HostResult<QueueJoinOutcome>;
+    fn join(
+        &mut self,
+        now_ms: i64,
+        caller: &SimCaller,
+        join: &QueueJoin,
+    ) -> HostResult<QueueJoinOutcome>;
     /// Runs what is due at `now_ms` (the janitor, a distributor pass); returns the event
     /// for this caller, if one happened.
     fn poll(&mut self, now_ms: i64) -> HostResult<Option<QueueEvent>>;
@@ -812,7 +817,12 @@ pub trait SimQueues: fmt::Debug {
     fn ring(&mut self, offer: &AgentOffer) -> (u64, RingOutcome);
     /// Records the ring's end at `now_ms`; returns the outcome that holds (an answer the
     /// queue no longer accepts is a miss).
-    fn ring_done(&mut self, now_ms: i64, offer: &AgentOffer, outcome: RingOutcome) -> HostResult<RingOutcome>;
+    fn ring_done(
+        &mut self,
+        now_ms: i64,
+        offer: &AgentOffer,
+        outcome: RingOutcome,
+    ) -> HostResult<RingOutcome>;
     /// The length of the conversation with the agent who answered, in ms.
     fn talk_ms(&mut self) -> u64;
     fn leave(&mut self, now_ms: i64, result: &str) -> HostResult<String>;
@@ -820,7 +830,11 @@ pub trait SimQueues: fmt::Debug {
     fn ewt(&mut self, now_ms: i64, query: &EwtQuery) -> HostResult<Option<f64>>;
     fn agents(&mut self, queue: &CcRef) -> HostResult<AgentCounts>;
     fn metric(&mut self, now_ms: i64, query: &MetricQuery) -> HostResult<Option<f64>>;
-    fn last_bridged(&mut self, now_ms: i64, query: &LastBridgedQuery) -> HostResult<Option<BridgedCall>>;
+    fn last_bridged(
+        &mut self,
+        now_ms: i64,
+        query: &LastBridgedQuery,
+    ) -> HostResult<Option<BridgedCall>>;
 }
 
 /// The simulated call.
@@ -1504,7 +1518,10 @@ impl Host for SimHost {
         let note = match &outcome {
             QueueJoinOutcome::Joined => format!("join {}", describe_target(&join.target)),
             QueueJoinOutcome::Refused { result, reason } => {
-                format!("join {} refused: {result} ({reason})", describe_target(&join.target))
+                format!(
+                    "join {} refused: {result} ({reason})",
+                    describe_target(&join.target)
+                )
             }
         };
         self.queue_note(note);
@@ -1519,7 +1536,9 @@ impl Host for SimHost {
             if let Some(event) = self.queues()?.poll(now)? {
                 let note = match &event {
                     QueueEvent::TimerDue => "timer due".to_string(),
-                    QueueEvent::Offer(o) => format!("offer agent {} ({})", o.agent_id, o.agent_name),
+                    QueueEvent::Offer(o) => {
+                        format!("offer agent {} ({})", o.agent_id, o.agent_name)
+                    }
                     QueueEvent::Left { result } => format!("left: {result}"),
                 };
                 self.queue_note(note);
