@@ -31,6 +31,12 @@ pub fn plan(view: &DispatchView, now: Ms, rng: &mut Rng) -> Vec<Claim> {
         .iter()
         .map(|q| (q.id.as_str(), q))
         .collect();
+    let agents: BTreeMap<&str, &crate::model::Agent> = view
+        .setup
+        .agents
+        .iter()
+        .map(|a| (a.id.as_str(), a))
+        .collect();
     let mut tiers: BTreeMap<&str, Vec<&Tier>> = BTreeMap::new();
     for t in &view.setup.tiers {
         tiers.entry(t.queue.as_str()).or_default().push(t);
@@ -83,7 +89,7 @@ pub fn plan(view: &DispatchView, now: Ms, rng: &mut Rng) -> Vec<Claim> {
                 waited,
                 &taken,
                 &candidate,
-                &view.setup,
+                &agents,
             );
             let memory = StrategyMemory {
                 queue_last_position: last_position.get(queue.id.as_str()).copied(),
@@ -128,7 +134,7 @@ fn eligible(
     waited: Ms,
     taken: &BTreeSet<&str>,
     candidate: &dyn Fn(&str, Option<&Tier>) -> Option<Candidate>,
-    setup: &crate::model::Setup,
+    agents: &BTreeMap<&str, &crate::model::Agent>,
 ) -> Vec<Candidate> {
     let lowest = tiers.iter().map(|t| t.level).min().unwrap_or(1);
     let max_level = if queue.tier_escalation_secs == 0 {
@@ -146,10 +152,8 @@ fn eligible(
         .filter(|t| t.level <= max_level && !taken.contains(t.agent.as_str()))
         .filter(|t| sticky.is_none_or(|s| s == t.agent))
         .filter(|t| {
-            setup
-                .agents
-                .iter()
-                .find(|a| a.id == t.agent)
+            agents
+                .get(t.agent.as_str())
                 .is_some_and(|a| skills_fit(queue, &a.skills))
         })
         .filter_map(|t| candidate(&t.agent, Some(t)))

@@ -23,5 +23,6 @@ pub mod ewt;
 pub mod metrics;
 pub mod model;
 pub mod order;
+pub mod service;
 pub mod store;
 pub mod strategy;

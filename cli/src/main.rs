@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod cc;
+mod ccsim;
 mod check;
 mod run;
 mod simulate;

@@ -96,6 +96,17 @@ pub struct RunArgs {
     /// lists and replace its single values.
     #[arg(long, value_name = "FILE", verbatim_doc_comment, help_heading = CALLER)]
     pub script: Option<String>,
+    /// A contact centre for the queue applications (JSON)
+    ///
+    ///   {"setup": {...an import file...},
+    ///    "agents": {"a1": {"answers": "yes|no|reject|busy",
+    ///                      "answer_after_secs": 2, "talk_secs": 60}},
+    ///    "offline": ["a2"], "pause": {"a3": "lunch"},
+    ///    "waiting": [{"queue": "sales", "count": 2, "priority": 0}]}
+    /// The real contact-centre core runs on an in-memory store on the virtual clock;
+    /// agents are online unless listed, and `waiting` callers join just before this one.
+    #[arg(long = "cc", value_name = "SETUP", verbatim_doc_comment, help_heading = CALLER)]
+    pub cc: Option<String>,
     /// Outcome of every bridge leg, or with LEG= of one leg (repeatable)
     ///
     /// OUTCOME: answered (default), busy, no_answer, failed or cancelled.

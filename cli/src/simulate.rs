@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustflow_engine::sim::{Entry, Event, Script, SimHost, simulate};
+use rustflow_engine::sim::{Entry, Event, Script, SimHost, SimQueues, simulate_with};
 use rustflow_engine::{CompileOptions, Flow, FlowSet, LogLevel, RunOutcome};
 use serde_json::{Value, json};
 
@@ -41,7 +41,22 @@ pub fn run(options: &RunArgs, script: Script) -> Status {
         },
     };
     let start_micros = script.start_micros;
-    let (outcome, host) = simulate(&flow, &flows, script);
+    let queues: Option<Box<dyn SimQueues>> = match &options.cc {
+        Some(path) => {
+            let loaded = std::fs::read_to_string(path)
+                .map_err(|e| format!("{path}: {e}"))
+                .and_then(|text| crate::ccsim::CcSim::load(path, &text, start_micros / 1000));
+            match loaded {
+                Ok(cc) => Some(Box::new(cc)),
+                Err(message) => {
+                    println!("{message}");
+                    return Status::Problems;
+                }
+            }
+        }
+        None => None,
+    };
+    let (outcome, host) = simulate_with(&flow, &flows, script, queues);
     let report = Report {
         flow: &flow,
         outcome: &outcome,

@@ -357,7 +357,7 @@ fn json_output_is_one_object_per_line_for_problems_warnings_and_notes() {
     assert_eq!(lines[0]["line"], 2);
 
     // Skipped applications are notes.
-    let skipped = write(&dir, "skipped.json", "[{\"ccPosition\": {}}]");
+    let skipped = write(&dir, "skipped.json", "[{\"getQueueInfo\": {}}]");
     let out = rustflow(&["check", "--json", "--unknown-apps", "skip", &skipped]);
     assert_eq!(out.status, 0, "{}", out.stdout);
     let lines = json_lines(&out.stdout);
@@ -383,4 +383,33 @@ fn corpus_has_no_warnings_under_skip() {
     for line in json_lines(&out.stdout) {
         assert_eq!(line["severity"], "note", "{line}");
     }
+}
+
+/// Flows using every contact-centre application the engine runs pass `check` (none is
+/// refused as not run yet) with no warnings (their outputs `cc_*` and the `set`/`setVar` variables are known).
+#[test]
+fn contact_centre_flows_pass_without_skipping() {
+    let dir = scratch_dir("cc");
+    let file = write(
+        &dir,
+        "queue.json",
+        r#"[
+ {"ewt": {"setVar": "wait", "queue_ids": [7]}},
+ {"getQueueAgents": {"queue": {"name": "Support"}, "set": {"free": "waiting"}}},
+ {"getQueueMetrics": {"queue": {"id": 7}, "field": "wait_time", "metric": "avg", "set": "avg_wait"}},
+ {"lastBridged": {"number": "${caller_id_number}", "hours": 24, "set": {"last": "extension"}}},
+ {"log": "${wait} ${free} ${avg_wait} ${last}"},
+ {"joinQueue": {"queue": {"id": 7}, "timers": [{"interval": 30, "actions": [{"ccPosition": {"set": "pos"}}, {"log": "${pos}"}, {"cancelQueue": ""}]}],
+   "offering": [{"log": "${cc_agent_name}"}], "reporting": [{"log": "${cc_result} ${cc_cancel}"}]}},
+ {"joinAgent": {"agent": {"id": 3}, "bridged": [{"log": "${cc_agent_id}"}]}}
+]"#,
+    );
+    let out = rustflow(&["check", "--deny-warnings", &file]);
+    assert_eq!(out.status, 0, "{}", out.stdout);
+    // Under the default `unknown-apps=error` an application not run yet is a problem.
+    assert!(
+        out.stdout.contains("queue.json: ok (13 steps"),
+        "{}",
+        out.stdout
+    );
 }

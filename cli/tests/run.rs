@@ -524,3 +524,118 @@ fn voicemail_records_and_links_the_recording() {
         ],
     );
 }
+
+/// The queue flow on the real contact-centre core: three callers wait ahead, the first
+/// agent offered rings out (missed), the caller climbs the line, is bridged, and
+/// `lastBridged` finds the agent afterwards.
+#[test]
+fn a_queue_flow_runs_on_the_contact_centre_core() {
+    let out = run(&[
+        "run",
+        "examples/flows/queue.json",
+        "--cc",
+        "examples/cc/run.json",
+        "--time",
+        "2026-12-03T10:00:00Z",
+    ]);
+    assert_in_order(
+        &out,
+        &[
+            "set sales_online = \"4\"",
+            "queue join queue Sales",
+            "set position = \"4\"",
+            "20.000s  /schema/3/joinQueue/timers/0/actions/0/ccPosition",
+            "set position = \"2\"",
+            "set wait = \"unknown\"",
+            "queue offer agent olena (Olena Kovalenko)",
+            "set cc_agent_extension = \"1001\"",
+            "queue agent olena missed: no_answer",
+            "set position = \"1\"",
+            "queue agent remote-1 answers",
+            "queue leave: success",
+            "set cc_result = \"success\"",
+            "set last_agent = \"remote-1\"",
+        ],
+    );
+}
+
+/// A caller who hangs up while waiting leaves as `abandoned` and no agent is offered.
+#[test]
+fn a_caller_who_hangs_up_while_waiting_is_abandoned() {
+    let out = run(&[
+        "run",
+        "examples/flows/queue.json",
+        "--cc",
+        "examples/cc/run.json",
+        "--time",
+        "2026-12-03T10:00:00Z",
+        "--hangup-after",
+        "15s",
+    ]);
+    assert_in_order(
+        &out,
+        &[
+            "queue join queue Sales",
+            "caller hangs up",
+            "queue leave: abandoned",
+        ],
+    );
+    assert!(!out.contains("queue offer"), "{out}");
+}
+
+/// Outside the calendar's hours the join is refused and the flow goes on.
+#[test]
+fn a_closed_queue_refuses_the_join_with_cc_result_closed() {
+    let dir = scratch_dir("cc-closed");
+    let path = dir.join("run.json");
+    let setup = std::fs::canonicalize(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/cc/setup.json"
+    ))
+    .unwrap();
+    std::fs::write(
+        &path,
+        format!(r#"{{"setup": {:?}}}"#, setup.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = run(&[
+        "run",
+        "examples/flows/queue.json",
+        "--cc",
+        path.to_str().unwrap(),
+        "--time",
+        "2026-12-25T10:00:00Z",
+    ]);
+    assert_in_order(
+        &out,
+        &[
+            "queue join queue Sales refused: closed (calendar `office` is closed for Christmas)",
+            "set cc_result = \"closed\"",
+            "Sorry, nobody could take your call.",
+        ],
+    );
+}
+
+#[test]
+fn a_bad_setup_file_names_the_field() {
+    let dir = scratch_dir("cc-bad-setup");
+    let path = dir.join("run.json");
+    std::fs::write(
+        &path,
+        r#"{"setup": {"queues": [{"id": "q", "strategy": "fifo"}]}}"#,
+    )
+    .unwrap();
+    let out = rustflow(&[
+        "run",
+        "examples/flows/queue.json",
+        "--cc",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stdout
+            .contains("setup: queues[0].strategy: unknown variant `fifo`"),
+        "{}",
+        out.stdout
+    );
+}

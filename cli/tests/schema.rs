@@ -231,6 +231,13 @@ fn example_argument(app: &str) -> Value {
         "httpRequest" => json!({"url": "https://example.com/"}),
         "calendar" => json!({"name": "office", "setVar": "open"}),
         "timezone" => json!({"name": "Europe/Kyiv"}),
+        "joinQueue" => json!({"queue": {"id": 1}}),
+        "joinAgent" => json!({"agent": {"extension": "1001"}}),
+        "getQueueAgents" => json!({"queue": {"id": 1}, "set": {"free": "waiting"}}),
+        "getQueueMetrics" => json!({"queue": {"id": 1}, "field": "sl", "slSec": 20, "set": "sl"}),
+        "ccPosition" => json!({"set": "position"}),
+        "ewt" => json!({"setVar": "wait"}),
+        "lastBridged" => json!({"number": "1001", "hours": 24, "set": {"agent": "agent_id"}}),
         _ => json!(""),
     }
 }

@@ -89,6 +89,12 @@ pub const FREESWITCH_PREFIXES: &[&str] = &[
 pub const APP_OUTPUTS: &[&str] = &[
     "absolute_codec_string",
     "bridge_export_vars",
+    "cc_agent_call_id",
+    "cc_agent_extension",
+    "cc_agent_id",
+    "cc_agent_name",
+    "cc_cancel",
+    "cc_result",
     "hold_music",
     "last_bridge_hangup_cause",
     "originate_disposition",

@@ -375,6 +375,152 @@ pub struct StepEvent<'a> {
     pub result: &'a str,
 }
 
+// ---- contact centre ----
+
+/// A queue, agent or bucket as the flow named it: by store id, or by name (for an agent:
+/// its extension). At least one is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CcRef {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+/// What the caller joins: a queue (`joinQueue`) or one agent (`joinAgent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueTarget {
+    Queue(CcRef),
+    Agent(CcRef),
+}
+
+/// A `joinQueue` / `joinAgent` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueJoin {
+    pub target: QueueTarget,
+    /// Higher is served first (`priority`).
+    pub priority: i64,
+    pub bucket: Option<CcRef>,
+    /// joinQueue's preferred agent (`agent` or `stickyAgentId`).
+    pub sticky_agent: Option<CcRef>,
+    /// What the caller hears while waiting; `None` = the queue's ringtone or music on hold.
+    pub ringtone: Option<PlayFile>,
+    /// joinAgent: seconds the agent rings (0 = the store's default).
+    pub timeout_secs: u64,
+    /// joinAgent: name shown to the agent (`queue_name`).
+    pub queue_name: Option<String>,
+}
+
+/// Whether the caller got into the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueJoinOutcome {
+    Joined,
+    /// Not admitted; `result` goes to `cc_result` (`closed`, `disabled`, `max_wait_size`,
+    /// `no_agents`, `error`, ...), `reason` to the log.
+    Refused {
+        result: String,
+        reason: String,
+    },
+}
+
+/// The agent the distributor reserved for this caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentOffer {
+    pub agent_id: String,
+    pub agent_name: String,
+    /// Empty for an agent reached by a contact dial string.
+    pub extension: String,
+    /// The uuid the agent's leg will have (`cc_agent_call_id`).
+    pub agent_call_id: String,
+}
+
+/// Why `queue_wait` returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueEvent {
+    /// The time given as `until_micros` came: run the due timer.
+    TimerDue,
+    /// An agent is reserved: run `offering`, then ring it with `queue_ring`.
+    Offer(AgentOffer),
+    /// The queue ended the wait (max wait, no agents, store error...): the attempt is
+    /// already closed with this result; do not call `queue_leave`.
+    Left { result: String },
+}
+
+/// How ringing the offered agent ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RingOutcome {
+    /// The agent answered; `queue_bridge` connects the caller.
+    Answered,
+    /// No answer, busy, rejected or failed (`reason`); the caller keeps its place.
+    Missed { reason: String },
+}
+
+/// `getQueueAgents` counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentCounts {
+    pub count: u32,
+    pub online: u32,
+    pub offline: u32,
+    pub pause: u32,
+    pub waiting: u32,
+}
+
+/// How `getQueueMetrics` aggregates a duration (`metric`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricAggregate {
+    Avg,
+    Min,
+    Max,
+}
+
+/// What `getQueueMetrics` measures (`field` with its `metric`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueMetric {
+    /// avg/min/max of seconds waited (bridged − joined when answered, else left − joined).
+    WaitTime(MetricAggregate),
+    /// avg/min/max of seconds talked (ended − bridged).
+    TalkTime(MetricAggregate),
+    /// % of attempts bridged within `sl_secs` of joining, over all attempts.
+    ServiceLevel { sl_secs: u64 },
+}
+
+/// A `getQueueMetrics` question over finished attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricQuery {
+    pub queue: CcRef,
+    pub bucket: Option<CcRef>,
+    pub metric: QueueMetric,
+    /// Attempts that joined in the last N minutes.
+    pub last_minutes: u64,
+}
+
+/// An `ewt` question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EwtQuery {
+    /// Queue ids; empty = the queue this call waits in.
+    pub queues: Vec<String>,
+    pub buckets: Vec<String>,
+    /// Look-back of history, minutes (`min`, default 60).
+    pub lookback_minutes: u64,
+}
+
+/// Which calls `lastBridged` considers (`filter`, Part C): each category `None` = off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LastBridgedQuery {
+    pub number: String,
+    pub hours: u64,
+    pub dialer: Option<String>,
+    pub inbound: Option<String>,
+    pub outbound: Option<String>,
+    pub queue_ids: Option<Vec<String>>,
+}
+
+/// The call `lastBridged` found; `property` answers the names of Part C (`id`,
+/// `created_at`, `extension`, `queue_id`, `agent_id`, `description`, `gateway_id`,
+/// `destination`, `variables.KEY`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BridgedCall {
+    pub fields: Vec<(String, String)>,
+}
+
 /// The call, as seen by the engine.
 pub trait Host {
     /// The call's unique id (FreeSWITCH uuid), for logs.
@@ -542,4 +688,60 @@ pub trait Host {
             "speech recognition is not available on this host".to_string(),
         ))
     }
+
+    // ---- contact centre (the host keeps the call's current attempt: one at a time) ----
+
+    /// Checks and creates the call's queue attempt (`joinQueue` / `joinAgent`);
+    /// `Err(Failed)` if the call is already in a queue.
+    fn queue_join(&mut self, _join: &QueueJoin) -> HostResult<QueueJoinOutcome> {
+        Err(cc_unavailable())
+    }
+    /// Plays the hold audio and waits for an offer, for the queue to end the wait, or until
+    /// `until_micros` (host clock, [`Host::now_micros`]); the hold audio stops when it
+    /// returns. `Err(Hangup)` when the caller hangs up (the engine then calls
+    /// `queue_leave("abandoned")`).
+    fn queue_wait(&mut self, _until_micros: Option<i64>) -> HostResult<QueueEvent> {
+        Err(cc_unavailable())
+    }
+    /// Rings the offered agent (the caller keeps hearing hold audio); `Missed` puts the
+    /// caller back in line (the next `queue_wait` waits again).
+    fn queue_ring(&mut self, _offer: &AgentOffer) -> HostResult<RingOutcome> {
+        Err(cc_unavailable())
+    }
+    /// Connects the caller to the answered agent; returns when the conversation ends (`Ok`
+    /// even if the caller hung up during it, like `bridge`; the engine checks `is_up`).
+    fn queue_bridge(&mut self) -> HostResult<()> {
+        Err(cc_unavailable())
+    }
+    /// Closes the attempt with `result` (`success`, `abandoned`, `cancel`...) and returns
+    /// the attempt's final result (the stored one when the queue had already closed it).
+    /// Idempotent; `Ok("")` when the call has no attempt.
+    fn queue_leave(&mut self, _result: &str) -> HostResult<String> {
+        Err(cc_unavailable())
+    }
+    /// The call's place in its queue: 1 = next; 0 = not in a queue (`ccPosition`).
+    fn queue_position(&mut self) -> HostResult<u32> {
+        Err(cc_unavailable())
+    }
+    /// Estimated wait in seconds (`ewt`); `None` = unknown.
+    fn queue_ewt(&mut self, _query: &EwtQuery) -> HostResult<Option<f64>> {
+        Err(cc_unavailable())
+    }
+    /// Agent counts of a queue (`getQueueAgents`).
+    fn queue_agents(&mut self, _queue: &CcRef) -> HostResult<AgentCounts> {
+        Err(cc_unavailable())
+    }
+    /// One metric over finished attempts (`getQueueMetrics`); `None` = no data.
+    fn queue_metric(&mut self, _query: &MetricQuery) -> HostResult<Option<f64>> {
+        Err(cc_unavailable())
+    }
+    /// The newest call matching the query (`lastBridged`); `None` = none.
+    fn last_bridged(&mut self, _query: &LastBridgedQuery) -> HostResult<Option<BridgedCall>> {
+        Err(cc_unavailable())
+    }
+}
+
+/// The default of every contact-centre host method.
+fn cc_unavailable() -> HostError {
+    HostError::Failed("the contact centre is not available on this host".to_string())
 }

@@ -70,6 +70,8 @@ pub fn run(
         buffers: Vec::new(),
         depth: 0,
         debug,
+        queue_waiting: false,
+        queue_cancelled: false,
     };
     machine.timezone = flow
         .timezone
@@ -111,7 +113,7 @@ pub fn run(
     }
 }
 
-fn new_counters(flow: &Flow) -> Vec<Vec<u64>> {
+pub(crate) fn new_counters(flow: &Flow) -> Vec<Vec<u64>> {
     flow.units.iter().map(|u| vec![0; u.counters]).collect()
 }
 
@@ -206,6 +208,11 @@ pub(crate) struct Machine<'a> {
     pub(crate) buffers: Vec<String>,
     pub(crate) depth: usize,
     pub(crate) debug: bool,
+    /// A `joinQueue` is waiting (its `waiting`, timer and `offering` blocks run):
+    /// `cancelQueue` may leave the queue.
+    pub(crate) queue_waiting: bool,
+    /// `cancelQueue` ran while waiting; `joinQueue` leaves the queue.
+    pub(crate) queue_cancelled: bool,
 }
 
 impl Machine<'_> {
@@ -567,6 +574,7 @@ impl Machine<'_> {
             Code::Call(step) => self.run_call(step),
             Code::Media(step) => self.run_media(step),
             Code::Data(step) => self.run_data(flow, step),
+            Code::ContactCentre(step) => self.run_contact_centre(flow, counters, step),
         }
     }
 

@@ -114,6 +114,8 @@ pub(crate) enum Code {
     Media(crate::apps::media::Step),
     /// A data step (`apps/data.rs`).
     Data(crate::apps::data::Step),
+    /// A contact-centre step (`apps/contact_centre.rs`).
+    ContactCentre(crate::apps::contact_centre::Step),
 }
 
 impl Code {
@@ -123,6 +125,7 @@ impl Code {
         match self {
             Code::Call(step) => step.uses_media(),
             Code::Media(step) => step.uses_media(),
+            Code::ContactCentre(step) => step.uses_media(),
             _ => false,
         }
     }

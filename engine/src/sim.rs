@@ -446,6 +446,10 @@ pub enum Event {
         body: Option<String>,
         result: String,
     },
+    /// A contact-centre happening: a join, an offer, a ring, a bridge, a leave.
+    Queue {
+        what: String,
+    },
 }
 
 fn describe_file(file: &PlayFile) -> String {
@@ -547,6 +551,7 @@ impl fmt::Display for Entry {
                     Event::Answer => f.write_str("answer"),
                     Event::Hangup { cause } => write!(f, "hangup {cause}"),
                     Event::CallerHangup => f.write_str("caller hangs up"),
+                    Event::Queue { what } => write!(f, "queue {what}"),
                     Event::FlushDtmf => f.write_str("flush DTMF"),
                     Event::Background {
                         file: Some(file),
@@ -702,6 +707,7 @@ impl Entry {
             Event::Answer => json!({"event": "answer"}),
             Event::Hangup { cause } => json!({"event": "hangup", "cause": cause}),
             Event::CallerHangup => json!({"event": "caller_hangup"}),
+            Event::Queue { what } => json!({"event": "queue", "what": what}),
             Event::FlushDtmf => json!({"event": "flush_dtmf"}),
             Event::Background {
                 file,
@@ -781,6 +787,56 @@ impl Entry {
     }
 }
 
+/// The caller as the contact centre sees it when it joins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimCaller {
+    pub call_id: String,
+    pub number: String,
+    pub name: String,
+    pub destination: String,
+}
+
+/// The contact centre behind the simulator's queue applications. The offline tool plugs in
+/// the real core (an in-memory store, the distributor and scripted agents); the simulator
+/// owns the clock, so nothing here advances time: it says when things happen and the
+/// simulator moves the clock there (or stops earlier when the caller hangs up).
+/// Times are virtual Unix milliseconds.
+pub trait SimQueues: fmt::Debug {
+    fn join(
+        &mut self,
+        now_ms: i64,
+        caller: &SimCaller,
+        join: &QueueJoin,
+    ) -> HostResult<QueueJoinOutcome>;
+    /// Runs what is due at `now_ms` (the janitor, a distributor pass); returns the event
+    /// for this caller, if one happened.
+    fn poll(&mut self, now_ms: i64) -> HostResult<Option<QueueEvent>>;
+    /// When something is next due; `None` = nothing will ever happen by itself.
+    fn next_due(&mut self, now_ms: i64) -> HostResult<Option<i64>>;
+    /// How ringing the offered agent goes: after how many ms, with which outcome.
+    fn ring(&mut self, offer: &AgentOffer) -> (u64, RingOutcome);
+    /// Records the ring's end at `now_ms`; returns the outcome that holds (an answer the
+    /// queue no longer accepts is a miss).
+    fn ring_done(
+        &mut self,
+        now_ms: i64,
+        offer: &AgentOffer,
+        outcome: RingOutcome,
+    ) -> HostResult<RingOutcome>;
+    /// The length of the conversation with the agent who answered, in ms.
+    fn talk_ms(&mut self) -> u64;
+    fn leave(&mut self, now_ms: i64, result: &str) -> HostResult<String>;
+    fn position(&mut self) -> HostResult<u32>;
+    fn ewt(&mut self, now_ms: i64, query: &EwtQuery) -> HostResult<Option<f64>>;
+    fn agents(&mut self, queue: &CcRef) -> HostResult<AgentCounts>;
+    fn metric(&mut self, now_ms: i64, query: &MetricQuery) -> HostResult<Option<f64>>;
+    fn last_bridged(
+        &mut self,
+        now_ms: i64,
+        query: &LastBridgedQuery,
+    ) -> HostResult<Option<BridgedCall>>;
+}
+
 /// The simulated call.
 #[derive(Debug)]
 pub struct SimHost {
@@ -797,6 +853,8 @@ pub struct SimHost {
     transcript: Vec<Entry>,
     /// The session recording in progress.
     session_recording: Option<String>,
+    /// The contact centre, when the run has one (`rustflow run --cc`).
+    queues: Option<Box<dyn SimQueues>>,
 }
 
 impl SimHost {
@@ -812,8 +870,33 @@ impl SimHost {
             steps: 0,
             transcript: Vec::new(),
             session_recording: None,
+            queues: None,
             script,
         }
+    }
+
+    /// Gives the queue applications a contact centre.
+    pub fn with_queues(mut self, queues: Box<dyn SimQueues>) -> SimHost {
+        self.queues = Some(queues);
+        self
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.now_micros / 1000
+    }
+
+    /// The contact centre, or the error every queue application gives without one.
+    fn queues(&mut self) -> HostResult<&mut Box<dyn SimQueues>> {
+        self.queues.as_mut().ok_or_else(|| {
+            HostError::Failed(
+                "the contact centre is not available on this host (give the simulator one with --cc SETUP.json)"
+                    .to_string(),
+            )
+        })
+    }
+
+    fn queue_note(&mut self, what: String) {
+        self.record(Event::Queue { what });
     }
 
     /// Virtual ms since the start.
@@ -1421,6 +1504,119 @@ impl Host for SimHost {
         Ok(())
     }
 
+    fn queue_join(&mut self, join: &QueueJoin) -> HostResult<QueueJoinOutcome> {
+        self.check_up()?;
+        let var = |host: &Self, name: &str| host.vars.get(name).cloned().unwrap_or_default();
+        let caller = SimCaller {
+            call_id: self.script.uuid.clone(),
+            number: var(self, "caller_id_number"),
+            name: var(self, "caller_id_name"),
+            destination: var(self, "destination_number"),
+        };
+        let now = self.now_ms();
+        let outcome = self.queues()?.join(now, &caller, join)?;
+        let note = match &outcome {
+            QueueJoinOutcome::Joined => format!("join {}", describe_target(&join.target)),
+            QueueJoinOutcome::Refused { result, reason } => {
+                format!(
+                    "join {} refused: {result} ({reason})",
+                    describe_target(&join.target)
+                )
+            }
+        };
+        self.queue_note(note);
+        Ok(outcome)
+    }
+
+    fn queue_wait(&mut self, until_micros: Option<i64>) -> HostResult<QueueEvent> {
+        let until_ms = until_micros.map(|u| u.div_euclid(1000));
+        loop {
+            self.check_up()?;
+            let now = self.now_ms();
+            if let Some(event) = self.queues()?.poll(now)? {
+                let note = match &event {
+                    QueueEvent::TimerDue => "timer due".to_string(),
+                    QueueEvent::Offer(o) => {
+                        format!("offer agent {} ({})", o.agent_id, o.agent_name)
+                    }
+                    QueueEvent::Left { result } => format!("left: {result}"),
+                };
+                self.queue_note(note);
+                return Ok(event);
+            }
+            if until_ms.is_some_and(|u| u <= now) {
+                return Ok(QueueEvent::TimerDue);
+            }
+            let due = self.queues()?.next_due(now)?;
+            let next = match (due, until_ms) {
+                (Some(d), Some(u)) => d.min(u),
+                (Some(d), None) => d,
+                (None, Some(u)) => u,
+                (None, None) => {
+                    return Err(HostError::Failed(
+                        "the simulated caller would wait for ever: no agent can take the call and the queue has no max wait"
+                            .to_string(),
+                    ));
+                }
+            };
+            self.advance(u64::try_from(next - now).unwrap_or(0).max(1))?;
+        }
+    }
+
+    fn queue_ring(&mut self, offer: &AgentOffer) -> HostResult<RingOutcome> {
+        self.check_up()?;
+        let (ms, outcome) = self.queues()?.ring(offer);
+        self.advance(ms)?;
+        let now = self.now_ms();
+        let outcome = self.queues()?.ring_done(now, offer, outcome)?;
+        let note = match &outcome {
+            RingOutcome::Answered => format!("agent {} answers", offer.agent_id),
+            RingOutcome::Missed { reason } => format!("agent {} missed: {reason}", offer.agent_id),
+        };
+        self.queue_note(note);
+        Ok(outcome)
+    }
+
+    fn queue_bridge(&mut self) -> HostResult<()> {
+        self.check_up()?;
+        self.queue_note("bridged".to_string());
+        let talk = self.queues()?.talk_ms();
+        // A caller who hangs up during the conversation still ends it normally.
+        let _ = self.advance(talk);
+        self.queue_note("conversation ends".to_string());
+        Ok(())
+    }
+
+    fn queue_leave(&mut self, result: &str) -> HostResult<String> {
+        let now = self.now_ms();
+        let stored = self.queues()?.leave(now, result)?;
+        self.queue_note(format!("leave: {stored}"));
+        Ok(stored)
+    }
+
+    fn queue_position(&mut self) -> HostResult<u32> {
+        self.queues()?.position()
+    }
+
+    fn queue_ewt(&mut self, query: &EwtQuery) -> HostResult<Option<f64>> {
+        let now = self.now_ms();
+        self.queues()?.ewt(now, query)
+    }
+
+    fn queue_agents(&mut self, queue: &CcRef) -> HostResult<AgentCounts> {
+        self.queues()?.agents(queue)
+    }
+
+    fn queue_metric(&mut self, query: &MetricQuery) -> HostResult<Option<f64>> {
+        let now = self.now_ms();
+        self.queues()?.metric(now, query)
+    }
+
+    fn last_bridged(&mut self, query: &LastBridgedQuery) -> HostResult<Option<BridgedCall>> {
+        let now = self.now_ms();
+        self.queues()?.last_bridged(now, query)
+    }
+
     fn calendar(&mut self, query: &CalendarQuery) -> HostResult<CalendarStatus> {
         let status = [&query.name, &query.id]
             .into_iter()
@@ -1517,11 +1713,31 @@ impl Host for SimHost {
     }
 }
 
+fn describe_target(target: &QueueTarget) -> String {
+    let (kind, r) = match target {
+        QueueTarget::Queue(r) => ("queue", r),
+        QueueTarget::Agent(r) => ("agent", r),
+    };
+    let name = r.id.as_deref().or(r.name.as_deref()).unwrap_or("?");
+    format!("{kind} {name}")
+}
+
 /// Runs `flow` on a fresh simulated call described by `script`.
 pub fn simulate(flow: &Flow, flows: &FlowSet, script: Script) -> (RunOutcome, SimHost) {
+    simulate_with(flow, flows, script, None)
+}
+
+/// Runs `flow` like [`simulate`], with a contact centre behind the queue applications.
+pub fn simulate_with(
+    flow: &Flow,
+    flows: &FlowSet,
+    script: Script,
+    queues: Option<Box<dyn SimQueues>>,
+) -> (RunOutcome, SimHost) {
     let args = script.args.clone();
     let limits = script.limits;
     let mut host = SimHost::new(script);
+    host.queues = queues;
     let outcome = run(flow, flows, &mut host, &args, &limits);
     (outcome, host)
 }

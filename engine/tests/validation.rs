@@ -121,7 +121,7 @@ fn unknown_applications_can_be_skipped() {
     let flow = compile_source(
         "t",
         "t.json",
-        "[{\"dance\": \"\"}, {\"if\": {\"expression\": \"true\", \"then\": [{\"joinQueue\": {}}]}}]",
+        "[{\"dance\": \"\"}, {\"if\": {\"expression\": \"true\", \"then\": [{\"callbackQueue\": {}}]}}]",
         &opts,
     )
     .unwrap();
@@ -136,8 +136,8 @@ fn unknown_applications_can_be_skipped() {
         vec![
             ("dance".to_string(), "/0/dance".to_string()),
             (
-                "joinQueue".to_string(),
-                "/1/if/then/0/joinQueue".to_string()
+                "callbackQueue".to_string(),
+                "/1/if/then/0/callbackQueue".to_string()
             )
         ]
     );

@@ -965,9 +965,10 @@ impl Store for SqliteStore {
             // Only the head of each queue that has a free agent can be served in this pass:
             // each claim takes at least one agent. The margin covers callers that wait for a
             // preferred agent or a higher tier level.
+            let free_ids: std::collections::BTreeSet<&str> = agents.iter().map(|a| a.id.as_str()).collect();
             let mut free_per_queue: BTreeMap<&str, usize> = BTreeMap::new();
             for t in &setup.tiers {
-                if agents.iter().any(|a| a.id == t.agent) {
+                if free_ids.contains(t.agent.as_str()) {
                     *free_per_queue.entry(t.queue.as_str()).or_default() += 1;
                 }
             }

@@ -101,7 +101,6 @@ pub(crate) const APPS: &[App] = &[
     App::not_yet(Family::Call, "setGrantee"),
     App::not_yet(Family::Call, "setUser"),
     App::not_yet(Family::Call, "amdML"),
-    App::not_yet(Family::Call, "lastBridged"),
 ];
 
 /// A compiled call step.

@@ -14,7 +14,7 @@
 //! | call | `call.rs` | call control: `answer`, `hangup`, `bridge`, `park`, `sipRedirect`, ... |
 //! | media | `media.rs` | `playback`, `tts`, recordings, DTMF, `echo`, `sleep`, ... |
 //! | data | `data.rs` | variables, `log`, `js`, `math`, `string`, `httpRequest`, `generateLink`, ... |
-//! | contact centre | `contact_centre.rs` | the queue applications (not run yet) |
+//! | contact centre | `contact_centre.rs` | `joinQueue`, `joinAgent`, `cancelQueue`, queue statistics, `lastBridged` |
 //!
 //! **Adding an application to a family**: in its family file, add a variant to `Step`
 //! (call and media steps count as media steps unless `Step::uses_media` excepts them), its
@@ -24,7 +24,7 @@
 //! default that fails with "... is not available on this host", the simulator's
 //! (`sim.rs`) and the module's (`src/host.rs`).
 //!
-//! **Adding a family** (as the contact centre will): a file here with its `Step`, `APPS` and
+//! **Adding a family** (as the contact centre did): a file here with its `Step`, `APPS` and
 //! `run`, one line in [`FAMILIES`], one `Code` variant (`program.rs`) and one arm in the
 //! interpreter's `dispatch` (`interp.rs`).
 //!

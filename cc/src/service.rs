@@ -1,0 +1,310 @@
+//! The questions the queue applications ask, answered from a [`Store`] the same way for
+//! every host (the FreeSWITCH module and the simulator): `getQueueMetrics`, `ewt`,
+//! `getQueueAgents` and `lastBridged`.
+
+use crate::ewt::{EwtInput, EwtSettings, HandleSample, WaitSample, estimate};
+use crate::metrics::{Finished, Window, service_level_percent, talk_time, wait_time};
+use crate::model::{Queue, Setup};
+use crate::store::sqlite::serves;
+use crate::store::{AgentStatus, AttemptRecord, AttemptState, Ms, Store, StoreError, StoreResult};
+
+/// A queue named by id or name.
+pub fn find_queue<'a>(setup: &'a Setup, key: &str) -> StoreResult<&'a Queue> {
+    setup
+        .queues
+        .iter()
+        .find(|q| q.id == key)
+        .or_else(|| setup.queues.iter().find(|q| q.name == key))
+        .ok_or_else(|| StoreError::NotFound(format!("queue `{key}`")))
+}
+
+/// avg / min / max.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    Avg,
+    Min,
+    Max,
+}
+
+/// What `getQueueMetrics` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    WaitTime(Aggregate),
+    TalkTime(Aggregate),
+    /// % of attempts bridged within `sl_secs` of joining, over all finished attempts.
+    ServiceLevel {
+        sl_secs: u64,
+    },
+}
+
+/// `getQueueMetrics` over the finished attempts of a queue (and bucket) that joined in the
+/// last `last_minutes`; `None` when there is none.
+pub fn queue_metric(
+    store: &dyn Store,
+    queue: &str,
+    bucket: Option<&str>,
+    metric: Metric,
+    last_minutes: u64,
+    now: Ms,
+) -> StoreResult<Option<f64>> {
+    let setup = store.setup()?;
+    let queue = find_queue(&setup, queue)?;
+    let bucket = match bucket {
+        Some(key) => Some(
+            setup
+                .buckets
+                .iter()
+                .find(|b| b.id == key || b.name == key)
+                .map(|b| b.id.clone())
+                .ok_or_else(|| StoreError::NotFound(format!("bucket `{key}`")))?,
+        ),
+        None => None,
+    };
+    let since = now - last_minutes as i64 * 60_000;
+    let records: Vec<Finished> = store
+        .history(Some(&queue.id), since)?
+        .iter()
+        .filter_map(AttemptRecord::finished)
+        .collect();
+    let window = Window {
+        now_ms: now,
+        last_minutes: u32::try_from(last_minutes).ok(),
+        bucket: bucket.as_deref(),
+    };
+    let chosen = window.select(&records);
+    let pick = |s: Option<crate::metrics::Summary>, a: Aggregate| {
+        s.map(|s| match a {
+            Aggregate::Avg => s.avg,
+            Aggregate::Min => s.min,
+            Aggregate::Max => s.max,
+        })
+    };
+    Ok(match metric {
+        Metric::WaitTime(a) => pick(wait_time(chosen), a),
+        Metric::TalkTime(a) => pick(talk_time(chosen), a),
+        Metric::ServiceLevel { sl_secs } => service_level_percent(chosen, sl_secs as f64),
+    })
+}
+
+/// `ewt`: the estimated wait of the caller of `attempt` when it waits in one of `queues`
+/// (all queues it could wait in when empty), else of a caller joining the first of them
+/// now. `None` = unknown (see [`crate::ewt`]).
+pub fn estimated_wait(
+    store: &dyn Store,
+    attempt: Option<i64>,
+    queues: &[String],
+    lookback_minutes: u64,
+    now: Ms,
+) -> StoreResult<Option<f64>> {
+    let setup = store.setup()?;
+    let current = match attempt {
+        Some(id) => store.attempt(id)?,
+        None => None,
+    };
+    let queue_ids: Vec<String> = if queues.is_empty() {
+        current.iter().map(|a| a.queue_id.clone()).collect()
+    } else {
+        queues
+            .iter()
+            .map(|k| find_queue(&setup, k).map(|q| q.id.clone()))
+            .collect::<StoreResult<_>>()?
+    };
+    let Some(first) = queue_ids.first() else {
+        return Ok(None);
+    };
+    let queue = find_queue(&setup, first)?;
+    let waiting_here = current.as_ref().filter(|a| {
+        matches!(a.state, AttemptState::Waiting | AttemptState::Offering)
+            && queue_ids.contains(&a.queue_id)
+    });
+    let position = match waiting_here {
+        Some(a) => store.position(a.id)?,
+        None => {
+            let ahead = store
+                .waiting()?
+                .iter()
+                .filter(|r| queue_ids.contains(&r.queue_id))
+                .count();
+            ahead as u32 + 1
+        }
+    };
+    let free = store.dispatch_view(now)?;
+    let free_agents = free
+        .agents
+        .iter()
+        .filter(|f| {
+            setup
+                .agents
+                .iter()
+                .any(|a| a.id == f.id && serves(&setup, queue, a))
+        })
+        .count() as u32;
+    let mut agent_queue_counts = Vec::new();
+    for view in store.agents(now)? {
+        if view.status != AgentStatus::Online {
+            continue;
+        }
+        let Some(agent) = setup.agents.iter().find(|a| a.id == view.id) else {
+            continue;
+        };
+        if serves(&setup, queue, agent) {
+            let queues = setup.tiers.iter().filter(|t| t.agent == agent.id).count();
+            agent_queue_counts.push(u32::try_from(queues).unwrap_or(u32::MAX));
+        }
+    }
+    let since = now - lookback_minutes as i64 * 60_000;
+    let mut handle_samples = Vec::new();
+    let mut wait_samples = Vec::new();
+    for id in &queue_ids {
+        let wrap_secs = setup
+            .queues
+            .iter()
+            .find(|q| &q.id == id)
+            .map_or(0, |q| q.wrap_up_secs);
+        for r in store.history(Some(id), since)? {
+            let (Some(bridged), Some(ended)) = (r.bridged_at_ms, r.ended_at_ms) else {
+                continue;
+            };
+            handle_samples.push(HandleSample {
+                finished_at_ms: ended,
+                handle_secs: (ended - bridged).max(0) as f64 / 1000.0 + wrap_secs as f64,
+            });
+            wait_samples.push(WaitSample {
+                bridged_at_ms: bridged,
+                wait_secs: (bridged - r.joined_at_ms).max(0) as f64 / 1000.0,
+            });
+        }
+    }
+    let input = EwtInput {
+        position,
+        free_agents,
+        agent_queue_counts: &agent_queue_counts,
+        handle_samples: &handle_samples,
+        wait_samples: &wait_samples,
+        now_ms: now,
+        settings: EwtSettings {
+            lookback_minutes: u32::try_from(lookback_minutes).unwrap_or(u32::MAX),
+            ..EwtSettings::default()
+        },
+    };
+    Ok(estimate(&input).map(|e| e.secs))
+}
+
+/// `lastBridged`'s filter: each category `None` = off; all off = any call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LastBridgedFilter {
+    pub dialer: Option<String>,
+    pub inbound: Option<String>,
+    pub outbound: Option<String>,
+    pub queue_ids: Option<Vec<String>>,
+}
+
+/// Whether `number` (SQL LIKE style: `%` matches any run, case-insensitive) matches `text`.
+fn like(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.to_lowercase(), text.to_lowercase());
+    let parts: Vec<&str> = p.split('%').collect();
+    if parts.len() == 1 {
+        return p == t;
+    }
+    let mut rest = t.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            let Some(at) = rest.find(part) else {
+                return false;
+            };
+            rest = &rest[at + part.len()..];
+        }
+    }
+    true
+}
+
+/// `lastBridged`: the newest queue call in the last `hours` whose caller number or
+/// destination matches `number`, under the filter. Our attempts are inbound queue calls,
+/// so `inbound` and `dialer` match them and `outbound` never does; a category's value
+/// `bridged` keeps bridged calls only, `attempt` unbridged ones, anything else all.
+pub fn last_bridged(
+    store: &dyn Store,
+    number: &str,
+    hours: u64,
+    filter: &LastBridgedFilter,
+    now: Ms,
+) -> StoreResult<Option<AttemptRecord>> {
+    let categories = [&filter.dialer, &filter.inbound];
+    let any_on = [&filter.dialer, &filter.inbound, &filter.outbound]
+        .iter()
+        .any(|c| c.as_deref().is_some_and(|v| v != "false"));
+    let mut history = store.history(None, now - hours as i64 * 3_600_000)?;
+    history.reverse();
+    Ok(history.into_iter().find(|r| {
+        if !(like(number, &r.caller_number) || like(number, &r.destination)) {
+            return false;
+        }
+        if let Some(ids) = &filter.queue_ids
+            && !ids.contains(&r.queue_id)
+        {
+            return false;
+        }
+        if !any_on {
+            return true;
+        }
+        categories.iter().any(|c| match c.as_deref() {
+            None | Some("false") => false,
+            Some("bridged") => r.bridged_at_ms.is_some(),
+            Some("attempt") => r.bridged_at_ms.is_none(),
+            Some(_) => true,
+        })
+    }))
+}
+
+/// The `lastBridged` properties of a record (Part C): `id`, `created_at`, `extension`,
+/// `queue_id`, `agent_id`, `description`, `gateway_id`, `destination`, `variables.KEY`.
+pub fn bridged_property(record: &AttemptRecord, property: &str) -> Option<String> {
+    let clean = |s: &str| s.replace(['\n', '\r', '\t'], " ");
+    Some(match property {
+        "id" => record.call_id.clone(),
+        "created_at" => chrono::DateTime::from_timestamp_millis(record.joined_at_ms)?
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
+        "extension" => record.destination.clone(),
+        "queue_id" => record.queue_id.clone(),
+        "agent_id" => record.agent_id.clone().unwrap_or_default(),
+        "description" => clean(record.result.as_deref().unwrap_or_default()),
+        "gateway_id" => String::new(),
+        "destination" => record.destination.clone(),
+        other => {
+            let key = other.strip_prefix("variables.")?;
+            let vars: serde_json::Value =
+                serde_json::from_str(&record.variables).unwrap_or_default();
+            clean(&vars.get(key).map(crate_json_text).unwrap_or_default())
+        }
+    })
+}
+
+fn crate_json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like;
+
+    #[test]
+    fn like_patterns() {
+        assert!(like("+1555%", "+15550001"));
+        assert!(like("%0001", "+15550001"));
+        assert!(like("%55%01", "+15550001"));
+        assert!(like("ABC", "abc"));
+        assert!(!like("+1555", "+15550001"));
+        assert!(!like("%9%", "+15550001"));
+    }
+}

@@ -1,0 +1,584 @@
+//! `rustflow run --cc SETUP.json`: the simulated call's queue applications on the real
+//! contact-centre core (an in-memory store, the distributor, the janitor) with scripted
+//! agents and, optionally, other callers already waiting, all on the simulator's clock.
+//!
+//! The setup file:
+//! ```json
+//! {"setup": "setup.json" (an import file, relative to this one) or the import file inline,
+//!  "agents": {"a1": {"answer_after_secs": 3, "talk_secs": 60},
+//!             "a2": {"answers": "no"}, "a3": {"answers": "reject"}},
+//!  "offline": ["a4"], "pause": {"a5": "lunch"},
+//!  "waiting": [{"queue": "sales", "count": 2, "priority": 0}]}
+//! ```
+//! Agents not listed answer after 2 s and talk 60 s; every agent is online unless listed
+//! under `offline` or `pause`. `waiting` callers join just before the simulated caller;
+//! their offers are answered by the agents' scripts too.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustflow_cc::distributor::Distributor;
+use rustflow_cc::model::{FieldError, Setup, from_value};
+use rustflow_cc::service::{self, Aggregate, LastBridgedFilter, Metric};
+use rustflow_cc::store::sqlite::SqliteStore;
+use rustflow_cc::store::{AgentStatus, JoinOutcome, JoinRequest, Offer, Store, StoreError, diff};
+use rustflow_engine::sim::{SimCaller, SimQueues};
+use rustflow_engine::{
+    AgentCounts, AgentOffer, BridgedCall, CcRef, EwtQuery, HostError, HostResult, LastBridgedQuery,
+    MetricAggregate, MetricQuery, QueueEvent, QueueJoin, QueueJoinOutcome, QueueMetric,
+    QueueTarget, RingOutcome,
+};
+use serde::Deserialize;
+
+/// How a scripted agent treats an offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+enum Answers {
+    #[default]
+    Yes,
+    /// Rings until the queue's ring timeout.
+    No,
+    /// Rejects after 1 s.
+    Reject,
+    /// Busy at once.
+    Busy,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentScript {
+    #[serde(default)]
+    answers: Answers,
+    #[serde(default = "two")]
+    answer_after_secs: u64,
+    #[serde(default = "sixty")]
+    talk_secs: u64,
+}
+
+fn two() -> u64 {
+    2
+}
+fn sixty() -> u64 {
+    60
+}
+
+impl Default for AgentScript {
+    fn default() -> Self {
+        AgentScript {
+            answers: Answers::Yes,
+            answer_after_secs: 2,
+            talk_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Waiting {
+    queue: String,
+    #[serde(default = "one")]
+    count: u32,
+    #[serde(default)]
+    priority: i64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetupFile {
+    /// The import file inline, or its path relative to this file.
+    setup: serde_json::Value,
+    #[serde(default)]
+    agents: BTreeMap<String, AgentScript>,
+    #[serde(default)]
+    offline: Vec<String>,
+    #[serde(default)]
+    pause: BTreeMap<String, String>,
+    #[serde(default)]
+    waiting: Vec<Waiting>,
+}
+
+/// What happens to another caller's offer, and when.
+#[derive(Debug)]
+enum Pending {
+    RingEnd {
+        at: i64,
+        offer: Offer,
+        answered: bool,
+    },
+    Hangup {
+        at: i64,
+        attempt: i64,
+    },
+}
+
+impl Pending {
+    fn at(&self) -> i64 {
+        match self {
+            Pending::RingEnd { at, .. } | Pending::Hangup { at, .. } => *at,
+        }
+    }
+}
+
+/// The contact centre of one simulated run.
+pub struct CcSim {
+    store: SqliteStore,
+    distributor: Distributor,
+    scripts: BTreeMap<String, AgentScript>,
+    waiting: Vec<Waiting>,
+    /// The simulated caller's attempt.
+    attempt: Option<i64>,
+    /// The agent the simulated caller talks to.
+    talking: Option<String>,
+    /// Offers of the simulated caller not yet handed over, and other callers' pending events.
+    mine: Vec<Offer>,
+    others: Vec<Pending>,
+    offer_agents: BTreeMap<String, Vec<String>>,
+}
+
+impl std::fmt::Debug for CcSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CcSim")
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}
+
+fn failed(e: StoreError) -> HostError {
+    HostError::Failed(e.to_string())
+}
+
+impl CcSim {
+    /// Reads the setup file and provisions a fresh in-memory store at `now_ms`.
+    pub fn load(path: &str, text: &str, now_ms: i64) -> Result<CcSim, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("{path}: not JSON: {e}"))?;
+        let file: SetupFile = from_value(&value).map_err(|e: FieldError| format!("{path}: {e}"))?;
+        let (setup_name, setup_value) = match &file.setup {
+            serde_json::Value::String(name) => {
+                let full = std::path::Path::new(path)
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join(name);
+                let shown = full.display().to_string();
+                let text = std::fs::read_to_string(&full)
+                    .map_err(|e| format!("{path}: setup: {shown}: {e}"))?;
+                let v =
+                    serde_json::from_str(&text).map_err(|e| format!("{shown}: not JSON: {e}"))?;
+                (shown, v)
+            }
+            inline => (format!("{path}: setup"), inline.clone()),
+        };
+        let mut setup: Setup =
+            from_value(&setup_value).map_err(|e| format!("{setup_name}: {e}"))?;
+        setup.validate().map_err(|e| format!("{setup_name}: {e}"))?;
+        for (what, ids) in [
+            ("agents", file.agents.keys().cloned().collect::<Vec<_>>()),
+            ("offline", file.offline.clone()),
+            ("pause", file.pause.keys().cloned().collect()),
+        ] {
+            if let Some(id) = ids
+                .iter()
+                .find(|id| !setup.agents.iter().any(|a| &a.id == *id))
+            {
+                return Err(format!("{path}: {what}: no agent `{id}` in the setup"));
+            }
+        }
+        let store = SqliteStore::in_memory().map_err(|e| e.to_string())?;
+        store
+            .apply(&diff(&Setup::default(), &setup))
+            .map_err(|e| format!("{path}: {e}"))?;
+        for agent in &setup.agents {
+            let (status, reason) = if file.offline.contains(&agent.id) {
+                (AgentStatus::Offline, None)
+            } else if let Some(reason) = file.pause.get(&agent.id) {
+                (AgentStatus::Pause, Some(reason.as_str()))
+            } else {
+                (AgentStatus::Online, None)
+            };
+            store
+                .set_agent_status(&agent.id, status, reason, now_ms)
+                .map_err(|e| format!("{path}: {e}"))?;
+        }
+        Ok(CcSim {
+            store,
+            distributor: Distributor::new(1),
+            scripts: file.agents,
+            waiting: file.waiting,
+            attempt: None,
+            talking: None,
+            mine: Vec::new(),
+            others: Vec::new(),
+            offer_agents: BTreeMap::new(),
+        })
+    }
+
+    fn script(&self, agent: &str) -> AgentScript {
+        self.scripts.get(agent).cloned().unwrap_or_default()
+    }
+
+    /// The janitor, the other callers' due events, then a distributor pass, at `now`.
+    fn run_due(&mut self, now: i64) -> HostResult<Option<QueueEvent>> {
+        let mut due: Vec<Pending> = Vec::new();
+        self.others.retain_mut(|p| {
+            if p.at() <= now {
+                due.push(std::mem::replace(
+                    p,
+                    Pending::Hangup {
+                        at: i64::MAX,
+                        attempt: 0,
+                    },
+                ));
+                false
+            } else {
+                true
+            }
+        });
+        due.sort_by_key(Pending::at);
+        for p in due {
+            match p {
+                Pending::RingEnd {
+                    offer, answered, ..
+                } => {
+                    let agent = offer.agents[0].id.clone();
+                    if answered
+                        && self
+                            .store
+                            .answered(offer.attempt, &agent, now)
+                            .map_err(failed)?
+                    {
+                        let talk = self.script(&agent).talk_secs as i64 * 1000;
+                        self.others.push(Pending::Hangup {
+                            at: now + talk,
+                            attempt: offer.attempt,
+                        });
+                    } else if !answered {
+                        let ids: Vec<String> = offer.agents.iter().map(|a| a.id.clone()).collect();
+                        self.store
+                            .missed(offer.attempt, &ids, "no_answer", now)
+                            .map_err(failed)?;
+                    }
+                }
+                Pending::Hangup { attempt, .. } => {
+                    self.store.leave(attempt, "success", now).map_err(failed)?;
+                }
+            }
+        }
+        let janitor = self.store.janitor(now).map_err(failed)?;
+        let mut event = None;
+        if let Some(mine) = self.attempt
+            && let Some((_, _, _, result)) = janitor.closed.iter().find(|(id, ..)| *id == mine)
+        {
+            event = Some(QueueEvent::Left {
+                result: result.clone(),
+            });
+        }
+        let pass = self.distributor.pass(&self.store, now).map_err(failed)?;
+        for offer in pass.offers {
+            if Some(offer.attempt) == self.attempt {
+                self.mine.push(offer);
+            } else {
+                let script = self.script(&offer.agents[0].id);
+                let (after, answered) = match script.answers {
+                    Answers::Yes => (script.answer_after_secs, true),
+                    Answers::No => (offer.ring_timeout_secs, false),
+                    Answers::Reject => (1, false),
+                    Answers::Busy => (0, false),
+                };
+                self.others.push(Pending::RingEnd {
+                    at: now + after as i64 * 1000,
+                    offer,
+                    answered,
+                });
+            }
+        }
+        if event.is_none()
+            && let Some(offer) = self.mine.pop()
+        {
+            let agent = &offer.agents[0];
+            self.offer_agents.insert(
+                agent.id.clone(),
+                offer.agents.iter().map(|a| a.id.clone()).collect(),
+            );
+            event = Some(QueueEvent::Offer(AgentOffer {
+                agent_id: agent.id.clone(),
+                agent_name: agent.name.clone(),
+                extension: match &agent.contact {
+                    rustflow_cc::model::AgentContact::User { extension, .. } => extension.clone(),
+                    _ => String::new(),
+                },
+                agent_call_id: format!("agent-leg-{}-{}", offer.attempt, agent.id),
+            }));
+        }
+        Ok(event)
+    }
+}
+
+fn key(r: &CcRef) -> String {
+    r.id.clone().or_else(|| r.name.clone()).unwrap_or_default()
+}
+
+impl SimQueues for CcSim {
+    fn join(
+        &mut self,
+        now_ms: i64,
+        caller: &SimCaller,
+        join: &QueueJoin,
+    ) -> HostResult<QueueJoinOutcome> {
+        // Callers the setup says are already waiting join just before this one.
+        let waiting: Vec<Waiting> = std::mem::take(&mut self.waiting);
+        let callers: Vec<&Waiting> = waiting
+            .iter()
+            .flat_map(|w| (0..w.count).map(move |_| w))
+            .collect();
+        for (n, w) in callers.iter().enumerate() {
+            let request = JoinRequest {
+                queue: w.queue.clone(),
+                call_id: format!("waiting-{}", n + 1),
+                caller_number: format!("waiting-{}", n + 1),
+                node: "simulator".into(),
+                priority: w.priority,
+                variables: "{}".into(),
+                ..JoinRequest::default()
+            };
+            // One second apart, the last one a second before the simulated caller.
+            let at = now_ms - 1000 * (callers.len() - n) as i64;
+            if let JoinOutcome::Refused { result, reason } =
+                self.store.join(&request, at).map_err(failed)?
+            {
+                return Err(HostError::Failed(format!(
+                    "a waiting caller of the setup could not join `{}`: {result} ({reason})",
+                    w.queue
+                )));
+            }
+        }
+        let (queue, target) = match &join.target {
+            QueueTarget::Queue(r) => (key(r), None),
+            QueueTarget::Agent(r) => (join.queue_name.clone().unwrap_or_default(), Some(key(r))),
+        };
+        let request = JoinRequest {
+            queue,
+            target_agent: target,
+            call_id: caller.call_id.clone(),
+            caller_number: caller.number.clone(),
+            caller_name: caller.name.clone(),
+            destination: caller.destination.clone(),
+            node: "simulator".into(),
+            priority: join.priority,
+            bucket: join.bucket.as_ref().map(key),
+            sticky_agent: join.sticky_agent.as_ref().map(key),
+            ring_timeout_secs: join.timeout_secs,
+            variables: "{}".into(),
+        };
+        Ok(match self.store.join(&request, now_ms).map_err(failed)? {
+            JoinOutcome::Joined { attempt, .. } => {
+                self.attempt = Some(attempt);
+                QueueJoinOutcome::Joined
+            }
+            JoinOutcome::Refused { result, reason } => QueueJoinOutcome::Refused { result, reason },
+        })
+    }
+
+    fn poll(&mut self, now_ms: i64) -> HostResult<Option<QueueEvent>> {
+        self.run_due(now_ms)
+    }
+
+    fn next_due(&mut self, now_ms: i64) -> HostResult<Option<i64>> {
+        let store = self.store.next_due(now_ms).map_err(failed)?;
+        let others = self.others.iter().map(Pending::at).min();
+        let view = self.store.dispatch_view(now_ms).map_err(failed)?;
+        let wake = rustflow_cc::distributor::next_wake(&view, now_ms);
+        Ok([store, others, wake]
+            .into_iter()
+            .flatten()
+            .filter(|&t| t > now_ms)
+            .min())
+    }
+
+    fn ring(&mut self, offer: &AgentOffer) -> (u64, RingOutcome) {
+        let script = self.script(&offer.agent_id);
+        let timeout = self
+            .attempt
+            .and_then(|a| self.store.attempt(a).ok().flatten())
+            .and_then(|a| {
+                self.store
+                    .setup()
+                    .ok()?
+                    .queues
+                    .into_iter()
+                    .find(|q| q.id == a.queue_id)
+            })
+            .map_or(20, |q| q.ring_timeout_secs);
+        match script.answers {
+            Answers::Yes => (script.answer_after_secs * 1000, RingOutcome::Answered),
+            Answers::No => (
+                timeout * 1000,
+                RingOutcome::Missed {
+                    reason: "no_answer".into(),
+                },
+            ),
+            Answers::Reject => (
+                1000,
+                RingOutcome::Missed {
+                    reason: "rejected".into(),
+                },
+            ),
+            Answers::Busy => (
+                0,
+                RingOutcome::Missed {
+                    reason: "busy".into(),
+                },
+            ),
+        }
+    }
+
+    fn ring_done(
+        &mut self,
+        now_ms: i64,
+        offer: &AgentOffer,
+        outcome: RingOutcome,
+    ) -> HostResult<RingOutcome> {
+        let Some(attempt) = self.attempt else {
+            return Err(HostError::Failed("ringing an agent without a queue".into()));
+        };
+        let agents = self
+            .offer_agents
+            .remove(&offer.agent_id)
+            .unwrap_or_else(|| vec![offer.agent_id.clone()]);
+        match outcome {
+            RingOutcome::Answered => {
+                if self
+                    .store
+                    .answered(attempt, &offer.agent_id, now_ms)
+                    .map_err(failed)?
+                {
+                    self.talking = Some(offer.agent_id.clone());
+                    Ok(RingOutcome::Answered)
+                } else {
+                    Ok(RingOutcome::Missed {
+                        reason: "the offer had ended".into(),
+                    })
+                }
+            }
+            RingOutcome::Missed { reason } => {
+                self.store
+                    .missed(attempt, &agents, &reason, now_ms)
+                    .map_err(failed)?;
+                Ok(RingOutcome::Missed { reason })
+            }
+        }
+    }
+
+    fn talk_ms(&mut self) -> u64 {
+        self.talking
+            .as_deref()
+            .map_or(60, |a| self.script(a).talk_secs)
+            * 1000
+    }
+
+    fn leave(&mut self, now_ms: i64, result: &str) -> HostResult<String> {
+        let Some(attempt) = self.attempt.take() else {
+            return Ok(String::new());
+        };
+        self.talking = None;
+        self.store.leave(attempt, result, now_ms).map_err(failed)
+    }
+
+    fn position(&mut self) -> HostResult<u32> {
+        match self.attempt {
+            Some(a) => self.store.position(a).map_err(failed),
+            None => Ok(0),
+        }
+    }
+
+    fn ewt(&mut self, now_ms: i64, query: &EwtQuery) -> HostResult<Option<f64>> {
+        service::estimated_wait(
+            &self.store,
+            self.attempt,
+            &query.queues,
+            query.lookback_minutes,
+            now_ms,
+        )
+        .map_err(failed)
+    }
+
+    fn agents(&mut self, queue: &CcRef) -> HostResult<AgentCounts> {
+        let c = self.store.agent_counts(&key(queue)).map_err(failed)?;
+        Ok(AgentCounts {
+            count: c.count,
+            online: c.online,
+            offline: c.offline,
+            pause: c.pause,
+            waiting: c.waiting,
+        })
+    }
+
+    fn metric(&mut self, now_ms: i64, query: &MetricQuery) -> HostResult<Option<f64>> {
+        let aggregate = |a: MetricAggregate| match a {
+            MetricAggregate::Avg => Aggregate::Avg,
+            MetricAggregate::Min => Aggregate::Min,
+            MetricAggregate::Max => Aggregate::Max,
+        };
+        let metric = match query.metric {
+            QueueMetric::WaitTime(a) => Metric::WaitTime(aggregate(a)),
+            QueueMetric::TalkTime(a) => Metric::TalkTime(aggregate(a)),
+            QueueMetric::ServiceLevel { sl_secs } => Metric::ServiceLevel { sl_secs },
+        };
+        let bucket = query.bucket.as_ref().map(key);
+        service::queue_metric(
+            &self.store,
+            &key(&query.queue),
+            bucket.as_deref(),
+            metric,
+            query.last_minutes,
+            now_ms,
+        )
+        .map_err(failed)
+    }
+
+    fn last_bridged(
+        &mut self,
+        now_ms: i64,
+        query: &LastBridgedQuery,
+    ) -> HostResult<Option<BridgedCall>> {
+        let filter = LastBridgedFilter {
+            dialer: query.dialer.clone(),
+            inbound: query.inbound.clone(),
+            outbound: query.outbound.clone(),
+            queue_ids: query.queue_ids.clone(),
+        };
+        let found = service::last_bridged(&self.store, &query.number, query.hours, &filter, now_ms)
+            .map_err(failed)?;
+        Ok(found.map(|record| {
+            let names: BTreeSet<&str> = [
+                "id",
+                "created_at",
+                "extension",
+                "queue_id",
+                "agent_id",
+                "description",
+                "gateway_id",
+                "destination",
+            ]
+            .into_iter()
+            .collect();
+            let mut fields: Vec<(String, String)> = names
+                .iter()
+                .filter_map(|n| service::bridged_property(&record, n).map(|v| (n.to_string(), v)))
+                .collect();
+            if let Ok(serde_json::Value::Object(vars)) =
+                serde_json::from_str::<serde_json::Value>(&record.variables)
+            {
+                for k in vars.keys() {
+                    let name = format!("variables.{k}");
+                    if let Some(v) = service::bridged_property(&record, &name) {
+                        fields.push((name, v));
+                    }
+                }
+            }
+            BridgedCall { fields }
+        }))
+    }
+}
