@@ -6,7 +6,7 @@ use chrono::{Datelike, NaiveDate, NaiveTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{FieldError, check_id};
+use crate::model::{FieldError, check_id_and_name};
 
 /// A calendar as provisioned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,10 +104,7 @@ fn parse_date(path: String, text: &str) -> Result<NaiveDate, FieldError> {
 impl Calendar {
     /// Checks the zone, days, times and dates; fills `name` from `id`.
     pub fn validate(&mut self, at: &str) -> Result<(), FieldError> {
-        check_id(&format!("{at}.id"), &self.id)?;
-        if self.name.is_empty() {
-            self.name = self.id.clone();
-        }
+        check_id_and_name(at, &self.id, &mut self.name)?;
         self.timezone.parse::<Tz>().map_err(|_| {
             FieldError::new(
                 format!("{at}.timezone"),

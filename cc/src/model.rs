@@ -323,6 +323,16 @@ fn check_name(path: &str, name: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Checks an entity's `id` and `name` (at `AT.id`, `AT.name`), filling an empty name with
+/// the id.
+pub(crate) fn check_id_and_name(at: &str, id: &str, name: &mut String) -> Result<(), FieldError> {
+    check_id(&format!("{at}.id"), id)?;
+    if name.is_empty() {
+        *name = id.to_string();
+    }
+    check_name(&format!("{at}.name"), name)
+}
+
 fn check_max(path: &str, value: u64, max: u64) -> Result<(), FieldError> {
     if value > max {
         return Err(FieldError::new(path, format!("is {value}; at most {max}")));
@@ -337,11 +347,7 @@ impl Queue {
     /// Checks the fields JSON cannot check, and fills `name` from `id`.
     pub fn validate(&mut self, at: &str) -> Result<(), FieldError> {
         let p = |field: &str| format!("{at}.{field}");
-        check_id(&p("id"), &self.id)?;
-        if self.name.is_empty() {
-            self.name = self.id.clone();
-        }
-        check_name(&p("name"), &self.name)?;
+        check_id_and_name(at, &self.id, &mut self.name)?;
         self.strategy.check_supported(&p("strategy"))?;
         for (field, value) in [
             ("max_wait_secs", self.max_wait_secs),
@@ -406,11 +412,7 @@ impl Agent {
     /// Checks the fields JSON cannot check, and fills `name` from `id`.
     pub fn validate(&mut self, at: &str) -> Result<(), FieldError> {
         let p = |field: &str| format!("{at}.{field}");
-        check_id(&p("id"), &self.id)?;
-        if self.name.is_empty() {
-            self.name = self.id.clone();
-        }
-        check_name(&p("name"), &self.name)?;
+        check_id_and_name(at, &self.id, &mut self.name)?;
         match (&self.extension, &self.contact) {
             (Some(_), Some(_)) => {
                 return Err(FieldError::new(
@@ -541,21 +543,13 @@ impl Tier {
 
 impl Skill {
     pub fn validate(&mut self, at: &str) -> Result<(), FieldError> {
-        check_id(&format!("{at}.id"), &self.id)?;
-        if self.name.is_empty() {
-            self.name = self.id.clone();
-        }
-        check_name(&format!("{at}.name"), &self.name)
+        check_id_and_name(at, &self.id, &mut self.name)
     }
 }
 
 impl Bucket {
     pub fn validate(&mut self, at: &str) -> Result<(), FieldError> {
-        check_id(&format!("{at}.id"), &self.id)?;
-        if self.name.is_empty() {
-            self.name = self.id.clone();
-        }
-        check_name(&format!("{at}.name"), &self.name)?;
+        check_id_and_name(at, &self.id, &mut self.name)?;
         if self.priority.abs() > 1_000_000 {
             return Err(FieldError::new(
                 format!("{at}.priority"),

@@ -484,21 +484,12 @@ impl Store for SqliteStore {
                     // Puts write the validated form (names filled in) from `setup`.
                     Change::PutQueue(q) => {
                         let q = setup.queues.iter().find(|x| x.id == q.id).unwrap_or(q);
-                        tx.execute(
-                            "INSERT INTO cc_queues (id, definition) VALUES (?1, ?2) \
-                             ON CONFLICT (id) DO UPDATE SET definition = excluded.definition",
-                            params![q.id, json(q)],
-                        )
-                        .map_err(db)?;
+                        upsert(tx, "cc_queues", &q.id, &json(q))?;
                     }
                     Change::PutAgent(a) => {
+                        // The upsert keeps the agent's runtime columns (status, state, stats).
                         let a = setup.agents.iter().find(|x| x.id == a.id).unwrap_or(a);
-                        tx.execute(
-                            "INSERT INTO cc_agents (id, definition) VALUES (?1, ?2) \
-                             ON CONFLICT (id) DO UPDATE SET definition = excluded.definition",
-                            params![a.id, json(a)],
-                        )
-                        .map_err(db)?;
+                        upsert(tx, "cc_agents", &a.id, &json(a))?;
                     }
                     Change::PutTier(t) => {
                         tx.execute(
