@@ -9,7 +9,8 @@ use rustflow_engine::{Diagnostic, Flow, Warning};
 use serde_json::{Value, json};
 
 /// Usage line, shown for an empty or unknown command.
-pub const USAGE: &str = "rustflow reload|list|show ID|validate PATH|ID|stats|version [json]";
+pub const USAGE: &str =
+    "rustflow reload|list|show ID|validate PATH|ID|stats|version [json] | rustflow cc WORDS";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -19,6 +20,8 @@ pub enum Command {
     Validate(String),
     Stats,
     Version,
+    /// `cc WORDS`: the contact centre's command language, the words as typed.
+    Cc(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +34,13 @@ pub enum Format {
 /// A trailing `json` selects JSON output when the words before it form a command, so a flow
 /// called `json` can still be shown (`show json`, `show json json`).
 pub fn parse(args: &str) -> Result<(Command, Format), String> {
+    // `cc` takes the rest of the line as its own language (`json` is one of its words).
+    let trimmed = args.trim_start();
+    if let Some(rest) = trimmed.strip_prefix("cc")
+        && (rest.is_empty() || rest.starts_with(char::is_whitespace))
+    {
+        return Ok((Command::Cc(rest.trim().to_string()), Format::Text));
+    }
     let words: Vec<&str> = args.split_whitespace().collect();
     if let [rest @ .., "json"] = words.as_slice()
         && let Ok(command) = parse_words(rest)
@@ -379,6 +389,19 @@ mod tests {
             parse("show json json"),
             Ok((Command::Show("json".into()), Format::Json))
         );
+    }
+
+    #[test]
+    fn cc_takes_the_rest_of_the_line_as_typed() {
+        assert_eq!(
+            parse("cc agent status a1 pause Lunch  break json"),
+            Ok((
+                Command::Cc("agent status a1 pause Lunch  break json".into()),
+                Format::Text
+            ))
+        );
+        assert_eq!(parse("cc"), Ok((Command::Cc(String::new()), Format::Text)));
+        assert!(parse("ccx").is_err());
     }
 
     #[test]

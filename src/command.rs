@@ -41,6 +41,7 @@ fn answer(args: &str) -> String {
             .stats
             .view(instance.current().flows.len())
             .pipe(|v| api::stats(format, &v)),
+        Command::Cc(line) => crate::cc::command(&line),
         Command::Version => api::version(
             format,
             env!("CARGO_PKG_VERSION"),

@@ -53,6 +53,7 @@ pub struct Config {
     pub link_base_url: String,
     pub link_format: LinkFormat,
     pub step_events: bool,
+    /// The contact-centre store: a SQLite file (default `$${db_dir}/rustflow-cc.sqlite`).
     pub store: String,
 }
 
@@ -62,6 +63,7 @@ pub struct Globals {
     pub conf_dir: Option<String>,
     pub sounds_dir: Option<String>,
     pub recordings_dir: Option<String>,
+    pub db_dir: Option<String>,
 }
 
 /// Every param name the module knows, for the unknown-param report.
@@ -120,7 +122,16 @@ impl Config {
             link_base_url: String::new(),
             link_format: LinkFormat::HmacSha256,
             step_events: false,
-            store: String::new(),
+            store: globals
+                .db_dir
+                .as_ref()
+                .map(|d| {
+                    PathBuf::from(d)
+                        .join("rustflow-cc.sqlite")
+                        .display()
+                        .to_string()
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -262,6 +273,7 @@ mod tests {
             conf_dir: Some("/etc/freeswitch".into()),
             sounds_dir: Some("/usr/share/freeswitch/sounds".into()),
             recordings_dir: Some("/var/lib/freeswitch/recordings".into()),
+            db_dir: Some("/var/lib/freeswitch/db".into()),
         }
     }
 
@@ -292,6 +304,7 @@ mod tests {
         assert_eq!(config.link_format, LinkFormat::HmacSha256);
         assert!(!config.step_events);
         assert!(!config.http_allow_insecure);
+        assert_eq!(config.store, "/var/lib/freeswitch/db/rustflow-cc.sqlite");
     }
 
     #[test]

@@ -970,6 +970,7 @@ mod tests {
             conf_dir: Some("/etc/fs".into()),
             sounds_dir: Some("/snd".into()),
             recordings_dir: None,
+            db_dir: None,
         };
         let params = vec![
             ("tts-engine".to_string(), "flite".to_string()),

@@ -7,6 +7,7 @@
 
 mod api;
 mod app;
+mod cc;
 mod command;
 mod config;
 mod dial;
@@ -39,6 +40,7 @@ impl Module for Rustflow {
         loader::update_completion(&snapshot.flows);
         let instance = state::Instance::new(snapshot);
         instance.stats.reload_done(ok);
+        cc::open(&instance.current().config);
         state::install(instance);
         if let Err(status) = switch::event::reserve_subclass(host::STEP_EVENT) {
             // Already reserved (by an earlier load that did not free it): events still fire.
@@ -55,8 +57,8 @@ impl Module for Rustflow {
         )?;
         registrar.api::<command::RustflowApi>(
             c"rustflow",
-            c"mod_rustflow flows: reload, list, show, validate, stats, version",
-            c"reload|list|show ID|validate PATH|ID|stats|version [json]",
+            c"mod_rustflow flows: reload, list, show, validate, stats, version; cc: the contact centre",
+            c"reload|list|show ID|validate PATH|ID|stats|version [json] | cc WORDS",
         )?;
         Ok(())
     }
@@ -65,6 +67,7 @@ impl Module for Rustflow {
         test_hooks::panic_at("shutdown");
         set_completion("del rustflow");
         switch::event::free_subclass(host::STEP_EVENT);
+        cc::close();
         if let Some(instance) = state::remove() {
             let running = instance.stats.view(0).calls_running;
             if running > 0 {

@@ -19,6 +19,7 @@ pub fn read_config() -> Config {
         conf_dir: globals::get("conf_dir"),
         sounds_dir: globals::get("sounds_dir"),
         recordings_dir: globals::get("recordings_dir"),
+        db_dir: globals::get("db_dir"),
     };
     let (params, providers) = match ConfigFile::open(CONFIG_NAME) {
         Some(file) => {

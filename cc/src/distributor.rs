@@ -23,14 +23,17 @@ pub const LEASE_GRACE_SECS: u64 = 10;
 /// Passes that may lose races before a pass gives up (the next wake-up retries).
 const MAX_ROUNDS: usize = 8;
 
-/// Plans the claims of one pass, best caller first. No agent appears in two claims.
-pub fn plan(view: &DispatchView, now: Ms, rng: &mut Rng) -> Vec<Claim> {
-    let queues: BTreeMap<&str, &Queue> = view
-        .setup
+fn queues_by_id(view: &DispatchView) -> BTreeMap<&str, &Queue> {
+    view.setup
         .queues
         .iter()
         .map(|q| (q.id.as_str(), q))
-        .collect();
+        .collect()
+}
+
+/// Plans the claims of one pass, best caller first. No agent appears in two claims.
+pub fn plan(view: &DispatchView, now: Ms, rng: &mut Rng) -> Vec<Claim> {
+    let queues = queues_by_id(view);
     let agents: BTreeMap<&str, &crate::model::Agent> = view
         .setup
         .agents
@@ -163,12 +166,7 @@ fn eligible(
 /// The next time a waiting caller becomes eligible for more agents (its sticky window ends,
 /// or its wait reaches the next tier level), for the distributor's sleep.
 pub fn next_wake(view: &DispatchView, now: Ms) -> Option<Ms> {
-    let queues: BTreeMap<&str, &Queue> = view
-        .setup
-        .queues
-        .iter()
-        .map(|q| (q.id.as_str(), q))
-        .collect();
+    let queues = queues_by_id(view);
     let mut wake: Option<Ms> = None;
     let mut take = |t: Ms| {
         if t > now {

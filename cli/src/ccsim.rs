@@ -14,7 +14,7 @@
 //! under `offline` or `pause`. `waiting` callers join just before the simulated caller;
 //! their offers are answered by the agents' scripts too.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rustflow_cc::distributor::Distributor;
 use rustflow_cc::model::{FieldError, Setup, from_value};
@@ -552,19 +552,7 @@ impl SimQueues for CcSim {
         let found = service::last_bridged(&self.store, &query.number, query.hours, &filter, now_ms)
             .map_err(failed)?;
         Ok(found.map(|record| {
-            let names: BTreeSet<&str> = [
-                "id",
-                "created_at",
-                "extension",
-                "queue_id",
-                "agent_id",
-                "description",
-                "gateway_id",
-                "destination",
-            ]
-            .into_iter()
-            .collect();
-            let mut fields: Vec<(String, String)> = names
+            let mut fields: Vec<(String, String)> = rustflow_engine::LAST_BRIDGED_PROPERTIES
                 .iter()
                 .filter_map(|n| service::bridged_property(&record, n).map(|v| (n.to_string(), v)))
                 .collect();

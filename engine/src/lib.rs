@@ -35,6 +35,8 @@ pub mod schema;
 pub mod sim;
 pub mod template;
 
+/// The call properties `lastBridged` can set (plus `variables.KEY`).
+pub use apps::contact_centre::BRIDGED_PROPERTIES as LAST_BRIDGED_PROPERTIES;
 pub use causes::hangup_cause;
 pub use compile::{
     NOT_YET_SUPPORTED_APPS, RESERVED_KEYS, SUPPORTED_APPS, application_names, compile_source,

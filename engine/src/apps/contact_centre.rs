@@ -139,7 +139,7 @@ pub(crate) const APPS: &[App] = &[
 const AGENT_METRICS: &[&str] = &["count", "online", "offline", "pause", "waiting"];
 
 /// `lastBridged` properties (plus `variables.KEY`).
-const BRIDGED_PROPERTIES: &[&str] = &[
+pub const BRIDGED_PROPERTIES: &[&str] = &[
     "id",
     "created_at",
     "extension",

@@ -370,7 +370,8 @@ fn a_reload_with_one_broken_flow_changes_nothing() {
 #[test]
 fn bare_and_unknown_subcommands_print_usage() {
     let h = loaded_with(&[("busy", BUSY)]);
-    let usage = "rustflow reload|list|show ID|validate PATH|ID|stats|version [json]";
+    let usage =
+        "rustflow reload|list|show ID|validate PATH|ID|stats|version [json] | rustflow cc WORDS";
     assert_eq!(
         FakeCore::api("rustflow", None).output,
         format!("-ERR usage: {usage}\n")
@@ -434,4 +435,61 @@ fn validate_lists_the_warnings_and_notes_of_a_flow_that_loads() {
     );
     let json = h.api(&format!("validate {}/ json", dir.display())).json();
     assert_eq!(json["warnings"].as_array().map(Vec::len), Some(2), "{json}");
+}
+
+/// `rustflow cc` provisions the store named by `store`, the same language as the offline
+/// tool; `json` and multi-word values pass through untouched.
+#[test]
+fn cc_provisions_the_contact_centre_store() {
+    let mut h = Harness::new();
+    let store = h.root().join("cc.sqlite");
+    let flows = h.flows_dir().display().to_string();
+    h.set_params(&[
+        ("flows-dir", &flows),
+        ("store", &store.display().to_string()),
+    ]);
+    h.load();
+    assert_eq!(
+        h.api("cc queue add sales max_wait_secs=90").output,
+        "added queue sales\n"
+    );
+    assert_eq!(
+        h.api("cc agent add a1 extension=1001 name=Ann Smith")
+            .output,
+        "added agent a1\n"
+    );
+    assert_eq!(
+        h.api("cc tier add sales a1").output,
+        "added tier sales/a1\n"
+    );
+    assert_eq!(
+        h.api("cc agent status a1 pause Lunch break").output,
+        "agent a1: pause (Lunch break)\n"
+    );
+    let queues = h.api("cc queue list json").json();
+    assert_eq!(queues[0]["id"], "sales");
+    assert_eq!(queues[0]["max_wait_secs"], 90);
+    assert_eq!(
+        h.api("cc queue set sales max_wait_secs=abc").output,
+        "-ERR queue sales: max_wait_secs: invalid type: string \"abc\", expected u64\n"
+    );
+    assert!(store.exists(), "the store file is where `store` says");
+}
+
+/// A store that cannot be opened is one error at load; flows keep working and `rustflow cc`
+/// says why.
+#[test]
+fn an_unusable_store_leaves_flows_working() {
+    let mut h = Harness::new();
+    h.write_flow("busy", BUSY);
+    let flows = h.flows_dir().display().to_string();
+    let bad = h.root().join("no/such/dir/cc.sqlite");
+    h.set_params(&[("flows-dir", &flows), ("store", &bad.display().to_string())]);
+    h.load();
+    let expected = format!(
+        "-ERR contact-centre store {}: unable to open database file\n",
+        bad.display()
+    );
+    assert_eq!(h.api("cc queue list").output, expected);
+    assert!(h.api("list").output.contains("busy"));
 }
