@@ -484,6 +484,26 @@ class Suite:
                 out.append(f"{label}: B-leg {name} = {got!r}, expected {want!r}")
         return out
 
+    def s_cc_provisioning_in_fs_cli(self):
+        # The module opened its default store in FreeSWITCH's db dir at load; `rustflow cc`
+        # provisions it in the offline tool's language, hostile names kept as text.
+        store = self.lab.dirs["db"] / "rustflow-cc.sqlite"
+        check(store.exists(), f"no contact-centre store at {store}")
+        check("contact-centre store" in self.lab.log_path.read_text(errors="replace"),
+              "the load did not log the contact-centre store")
+        reply = self.lab.api("rustflow cc queue add e2e_sales max_wait_secs=90")
+        check(reply.strip() == "added queue e2e_sales", f"queue add: {reply!r}")
+        reply = self.lab.api("rustflow cc agent add e2e_a1 extension=1001 name=<img src=x onerror=alert(1)>")
+        check(reply.strip() == "added agent e2e_a1", f"agent add: {reply!r}")
+        agents = json.loads(self.lab.api("rustflow cc agent list json"))
+        names = [a.get("name") for a in agents]
+        check("<img src=x onerror=alert(1)>" in names, f"agent names: {names!r}")
+        reply = self.lab.api("rustflow cc queue set e2e_sales max_wait_secs=abc")
+        check(reply.startswith("-ERR") and "max_wait_secs" in reply, f"bad value: {reply!r}")
+        queues = json.loads(self.lab.api("rustflow cc queue list json"))
+        check([q.get("max_wait_secs") for q in queues if q.get("id") == "e2e_sales"] == [90],
+              f"queues: {queues!r}")
+
     def _calls_up(self, n, wait=8):
         """Waits up to `wait` seconds for `n` calls up; returns the last count seen."""
         deadline = time.monotonic() + wait
@@ -558,7 +578,7 @@ SCENARIO_ORDER = [
     "cause_unallocated_404", "panic_leaves_freeswitch_alive", "reload_under_50_calls",
     "ivr_dtmf", "sip_redirect_302", "bridge_answered", "bridge_busy", "bridge_no_answer",
     "bridge_failover", "record_file", "conference_two_callers", "park_and_retrieve",
-    "bridge_pickup_group", "hostile_originate_no_extra_leg",
+    "bridge_pickup_group", "hostile_originate_no_extra_leg", "cc_provisioning_in_fs_cli",
     # last: it replaces the test-hooks module with the Makefile's release build
     "install_over_loaded_then_reload",
 ]
