@@ -920,7 +920,7 @@ fn read_snapshot(store: &dyn Store, now_ms: Ms) -> Result<Snapshot, CommandError
                 state: a.state.as_str(),
             })
             .collect();
-        let counts = store.agent_counts(&queue.id)?;
+        let counts = store.agent_counts(&queue.id, now_ms)?;
         let history: Vec<Finished> = store
             .history(Some(&queue.id), now_ms - 3_600_000)?
             .iter()

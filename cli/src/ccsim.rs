@@ -504,8 +504,11 @@ impl SimQueues for CcSim {
         .map_err(failed)
     }
 
-    fn agents(&mut self, queue: &CcRef) -> HostResult<AgentCounts> {
-        let c = self.store.agent_counts(&key(queue)).map_err(failed)?;
+    fn agents(&mut self, now_ms: i64, queue: &CcRef) -> HostResult<AgentCounts> {
+        let c = self
+            .store
+            .agent_counts(&key(queue), now_ms)
+            .map_err(failed)?;
         Ok(AgentCounts {
             count: c.count,
             online: c.online,

@@ -828,7 +828,7 @@ pub trait SimQueues: fmt::Debug {
     fn leave(&mut self, now_ms: i64, result: &str) -> HostResult<String>;
     fn position(&mut self) -> HostResult<u32>;
     fn ewt(&mut self, now_ms: i64, query: &EwtQuery) -> HostResult<Option<f64>>;
-    fn agents(&mut self, queue: &CcRef) -> HostResult<AgentCounts>;
+    fn agents(&mut self, now_ms: i64, queue: &CcRef) -> HostResult<AgentCounts>;
     fn metric(&mut self, now_ms: i64, query: &MetricQuery) -> HostResult<Option<f64>>;
     fn last_bridged(
         &mut self,
@@ -1604,7 +1604,8 @@ impl Host for SimHost {
     }
 
     fn queue_agents(&mut self, queue: &CcRef) -> HostResult<AgentCounts> {
-        self.queues()?.agents(queue)
+        let now = self.now_ms();
+        self.queues()?.agents(now, queue)
     }
 
     fn queue_metric(&mut self, query: &MetricQuery) -> HostResult<Option<f64>> {

@@ -585,5 +585,6 @@ pub trait Store: Send + Sync {
     fn history(&self, queue: Option<&str>, since: Ms) -> StoreResult<Vec<AttemptRecord>>;
     /// Waiting and offering attempts in dispatch order.
     fn waiting(&self) -> StoreResult<Vec<AttemptRecord>>;
-    fn agent_counts(&self, queue: &str) -> StoreResult<AgentCounts>;
+    /// `waiting` counts the agents free at `now` (online, no lease, rest over).
+    fn agent_counts(&self, queue: &str, now: Ms) -> StoreResult<AgentCounts>;
 }

@@ -1230,7 +1230,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn agent_counts(&self, queue: &str) -> StoreResult<AgentCounts> {
+    fn agent_counts(&self, queue: &str, now: Ms) -> StoreResult<AgentCounts> {
         self.read(|tx| {
             let setup = self.cached_setup(tx)?;
             let Some(q) = find_queue(&setup, queue) else {
@@ -1240,7 +1240,7 @@ impl Store for SqliteStore {
             let now_free: Vec<String> = collect(
                 tx,
                 &format!("SELECT id FROM cc_agents WHERE {FREE_AGENT_SQL}"),
-                [i64::MAX / 2],
+                [now],
             )?;
             for agent in setup.agents.iter().filter(|a| serves(&setup, q, a)) {
                 counts.count += 1;

@@ -302,6 +302,13 @@ pub fn missed_and_wrap_up(open: Open<'_>) {
         (Some(T0 + 22_000), Some(T0 + 82_000), 4)
     );
     assert_eq!(store.next_due(T0 + 82_000).unwrap(), Some(T0 + 92_000));
+    // `waiting` counts agents free now: not a2 while it wraps up, a2 once its rest is over.
+    let counts = store.agent_counts("sales", T0 + 91_999).unwrap();
+    assert_eq!(
+        (counts.count, counts.online, counts.pause, counts.waiting),
+        (2, 1, 1, 0)
+    );
+    assert_eq!(store.agent_counts("sales", T0 + 92_000).unwrap().waiting, 1);
     assert_eq!(
         store.janitor(T0 + 92_000).unwrap().rested,
         vec!["a2".to_string()]
