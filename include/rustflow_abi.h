@@ -336,13 +336,25 @@ switch_status_t switch_ivr_play_and_detect_speech(switch_core_session_t *session
 
 switch_channel_state_t switch_channel_get_state(switch_channel_t *channel);
 
-/* Channel flags: an enum of switch_types.h; the module only asks about CF_ANSWERED (sipRedirect
- * chooses 302 vs REFER by it). */
+/* Channel flags: an enum of switch_types.h. The module asks about CF_ANSWERED (sipRedirect
+ * chooses 302 vs REFER by it) and sets CF_BREAK from another thread to end a queued caller's hold
+ * audio (switch_ivr_play_file checks it on every frame and clears it). */
 typedef enum {
-	CF_ANSWERED = 1
+	CF_ANSWERED = 1,
+	CF_BREAK = 23
 } switch_channel_flag_t;
 /* Non-zero when the flag is set. */
 uint32_t switch_channel_test_flag(switch_channel_t *channel, switch_channel_flag_t flag);
+/* Safe from any thread: only sets state under the channel's flag mutex. */
+void switch_channel_set_flag_value(switch_channel_t *channel, switch_channel_flag_t flag, uint32_t value);
+void switch_channel_clear_flag(switch_channel_t *channel, switch_channel_flag_t flag);
+/* switch_channel_ready(ch) is this with (1, 0): false once the channel hangs up, is transferred or
+ * redirected. */
+int switch_channel_test_ready(switch_channel_t *channel, switch_bool_t check_ready, switch_bool_t check_media);
+/* switch_core_session_locate(uuid) is this macro's function: the session read-locked (release with
+ * switch_core_session_rwunlock on the same thread), or NULL when there is none or it is hanging up. */
+switch_core_session_t *switch_core_session_perform_locate(const char *uuid_str, const char *file, const char *func,
+														  int line);
 switch_status_t switch_channel_set_profile_var(switch_channel_t *channel, const char *name, const char *val);
 /* SWITCH_STATUS_SUCCESS when the module (e.g. "mod_conference") is loaded. */
 switch_status_t switch_loadable_module_exists(const char *mod);
@@ -388,8 +400,11 @@ void switch_console_free_matches(switch_console_callback_match_t **matches);
 typedef uint32_t switch_originate_flag_t; /* SOF_NONE = 0 is what the module passes */
 
 /* The module passes: table NULL, cid overrides NULL, caller_profile_override NULL, ovars = an
- * event holding the bridge's global variables, flags 0, cancel_cause NULL, dh NULL. On success
- * *bleg is a read-locked session: release it with switch_core_session_rwunlock. */
+ * event holding the bridge's global variables, flags 0, dh NULL. `bridge` passes its session and
+ * cancel_cause NULL; a queue offer passes session NULL (the dispatcher has none) and a cancel_cause
+ * that the caller's thread sets to ORIGINATOR_CANCEL when the caller leaves (originate reads it on
+ * every pass). On success *bleg is a read-locked session: release it with
+ * switch_core_session_rwunlock. */
 switch_status_t switch_ivr_originate(switch_core_session_t *session, switch_core_session_t **bleg,
 									 switch_call_cause_t *cause, const char *bridgeto, uint32_t timelimit_sec,
 									 const switch_state_handler_table_t *table, const char *cid_name_override,

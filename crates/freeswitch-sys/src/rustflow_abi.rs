@@ -603,6 +603,7 @@ unsafe extern "C" {
 }
 impl switch_channel_flag_t {
     pub const CF_ANSWERED: switch_channel_flag_t = switch_channel_flag_t(1);
+    pub const CF_BREAK: switch_channel_flag_t = switch_channel_flag_t(23);
 }
 #[repr(transparent)]
 #[derive(Debug, Copy, Clone, Hash, PartialEq, Eq)]
@@ -612,6 +613,31 @@ unsafe extern "C" {
         channel: *mut switch_channel_t,
         flag: switch_channel_flag_t,
     ) -> u32;
+}
+unsafe extern "C" {
+    pub fn switch_channel_set_flag_value(
+        channel: *mut switch_channel_t,
+        flag: switch_channel_flag_t,
+        value: u32,
+    );
+}
+unsafe extern "C" {
+    pub fn switch_channel_clear_flag(channel: *mut switch_channel_t, flag: switch_channel_flag_t);
+}
+unsafe extern "C" {
+    pub fn switch_channel_test_ready(
+        channel: *mut switch_channel_t,
+        check_ready: switch_bool_t,
+        check_media: switch_bool_t,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn switch_core_session_perform_locate(
+        uuid_str: *const ::std::os::raw::c_char,
+        file: *const ::std::os::raw::c_char,
+        func: *const ::std::os::raw::c_char,
+        line: ::std::os::raw::c_int,
+    ) -> *mut switch_core_session_t;
 }
 unsafe extern "C" {
     pub fn switch_channel_set_profile_var(

@@ -338,6 +338,24 @@ impl<'a> Session<'a> {
         Status::check(status).map_err(PlayError::Status)
     }
 
+    /// Bridges this call (on its own thread) with `peer`, an idle leg such as one
+    /// [`originate_detached`] answered; returns when the bridge ends. If this call is already
+    /// gone, FreeSWITCH hangs the peer up.
+    pub fn bridge_with(&self, peer: &LockedSession) -> Result<(), Status> {
+        // SAFETY: this session is live and we are on its thread; the peer is live (we hold its
+        // read lock for the whole call); NULL callback and data are allowed.
+        let status = unsafe {
+            ffi::switch_ivr_multi_threaded_bridge(
+                self.raw.as_ptr(),
+                peer.raw.as_ptr(),
+                None,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
+        };
+        Status::check(status)
+    }
+
     /// Calls `dial_string` with `variables` on every leg; on answer bridges this call to the
     /// answering leg until either side hangs up. `Ok(())` = a leg answered and was bridged;
     /// `Err(cause)` = no leg answered, with FreeSWITCH's cause.
@@ -387,6 +405,101 @@ impl<'a> Session<'a> {
         }
         Ok(Ok(()))
     }
+}
+
+/// A session found by uuid ([`LockedSession::locate`]) or answered by
+/// [`originate_detached`], read-locked until dropped.
+///
+/// Not `Send`: FreeSWITCH wants the read lock released on the thread that took it, so threads
+/// pass uuids, never locked sessions. Only thread-safe operations are offered on it (variables,
+/// flags, hangup); media stays on the session's own thread, except [`Session::bridge_with`],
+/// where the calling session's thread runs the bridge and the peer is idle.
+pub struct LockedSession {
+    raw: NonNull<ffi::switch_core_session_t>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl LockedSession {
+    /// The live session with this uuid, or `None` when there is none or it is hanging up.
+    #[track_caller]
+    pub fn locate(uuid: &str) -> Option<LockedSession> {
+        let uuid = c_string(uuid, "uuid").ok()?;
+        let site = CallSite::here();
+        // SAFETY: NUL-terminated strings that outlive the call; the result is NULL or a
+        // session read-locked for us, released exactly once by Drop.
+        let raw = unsafe {
+            ffi::switch_core_session_perform_locate(
+                uuid.as_ptr(),
+                site.file.as_ptr(),
+                c"rustflow".as_ptr(),
+                site.line,
+            )
+        };
+        NonNull::new(raw).map(|raw| LockedSession {
+            raw,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// The session, for its uuid and channel.
+    pub fn session(&self) -> Session<'_> {
+        Session {
+            raw: self.raw,
+            _callback: PhantomData,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for LockedSession {
+    fn drop(&mut self) {
+        // SAFETY: we hold exactly one read lock on this live session (locate or originate
+        // gave it to us) and release it once, on the thread that took it (not Send).
+        unsafe { ffi::switch_core_session_rwunlock(self.raw.as_ptr()) };
+    }
+}
+
+/// Calls `dial_string` with no A-leg (from a thread that has no session: a queue offer). The
+/// answered leg comes back read-locked and idle (CS_CONSUME_MEDIA) until someone bridges or
+/// hangs it up. `cancel`, set to a hangup cause from another thread while ringing, ends the
+/// originate with that cause. `Err(cause)` = no leg answered.
+pub fn originate_detached(
+    dial_string: &str,
+    variables: &Event,
+    timeout_s: u32,
+    cancel: &std::sync::atomic::AtomicU32,
+) -> Result<Result<LockedSession, u32>, NulError> {
+    let dial = c_string(dial_string, "dial string")?;
+    let mut peer: *mut ffi::switch_core_session_t = std::ptr::null_mut();
+    let mut cause = ffi::switch_call_cause_t::SWITCH_CAUSE_NONE;
+    // SAFETY: valid out-pointers; NUL-terminated dial string; the variables event stays ours
+    // (originate only adds to it); `cancel` outlives the call (originate returns before the
+    // borrow ends) and is a u32 like switch_call_cause_t (repr(transparent) over c_uint);
+    // FreeSWITCH only reads it, and we write it atomically; every other argument may be NULL/0.
+    let status = unsafe {
+        ffi::switch_ivr_originate(
+            std::ptr::null_mut(),
+            &mut peer,
+            &mut cause,
+            dial.as_ptr(),
+            timeout_s,
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null(),
+            std::ptr::null_mut(),
+            variables.as_ptr(),
+            0,
+            cancel.as_ptr().cast::<ffi::switch_call_cause_t>(),
+            std::ptr::null_mut(),
+        )
+    };
+    let Some(raw) = NonNull::new(peer).filter(|_| Status::check(status).is_ok()) else {
+        return Ok(Err(cause.0));
+    };
+    Ok(Ok(LockedSession {
+        raw,
+        _not_send: PhantomData,
+    }))
 }
 
 /// What `play_and_get_digits` collects.
@@ -488,6 +601,36 @@ impl Channel<'_> {
     pub fn up(&self) -> bool {
         self.state()
             .is_some_and(|s| s.0 < ffi::switch_channel_state_t::CS_HANGUP.0)
+    }
+
+    /// Whether the channel is ready (`switch_channel_ready`): up, and not being transferred or
+    /// redirected away from the application.
+    pub fn ready(&self) -> bool {
+        let Ok(raw) = self.raw() else { return false };
+        // SAFETY: live channel; reads state and flags.
+        unsafe {
+            ffi::switch_channel_test_ready(
+                raw,
+                ffi::switch_bool_t::SWITCH_TRUE,
+                ffi::switch_bool_t::SWITCH_FALSE,
+            ) != 0
+        }
+    }
+
+    /// Ends the file the channel's thread is playing (a whole file list) at its next frame;
+    /// safe from any thread. One-shot: a break requested between two plays ends the next one,
+    /// so the owner clears it ([`Channel::clear_break`]) before playing anything else.
+    pub fn request_break(&self) {
+        let Ok(raw) = self.raw() else { return };
+        // SAFETY: live channel; setting a flag takes the channel's flag mutex (any thread).
+        unsafe { ffi::switch_channel_set_flag_value(raw, ffi::switch_channel_flag_t::CF_BREAK, 2) };
+    }
+
+    /// Drops a pending [`Channel::request_break`].
+    pub fn clear_break(&self) {
+        let Ok(raw) = self.raw() else { return };
+        // SAFETY: live channel; clearing a flag takes the channel's flag mutex.
+        unsafe { ffi::switch_channel_clear_flag(raw, ffi::switch_channel_flag_t::CF_BREAK) };
     }
 
     /// Whether the channel is still executing its dialplan applications (CS_EXECUTE): a
