@@ -1024,9 +1024,9 @@ impl Host for SessionHost<'_, '_> {
         Ok(event)
     }
 
-    fn queue_ring(&mut self, _offer: &AgentOffer) -> HostResult<RingOutcome> {
+    fn queue_ring(&mut self, offer: &AgentOffer) -> HostResult<RingOutcome> {
         let session = self.session;
-        let (outcome, answerer) = self.queue_call()?.ring(session)?;
+        let (outcome, answerer) = self.queue_call()?.ring(session, offer)?;
         // Ring-all: the flow's `cc_agent_*` name the agent who took the call.
         if let Some(agent) = answerer {
             self.set_var("cc_agent_name", &agent.agent_name)?;

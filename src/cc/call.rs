@@ -169,11 +169,18 @@ impl QueueCall {
         until_micros: Option<i64>,
     ) -> HostResult<QueueEvent> {
         let until = until_micros.map(|u| u.div_euclid(1000));
-        self.slot.set_timer(until);
-        if until.is_some() {
-            self.centre.poke();
-        }
-        let wake = self.hold_until(session, |view| view.take_wake())?;
+        let wake = if until.is_some_and(|u| u <= now_ms()) {
+            // The timer is due already: still, an offer or the end of the wait comes first.
+            let posted = self.slot.check(|view| view.take_wake());
+            self.slot.stop_holding();
+            posted.unwrap_or(Wake::Timer)
+        } else {
+            self.slot.set_timer(until);
+            if until.is_some() {
+                self.centre.poke();
+            }
+            self.hold_until(session, |view| view.take_wake())?
+        };
         Ok(match wake {
             Wake::Timer => QueueEvent::TimerDue,
             Wake::Offer(offer) => QueueEvent::Offer(offer),
@@ -187,8 +194,12 @@ impl QueueCall {
 
     /// Waits (holding) for the ring of the current offer; the answering agent when another
     /// leg of a ring-all won.
-    pub fn ring(&mut self, session: &Session<'_>) -> HostResult<(RingOutcome, Option<AgentOffer>)> {
-        match self.hold_until(session, |view| view.take_ring()) {
+    pub fn ring(
+        &mut self,
+        session: &Session<'_>,
+        offer: &AgentOffer,
+    ) -> HostResult<(RingOutcome, Option<AgentOffer>)> {
+        match self.hold_until(session, |view| view.take_ring(&offer.agent_call_id)) {
             Ok(RingOutcome::Answered) => {
                 let agent = self.slot.answered_offer();
                 Ok((RingOutcome::Answered, agent))

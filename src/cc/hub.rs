@@ -179,6 +179,12 @@ impl Centre {
                 );
             }
             for (attempt, agents) in &janitor.expired_offers {
+                // The ring thread never reported (it should within the ring timeout): the
+                // caller must not wait for it for ever.
+                let callers: Vec<Arc<Slot>> = self.hub.lock().callers.values().cloned().collect();
+                if let Some(slot) = callers.iter().find(|s| s.is_attempt(*attempt)) {
+                    slot.expire_ring();
+                }
                 log::global(
                     Level::Warning,
                     &format!(
@@ -266,7 +272,19 @@ impl Centre {
         let spawned = std::thread::Builder::new()
             .name("rustflow-ring".to_string())
             .spawn(move || {
-                ring::run(&centre, &slot, &offer, &uuids);
+                let rung = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    ring::run(&centre, &slot, &offer, &uuids);
+                }));
+                if rung.is_err() {
+                    log::global(
+                        Level::Critical,
+                        &format!(
+                            "rustflow: ringing the agents of attempt {} panicked",
+                            offer.attempt
+                        ),
+                    );
+                    slot.expire_ring();
+                }
                 centre.ring_finished();
                 centre.poke();
             });
@@ -325,11 +343,12 @@ struct SlotInner {
     timer_at: Option<Ms>,
     timer_due: bool,
     offers: VecDeque<AgentOffer>,
-    /// Ring results, one per offer, in order.
-    rings: VecDeque<RingOutcome>,
+    /// The offer being rung (its `agent_call_id`), and the result of the last one that
+    /// ended, with its id: the caller takes the result of the offer it rings, never a stale one.
+    ringing: Option<String>,
+    rung: Option<(String, RingOutcome)>,
     left: Option<String>,
     answered: Option<AnsweredLeg>,
-    ringing: bool,
     closed: bool,
 }
 
@@ -364,6 +383,10 @@ impl Slot {
         self.wake(&inner);
     }
 
+    fn is_attempt(&self, attempt: i64) -> bool {
+        self.inner.lock().attempt == Some(attempt)
+    }
+
     /// False when the caller has already left (its leave frees the agents).
     fn post_offer(&self, attempt: i64, offer: AgentOffer) -> bool {
         let mut inner = self.inner.lock();
@@ -371,25 +394,43 @@ impl Slot {
             return false;
         }
         inner.attempt = Some(attempt);
-        inner.ringing = true;
+        inner.ringing = Some(offer.agent_call_id.clone());
         self.cancel.store(0, std::sync::atomic::Ordering::SeqCst);
         inner.offers.push_back(offer);
         self.wake(&inner);
         true
     }
 
-    /// The ring ended. With an answered leg: false when the caller has left, and the leg
-    /// is the ring thread's to hang up.
-    pub(super) fn post_ring(&self, outcome: RingOutcome, answered: Option<AnsweredLeg>) -> bool {
+    /// The ring of offer `offer_id` ended. With an answered leg: false when nobody will
+    /// bridge it (the caller left, or the offer was given up), so the leg is the ring
+    /// thread's to hang up.
+    pub(super) fn post_ring(
+        &self,
+        offer_id: &str,
+        outcome: RingOutcome,
+        answered: Option<AnsweredLeg>,
+    ) -> bool {
         let mut inner = self.inner.lock();
-        inner.ringing = false;
-        if inner.closed {
+        if inner.closed || inner.ringing.as_deref() != Some(offer_id) {
             return false;
         }
+        inner.ringing = None;
         inner.answered = answered;
-        inner.rings.push_back(outcome);
+        inner.rung = Some((offer_id.to_string(), outcome));
         self.wake(&inner);
         true
+    }
+
+    /// The ring in progress will never report (its lease expired, or its thread died):
+    /// the caller goes on as after a missed offer.
+    fn expire_ring(&self) {
+        let ringing = self.inner.lock().ringing.clone();
+        if let Some(offer_id) = ringing {
+            let missed = RingOutcome::Missed {
+                reason: "the offer's lease expired".to_string(),
+            };
+            self.post_ring(&offer_id, missed, None);
+        }
     }
 
     /// Marks a timer due when its time has come; returns when the next one is due.
@@ -433,7 +474,7 @@ impl Slot {
         let mut inner = self.inner.lock();
         inner.closed = true;
         inner.holding = false;
-        (inner.answered.take(), inner.ringing)
+        (inner.answered.take(), inner.ringing.is_some())
     }
 
     /// The agent whose leg answered (not taken: the leg stays for bridging).
@@ -471,8 +512,11 @@ impl SlotInnerView<'_> {
         None
     }
 
-    /// The result of the ring in progress.
-    pub fn take_ring(&mut self) -> Option<RingOutcome> {
-        self.inner.rings.pop_front()
+    /// The result of the ring of offer `offer_id`.
+    pub fn take_ring(&mut self, offer_id: &str) -> Option<RingOutcome> {
+        match &self.inner.rung {
+            Some((id, _)) if id == offer_id => self.inner.rung.take().map(|(_, outcome)| outcome),
+            _ => None,
+        }
     }
 }

@@ -147,7 +147,7 @@ pub fn run(centre: &Centre, slot: &Slot, offer: &Offer, uuids: &[String]) {
             let uuid = session.uuid();
             let agent_id = session.channel().var("cc_agent_id");
             drop(leg);
-            answered(centre, slot, offer, uuid, agent_id)
+            answered(centre, slot, offer, &uuids[0], uuid, agent_id)
         }
         Ok(Err(cause)) => match miss_reason(cause) {
             Some(reason) => missed(centre, offer, reason),
@@ -167,7 +167,7 @@ pub fn run(centre: &Centre, slot: &Slot, offer: &Offer, uuids: &[String]) {
         }
     };
     if let RingOutcome::Missed { .. } = outcome {
-        slot.post_ring(outcome, None);
+        slot.post_ring(&uuids[0], outcome, None);
     }
 }
 
@@ -176,6 +176,7 @@ fn answered(
     centre: &Centre,
     slot: &Slot,
     offer: &Offer,
+    offer_id: &str,
     leg_uuid: String,
     agent_id: Option<String>,
 ) -> RingOutcome {
@@ -203,7 +204,7 @@ fn answered(
         uuid: leg_uuid.clone(),
         offer: agent_offer(agent, leg_uuid.clone()),
     };
-    if !slot.post_ring(RingOutcome::Answered, Some(leg)) {
+    if !slot.post_ring(offer_id, RingOutcome::Answered, Some(leg)) {
         // The caller left after the store took the answer: nobody will bridge the leg.
         hang_up_leg(&leg_uuid, causes::ORIGINATOR_CANCEL);
     }
