@@ -10,7 +10,7 @@ use rustflow_engine::{
     CalendarStatus, CallerIdUpdate, CcRef, ConferenceRequest, DigitCapture, EwtQuery, ExportScope,
     HangupCause, Host, HostError, HostResult, HttpRequest, HttpResponse, LastBridgedQuery,
     LinkFormat, LinkSettings, LogLevel, MetricQuery, ParkRequest, PlayFile, PlayOutcome,
-    QueueEvent, QueueJoin, QueueJoinOutcome, RecordRequest, RingOutcome, Ringback,
+    QueueBridge, QueueEvent, QueueJoin, QueueJoinOutcome, RecordRequest, RingOutcome, Ringback,
     SessionRecording, SpeechCapture, SpeechOutcome, StepEvent,
 };
 
@@ -1037,7 +1037,7 @@ impl Host for SessionHost<'_, '_> {
         Ok(outcome)
     }
 
-    fn queue_bridge(&mut self) -> HostResult<()> {
+    fn queue_bridge(&mut self) -> HostResult<QueueBridge> {
         let session = self.session;
         self.queue_call()?.bridge(session)
     }

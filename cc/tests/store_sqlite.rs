@@ -37,6 +37,11 @@ fn claims_are_leases() {
 fn missed_and_wrap_up() {
     with_fresh_file(suite::missed_and_wrap_up);
 }
+
+#[test]
+fn answered_then_gone() {
+    with_fresh_file(suite::answered_then_gone);
+}
 #[test]
 fn order_timeout_and_resume() {
     with_fresh_file(suite::order_timeout_and_resume);

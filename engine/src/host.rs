@@ -453,6 +453,16 @@ pub enum RingOutcome {
     Missed { reason: String },
 }
 
+/// How connecting the caller to the answered agent ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueBridge {
+    /// They talked; the conversation is over.
+    Talked,
+    /// The agent's leg was gone before the caller was connected: the caller is back in line
+    /// (the store treats it as a missed offer) and waits on.
+    AgentGone,
+}
+
 /// `getQueueAgents` counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AgentCounts {
@@ -709,8 +719,9 @@ pub trait Host {
         Err(cc_unavailable())
     }
     /// Connects the caller to the answered agent; returns when the conversation ends (`Ok`
-    /// even if the caller hung up during it, like `bridge`; the engine checks `is_up`).
-    fn queue_bridge(&mut self) -> HostResult<()> {
+    /// even if the caller hung up during it, like `bridge`; the engine checks `is_up`), or at
+    /// once with `AgentGone` when the agent hung up before the caller was connected.
+    fn queue_bridge(&mut self) -> HostResult<QueueBridge> {
         Err(cc_unavailable())
     }
     /// Closes the attempt with `result` (`success`, `abandoned`, `cancel`...) and returns

@@ -13,11 +13,13 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rquickjs::context::EvalOptions;
 use rquickjs::{Array, Coerced, Context, Ctx, Function, Persistent, Runtime, Value};
+use rustflow_js_budget::{Budget, BudgetAllocator};
 
 use crate::expr::dates::{Zone, local_fields};
 use crate::expr::lexer::{Mode, Tok, tokenize};
@@ -47,6 +49,9 @@ impl Default for JsLimits {
 /// it already used by the core and the module when a step runs: deep recursion must end
 /// in a RangeError well before the real stack does.
 const STACK_LIMIT_BYTES: usize = 128 * 1024;
+/// Memory above the limit for QuickJS to build and throw its out-of-memory error in (it can
+/// crash when that fails: bellard/quickjs#533).
+const MEMORY_RESERVE_BYTES: usize = 1 << 20;
 /// Compiled functions kept per sandbox.
 const CACHE_LIMIT: usize = 1024;
 
@@ -236,6 +241,8 @@ struct State {
     runtime: Runtime,
     deadline: Deadline,
     timed_out: Rc<Cell<bool>>,
+    /// Every byte the runtime holds, against `memory_limit_bytes` (see rustflow_js_budget).
+    budget: Arc<Budget>,
 }
 
 /// Installed once per sandbox: a `Date` whose clock is the call's (virtual in the
@@ -386,6 +393,7 @@ impl JsSandbox {
         let limits = self.limits;
         let st = self.state()?;
         st.timed_out.set(false);
+        st.budget.rearm();
         st.deadline.set(Some(
             Instant::now() + Duration::from_millis(limits.time_limit_ms),
         ));
@@ -421,7 +429,7 @@ impl JsSandbox {
                 "time limit of {} ms exceeded",
                 limits.time_limit_ms
             )),
-            Err(msg) if msg.contains("out of memory") => {
+            Err(msg) if st.budget.exceeded() || msg.contains("out of memory") => {
                 st.runtime.run_gc();
                 Err(format!(
                     "memory limit of {} bytes exceeded",
@@ -436,19 +444,28 @@ impl JsSandbox {
 impl State {
     fn start(limits: JsLimits) -> Result<State, String> {
         let fail = |e: rquickjs::Error| format!("JavaScript engine failure: {e}");
-        let runtime = Runtime::new().map_err(fail)?;
-        runtime.set_memory_limit(limits.memory_limit_bytes);
+        let budget = Budget::new(limits.memory_limit_bytes, MEMORY_RESERVE_BYTES);
+        let runtime =
+            Runtime::new_with_alloc(BudgetAllocator::new(budget.clone())).map_err(fail)?;
+        // QuickJS's own limit only backs the budget up: it is never reached first.
+        runtime.set_memory_limit(
+            limits
+                .memory_limit_bytes
+                .saturating_add(2 * MEMORY_RESERVE_BYTES),
+        );
         runtime.set_max_stack_size(STACK_LIMIT_BYTES);
         let deadline: Deadline = Rc::new(Cell::new(None));
         let timed_out = Rc::new(Cell::new(false));
         {
-            let (deadline, timed_out) = (deadline.clone(), timed_out.clone());
+            let (deadline, timed_out, budget) =
+                (deadline.clone(), timed_out.clone(), budget.clone());
             runtime.set_interrupt_handler(Some(Box::new(move || {
                 let expired = deadline.get().is_some_and(|d| Instant::now() >= d);
                 if expired {
                     timed_out.set(true);
                 }
-                expired
+                // A script that caught the out-of-memory error must not go on in the reserve.
+                expired || budget.exceeded()
             })));
         }
         let context = Context::full(&runtime).map_err(fail)?;
@@ -473,6 +490,7 @@ impl State {
             to_text: hooks.2,
             deadline,
             timed_out,
+            budget,
         })
     }
 }

@@ -1577,14 +1577,14 @@ impl Host for SimHost {
         Ok(outcome)
     }
 
-    fn queue_bridge(&mut self) -> HostResult<()> {
+    fn queue_bridge(&mut self) -> HostResult<QueueBridge> {
         self.check_up()?;
         self.queue_note("bridged".to_string());
         let talk = self.queues()?.talk_ms();
         // A caller who hangs up during the conversation still ends it normally.
         let _ = self.advance(talk);
         self.queue_note("conversation ends".to_string());
-        Ok(())
+        Ok(QueueBridge::Talked)
     }
 
     fn queue_leave(&mut self, result: &str) -> HostResult<String> {

@@ -39,6 +39,8 @@ struct Fake {
     hangup_while_ringing: bool,
     /// The caller hangs up during the agent conversation (`queue_bridge` still `Ok`).
     hangup_in_conversation: bool,
+    /// Per `queue_bridge`, in order: whether the agent's leg is gone before the bridge.
+    agents_gone: VecDeque<bool>,
     /// Result `queue_leave` reports as stored ("" = the given one).
     stored_result: String,
     metric: Option<f64>,
@@ -60,6 +62,7 @@ impl Fake {
             hangup_on_file: None,
             hangup_while_ringing: false,
             hangup_in_conversation: false,
+            agents_gone: VecDeque::new(),
             stored_result: String::new(),
             metric: None,
             ewt: None,
@@ -244,14 +247,17 @@ impl Host for Fake {
         Ok(self.rings.pop_front().expect("a scripted ring"))
     }
     /// The conversation lasts 60 s.
-    fn queue_bridge(&mut self) -> HostResult<()> {
+    fn queue_bridge(&mut self) -> HostResult<QueueBridge> {
         self.record("queue_bridge".to_string());
         self.gone()?;
+        if self.agents_gone.pop_front() == Some(true) {
+            return Ok(QueueBridge::AgentGone);
+        }
         self.now += 60_000_000;
         if self.hangup_in_conversation {
             self.up = false;
         }
-        Ok(())
+        Ok(QueueBridge::Talked)
     }
     fn queue_leave(&mut self, result: &str) -> HostResult<String> {
         self.record(format!("queue_leave {result}"));
@@ -533,6 +539,53 @@ fn a_missed_offer_keeps_the_place_and_the_next_is_bridged() {
             .iter()
             .any(|c| c.ends_with("step /0/joinQueue joinQueue -> bridged"))
     );
+}
+
+#[test]
+fn an_agent_gone_before_the_bridge_puts_the_caller_back_in_line() {
+    let mut host = Fake::new();
+    host.waits.push_back(Wait::Offer(15, offer("Ann")));
+    host.waits.push_back(Wait::Offer(40, offer("Bob")));
+    host.rings.push_back(RingOutcome::Answered);
+    host.rings.push_back(RingOutcome::Answered);
+    host.agents_gone.push_back(true);
+    let outcome = run_flow(
+        &json!([
+            {"joinQueue": {"queue": {"id": 7, "name": "Support"},
+                "waiting": [{"log": "waiting"}],
+                "bridged": [{"log": "bridged to ${cc_agent_name}"}]}},
+            {"log": "after ${cc_result}"}
+        ]),
+        &mut host,
+    );
+    assert_eq!(
+        host_calls(&host),
+        [
+            &format!("  0.0 {JOIN}"),
+            "  0.0 log Info waiting",
+            "  0.0 queue_wait until=none",
+            " 15.0 set cc_agent_name=\"Ann\"",
+            " 15.0 set cc_agent_id=\"id-Ann\"",
+            " 15.0 set cc_agent_call_id=\"leg-Ann\"",
+            " 15.0 set cc_agent_extension=\"ext-Ann\"",
+            " 15.0 queue_ring Ann",
+            " 20.0 log Info bridged to Ann",
+            " 20.0 queue_bridge",
+            // Back in line: `waiting` does not run again.
+            " 20.0 queue_wait until=none",
+            " 40.0 set cc_agent_name=\"Bob\"",
+            " 40.0 set cc_agent_id=\"id-Bob\"",
+            " 40.0 set cc_agent_call_id=\"leg-Bob\"",
+            " 40.0 set cc_agent_extension=\"ext-Bob\"",
+            " 40.0 queue_ring Bob",
+            " 45.0 log Info bridged to Bob",
+            " 45.0 queue_bridge",
+            "105.0 queue_leave success",
+            "105.0 set cc_result=\"success\"",
+            "105.0 log Info after success",
+        ]
+    );
+    assert_eq!(outcome.error, None);
 }
 
 #[test]

@@ -7,7 +7,8 @@ use rustflow_cc::engine_host::{self, Caller, failed};
 use rustflow_cc::store::{JoinOutcome, Store};
 use rustflow_engine::causes;
 use rustflow_engine::{
-    AgentOffer, HostError, HostResult, QueueEvent, QueueJoin, QueueJoinOutcome, RingOutcome,
+    AgentOffer, HostError, HostResult, QueueBridge, QueueEvent, QueueJoin, QueueJoinOutcome,
+    RingOutcome,
 };
 
 use super::hub::{CallContext, Centre, Slot, Wake, now_ms};
@@ -212,45 +213,62 @@ impl QueueCall {
         }
     }
 
-    /// Bridges the caller with the answered agent until the conversation ends.
-    pub fn bridge(&mut self, session: &Session<'_>) -> HostResult<()> {
+    /// Bridges the caller with the answered agent until the conversation ends; `AgentGone`
+    /// (the caller back in line, the agent resting as after a missed offer) when the agent's
+    /// leg hung up before the caller was connected.
+    pub fn bridge(&mut self, session: &Session<'_>) -> HostResult<QueueBridge> {
         let Some(leg) = self.slot.take_answered() else {
             return Err(HostError::Failed("no answered agent to bridge".to_string()));
         };
-        let Some(peer) = LockedSession::locate(&leg.uuid) else {
-            log::session(
-                session,
-                Level::Warning,
-                &format!(
-                    "rustflow: agent {} hung up before the caller was connected",
-                    leg.offer.agent_id
-                ),
-            );
-            return Ok(());
+        let bridged = match LockedSession::locate(&leg.uuid) {
+            Some(peer) => {
+                let attempt = self.attempt.to_string();
+                events::fire(
+                    &self.centre.node,
+                    "bridge",
+                    &[
+                        ("CC-Queue-ID", &self.queue_id),
+                        ("CC-Attempt-ID", &attempt),
+                        ("CC-Member-UUID", &self.slot.call_id),
+                        ("CC-Agent-ID", &leg.offer.agent_id),
+                        ("CC-Agent-Name", &leg.offer.agent_name),
+                        ("CC-Agent-UUID", &leg.uuid),
+                    ],
+                );
+                let bridged = session.bridge_with(&peer);
+                drop(peer);
+                bridged.map_err(|status| status.to_string())
+            }
+            None => Err("its leg is gone".to_string()),
         };
-        let attempt = self.attempt.to_string();
-        events::fire(
-            &self.centre.node,
-            "bridge",
-            &[
-                ("CC-Queue-ID", &self.queue_id),
-                ("CC-Attempt-ID", &attempt),
-                ("CC-Member-UUID", &self.slot.call_id),
-                ("CC-Agent-ID", &leg.offer.agent_id),
-                ("CC-Agent-Name", &leg.offer.agent_name),
-                ("CC-Agent-UUID", &leg.uuid),
-            ],
-        );
-        self.agent = Some(leg.offer);
-        if let Err(status) = session.bridge_with(&peer) {
-            log::session(
-                session,
-                Level::Warning,
-                &format!("rustflow: the bridge with the agent ended with {status}"),
-            );
+        match bridged {
+            Ok(()) => {
+                self.agent = Some(leg.offer);
+                Ok(QueueBridge::Talked)
+            }
+            Err(_) if !session.channel().up() => Err(HostError::Hangup),
+            Err(why) => {
+                log::session(
+                    session,
+                    Level::Notice,
+                    &format!(
+                        "rustflow: agent {} hung up before the caller was connected ({why}); the caller is back in line",
+                        leg.offer.agent_id
+                    ),
+                );
+                ring::hang_up_leg(&leg.uuid, causes::NORMAL_CLEARING);
+                ring::record_missed(
+                    &self.centre,
+                    self.attempt,
+                    &self.queue_id,
+                    &self.slot.call_id,
+                    &[leg.offer.agent_id],
+                    "agent_hangup",
+                );
+                self.centre.poke();
+                Ok(QueueBridge::AgentGone)
+            }
         }
-        drop(peer);
-        Ok(())
     }
 
     /// The slot is done: no more posts; an agent leg nobody bridged is hung up, a ring in

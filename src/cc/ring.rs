@@ -220,17 +220,40 @@ fn answered(
 /// Nobody answered: the agents rest (or pause at max no-answer); the caller keeps its place.
 fn missed(centre: &Centre, offer: &Offer, reason: &str) -> RingOutcome {
     let ids: Vec<String> = offer.agents.iter().map(|a| a.id.clone()).collect();
-    let attempt = offer.attempt.to_string();
-    match centre.store.missed(offer.attempt, &ids, reason, now_ms()) {
+    record_missed(
+        centre,
+        offer.attempt,
+        &offer.queue_id,
+        &offer.call_id,
+        &ids,
+        reason,
+    );
+    RingOutcome::Missed {
+        reason: reason.to_string(),
+    }
+}
+
+/// Records a missed offer in the store and fires its events (`missed`, the agents' state,
+/// `agent-status` for those paused at max no-answer).
+pub fn record_missed(
+    centre: &Centre,
+    attempt: i64,
+    queue_id: &str,
+    call_id: &str,
+    agents: &[String],
+    reason: &str,
+) {
+    let attempt_text = attempt.to_string();
+    match centre.store.missed(attempt, agents, reason, now_ms()) {
         Ok(paused) => {
-            for id in &ids {
+            for id in agents {
                 events::fire(
                     &centre.node,
                     "missed",
                     &[
-                        ("CC-Queue-ID", &offer.queue_id),
-                        ("CC-Attempt-ID", &attempt),
-                        ("CC-Member-UUID", &offer.call_id),
+                        ("CC-Queue-ID", queue_id),
+                        ("CC-Attempt-ID", &attempt_text),
+                        ("CC-Member-UUID", call_id),
                         ("CC-Agent-ID", id),
                         ("CC-Reason", reason),
                     ],
@@ -253,9 +276,6 @@ fn missed(centre: &Centre, offer: &Offer, reason: &str) -> RingOutcome {
             Level::Error,
             &format!("rustflow: attempt {attempt}: recording the missed offer: {e}"),
         ),
-    }
-    RingOutcome::Missed {
-        reason: reason.to_string(),
     }
 }
 

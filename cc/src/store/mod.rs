@@ -550,7 +550,8 @@ pub trait Store: Send + Sync {
     /// ring-all offer are free again. False when the attempt is no longer offered to that
     /// agent (the caller left, or the lease expired): the caller's side drops the agent leg.
     fn answered(&self, attempt: i64, agent: &str, now: Ms) -> StoreResult<bool>;
-    /// The offer was missed by these agents (`reason`: no_answer, busy, rejected, failed):
+    /// The offer was missed by these agents (`reason`: no_answer, busy, rejected, failed;
+    /// agent_hangup for an agent who answered but was gone before the caller was connected):
     /// they rest for the no-answer delay (paused after max no-answer); the caller waits on
     /// in its place. Returns the agents that were paused.
     fn missed(

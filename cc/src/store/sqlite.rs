@@ -801,15 +801,18 @@ impl Store for SqliteStore {
         now: Ms,
     ) -> StoreResult<Vec<Paused>> {
         self.write(|tx| {
-            let row: Option<(String, String, Option<String>)> = tx
+            // Offered, or answered by one of these agents who was gone before the caller was
+            // connected: either way the caller goes back to its place.
+            let row: Option<(String, String)> = tx
                 .query_row(
-                    "SELECT queue_id, missed_agents, target_agent FROM cc_attempts WHERE id = ?1 AND state = 'offering'",
-                    [attempt],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    "SELECT queue_id, missed_agents, agent_id FROM cc_attempts WHERE id = ?1 AND (state = 'offering' \
+                     OR (state = 'bridged' AND agent_id IN (SELECT value FROM json_each(?2))))",
+                    params![attempt, serde_json::to_string(agents).unwrap_or_default()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()
                 .map_err(db)?;
-            let Some((queue_id, mut missed_list, _target)) = row else {
+            let Some((queue_id, mut missed_list)) = row else {
                 // The caller left or the lease ended meanwhile: whatever still holds the
                 // attempt is released without blame.
                 release_agents(tx, attempt, now)?;
@@ -863,7 +866,7 @@ impl Store for SqliteStore {
             release_agents(tx, attempt, now)?;
             tx.execute(
                 "UPDATE cc_attempts SET state = 'waiting', offer_agents = NULL, lease_until_ms = NULL, \
-                 missed_agents = ?2, version = version + 1 WHERE id = ?1",
+                 agent_id = NULL, bridged_at_ms = NULL, missed_agents = ?2, version = version + 1 WHERE id = ?1",
                 params![attempt, missed_list],
             )
             .map_err(db)?;

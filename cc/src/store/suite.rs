@@ -315,6 +315,48 @@ pub fn missed_and_wrap_up(open: Open<'_>) {
     );
 }
 
+/// An agent who answered but was gone before the caller was connected: the caller is back
+/// in its place and the agent rests as after a missed offer; a `missed` naming another agent
+/// changes nothing.
+pub fn answered_then_gone(open: Open<'_>) {
+    let store = open();
+    provision(&*store, ONE_QUEUE, T0);
+    let mut d = Distributor::new(1);
+    let attempt = joined(join(&*store, "sales", "c1", 0, T0));
+    let offer = d.pass(&*store, T0).unwrap().offers.remove(0);
+    assert_eq!(offer.agents[0].id, "a1");
+    assert!(store.answered(attempt, "a1", T0 + 2_000).unwrap());
+    assert!(
+        store
+            .missed(attempt, &["a2".into()], "agent_hangup", T0 + 2_500)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        agent(&store.agents(T0).unwrap(), "a1").state,
+        AgentState::Bridged
+    );
+    assert!(
+        store
+            .missed(attempt, &["a1".into()], "agent_hangup", T0 + 3_000)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.position(attempt).unwrap(), 1);
+    let a1 = agent(&store.agents(T0).unwrap(), "a1").clone();
+    assert_eq!(
+        (a1.state, a1.ready_at_ms),
+        (AgentState::Missed, Some(T0 + 8_000))
+    );
+    let record = store.attempt(attempt).unwrap().unwrap();
+    assert_eq!((record.bridged_at_ms, record.agent_id), (None, None));
+    let again = d.pass(&*store, T0 + 3_000).unwrap().offers.remove(0);
+    assert_eq!(
+        (again.attempt, again.agents[0].id.as_str()),
+        (attempt, "a2")
+    );
+}
+
 /// Positions follow the one ordering; max wait closes a caller with `timeout`; a caller who
 /// rejoins within the resume window keeps the time it had waited.
 pub fn order_timeout_and_resume(open: Open<'_>) {
@@ -487,6 +529,7 @@ pub fn run_all(open: Open<'_>) {
     joins_are_checked(open);
     claims_are_leases(open);
     missed_and_wrap_up(open);
+    answered_then_gone(open);
     order_timeout_and_resume(open);
     eight_threads_never_double_reserve(open);
 }

@@ -1090,43 +1090,57 @@ impl Machine<'_> {
         timers: &mut [TimerState],
         attempt: &mut Attempt,
     ) -> StepResult {
-        self.queue_waiting = true;
         self.queue_cancelled = false;
-        let waited = self.queue_wait_loop(flow, counters, spec, timers);
-        self.queue_waiting = false;
-        match waited? {
-            Waited::Cancelled => {
-                let result = self.leave_queue(attempt, "cancel");
-                self.set_after_leave("cc_cancel", "true")?;
-                self.set_after_leave("cc_result", &result)?;
-                self.queue_reporting(flow, counters, spec)?;
-                Ok(Control::Next.noted("cancelled"))
-            }
-            Waited::Left(result) => {
-                attempt.open = false;
-                self.set_after_leave("cc_result", &result)?;
-                self.queue_reporting(flow, counters, spec)?;
-                Ok(Control::Next.noted("left the queue"))
-            }
-            Waited::Failed(reason) => self.queue_failed(flow, counters, spec, attempt, reason),
-            Waited::Answered => {
-                // The agent answered; its audio is joined by `queue_bridge` below.
-                self.queue_nested(flow, counters, spec.bridged)?;
-                match self.host.queue_bridge() {
-                    Ok(()) => {}
-                    Err(HostError::Hangup) => return Err(StepError::Hangup),
-                    Err(HostError::Failed(reason)) => {
-                        return self.queue_failed(flow, counters, spec, attempt, reason);
+        let mut first_wait = true;
+        loop {
+            self.queue_waiting = true;
+            let waited = self.queue_wait_loop(flow, counters, spec, timers, first_wait);
+            self.queue_waiting = false;
+            first_wait = false;
+            return match waited? {
+                Waited::Cancelled => {
+                    let result = self.leave_queue(attempt, "cancel");
+                    self.set_after_leave("cc_cancel", "true")?;
+                    self.set_after_leave("cc_result", &result)?;
+                    self.queue_reporting(flow, counters, spec)?;
+                    Ok(Control::Next.noted("cancelled"))
+                }
+                Waited::Left(result) => {
+                    attempt.open = false;
+                    self.set_after_leave("cc_result", &result)?;
+                    self.queue_reporting(flow, counters, spec)?;
+                    Ok(Control::Next.noted("left the queue"))
+                }
+                Waited::Failed(reason) => self.queue_failed(flow, counters, spec, attempt, reason),
+                Waited::Answered => {
+                    // The agent answered; its audio is joined by `queue_bridge` below.
+                    self.queue_nested(flow, counters, spec.bridged)?;
+                    match self.host.queue_bridge() {
+                        Ok(QueueBridge::Talked) => {}
+                        Ok(QueueBridge::AgentGone) => {
+                            if self.debug {
+                                let line = format!(
+                                    "flow {}: the agent hung up before the caller was connected; waiting again",
+                                    flow.id
+                                );
+                                self.host.log(LogLevel::Debug, &line);
+                            }
+                            continue;
+                        }
+                        Err(HostError::Hangup) => return Err(StepError::Hangup),
+                        Err(HostError::Failed(reason)) => {
+                            return self.queue_failed(flow, counters, spec, attempt, reason);
+                        }
+                    }
+                    let result = self.leave_queue(attempt, "success");
+                    self.set_after_leave("cc_result", &result)?;
+                    self.queue_reporting(flow, counters, spec)?;
+                    match &spec.transfer_after_bridge {
+                        Some(id) => self.transfer_after_bridge(id),
+                        None => Ok(Control::Next.noted("bridged")),
                     }
                 }
-                let result = self.leave_queue(attempt, "success");
-                self.set_after_leave("cc_result", &result)?;
-                self.queue_reporting(flow, counters, spec)?;
-                match &spec.transfer_after_bridge {
-                    Some(id) => self.transfer_after_bridge(id),
-                    None => Ok(Control::Next.noted("bridged")),
-                }
-            }
+            };
         }
     }
 
@@ -1136,8 +1150,13 @@ impl Machine<'_> {
         counters: &mut [Vec<u64>],
         spec: &JoinSpec,
         timers: &mut [TimerState],
+        first_wait: bool,
     ) -> Result<Waited, StepError> {
-        self.queue_nested(flow, counters, spec.waiting)?;
+        // `waiting` runs once, not again when an agent lost before the bridge sends the
+        // caller back in line.
+        if first_wait {
+            self.queue_nested(flow, counters, spec.waiting)?;
+        }
         loop {
             if self.queue_cancelled {
                 return Ok(Waited::Cancelled);
