@@ -4,13 +4,19 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rustflow_cc::engine_host::{self, Caller};
 use rustflow_engine::{
-    BridgeRequest, BridgeResult, BridgeTarget, CallerIdUpdate, ConferenceRequest, DigitCapture,
-    ExportScope, HangupCause, Host, HostError, HostResult, HttpRequest, HttpResponse, LinkFormat,
-    LinkSettings, LogLevel, ParkRequest, PlayFile, PlayOutcome, RecordRequest, Ringback,
+    AgentCounts, AgentOffer, BridgeRequest, BridgeResult, BridgeTarget, BridgedCall, CalendarQuery,
+    CalendarStatus, CallerIdUpdate, CcRef, ConferenceRequest, DigitCapture, EwtQuery, ExportScope,
+    HangupCause, Host, HostError, HostResult, HttpRequest, HttpResponse, LastBridgedQuery,
+    LinkFormat, LinkSettings, LogLevel, MetricQuery, ParkRequest, PlayFile, PlayOutcome,
+    QueueEvent, QueueJoin, QueueJoinOutcome, RecordRequest, RingOutcome, Ringback,
     SessionRecording, SpeechCapture, SpeechOutcome, StepEvent,
 };
 
+use crate::cc;
+use crate::cc::call::QueueCall;
+use crate::cc::hub::CallContext;
 use crate::config::{self, Config};
 use crate::dial;
 use crate::http;
@@ -40,6 +46,8 @@ pub struct SessionHost<'s, 'a> {
     recording: Option<String>,
     /// The file mixed in by `backgroundPlayback` (what its stop removes).
     background: Option<String>,
+    /// The queue attempt this call is in (`joinQueue` / `joinAgent`).
+    queue: Option<QueueCall>,
 }
 
 impl<'s, 'a> SessionHost<'s, 'a> {
@@ -52,6 +60,7 @@ impl<'s, 'a> SessionHost<'s, 'a> {
             steps: 0,
             recording: None,
             background: None,
+            queue: None,
         }
     }
 
@@ -151,6 +160,35 @@ impl<'s, 'a> SessionHost<'s, 'a> {
             Ok(())
         } else {
             Err(HostError::Hangup)
+        }
+    }
+
+    fn queue_call(&mut self) -> HostResult<&mut QueueCall> {
+        self.queue
+            .as_mut()
+            .ok_or_else(|| HostError::Failed("this call waits in no queue".to_string()))
+    }
+
+    /// What the agent legs of this caller's offers need: the domain of `user/EXT` agents
+    /// (the call's, else `$${domain}`), the caller id, and the variables carried to the agent:
+    /// those named in `cc_export_vars` (comma-separated, as mod_callcenter), each only if set.
+    fn queue_context(&mut self) -> CallContext {
+        let domain = Some(self.domain())
+            .filter(|d| !d.is_empty())
+            .or_else(|| globals::get("domain"))
+            .unwrap_or_default();
+        let names = self.var("cc_export_vars").unwrap_or_default();
+        let variables = names
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .filter_map(|n| self.var(n).map(|v| (n.to_string(), v)))
+            .collect();
+        CallContext {
+            domain,
+            caller_number: self.var("caller_id_number").unwrap_or_default(),
+            caller_name: self.var("caller_id_name").unwrap_or_default(),
+            variables,
         }
     }
 
@@ -936,6 +974,112 @@ impl Host for SessionHost<'_, '_> {
             transcript: transcript_of(&raw),
             raw,
         })
+    }
+
+    fn queue_join(&mut self, join: &QueueJoin) -> HostResult<QueueJoinOutcome> {
+        if self.queue.is_some() {
+            return Err(HostError::Failed(
+                "this call already waits in a queue".to_string(),
+            ));
+        }
+        self.up_or_hangup()?;
+        let ringtone = join
+            .ringtone
+            .as_ref()
+            .map(|f| file_string(f, self.config))
+            .transpose()
+            .map_err(HostError::Failed)?;
+        let context = self.queue_context();
+        let caller = Caller {
+            call_id: self.uuid.clone(),
+            number: context.caller_number.clone(),
+            name: context.caller_name.clone(),
+            destination: self.var("destination_number").unwrap_or_default(),
+            node: String::new(),
+            variables: serde_json::Value::Object(
+                context
+                    .variables
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                    .collect(),
+            )
+            .to_string(),
+        };
+        let caller = Caller {
+            node: cc::centre().map(|c| c.node.clone()).unwrap_or_default(),
+            ..caller
+        };
+        let (call, outcome) = cc::call::join(self.session, join, caller, context, ringtone)?;
+        self.queue = call;
+        Ok(outcome)
+    }
+
+    fn queue_wait(&mut self, until_micros: Option<i64>) -> HostResult<QueueEvent> {
+        let session = self.session;
+        let call = self.queue_call()?;
+        let event = call.wait(session, until_micros)?;
+        if let QueueEvent::Left { .. } = event {
+            self.queue = None;
+        }
+        Ok(event)
+    }
+
+    fn queue_ring(&mut self, offer: &AgentOffer) -> HostResult<RingOutcome> {
+        let session = self.session;
+        let (outcome, answerer) = self.queue_call()?.ring(session, offer)?;
+        // Ring-all: the flow's `cc_agent_*` name the agent who took the call.
+        if let Some(agent) = answerer {
+            self.set_var("cc_agent_name", &agent.agent_name)?;
+            self.set_var("cc_agent_id", &agent.agent_id)?;
+            self.set_var("cc_agent_call_id", &agent.agent_call_id)?;
+            self.set_var("cc_agent_extension", &agent.extension)?;
+        }
+        Ok(outcome)
+    }
+
+    fn queue_bridge(&mut self) -> HostResult<()> {
+        let session = self.session;
+        self.queue_call()?.bridge(session)
+    }
+
+    fn queue_leave(&mut self, result: &str) -> HostResult<String> {
+        match self.queue.take() {
+            Some(mut call) => call.leave(result),
+            None => Ok(String::new()),
+        }
+    }
+
+    fn queue_position(&mut self) -> HostResult<u32> {
+        match &self.queue {
+            Some(call) => engine_host::position(&call.centre().store, Some(call.attempt())),
+            None => Ok(0),
+        }
+    }
+
+    fn queue_ewt(&mut self, query: &EwtQuery) -> HostResult<Option<f64>> {
+        let centre = cc::centre().map_err(HostError::Failed)?;
+        let attempt = self.queue.as_ref().map(|c| c.attempt());
+        engine_host::estimated_wait(&centre.store, attempt, query, cc::hub::now_ms())
+    }
+
+    fn queue_agents(&mut self, queue: &CcRef) -> HostResult<AgentCounts> {
+        let centre = cc::centre().map_err(HostError::Failed)?;
+        engine_host::agent_counts(&centre.store, queue, cc::hub::now_ms())
+    }
+
+    fn queue_metric(&mut self, query: &MetricQuery) -> HostResult<Option<f64>> {
+        let centre = cc::centre().map_err(HostError::Failed)?;
+        engine_host::metric(&centre.store, query, cc::hub::now_ms())
+    }
+
+    fn last_bridged(&mut self, query: &LastBridgedQuery) -> HostResult<Option<BridgedCall>> {
+        let centre = cc::centre().map_err(HostError::Failed)?;
+        engine_host::last_bridged(&centre.store, query, cc::hub::now_ms())
+    }
+
+    fn calendar(&mut self, query: &CalendarQuery) -> HostResult<CalendarStatus> {
+        let centre = cc::centre().map_err(HostError::Failed)?;
+        engine_host::calendar(&centre.store, query, cc::hub::now_ms())
     }
 }
 

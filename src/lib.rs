@@ -42,12 +42,17 @@ impl Module for Rustflow {
         instance.stats.reload_done(ok);
         cc::open(&instance.current().config);
         state::install(instance);
-        if let Err(status) = switch::event::reserve_subclass(host::STEP_EVENT) {
-            // Already reserved (by an earlier load that did not free it): events still fire.
-            log::global(
-                Level::Debug,
-                &format!("rustflow: event subclass rustflow::step not reserved ({status})"),
-            );
+        for subclass in [host::STEP_EVENT, cc::events::SUBCLASS] {
+            if let Err(status) = switch::event::reserve_subclass(subclass) {
+                // Already reserved (by an earlier load that did not free it): events still fire.
+                log::global(
+                    Level::Debug,
+                    &format!(
+                        "rustflow: event subclass {} not reserved ({status})",
+                        subclass.to_string_lossy()
+                    ),
+                );
+            }
         }
         registrar.application::<app::RustflowApp>(
             c"rustflow",
@@ -67,6 +72,7 @@ impl Module for Rustflow {
         test_hooks::panic_at("shutdown");
         set_completion("del rustflow");
         switch::event::free_subclass(host::STEP_EVENT);
+        switch::event::free_subclass(cc::events::SUBCLASS);
         cc::close();
         if let Some(instance) = state::remove() {
             let running = instance.stats.view(0).calls_running;

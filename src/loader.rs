@@ -124,8 +124,6 @@ pub fn compile_options(config: &Config) -> CompileOptions {
         unknown_apps: config.unknown_apps,
         allow_insecure_skip_verify: config.http_allow_insecure,
         skip_lint: false,
-        // The module's host does not run the queue applications yet.
-        without_contact_centre: true,
     }
 }
 

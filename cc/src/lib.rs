@@ -11,13 +11,17 @@
 //! - [`metrics`], [`ewt`] and [`erlang`]: service level, waits, the estimated wait time and
 //!   the Erlang C forecast;
 //! - [`command`]: the `cc` command language of fs_cli and the offline tool;
-//! - [`des`]: the capacity-planning simulation behind `rustflow cc simulate`.
+//! - [`des`]: the capacity-planning simulation behind `rustflow cc simulate`;
+//! - `engine_host` (feature `engine`): the queue applications' requests as store calls, for
+//!   every host of the engine.
 #![forbid(unsafe_code)]
 
 pub mod calendar;
 pub mod command;
 pub mod des;
 pub mod distributor;
+#[cfg(feature = "engine")]
+pub mod engine_host;
 pub mod erlang;
 pub mod ewt;
 pub mod metrics;

@@ -17,15 +17,14 @@
 use std::collections::BTreeMap;
 
 use rustflow_cc::distributor::Distributor;
+use rustflow_cc::engine_host::{self, Caller, failed};
 use rustflow_cc::model::{FieldError, Setup, from_value};
-use rustflow_cc::service::{self, Aggregate, LastBridgedFilter, Metric};
 use rustflow_cc::store::sqlite::SqliteStore;
-use rustflow_cc::store::{AgentStatus, JoinOutcome, JoinRequest, Offer, Store, StoreError, diff};
+use rustflow_cc::store::{AgentStatus, JoinOutcome, JoinRequest, Offer, Store, diff};
 use rustflow_engine::sim::{SimCaller, SimQueues};
 use rustflow_engine::{
     AgentCounts, AgentOffer, BridgedCall, CcRef, EwtQuery, HostError, HostResult, LastBridgedQuery,
-    MetricAggregate, MetricQuery, QueueEvent, QueueJoin, QueueJoinOutcome, QueueMetric,
-    QueueTarget, RingOutcome,
+    MetricQuery, QueueEvent, QueueJoin, QueueJoinOutcome, RingOutcome,
 };
 use serde::Deserialize;
 
@@ -144,10 +143,6 @@ impl std::fmt::Debug for CcSim {
             .field("attempt", &self.attempt)
             .finish_non_exhaustive()
     }
-}
-
-fn failed(e: StoreError) -> HostError {
-    HostError::Failed(e.to_string())
 }
 
 impl CcSim {
@@ -302,22 +297,13 @@ impl CcSim {
                 agent.id.clone(),
                 offer.agents.iter().map(|a| a.id.clone()).collect(),
             );
-            event = Some(QueueEvent::Offer(AgentOffer {
-                agent_id: agent.id.clone(),
-                agent_name: agent.name.clone(),
-                extension: match &agent.contact {
-                    rustflow_cc::model::AgentContact::User { extension, .. } => extension.clone(),
-                    _ => String::new(),
-                },
-                agent_call_id: format!("agent-leg-{}-{}", offer.attempt, agent.id),
-            }));
+            event = Some(QueueEvent::Offer(engine_host::agent_offer(
+                agent,
+                format!("agent-leg-{}-{}", offer.attempt, agent.id),
+            )));
         }
         Ok(event)
     }
-}
-
-fn key(r: &CcRef) -> String {
-    r.id.clone().or_else(|| r.name.clone()).unwrap_or_default()
 }
 
 impl SimQueues for CcSim {
@@ -354,24 +340,17 @@ impl SimQueues for CcSim {
                 )));
             }
         }
-        let (queue, target) = match &join.target {
-            QueueTarget::Queue(r) => (key(r), None),
-            QueueTarget::Agent(r) => (join.queue_name.clone().unwrap_or_default(), Some(key(r))),
-        };
-        let request = JoinRequest {
-            queue,
-            target_agent: target,
-            call_id: caller.call_id.clone(),
-            caller_number: caller.number.clone(),
-            caller_name: caller.name.clone(),
-            destination: caller.destination.clone(),
-            node: "simulator".into(),
-            priority: join.priority,
-            bucket: join.bucket.as_ref().map(key),
-            sticky_agent: join.sticky_agent.as_ref().map(key),
-            ring_timeout_secs: join.timeout_secs,
-            variables: "{}".into(),
-        };
+        let request = engine_host::join_request(
+            join,
+            Caller {
+                call_id: caller.call_id.clone(),
+                number: caller.number.clone(),
+                name: caller.name.clone(),
+                destination: caller.destination.clone(),
+                node: "simulator".into(),
+                variables: String::new(),
+            },
+        );
         Ok(match self.store.join(&request, now_ms).map_err(failed)? {
             JoinOutcome::Joined { attempt, .. } => {
                 self.attempt = Some(attempt);
@@ -487,58 +466,19 @@ impl SimQueues for CcSim {
     }
 
     fn position(&mut self) -> HostResult<u32> {
-        match self.attempt {
-            Some(a) => self.store.position(a).map_err(failed),
-            None => Ok(0),
-        }
+        engine_host::position(&self.store, self.attempt)
     }
 
     fn ewt(&mut self, now_ms: i64, query: &EwtQuery) -> HostResult<Option<f64>> {
-        service::estimated_wait(
-            &self.store,
-            self.attempt,
-            &query.queues,
-            query.lookback_minutes,
-            now_ms,
-        )
-        .map_err(failed)
+        engine_host::estimated_wait(&self.store, self.attempt, query, now_ms)
     }
 
     fn agents(&mut self, now_ms: i64, queue: &CcRef) -> HostResult<AgentCounts> {
-        let c = self
-            .store
-            .agent_counts(&key(queue), now_ms)
-            .map_err(failed)?;
-        Ok(AgentCounts {
-            count: c.count,
-            online: c.online,
-            offline: c.offline,
-            pause: c.pause,
-            waiting: c.waiting,
-        })
+        engine_host::agent_counts(&self.store, queue, now_ms)
     }
 
     fn metric(&mut self, now_ms: i64, query: &MetricQuery) -> HostResult<Option<f64>> {
-        let aggregate = |a: MetricAggregate| match a {
-            MetricAggregate::Avg => Aggregate::Avg,
-            MetricAggregate::Min => Aggregate::Min,
-            MetricAggregate::Max => Aggregate::Max,
-        };
-        let metric = match query.metric {
-            QueueMetric::WaitTime(a) => Metric::WaitTime(aggregate(a)),
-            QueueMetric::TalkTime(a) => Metric::TalkTime(aggregate(a)),
-            QueueMetric::ServiceLevel { sl_secs } => Metric::ServiceLevel { sl_secs },
-        };
-        let bucket = query.bucket.as_ref().map(key);
-        service::queue_metric(
-            &self.store,
-            &key(&query.queue),
-            bucket.as_deref(),
-            metric,
-            query.last_minutes,
-            now_ms,
-        )
-        .map_err(failed)
+        engine_host::metric(&self.store, query, now_ms)
     }
 
     fn last_bridged(
@@ -546,30 +486,6 @@ impl SimQueues for CcSim {
         now_ms: i64,
         query: &LastBridgedQuery,
     ) -> HostResult<Option<BridgedCall>> {
-        let filter = LastBridgedFilter {
-            dialer: query.dialer.clone(),
-            inbound: query.inbound.clone(),
-            outbound: query.outbound.clone(),
-            queue_ids: query.queue_ids.clone(),
-        };
-        let found = service::last_bridged(&self.store, &query.number, query.hours, &filter, now_ms)
-            .map_err(failed)?;
-        Ok(found.map(|record| {
-            let mut fields: Vec<(String, String)> = rustflow_engine::LAST_BRIDGED_PROPERTIES
-                .iter()
-                .filter_map(|n| service::bridged_property(&record, n).map(|v| (n.to_string(), v)))
-                .collect();
-            if let Ok(serde_json::Value::Object(vars)) =
-                serde_json::from_str::<serde_json::Value>(&record.variables)
-            {
-                for k in vars.keys() {
-                    let name = format!("variables.{k}");
-                    if let Some(v) = service::bridged_property(&record, &name) {
-                        fields.push((name, v));
-                    }
-                }
-            }
-            BridgedCall { fields }
-        }))
+        engine_host::last_bridged(&self.store, query, now_ms)
     }
 }

@@ -387,6 +387,8 @@ pub const ALLOTTED_TIMEOUT: HangupCause = named("ALLOTTED_TIMEOUT");
 pub const ORIGINATOR_CANCEL: HangupCause = named("ORIGINATOR_CANCEL");
 pub const PICKED_OFF: HangupCause = named("PICKED_OFF");
 pub const LOSE_RACE: HangupCause = named("LOSE_RACE");
+pub const CALL_REJECTED: HangupCause = named("CALL_REJECTED");
+pub const NORMAL_TEMPORARY_FAILURE: HangupCause = named("NORMAL_TEMPORARY_FAILURE");
 
 /// How an originate that ended with cause `code` reads in `rustflow_bridge_result`.
 pub fn bridge_result(code: u32) -> BridgeResult {

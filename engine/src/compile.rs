@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
-use crate::apps::{self, App, At, Compile, Family};
+use crate::apps::{self, At, Compile};
 use crate::expr::Expression;
 use crate::flow::{
     CompileOptions, Diagnostic, Flow, FlowSummary, SkippedApp, UnknownApps, content_version,
@@ -566,9 +566,7 @@ impl<'a> Compiler<'a> {
             stop_after,
             limit,
         });
-        let runs_here =
-            |e: &&App| !(self.opts.without_contact_centre && e.family == Family::ContactCentre);
-        let code = match entry.filter(runs_here).map(|entry| entry.compile) {
+        let code = match entry.map(|entry| entry.compile) {
             Some(Compile::Step(compile)) => compile(self, &acx, At { unit, index }),
             _ => self.unsupported_app(&acx, entry.is_some()),
         };

@@ -28,10 +28,6 @@ pub struct CompileOptions {
     /// Leave out the lint pass (`Flow::warnings` stays empty). Only the compile benchmark
     /// sets it, to compare compilation alone with earlier versions.
     pub skip_lint: bool,
-    /// The host cannot run the contact-centre applications (the FreeSWITCH module until its
-    /// queue host lands): they load as "not supported by rustflow yet", as before they ran
-    /// anywhere, instead of failing at run time.
-    pub without_contact_centre: bool,
 }
 
 /// A problem found while loading a flow file.

@@ -964,23 +964,3 @@ fn a_budget_running_out_in_a_timer_closes_the_attempt_as_error() {
         outcome.error
     );
 }
-
-#[test]
-fn a_host_without_the_contact_centre_refuses_queue_flows_at_load() {
-    let flow = json!([{"joinQueue": {"queue": {"id": "sales"}}}, {"ccPosition": {"set": "p"}}]);
-    let options = CompileOptions {
-        without_contact_centre: true,
-        ..CompileOptions::default()
-    };
-    let errors: Vec<String> = match compile_source("t", "t.json", &flow.to_string(), &options) {
-        Ok(_) => panic!("the flow loaded"),
-        Err(diagnostics) => diagnostics.iter().map(|d| d.message.clone()).collect(),
-    };
-    assert_eq!(
-        errors,
-        [
-            "application `joinQueue` is not supported by rustflow yet",
-            "application `ccPosition` is not supported by rustflow yet"
-        ]
-    );
-}

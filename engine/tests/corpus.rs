@@ -34,7 +34,6 @@ const SKIP: CompileOptions = CompileOptions {
     unknown_apps: UnknownApps::Skip,
     allow_insecure_skip_verify: false,
     skip_lint: false,
-    without_contact_centre: false,
 };
 
 #[test]

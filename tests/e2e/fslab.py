@@ -36,6 +36,16 @@ MODULES = [
 ]
 
 
+# The directory domain of the lab: its users are the agents the e2e suite registers with sipp
+# (sip.Agent) and dials as `user/EXT@LAB_DOMAIN`. A name, not the profile's IP, so a dial that
+# used the IP instead of the domain would fail (mod_dptools finds no such user). FreeSWITCH's
+# `$${domain}` is set to it, and so is mod_rustflow's `default-domain`: an unauthenticated
+# caller's channel has no `domain_name`, so a flow's `{"type": "user"}` endpoint without a
+# `domain` dials this one.
+LAB_DOMAIN = "e2e.lab"
+AGENT_EXTENSIONS = [str(n) for n in range(1001, 1041)]
+
+
 class Skip(Exception):
     """FreeSWITCH (or a tool the suite needs) is not there: the caller prints one SKIP line."""
 
@@ -207,8 +217,10 @@ def write_config(conf_dir: Path, *, sip_port, esl_port, rtp_start, rtp_end, dirs
         f'      <param name="{_xml_escape(k)}" value="{_xml_escape(str(v))}"/>'
         for k, v in rustflow_params.items()
     )
+    users = "\n".join(f'          <user id="{ext}"/>' for ext in AGENT_EXTENSIONS)
     text = f"""<?xml version="1.0"?>
 <document type="freeswitch/xml">
+  <X-PRE-PROCESS cmd="set" data="domain={LAB_DOMAIN}"/>
   <section name="configuration" description="lab configuration">
     <configuration name="switch.conf" description="core">
       <settings>
@@ -278,6 +290,11 @@ def write_config(conf_dir: Path, *, sip_port, esl_port, rtp_start, rtp_end, dirs
             <param name="rtp-timer-name" value="soft"/>
             <param name="inbound-late-negotiation" value="false"/>
             <param name="tls" value="false"/>
+            <!-- Agents (sipp, sip.Agent) register without a digest challenge: sofia_reg.c
+                 stores a REGISTER's contact at once when this is set, so an agent is one
+                 REGISTER/200 and sipp needs no credentials. The profile is on 127.0.0.1 only.
+                 Dialling `user/EXT@DOMAIN` still needs the user in the directory below. -->
+            <param name="accept-blind-reg" value="true"/>
           </settings>
         </profile>
       </profiles>
@@ -307,6 +324,22 @@ def write_config(conf_dir: Path, *, sip_port, esl_port, rtp_start, rtp_end, dirs
 {rf_params}
       </settings>
     </configuration>
+  </section>
+  <section name="directory" description="the agents' domain">
+    <domain name="{LAB_DOMAIN}">
+      <params>
+        <!-- what `user/EXT@{LAB_DOMAIN}` dials (mod_dptools): the contact EXT registered on
+             any profile; error/user_not_registered (USER_NOT_REGISTERED) when there is none -->
+        <param name="dial-string" value="{{^^:sip_invite_domain=${{dialed_domain}}:presence_id=${{dialed_user}}@${{dialed_domain}}}}${{sofia_contact(*/${{dialed_user}}@${{dialed_domain}})}}"/>
+      </params>
+      <groups>
+        <group name="agents">
+          <users>
+{users}
+          </users>
+        </group>
+      </groups>
+    </domain>
   </section>
   <section name="dialplan" description="lab dialplan">
     <context name="lab">
@@ -473,6 +506,7 @@ class Lab:
             "flows-dir": str(self.dirs["flows"]),
             "recordings-dir": str(self.dirs["recordings"]),
             "media-dir": str(self.dirs["sounds"]),
+            "default-domain": LAB_DOMAIN,
         }
         params.update(rustflow_params or {})
         write_config(

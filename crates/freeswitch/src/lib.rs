@@ -39,6 +39,11 @@ impl Status {
         }
     }
 
+    /// SWITCH_STATUS_BREAK: the operation was interrupted on purpose (CF_BREAK, a key).
+    pub fn is_break(self) -> bool {
+        self.0 == ffi::switch_status_t::SWITCH_STATUS_BREAK
+    }
+
     /// The numeric status, as FreeSWITCH documents it.
     pub fn code(self) -> u32 {
         self.0.0

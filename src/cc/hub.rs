@@ -1,0 +1,522 @@
+//! The node's dispatcher and the waiting callers it serves.
+//!
+//! One thread per node runs the janitor and a distributor pass whenever something changes
+//! (a join, a leave, a ring that ended, a `rustflow cc` command: [`Centre::poke`]) and
+//! otherwise sleeps until the next thing falls due (a rest or a lease that ends, a tier that
+//! escalates, a caller's timer), with a slow safety tick behind. Each waiting caller has a
+//! [`Slot`]: its session thread holds the caller (hold audio) until the dispatcher or a
+//! ring thread posts something for it, and is woken by CF_BREAK, which ends the hold audio
+//! within a frame. Only uuids cross threads; sessions are located where they are used.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Condvar, Mutex};
+use rustflow_cc::distributor::Distributor;
+use rustflow_cc::store::sqlite::SqliteStore;
+use rustflow_cc::store::{Ms, Offer, Store};
+use rustflow_engine::{AgentOffer, RingOutcome};
+
+use super::{events, ring};
+use crate::switch::log::{self, Level};
+use crate::switch::session::LockedSession;
+
+/// The longest the dispatcher sleeps when nothing is due: a safety net, not the mechanism.
+const SAFETY_TICK_MS: Ms = 2_000;
+
+/// Unix milliseconds.
+pub fn now_ms() -> Ms {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The contact centre of this node: the store, the dispatcher's state and the waiting
+/// callers.
+pub struct Centre {
+    pub store: SqliteStore,
+    /// This node's name in the store (attempts record where their call is).
+    pub node: String,
+    hub: Mutex<Hub>,
+    wake: Condvar,
+    /// Ring threads still running (unload waits for them).
+    rings: Mutex<usize>,
+    rings_done: Condvar,
+}
+
+#[derive(Default)]
+struct Hub {
+    callers: HashMap<String, Arc<Slot>>,
+    poked: bool,
+    stop: bool,
+    /// The last dispatcher error logged (the same one is not repeated every tick).
+    last_error: Option<String>,
+}
+
+impl Centre {
+    pub fn new(store: SqliteStore, node: String) -> Centre {
+        Centre {
+            store,
+            node,
+            hub: Mutex::new(Hub::default()),
+            wake: Condvar::new(),
+            rings: Mutex::new(0),
+            rings_done: Condvar::new(),
+        }
+    }
+
+    /// Something changed: the dispatcher runs a pass now.
+    pub fn poke(&self) {
+        let mut hub = self.hub.lock();
+        hub.poked = true;
+        self.wake.notify_one();
+    }
+
+    /// Registers a caller about to join; `None` if the call already waits in a queue.
+    pub fn register(&self, call_id: &str, context: CallContext) -> Option<Arc<Slot>> {
+        let mut hub = self.hub.lock();
+        if hub.callers.contains_key(call_id) {
+            return None;
+        }
+        let slot = Arc::new(Slot {
+            call_id: call_id.to_string(),
+            context,
+            cancel: AtomicU32::new(0),
+            inner: Mutex::new(SlotInner::default()),
+        });
+        hub.callers.insert(call_id.to_string(), slot.clone());
+        Some(slot)
+    }
+
+    pub fn unregister(&self, call_id: &str) {
+        self.hub.lock().callers.remove(call_id);
+    }
+
+    fn slot(&self, call_id: &str) -> Option<Arc<Slot>> {
+        self.hub.lock().callers.get(call_id).cloned()
+    }
+
+    /// Stops the dispatcher loop ([`Centre::run`] returns) and waits up to `patience` for
+    /// ring threads still calling agents.
+    pub fn stop(&self, patience: Duration) -> usize {
+        {
+            let mut hub = self.hub.lock();
+            hub.stop = true;
+            self.wake.notify_one();
+        }
+        let mut rings = self.rings.lock();
+        if *rings > 0 {
+            self.rings_done.wait_for(&mut rings, patience);
+        }
+        *rings
+    }
+
+    pub(super) fn ring_started(&self) {
+        *self.rings.lock() += 1;
+    }
+
+    pub(super) fn ring_finished(&self) {
+        let mut rings = self.rings.lock();
+        *rings = rings.saturating_sub(1);
+        if *rings == 0 {
+            self.rings_done.notify_all();
+        }
+    }
+
+    /// The dispatcher thread's loop.
+    pub fn run(self: &Arc<Self>) {
+        let seed = u64::try_from(now_ms()).unwrap_or(1);
+        let mut distributor = Distributor::new(seed);
+        loop {
+            let now = now_ms();
+            let next = self.dispatch(&mut distributor, now);
+            let mut hub = self.hub.lock();
+            if hub.stop {
+                return;
+            }
+            if !hub.poked {
+                let wait = next
+                    .map_or(SAFETY_TICK_MS, |t| t - now_ms())
+                    .clamp(0, SAFETY_TICK_MS);
+                if wait > 0 {
+                    self.wake
+                        .wait_for(&mut hub, Duration::from_millis(wait.unsigned_abs()));
+                }
+            }
+            hub.poked = false;
+            if hub.stop {
+                return;
+            }
+        }
+    }
+
+    /// One round: what is due, the callers' timers, a distributor pass. Returns when the
+    /// next round is due.
+    fn dispatch(self: &Arc<Self>, distributor: &mut Distributor, now: Ms) -> Option<Ms> {
+        let mut next: Option<Ms> = None;
+        let mut soonest = |t: Option<Ms>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n: Ms| n.min(t)));
+            }
+        };
+        let result = (|| -> Result<(), String> {
+            let janitor = self.store.janitor(now).map_err(|e| e.to_string())?;
+            for (attempt, call_id, _node, result) in &janitor.closed {
+                if let Some(slot) = self.slot(call_id) {
+                    slot.post_left(*attempt, result);
+                }
+                let attempt = attempt.to_string();
+                events::fire(
+                    &self.node,
+                    "leave",
+                    &[
+                        ("CC-Attempt-ID", &attempt),
+                        ("CC-Member-UUID", call_id),
+                        ("CC-Result", result),
+                    ],
+                );
+            }
+            for (attempt, agents) in &janitor.expired_offers {
+                // The ring thread never reported (it should within the ring timeout): the
+                // caller must not wait for it for ever.
+                let callers: Vec<Arc<Slot>> = self.hub.lock().callers.values().cloned().collect();
+                if let Some(slot) = callers.iter().find(|s| s.is_attempt(*attempt)) {
+                    slot.expire_ring();
+                }
+                log::global(
+                    Level::Warning,
+                    &format!(
+                        "rustflow: the offer of attempt {attempt} to {} outlived its lease and was ended",
+                        agents.join(", ")
+                    ),
+                );
+                for agent in agents {
+                    agent_state(&self.node, agent, "waiting");
+                }
+            }
+            for agent in &janitor.rested {
+                agent_state(&self.node, agent, "waiting");
+            }
+            let callers: Vec<Arc<Slot>> = self.hub.lock().callers.values().cloned().collect();
+            for slot in callers {
+                soonest(slot.timer(now));
+            }
+            let pass = distributor
+                .pass(&self.store, now)
+                .map_err(|e| e.to_string())?;
+            soonest(pass.next_wake);
+            for offer in pass.offers {
+                self.offer(offer);
+            }
+            soonest(self.store.next_due(now).map_err(|e| e.to_string())?);
+            Ok(())
+        })();
+        let mut hub = self.hub.lock();
+        match result {
+            Ok(()) => hub.last_error = None,
+            Err(e) => {
+                if hub.last_error.as_deref() != Some(e.as_str()) {
+                    log::global(
+                        Level::Error,
+                        &format!("rustflow: contact-centre dispatcher: {e}"),
+                    );
+                }
+                hub.last_error = Some(e);
+            }
+        }
+        next
+    }
+
+    /// A won reservation: tell the caller and ring the agents at once.
+    fn offer(self: &Arc<Self>, offer: Offer) {
+        let Some(slot) = self.slot(&offer.call_id) else {
+            // The caller is leaving (its leave releases the agents) or is not on this node;
+            // the lease ends the offer either way.
+            log::global(
+                Level::Debug,
+                &format!(
+                    "rustflow: attempt {} was offered but its call {} waits on no queue here",
+                    offer.attempt, offer.call_id
+                ),
+            );
+            return;
+        };
+        let uuids: Vec<String> = offer.agents.iter().map(|_| ring::new_uuid()).collect();
+        let Some(first) = offer.agents.first() else {
+            return;
+        };
+        let shown = rustflow_cc::engine_host::agent_offer(first, uuids[0].clone());
+        if !slot.post_offer(offer.attempt, shown) {
+            return;
+        }
+        let attempt = offer.attempt.to_string();
+        for (agent, uuid) in offer.agents.iter().zip(&uuids) {
+            events::fire(
+                &self.node,
+                "offer",
+                &[
+                    ("CC-Queue-ID", &offer.queue_id),
+                    ("CC-Attempt-ID", &attempt),
+                    ("CC-Member-UUID", &offer.call_id),
+                    ("CC-Agent-ID", &agent.id),
+                    ("CC-Agent-Name", &agent.name),
+                    ("CC-Agent-UUID", uuid),
+                ],
+            );
+            agent_state(&self.node, &agent.id, "offering");
+        }
+        self.ring_started();
+        let centre = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("rustflow-ring".to_string())
+            .spawn(move || {
+                let rung = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    ring::run(&centre, &slot, &offer, &uuids);
+                }));
+                if rung.is_err() {
+                    log::global(
+                        Level::Critical,
+                        &format!(
+                            "rustflow: ringing the agents of attempt {} panicked",
+                            offer.attempt
+                        ),
+                    );
+                    slot.expire_ring();
+                }
+                centre.ring_finished();
+                centre.poke();
+            });
+        if let Err(e) = spawned {
+            self.ring_finished();
+            log::global(
+                Level::Error,
+                &format!("rustflow: cannot start a thread to ring an agent: {e}"),
+            );
+        }
+    }
+}
+
+/// `agent-state` event.
+pub fn agent_state(node: &str, agent: &str, state: &str) {
+    events::fire(
+        node,
+        "agent-state",
+        &[("CC-Agent-ID", agent), ("CC-Agent-State", state)],
+    );
+}
+
+/// What the ring thread needs to know about the caller, fixed at join.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    /// Domain of `user/EXT` agents without one of their own.
+    pub domain: String,
+    pub caller_number: String,
+    pub caller_name: String,
+    /// Variables carried to the agent leg.
+    pub variables: Vec<(String, String)>,
+}
+
+/// The agent leg that answered and waits (idle) to be bridged.
+#[derive(Debug, Clone)]
+pub struct AnsweredLeg {
+    pub uuid: String,
+    pub offer: AgentOffer,
+}
+
+/// A waiting caller, shared by its session thread, the dispatcher and its ring thread.
+pub struct Slot {
+    pub call_id: String,
+    pub context: CallContext,
+    /// The ring's cancel cause: the caller's thread sets ORIGINATOR_CANCEL when it leaves.
+    pub cancel: AtomicU32,
+    inner: Mutex<SlotInner>,
+}
+
+#[derive(Default)]
+struct SlotInner {
+    attempt: Option<i64>,
+    /// The caller's thread is in the hold loop (a post must break its audio).
+    holding: bool,
+    /// The flow's next timer (queue_wait's `until`), and whether it came.
+    timer_at: Option<Ms>,
+    timer_due: bool,
+    offers: VecDeque<AgentOffer>,
+    /// The offer being rung (its `agent_call_id`), and the result of the last one that
+    /// ended, with its id: the caller takes the result of the offer it rings, never a stale one.
+    ringing: Option<String>,
+    rung: Option<(String, RingOutcome)>,
+    left: Option<String>,
+    answered: Option<AnsweredLeg>,
+    closed: bool,
+}
+
+/// What the caller's hold loop waits for.
+pub enum Wake {
+    Timer,
+    Offer(AgentOffer),
+    Left(String),
+}
+
+impl Slot {
+    /// Wakes the caller's thread if it holds (called with the slot locked, so the caller
+    /// cannot be between its check and its play unseen).
+    fn wake(&self, inner: &SlotInner) {
+        if inner.holding
+            && let Some(caller) = LockedSession::locate(&self.call_id)
+        {
+            caller.session().channel().request_break();
+        }
+    }
+
+    pub fn set_attempt(&self, attempt: i64) {
+        self.inner.lock().attempt = Some(attempt);
+    }
+
+    fn post_left(&self, attempt: i64, result: &str) {
+        let mut inner = self.inner.lock();
+        if inner.closed || inner.attempt.is_some_and(|a| a != attempt) {
+            return;
+        }
+        inner.left = Some(result.to_string());
+        self.wake(&inner);
+    }
+
+    fn is_attempt(&self, attempt: i64) -> bool {
+        self.inner.lock().attempt == Some(attempt)
+    }
+
+    /// False when the caller has already left (its leave frees the agents).
+    fn post_offer(&self, attempt: i64, offer: AgentOffer) -> bool {
+        let mut inner = self.inner.lock();
+        if inner.closed || inner.attempt.is_some_and(|a| a != attempt) {
+            return false;
+        }
+        inner.attempt = Some(attempt);
+        inner.ringing = Some(offer.agent_call_id.clone());
+        self.cancel.store(0, std::sync::atomic::Ordering::SeqCst);
+        inner.offers.push_back(offer);
+        self.wake(&inner);
+        true
+    }
+
+    /// The ring of offer `offer_id` ended. With an answered leg: false when nobody will
+    /// bridge it (the caller left, or the offer was given up), so the leg is the ring
+    /// thread's to hang up.
+    pub(super) fn post_ring(
+        &self,
+        offer_id: &str,
+        outcome: RingOutcome,
+        answered: Option<AnsweredLeg>,
+    ) -> bool {
+        let mut inner = self.inner.lock();
+        if inner.closed || inner.ringing.as_deref() != Some(offer_id) {
+            return false;
+        }
+        inner.ringing = None;
+        inner.answered = answered;
+        inner.rung = Some((offer_id.to_string(), outcome));
+        self.wake(&inner);
+        true
+    }
+
+    /// The ring in progress will never report (its lease expired, or its thread died):
+    /// the caller goes on as after a missed offer.
+    fn expire_ring(&self) {
+        let ringing = self.inner.lock().ringing.clone();
+        if let Some(offer_id) = ringing {
+            let missed = RingOutcome::Missed {
+                reason: "the offer's lease expired".to_string(),
+            };
+            self.post_ring(&offer_id, missed, None);
+        }
+    }
+
+    /// Marks a timer due when its time has come; returns when the next one is due.
+    fn timer(&self, now: Ms) -> Option<Ms> {
+        let mut inner = self.inner.lock();
+        match inner.timer_at {
+            Some(at) if at <= now => {
+                inner.timer_at = None;
+                inner.timer_due = true;
+                self.wake(&inner);
+                None
+            }
+            other => other,
+        }
+    }
+
+    /// Sets the flow's next timer for the coming wait.
+    pub fn set_timer(&self, at: Option<Ms>) {
+        let mut inner = self.inner.lock();
+        inner.timer_at = at;
+        inner.timer_due = false;
+    }
+
+    /// The hold loop's check: takes what `take` wants if it was posted; otherwise marks the
+    /// caller as holding, so the next post breaks its hold audio.
+    pub fn check<T>(&self, take: impl FnOnce(&mut SlotInnerView<'_>) -> Option<T>) -> Option<T> {
+        let mut inner = self.inner.lock();
+        let taken = take(&mut SlotInnerView { inner: &mut inner });
+        inner.holding = taken.is_none();
+        taken
+    }
+
+    /// The caller's thread left the hold loop without taking anything.
+    pub fn stop_holding(&self) {
+        self.inner.lock().holding = false;
+    }
+
+    /// Closes the slot for good: no more posts. Returns the answered leg nobody bridged
+    /// (the caller's to hang up) and whether a ring is still running (to cancel).
+    pub fn close(&self) -> (Option<AnsweredLeg>, bool) {
+        let mut inner = self.inner.lock();
+        inner.closed = true;
+        inner.holding = false;
+        (inner.answered.take(), inner.ringing.is_some())
+    }
+
+    /// The agent whose leg answered (not taken: the leg stays for bridging).
+    pub fn answered_offer(&self) -> Option<AgentOffer> {
+        self.inner
+            .lock()
+            .answered
+            .as_ref()
+            .map(|leg| leg.offer.clone())
+    }
+
+    /// Takes the answered leg for bridging (so a later leave does not hang it up).
+    pub fn take_answered(&self) -> Option<AnsweredLeg> {
+        self.inner.lock().answered.take()
+    }
+}
+
+/// What the hold loop may take from its slot.
+pub struct SlotInnerView<'a> {
+    inner: &'a mut SlotInner,
+}
+
+impl SlotInnerView<'_> {
+    /// An offer, the queue's end of the wait, or the timer, in that order.
+    pub fn take_wake(&mut self) -> Option<Wake> {
+        if let Some(offer) = self.inner.offers.pop_front() {
+            return Some(Wake::Offer(offer));
+        }
+        if let Some(result) = self.inner.left.take() {
+            return Some(Wake::Left(result));
+        }
+        if std::mem::take(&mut self.inner.timer_due) {
+            return Some(Wake::Timer);
+        }
+        None
+    }
+
+    /// The result of the ring of offer `offer_id`.
+    pub fn take_ring(&mut self, offer_id: &str) -> Option<RingOutcome> {
+        match &self.inner.rung {
+            Some((id, _)) if id == offer_id => self.inner.rung.take().map(|(_, outcome)| outcome),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The contact centre in the module: the store named by `store`, opened at load; the node's
+//! dispatcher thread ([`hub`]); the queue applications' caller side ([`call`]) and agent
+//! side ([`ring`]); the `rustflow::cc` events; and the `rustflow cc …` API command (fs_cli),
+//! the same command language as the offline tool's (`rustflow_cc::command`).
+
+pub mod call;
+pub mod events;
+pub mod hub;
+pub mod ring;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rustflow_cc::command::execute_line;
+use rustflow_cc::store::Store;
+use rustflow_cc::store::sqlite::SqliteStore;
+
+use crate::config::Config;
+use crate::switch::globals;
+use crate::switch::log::{self, Level};
+use hub::{Centre, now_ms};
+
+/// The centre, or why it could not be opened (kept for `rustflow cc` and joins to report).
+type Opened = Arc<Result<Arc<Centre>, String>>;
+
+static CENTRE: Mutex<Option<Opened>> = Mutex::new(None);
+static DISPATCHER: Mutex<Option<JoinHandle<()>>> = Mutex::new(None);
+
+/// How long unload waits for agents still being rung.
+const UNLOAD_PATIENCE: Duration = Duration::from_secs(5);
+
+/// This node's name in the store: FreeSWITCH's `switchname`, else its `hostname`.
+fn node_name() -> String {
+    ["switchname", "hostname"]
+        .into_iter()
+        .find_map(|name| globals::get(name).filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "freeswitch".to_string())
+}
+
+/// Opens the store at load and starts the dispatcher. A store that cannot be opened is one
+/// ERROR line naming it; flows keep working, and `rustflow cc` and the queue applications
+/// answer with the same message.
+pub fn open(config: &Config) {
+    let result = if config.store.is_empty() {
+        Err(
+            "no contact-centre store: FreeSWITCH gave no db_dir; set `store` in mod_rustflow.conf"
+                .to_string(),
+        )
+    } else if config.store.contains("://") {
+        Err("contact-centre store: only a SQLite file path is supported yet (PostgreSQL comes with a later release)".to_string())
+    } else {
+        SqliteStore::open(&config.store).map_err(|e| e.to_string())
+    };
+    let result = result.map(|store| Arc::new(Centre::new(store, node_name())));
+    match &result {
+        Ok(centre) => {
+            log::global(
+                Level::Notice,
+                &format!(
+                    "rustflow: contact-centre store {} (node {})",
+                    config.store, centre.node
+                ),
+            );
+            // Callers of this node still open in the store are from a run that ended: their
+            // calls are gone, and their agents must not stay reserved.
+            match centre.store.close_node(&centre.node, "error", now_ms()) {
+                Ok(0) => {}
+                Ok(n) => log::global(
+                    Level::Warning,
+                    &format!("rustflow: closed {n} queue attempts left open by the previous run"),
+                ),
+                Err(e) => log::global(
+                    Level::Error,
+                    &format!("rustflow: cannot close the previous run's queue attempts: {e}"),
+                ),
+            }
+            start_dispatcher(centre.clone());
+        }
+        Err(e) => log::global(
+            Level::Error,
+            &format!("rustflow: {e}; flows keep working, `rustflow cc` is unavailable"),
+        ),
+    }
+    *CENTRE.lock() = Some(Arc::new(result));
+}
+
+fn start_dispatcher(centre: Arc<Centre>) {
+    let spawned = std::thread::Builder::new()
+        .name("rustflow-cc".to_string())
+        .spawn(move || {
+            // A panic here must not take FreeSWITCH down: the queue stops, loudly.
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| centre.run()));
+            if run.is_err() {
+                log::global(
+                    Level::Critical,
+                    "rustflow: the contact-centre dispatcher panicked and stopped; reload the module",
+                );
+            }
+        });
+    match spawned {
+        Ok(handle) => *DISPATCHER.lock() = Some(handle),
+        Err(e) => log::global(
+            Level::Error,
+            &format!("rustflow: cannot start the contact-centre dispatcher: {e}"),
+        ),
+    }
+}
+
+/// Stops the dispatcher and closes the store at unload.
+pub fn close() {
+    let opened = CENTRE.lock().take();
+    if let Some(opened) = opened
+        && let Ok(centre) = opened.as_ref()
+    {
+        let ringing = centre.stop(UNLOAD_PATIENCE);
+        if ringing > 0 {
+            log::global(
+                Level::Warning,
+                &format!("rustflow: unloading while {ringing} agent calls still ring"),
+            );
+        }
+    }
+    if let Some(handle) = DISPATCHER.lock().take() {
+        let _ = handle.join();
+    }
+}
+
+/// The open centre, or why there is none.
+pub fn centre() -> Result<Arc<Centre>, String> {
+    let Some(opened) = CENTRE.lock().clone() else {
+        return Err("mod_rustflow is not loaded".to_string());
+    };
+    match opened.as_ref() {
+        Ok(centre) => Ok(centre.clone()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// Answers `rustflow cc WORDS`: the command's text, or `-ERR` and the reason.
+pub fn command(line: &str) -> String {
+    let centre = match centre() {
+        Ok(centre) => centre,
+        Err(e) => return format!("-ERR {e}\n"),
+    };
+    match execute_line(&centre.store, line, now_ms()) {
+        Ok(text) => {
+            // Provisioning and status changes can free agents or end waits: dispatch now.
+            centre.poke();
+            agent_status_event(&centre, line);
+            text
+        }
+        Err(e) => format!("-ERR {}\n", e.to_string().trim_end()),
+    }
+}
+
+/// `agent status ID STATUS [REASON]` succeeded: the `agent-status` event.
+fn agent_status_event(centre: &Centre, line: &str) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if let ["agent", "status", id, status, reason @ ..] = words.as_slice() {
+        let reason = reason.join(" ");
+        events::fire(
+            &centre.node,
+            "agent-status",
+            &[
+                ("CC-Agent-ID", id),
+                ("CC-Agent-Status", status),
+                ("CC-Agent-Status-Reason", &reason),
+            ],
+        );
+    }
+}

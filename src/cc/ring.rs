@@ -1,0 +1,282 @@
+//! Ringing the agents of one offer, on a thread of its own: the agent legs are originated
+//! with no A-leg (the dispatcher has no session) the moment the reservation is won, with the
+//! same injection-proof dial-string builder as `bridge`, the caller's variables and a cancel
+//! cause the caller's thread sets when it leaves. An answered leg is left idle for the
+//! caller's thread to bridge; whichever side gives up hangs it up.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustflow_cc::engine_host::agent_offer;
+use rustflow_cc::model::AgentContact;
+use rustflow_cc::store::{Offer, OfferedAgent, Store};
+use rustflow_engine::causes;
+use rustflow_engine::{
+    BridgeLeg, BridgeRequest, BridgeStrategy, BridgeTarget, HangupCause, RingOutcome,
+};
+
+use super::events;
+use super::hub::{AnsweredLeg, Centre, Slot, agent_state, now_ms};
+use crate::dial;
+use crate::switch::event::Event;
+use crate::switch::log::{self, Level};
+use crate::switch::session::{LockedSession, originate_detached};
+
+/// A fresh version-4 UUID for an agent leg (`origination_uuid`, `cc_agent_call_id`).
+pub fn new_uuid() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut bytes = [0u8; 16];
+    for half in bytes.chunks_mut(8) {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        hasher.write_i64(now_ms());
+        half.copy_from_slice(&hasher.finish().to_le_bytes());
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Hangs up an agent leg nobody will bridge (a no-op when it is already gone).
+pub fn hang_up_leg(uuid: &str, cause: HangupCause) {
+    if let Some(leg) = LockedSession::locate(uuid) {
+        let _ = leg.session().channel().hangup(cause.code);
+    }
+}
+
+/// Why an agent did not take the call, as `missed` records it; `None` = the ring was
+/// cancelled (the caller left or another leg won), which is no fault of the agent.
+fn miss_reason(cause: u32) -> Option<&'static str> {
+    use rustflow_engine::BridgeResult;
+    if cause == causes::CALL_REJECTED.code {
+        return Some("rejected");
+    }
+    match causes::bridge_result(cause) {
+        BridgeResult::Busy => Some("busy"),
+        BridgeResult::NoAnswer => Some("no_answer"),
+        BridgeResult::Cancelled => None,
+        BridgeResult::Answered | BridgeResult::Failed => Some("failed"),
+    }
+}
+
+fn target(contact: &AgentContact) -> BridgeTarget {
+    match contact {
+        AgentContact::User { extension, domain } => BridgeTarget::User {
+            extension: extension.clone(),
+            domain: domain.clone(),
+        },
+        AgentContact::Gateway { gateway, number } => BridgeTarget::Gateway {
+            gateway: gateway.clone(),
+            number: number.clone(),
+        },
+        AgentContact::Sip { profile, uri } => BridgeTarget::Sip {
+            profile: Some(profile.clone()),
+            uri: uri.clone(),
+        },
+    }
+}
+
+/// The originate request of an offer: one leg per agent (ring-all rings several at once).
+fn request(slot: &Slot, offer: &Offer, uuids: &[String]) -> BridgeRequest {
+    let context = &slot.context;
+    let legs = offer
+        .agents
+        .iter()
+        .zip(uuids)
+        .map(|(agent, uuid)| BridgeLeg {
+            target: target(&agent.contact),
+            variables: vec![
+                ("origination_uuid".to_string(), uuid.clone()),
+                ("cc_agent_id".to_string(), agent.id.clone()),
+            ],
+            idle_only: false,
+        })
+        .collect();
+    let mut variables = context.variables.clone();
+    variables.extend([
+        ("cc_side".to_string(), "agent".to_string()),
+        ("cc_queue_id".to_string(), offer.queue_id.clone()),
+        ("cc_attempt_id".to_string(), offer.attempt.to_string()),
+        ("cc_member_session_uuid".to_string(), offer.call_id.clone()),
+        // Only an answer counts: early media from a phone is not the agent taking the call.
+        ("ignore_early_media".to_string(), "true".to_string()),
+        (
+            "origination_caller_id_number".to_string(),
+            context.caller_number.clone(),
+        ),
+        (
+            "origination_caller_id_name".to_string(),
+            context.caller_name.clone(),
+        ),
+    ]);
+    BridgeRequest {
+        legs,
+        strategy: BridgeStrategy::Simultaneous,
+        variables,
+        codecs: Vec::new(),
+        send_on_answer: None,
+        pickup: None,
+    }
+}
+
+/// Rings the offer's agents and reports to the store, the events and the caller's slot.
+pub fn run(centre: &Centre, slot: &Slot, offer: &Offer, uuids: &[String]) {
+    let originated =
+        dial::build(&request(slot, offer, uuids), &slot.context.domain).and_then(|plan| {
+            let mut variables = Event::variables()
+                .map_err(|s| format!("cannot create the originate variables: {s}"))?;
+            for (name, value) in &plan.global_variables {
+                variables.add(name, value).map_err(|e| e.to_string())?;
+            }
+            let timeout = u32::try_from(offer.ring_timeout_secs).unwrap_or(u32::MAX);
+            originate_detached(&plan.dial_string, &variables, timeout, &slot.cancel)
+                .map_err(|e| e.to_string())
+        });
+    let outcome = match originated {
+        Ok(Ok(leg)) => {
+            let session = leg.session();
+            let uuid = session.uuid();
+            let agent_id = session.channel().var("cc_agent_id");
+            drop(leg);
+            answered(centre, slot, offer, &uuids[0], uuid, agent_id)
+        }
+        Ok(Err(cause)) => match miss_reason(cause) {
+            Some(reason) => missed(centre, offer, reason),
+            None => RingOutcome::Missed {
+                reason: "cancelled".to_string(),
+            },
+        },
+        Err(e) => {
+            log::global(
+                Level::Error,
+                &format!(
+                    "rustflow: cannot ring the agents of attempt {} in queue {}: {e}",
+                    offer.attempt, offer.queue_id
+                ),
+            );
+            missed(centre, offer, "failed")
+        }
+    };
+    if let RingOutcome::Missed { .. } = outcome {
+        slot.post_ring(&uuids[0], outcome, None);
+    }
+}
+
+/// The agent answered: the store decides whether the caller still wants it.
+fn answered(
+    centre: &Centre,
+    slot: &Slot,
+    offer: &Offer,
+    offer_id: &str,
+    leg_uuid: String,
+    agent_id: Option<String>,
+) -> RingOutcome {
+    let agent: &OfferedAgent = agent_id
+        .and_then(|id| offer.agents.iter().find(|a| a.id == id))
+        .unwrap_or(&offer.agents[0]);
+    let won = centre.store.answered(offer.attempt, &agent.id, now_ms());
+    match won {
+        Ok(true) => {}
+        Ok(false) | Err(_) => {
+            if let Err(e) = won {
+                log::global(
+                    Level::Error,
+                    &format!("rustflow: attempt {}: {e}", offer.attempt),
+                );
+            }
+            hang_up_leg(&leg_uuid, causes::ORIGINATOR_CANCEL);
+            return RingOutcome::Missed {
+                reason: "the offer had ended".to_string(),
+            };
+        }
+    }
+    agent_state(&centre.node, &agent.id, "bridged");
+    let leg = AnsweredLeg {
+        uuid: leg_uuid.clone(),
+        offer: agent_offer(agent, leg_uuid.clone()),
+    };
+    if !slot.post_ring(offer_id, RingOutcome::Answered, Some(leg)) {
+        // The caller left after the store took the answer: nobody will bridge the leg.
+        hang_up_leg(&leg_uuid, causes::ORIGINATOR_CANCEL);
+    }
+    RingOutcome::Answered
+}
+
+/// Nobody answered: the agents rest (or pause at max no-answer); the caller keeps its place.
+fn missed(centre: &Centre, offer: &Offer, reason: &str) -> RingOutcome {
+    let ids: Vec<String> = offer.agents.iter().map(|a| a.id.clone()).collect();
+    let attempt = offer.attempt.to_string();
+    match centre.store.missed(offer.attempt, &ids, reason, now_ms()) {
+        Ok(paused) => {
+            for id in &ids {
+                events::fire(
+                    &centre.node,
+                    "missed",
+                    &[
+                        ("CC-Queue-ID", &offer.queue_id),
+                        ("CC-Attempt-ID", &attempt),
+                        ("CC-Member-UUID", &offer.call_id),
+                        ("CC-Agent-ID", id),
+                        ("CC-Reason", reason),
+                    ],
+                );
+                agent_state(&centre.node, id, "missed");
+            }
+            for p in paused {
+                events::fire(
+                    &centre.node,
+                    "agent-status",
+                    &[
+                        ("CC-Agent-ID", &p.agent),
+                        ("CC-Agent-Status", "pause"),
+                        ("CC-Agent-Status-Reason", &p.reason),
+                    ],
+                );
+            }
+        }
+        Err(e) => log::global(
+            Level::Error,
+            &format!("rustflow: attempt {attempt}: recording the missed offer: {e}"),
+        ),
+    }
+    RingOutcome::Missed {
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_version_4_and_distinct() {
+        let a = new_uuid();
+        let b = new_uuid();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
+    }
+
+    #[test]
+    fn causes_become_miss_reasons() {
+        assert_eq!(miss_reason(causes::USER_BUSY.code), Some("busy"));
+        assert_eq!(miss_reason(causes::NO_ANSWER.code), Some("no_answer"));
+        assert_eq!(miss_reason(causes::CALL_REJECTED.code), Some("rejected"));
+        assert_eq!(miss_reason(causes::ORIGINATOR_CANCEL.code), None);
+        assert_eq!(miss_reason(causes::LOSE_RACE.code), None);
+        assert_eq!(
+            miss_reason(causes::NORMAL_TEMPORARY_FAILURE.code),
+            Some("failed")
+        );
+    }
+}
