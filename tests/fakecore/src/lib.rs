@@ -1107,9 +1107,9 @@ pub unsafe extern "C" fn switch_core_get_variable_dup(varname: *const c_char) ->
 /// How a media wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum MediaEnd {
-    /// The time was up (or, for an endless stream, the safety limit: a violation).
+    /// The time was up.
     Done,
-    /// The call went away (hung up, or no longer ready).
+    /// The call went away (hung up).
     Gone,
     /// CF_BREAK was set (and is now cleared), as on a real media frame.
     Break,
@@ -1120,7 +1120,7 @@ enum MediaEnd {
 const FRAME: Duration = Duration::from_millis(20);
 
 /// How long an endless stream (`local_stream://`, `tone_stream://..;loops=-1`) plays before the
-/// fake core gives up on it: nobody broke or hung it up, a test bug recorded as a violation.
+/// fake caller gives up on it and hangs up: nobody broke it, a bug recorded as a violation.
 const ENDLESS_LIMIT: Duration = Duration::from_secs(60);
 
 /// Waits `want` of real time on a session (None: an endless stream), frame by frame, ending
@@ -1144,12 +1144,15 @@ fn media_wait_until(s: &FakeSession, want: Option<Duration>, breakable: bool) ->
         let now = Instant::now();
         if now >= deadline {
             if want.is_none() {
+                // Nobody ever ends this hold: the caller gives up, so the test ends (failing).
+                st.remote_hangup("an endless stream was never broken");
                 drop(st);
                 violation(format!(
-                    "an endless stream on {} played {}s with no CF_BREAK or hangup",
+                    "an endless stream on {} played {}s with no CF_BREAK or hangup; the caller hung up",
                     s.uuid_text(),
                     ENDLESS_LIMIT.as_secs()
                 ));
+                return MediaEnd::Gone;
             }
             return MediaEnd::Done;
         }
