@@ -2008,6 +2008,35 @@ pub unsafe extern "C" fn fakecore_session_free(session: *mut FakeSession) {
     unsafe { free_session(session) };
 }
 
+/// The far end of a call or leg hangs up now, with `cause` (what a caller putting the phone
+/// down or an agent leaving does), waking whatever waits on it. Returns 1 when a call with
+/// this uuid was up, else 0.
+///
+/// # Safety
+/// `uuid` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_remote_hangup(uuid: *const c_char, cause: c_int) -> c_int {
+    // SAFETY: C string argument from the harness.
+    let Some(uuid) = (unsafe { text(uuid) }) else {
+        return 0;
+    };
+    let sessions = SESSIONS.lock();
+    let Some(&p) = sessions.get(&uuid) else {
+        return 0;
+    };
+    // SAFETY: registered sessions are live; the table lock keeps this one registered.
+    let s = unsafe { &*(p as *const FakeSession) };
+    let mut st = s.state.lock();
+    if !st.up() {
+        return 0;
+    }
+    st.script.remote_cause = cause;
+    st.remote_hangup("fakecore_remote_hangup");
+    drop(st);
+    s.wake.notify_all();
+    1
+}
+
 /// Runs the API command `cmd` with `args` (NULL as the switch passes for no arguments).
 /// Returns `{"status": N, "output": ".."}` or `{"error": "no such API"}`.
 ///

@@ -310,6 +310,7 @@ struct CoreFns {
     originates: StrFn,
     detached_legs: StrFn,
     check_detached: unsafe extern "C" fn(),
+    remote_hangup: unsafe extern "C" fn(*const c_char, c_int) -> c_int,
     free_string: unsafe extern "C" fn(*mut c_char),
 }
 
@@ -392,6 +393,7 @@ fn loaded() -> &'static Loaded {
             originates: f!("fakecore_originates"),
             detached_legs: f!("fakecore_detached_legs"),
             check_detached: f!("fakecore_check_detached"),
+            remote_hangup: f!("fakecore_remote_hangup"),
             free_string: f!("fakecore_free_string"),
         };
         Loaded {
@@ -669,6 +671,14 @@ impl FakeCore {
     pub fn check_detached_legs() {
         // SAFETY: control function without arguments.
         unsafe { (loaded().core.check_detached)() };
+    }
+
+    /// The far end of the call or leg `uuid` hangs up now with `cause` (a caller putting the
+    /// phone down, an agent leaving), from outside the module; false when no such call is up.
+    pub fn remote_hangup(uuid: &str, cause: i64) -> bool {
+        let cause = c_int::try_from(cause).expect("a hangup cause");
+        // SAFETY: valid C string for the duration of the call.
+        unsafe { (loaded().core.remote_hangup)(c(uuid).as_ptr(), cause) == 1 }
     }
 
     /// Polls `ready` every 10 ms until it holds; panics with `what` after `timeout`.

@@ -249,22 +249,43 @@ fn an_agent_who_does_not_answer_is_missed_and_the_next_one_is_rung() {
     assert_eq!(a1["state"], "missed", "a1 missed the call: {snapshot:#}");
 }
 
+/// Runs the caller's flow on its own thread; `meanwhile` runs on the test's thread, then the
+/// flow is awaited. Returns the caller's final state.
+fn call_while(caller: &Session, meanwhile: impl FnOnce()) -> SessionInfo {
+    std::thread::scope(|scope| {
+        let flow = scope.spawn(|| caller.exec("rustflow", "queue"));
+        meanwhile();
+        flow.join().expect("the caller's thread");
+    });
+    caller.info()
+}
+
+/// The caller puts the phone down; returns when that happened.
+fn caller_hangs_up(uuid: &str) -> Instant {
+    assert!(
+        FakeCore::remote_hangup(uuid, CAUSE_NORMAL_CLEARING),
+        "{uuid} is up"
+    );
+    Instant::now()
+}
+
 #[test]
 fn a_caller_who_hangs_up_while_nobody_is_free_rings_no_one() {
     let h = queue_harness();
     // Nobody online: the caller waits on hold until it hangs up.
-    let caller = Session::new(caller_spec(
-        "caller-q-gone",
-        json!({"hangup_after_ms": 300}),
-    ));
-    let started = Instant::now();
-    caller.exec("rustflow", "queue");
+    let caller = Session::new(caller_spec("caller-q-gone", json!({})));
+    let mut hung_up = None;
+    let info = call_while(&caller, || {
+        FakeCore::wait_until("the caller to be held", Duration::from_secs(20), || {
+            !caller.info().calls_to("switch_ivr_play_file").is_empty()
+        });
+        hung_up = Some(caller_hangs_up("caller-q-gone"));
+    });
+    let after = hung_up.expect("hung up").elapsed();
     assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "the hold ended with the hangup: {:?}",
-        started.elapsed()
+        after < Duration::from_secs(3),
+        "the hold ended with the hangup: {after:?}"
     );
-    let info = caller.info();
     assert!(!info.up);
     assert!(
         FakeCore::originates().is_empty(),
@@ -272,8 +293,6 @@ fn a_caller_who_hangs_up_while_nobody_is_free_rings_no_one() {
         FakeCore::originates()
     );
     assert!(FakeCore::detached_legs().is_empty());
-    let plays = info.calls_to("switch_ivr_play_file");
-    assert!(!plays.is_empty(), "the caller was held: {:#?}", info.record);
     let snapshot = h.api("cc snapshot json").json();
     assert_eq!(
         snapshot["queues"][0]["waiting"].as_array().map(Vec::len),
@@ -286,18 +305,20 @@ fn a_caller_who_hangs_up_while_nobody_is_free_rings_no_one() {
 fn a_caller_who_hangs_up_while_the_agent_rings_cancels_the_ring() {
     let h = queue_harness();
     online(&h, &["a1"]);
-    FakeCore::set_agents(json!({"user/1001@example.com": {"ring_ms": 4000}}));
-    let caller = Session::new(caller_spec(
-        "caller-q-cancel",
-        json!({"hangup_after_ms": 400}),
-    ));
-    let started = Instant::now();
-    caller.exec("rustflow", "queue");
+    FakeCore::set_agents(json!({"user/1001@example.com": {"ring_ms": 20000}}));
+    let caller = Session::new(caller_spec("caller-q-cancel", json!({})));
+    let mut hung_up = None;
+    let info = call_while(&caller, || {
+        FakeCore::wait_until("the agent to ring", Duration::from_secs(20), || {
+            !FakeCore::originates().is_empty()
+        });
+        hung_up = Some(caller_hangs_up("caller-q-cancel"));
+    });
     let originates = settled_originates();
+    let after = hung_up.expect("hung up").elapsed();
     assert!(
-        started.elapsed() < Duration::from_millis(2500),
-        "the ring was cancelled, not run to its 4 s: {:?}",
-        started.elapsed()
+        after < Duration::from_secs(5),
+        "the ring was cancelled, not run to its 20 s: {after:?}"
     );
     assert_eq!(originates.len(), 1, "{originates:#?}");
     let result = &originates[0]["result"];
@@ -308,5 +329,5 @@ fn a_caller_who_hangs_up_while_the_agent_rings_cancels_the_ring() {
         FakeCore::detached_legs().is_empty(),
         "a cancelled ring leaves no leg"
     );
-    assert!(!caller.info().up);
+    assert!(!info.up);
 }
