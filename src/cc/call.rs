@@ -2,7 +2,6 @@
 //! session host (`host.rs`) forwards the engine's queue requests here.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use rustflow_cc::engine_host::{self, Caller, failed};
 use rustflow_cc::store::{JoinOutcome, Store};
@@ -207,9 +206,7 @@ impl QueueCall {
             Ok(missed) => Ok((missed, None)),
             Err(e) => {
                 // The caller is gone: stop ringing the agents.
-                self.slot
-                    .cancel
-                    .store(causes::ORIGINATOR_CANCEL.code, Ordering::SeqCst);
+                self.slot.cancel_ring();
                 Err(e)
             }
         }
@@ -265,9 +262,7 @@ impl QueueCall {
         self.closed = true;
         let (answered, ringing) = self.slot.close();
         if ringing {
-            self.slot
-                .cancel
-                .store(causes::ORIGINATOR_CANCEL.code, Ordering::SeqCst);
+            self.slot.cancel_ring();
         }
         if let Some(leg) = answered {
             ring::hang_up_leg(&leg.uuid, causes::ORIGINATOR_CANCEL);

@@ -17,6 +17,7 @@ use parking_lot::{Condvar, Mutex};
 use rustflow_cc::distributor::Distributor;
 use rustflow_cc::store::sqlite::SqliteStore;
 use rustflow_cc::store::{Ms, Offer, Store};
+use rustflow_engine::causes;
 use rustflow_engine::{AgentOffer, RingOutcome};
 
 use super::{events, ring};
@@ -468,13 +469,22 @@ impl Slot {
         self.inner.lock().holding = false;
     }
 
-    /// Closes the slot for good: no more posts. Returns the answered leg nobody bridged
-    /// (the caller's to hang up) and whether a ring is still running (to cancel).
+    /// Closes the slot for good: no more posts. Returns the answered leg nobody bridged (the
+    /// caller's to hang up) and whether agents still ring (to cancel).
     pub fn close(&self) -> (Option<AnsweredLeg>, bool) {
         let mut inner = self.inner.lock();
         inner.closed = true;
         inner.holding = false;
-        (inner.answered.take(), inner.ringing.is_some())
+        (inner.answered.take(), inner.ringing.take().is_some())
+    }
+
+    /// The caller gave up while its agents ring: originate (and the nested originate of a
+    /// `user/` leg, which is handed the same cause) stops within a frame.
+    pub fn cancel_ring(&self) {
+        self.cancel.store(
+            causes::ORIGINATOR_CANCEL.code,
+            std::sync::atomic::Ordering::SeqCst,
+        );
     }
 
     /// The agent whose leg answered (not taken: the leg stays for bridging).

@@ -97,6 +97,12 @@ fn request(slot: &Slot, offer: &Offer, uuids: &[String]) -> BridgeRequest {
             variables: vec![
                 ("origination_uuid".to_string(), uuid.clone()),
                 ("cc_agent_id".to_string(), agent.id.clone()),
+                // `user/` legs ring inside a nested originate that keeps its own timeout
+                // (60 s) unless the leg says otherwise.
+                (
+                    "leg_timeout".to_string(),
+                    offer.ring_timeout_secs.to_string(),
+                ),
             ],
             idle_only: false,
         })

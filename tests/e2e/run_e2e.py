@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fslab  # noqa: E402
 from fslab import EventCollector, Lab  # noqa: E402
 from sip import Sipp, dtmf_pcap, render, tone_pcap, uac_subs  # noqa: E402
+from cc_e2e import CC_SCENARIOS, QueueScenarios, cc_flows  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -177,13 +178,14 @@ def check(cond, message):
         raise Failure(message)
 
 
-class Suite:
+class Suite(QueueScenarios):
     def __init__(self, lab: Lab, events: EventCollector, work: Path, ports):
         self.lab = lab
         self.events = events
         self.work = work
         self.ports = ports  # fixed callee ports referenced by the flows
         self.sipps = []
+        self.agents_started = []  # sip.Agent phones of the contact-centre scenarios
 
     # --- helpers ---------------------------------------------------------------------------
     def target(self):
@@ -579,6 +581,7 @@ SCENARIO_ORDER = [
     "ivr_dtmf", "sip_redirect_302", "bridge_answered", "bridge_busy", "bridge_no_answer",
     "bridge_failover", "record_file", "conference_two_callers", "park_and_retrieve",
     "bridge_pickup_group", "hostile_originate_no_extra_leg", "cc_provisioning_in_fs_cli",
+    *CC_SCENARIOS,
     # last: it replaces the test-hooks module with the Makefile's release build
     "install_over_loaded_then_reload",
 ]
@@ -602,7 +605,7 @@ def main():
                        "hostile", "hostile_evil")}
     selected = [n for n in SCENARIO_ORDER if not args.only or args.only in n]
     results = []
-    lab = Lab(install, so, dialplan_xml=DIALPLAN, flows=flows(ports), name="e2e")
+    lab = Lab(install, so, dialplan_xml=DIALPLAN, flows={**flows(ports), **cc_flows()}, name="e2e")
     work = lab.root / "sipp"
     work.mkdir()
     print(f"e2e: lab {lab.root} (SIP 127.0.0.1:{lab.sip_port}, ESL 127.0.0.1:{lab.esl_port})", flush=True)
@@ -622,6 +625,9 @@ def main():
                 for s in suite.sipps:
                     s.kill()
                 suite.sipps.clear()
+                for a in suite.agents_started:
+                    a.stop()
+                suite.agents_started.clear()
             took = time.monotonic() - t0
             results.append((name, status, detail))
             print(f"{status} {name} ({took:.1f}s)" + (f"\n    " + detail.replace("\n", "\n    ") if detail else ""),
@@ -630,6 +636,8 @@ def main():
                 print("FreeSWITCH is gone; stopping the suite", flush=True)
                 break
         events.close()
+        if hasattr(suite, "_cc_events"):
+            suite._cc_events.close()
         failed = [r for r in results if r[1] != "PASS"]
         if failed or args.keep:
             lab.failed = True
