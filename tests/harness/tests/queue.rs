@@ -392,6 +392,39 @@ fn a_caller_who_hangs_up_at_the_end_of_the_conversation_leaves_with_success() {
     assert_eq!(legs[0]["hangup_cause"], CAUSE_NORMAL_CLEARING);
 }
 
+#[test]
+fn an_agent_ringing_past_the_queues_ring_timeout_is_missed_and_the_next_one_is_rung() {
+    // q1 rings for 5 s (the shortest ring_timeout_secs a queue may have).
+    let h = queue_harness();
+    online(&h, &["a1", "a2"]);
+    FakeCore::set_agents(json!({
+        "user/1001@example.com": {"ring_ms": 20000},
+        "user/1002@example.com": {"ring_ms": 20, "talk_ms": 20},
+    }));
+    let caller = Session::new(caller_spec("caller-q-slow", json!({})));
+    let started = Instant::now();
+    caller.exec("rustflow", "queue");
+    let info = caller.info();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_secs(12),
+        "a1 rang for the queue's 5 s, not its own 20 s: {waited:?}"
+    );
+    assert_eq!(info.var("after"), Some("success"));
+    let originates = settled_originates();
+    assert_eq!(originates.len(), 2, "{originates:#?}");
+    let first = &originates[0];
+    assert_eq!(targets(first), ["user/1001@example.com"]);
+    // `user/` legs ring in a nested originate: the leg itself carries the limit.
+    assert_eq!(var(&originate_vars(first), "leg_timeout"), Some("5"));
+    assert_eq!(first["result"]["cause_name"], "NO_ANSWER");
+    assert_eq!(first["result"]["attempts"][0]["limit_s"], 5);
+    assert_eq!(
+        info.only_call("switch_ivr_multi_threaded_bridge")["peer"],
+        originates[1]["result"]["bleg"]
+    );
+}
+
 /// mod_callcenter puts the member back to waiting when the agent is gone by the time it
 /// would be bridged (reference: fs-core-map, "caller hangs up at the same moment (cc)").
 #[test]
