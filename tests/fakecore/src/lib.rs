@@ -9,6 +9,12 @@
 //! objects `{"fn": ..., args...}`), the log lines, the tab-completion strings, and a list of
 //! contract violations (wrong log format, bad pointers, double frees) that tests assert empty.
 //!
+//! Calls reach each other across threads as in the switch: by uuid
+//! (`switch_core_session_perform_locate`, a read lock per thread that the same thread
+//! releases; a call is usable inside its application or under such a lock, nowhere else),
+//! and by CF_BREAK, which ends a play or sleep at its next 20 ms frame. Legs originated with
+//! no A-leg (a queue's agents) follow a core-wide script: see `detached.rs`.
+//!
 //! Strings handed to the harness are `CString::into_raw` and come back through
 //! `fakecore_free_string`. Strings handed to the module as "dup" results are malloc'd, since
 //! the module frees them with free().
