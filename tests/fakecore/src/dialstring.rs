@@ -1,3 +1,3 @@
 //! The fake core reads dial strings with the shared model in tests/dialparse.
 
-pub use dialparse::{Leg, parse};
+pub use dialparse::{DialString, Leg, parse};

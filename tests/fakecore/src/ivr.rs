@@ -8,7 +8,6 @@
 //! caller hangs up (`hangup_after_ms`).
 
 use super::*;
-use std::sync::atomic::Ordering;
 
 /// Not in the subset header (the module only pushes to the bottom): a flag the fake core
 /// refuses, so a module that starts using it fails loudly here.
@@ -31,7 +30,7 @@ const CAUSES: &[(c_int, &str)] = &[
     (806, "USER_NOT_REGISTERED"),
 ];
 
-fn cause_name(cause: c_int) -> String {
+pub(crate) fn cause_name(cause: c_int) -> String {
     CAUSES
         .iter()
         .find(|(c, _)| *c == cause)
@@ -59,7 +58,7 @@ pub(crate) fn originate_cause(outcome: &str) -> Result<Option<c_int>, String> {
     }))
 }
 
-fn record_global(entry: Value) {
+pub(crate) fn record_global(entry: Value) {
     core().record.push(entry);
 }
 
@@ -88,6 +87,25 @@ pub unsafe extern "C" fn switch_ivr_originate(
     cancel_cause: *mut c_int,
     dh: *mut c_void,
 ) -> c_int {
+    if session.is_null() {
+        // SAFETY: forwarded with the same contract.
+        return unsafe {
+            detached::originate(
+                bleg,
+                cause,
+                bridgeto,
+                timelimit_sec,
+                table,
+                cid_name_override,
+                cid_num_override,
+                caller_profile_override,
+                ovars,
+                flags,
+                cancel_cause,
+                dh,
+            )
+        };
+    }
     // SAFETY: C strings from the module; session checked by magic.
     let (dial, cid_name, cid_num, s) = unsafe {
         (
@@ -183,13 +201,26 @@ pub unsafe extern "C" fn switch_ivr_originate(
     match outcome {
         Ok((leg, attempts)) => {
             let vars: BTreeMap<String, String> = leg.vars.into_iter().collect();
+            let Some(uuid) = answered_leg_uuid(&vars, "switch_ivr_originate") else {
+                // SAFETY: checked non-NULL above.
+                unsafe { *cause = CAUSE_NORMAL_TEMPORARY_FAILURE };
+                return STATUS_FALSE;
+            };
             let mut profile = BTreeMap::new();
-            let uuid = next_uuid();
             profile.insert("uuid".to_string(), uuid.clone());
             profile.insert("destination_number".to_string(), leg.target.clone());
             let empty = Map::new();
             let script = parse_script(&empty).expect("the empty script is valid");
-            let b = alloc_session(uuid.clone(), vars, profile, script, s as *const FakeSession);
+            let b = alloc_session(
+                uuid.clone(),
+                vars,
+                profile,
+                script,
+                s as *const FakeSession,
+                false,
+            );
+            // SAFETY: just allocated; answered legs come back read-locked by the caller.
+            unsafe { (*b).state.lock().locks.push(std::thread::current().id()) };
             {
                 let mut st = s.state.lock();
                 st.blegs.push(b as usize);
@@ -221,17 +252,35 @@ pub unsafe extern "C" fn switch_ivr_originate(
 
 use dialstring::Leg;
 
-const CAUSE_NONE: c_int = ffi::switch_call_cause_t::SWITCH_CAUSE_NONE.0 as c_int;
-const CAUSE_NORMAL_TEMPORARY_FAILURE: c_int =
+/// The uuid of a leg that answered: its `origination_uuid` variable (from the dial string's
+/// `{}`/`[]` or the ovars, as FreeSWITCH applies it), else a fresh one. `None` (a violation)
+/// when that uuid belongs to a session still up or locked: FreeSWITCH refuses a duplicate.
+pub(crate) fn answered_leg_uuid(vars: &BTreeMap<String, String>, func: &str) -> Option<String> {
+    match vars.get("origination_uuid").filter(|u| !u.is_empty()) {
+        Some(u) if uuid_in_use(u) => {
+            violation(format!(
+                "{func}: origination_uuid {u} is the uuid of a session still up or locked"
+            ));
+            None
+        }
+        Some(u) => Some(u.clone()),
+        None => Some(next_uuid()),
+    }
+}
+
+pub(crate) const CAUSE_NONE: c_int = ffi::switch_call_cause_t::SWITCH_CAUSE_NONE.0 as c_int;
+pub(crate) const CAUSE_NORMAL_TEMPORARY_FAILURE: c_int =
     ffi::switch_call_cause_t::SWITCH_CAUSE_NORMAL_TEMPORARY_FAILURE.0 as c_int;
 /// A cause the module never names (so not in the subset header): what the fake originate
 /// answers for an unreachable target; the module passes causes through as numbers.
-const CAUSE_DESTINATION_OUT_OF_ORDER: c_int = 27;
+pub(crate) const CAUSE_DESTINATION_OUT_OF_ORDER: c_int = 27;
 const CAUSE_ORIGINATOR_CANCEL: c_int =
     ffi::switch_call_cause_t::SWITCH_CAUSE_ORIGINATOR_CANCEL.0 as c_int;
 
-/// `switch_ivr_multi_threaded_bridge`: talks for `bridge_ms`, then the callee (or, with
-/// `bridge_end: caller`, the caller) hangs up.
+/// `switch_ivr_multi_threaded_bridge`: talks for `bridge_ms` (or the detached peer's scripted
+/// `talk_ms`), then the callee (or, with `bridge_end: caller` / the agent's `hangup: caller`,
+/// the caller) hangs up; the peer hanging up first ends it too. The peer is a B-leg this
+/// session originated, or a leg originated with no session, bridged once at most.
 ///
 /// # Safety
 /// Session pointers come from the core.
@@ -253,70 +302,216 @@ pub unsafe extern "C" fn switch_ivr_multi_threaded_bridge(
     let (Some(a), Some(b)) = (a, b) else {
         return STATUS_FALSE;
     };
-    if !ptr::eq(b.parent, a) {
+    if !ptr::eq(b.parent, a) && !b.detached {
         violation(
-            "switch_ivr_multi_threaded_bridge: the peer is not a B-leg this session originated"
+            "switch_ivr_multi_threaded_bridge: the peer is not a B-leg this session originated nor a leg originated with no session"
                 .into(),
         );
         return STATUS_FALSE;
     }
-    let peer = b.uuid.to_string_lossy().into_owned();
+    let peer = b.uuid_text();
     let entry = json!({
         "fn": "switch_ivr_multi_threaded_bridge", "peer": peer,
         "dtmf_callback": !dtmf_callback.is_null(), "session_data": !session_data.is_null(),
         "peer_session_data": !peer_session_data.is_null(),
     });
-    let (talk, caller_ends) = with_session(a, entry, |st| {
+    let mut peer_talk = (None, None);
+    if b.detached {
+        let mut bst = b.state.lock();
+        bst.poll();
+        if let Some(earlier) = bst.bridged_to.clone() {
+            drop(bst);
+            with_session(a, entry, |_| ());
+            violation(format!(
+                "switch_ivr_multi_threaded_bridge: leg {peer} was already bridged to {earlier}"
+            ));
+            return STATUS_FALSE;
+        }
+        if !bst.up() {
+            // The agent left before the bridge: nothing to join.
+            drop(bst);
+            with_session(a, entry, |_| ());
+            return STATUS_FALSE;
+        }
+        bst.bridged_to = Some(a.uuid_text());
+        bst.record
+            .push(json!({"event": "bridged", "to": a.uuid_text()}));
+        peer_talk = (bst.talk, bst.talk_end_caller);
+    }
+    let caller = with_session(a, entry, |st| {
         if st.up() {
             st.vars.insert("last_bridge_to".into(), peer.clone());
-            Some((st.script.bridge, st.script.bridge_end_caller))
+            Ok((st.script.bridge, st.script.bridge_end_caller))
         } else {
-            None
+            Err(st.cause.unwrap_or(CAUSE_NORMAL_CLEARING))
         }
-    })
-    .unwrap_or((Duration::ZERO, false));
-    let a_up = media_wait(a, talk);
-    if a_up && caller_ends {
-        a.state.lock().remote_hangup("bridge_end caller");
-    }
-    let mut bst = b.state.lock();
-    if bst.up() {
-        bst.state = CS_HANGUP;
-        bst.cause = Some(CAUSE_NORMAL_CLEARING);
+    });
+    let (talk, caller_ends) = match caller {
+        Ok((talk, caller_ends)) => (
+            peer_talk.0.unwrap_or(talk),
+            peer_talk.1.unwrap_or(caller_ends),
+        ),
+        Err(caller_cause) => {
+            // FreeSWITCH hangs the peer up with the cause of a caller already gone.
+            hang_up(b, caller_cause);
+            return STATUS_SUCCESS;
+        }
+    };
+    match talk_until(a, b, talk) {
+        BridgeEnd::Done => {
+            if caller_ends {
+                a.state.lock().remote_hangup("bridge_end caller");
+            }
+            hang_up(b, CAUSE_NORMAL_CLEARING);
+        }
+        BridgeEnd::CallerGone => hang_up(b, CAUSE_NORMAL_CLEARING),
+        BridgeEnd::PeerGone => {}
     }
     STATUS_SUCCESS
 }
 
-/// # Safety
-/// `session` comes from the core.
-unsafe fn rwunlock(session: *mut c_void, func: &str) {
-    // SAFETY: checked by magic (a second unlock is reported by session_from).
-    let Some(s) = (unsafe { session_from(session, func) }) else {
-        return;
-    };
-    if s.parent.is_null() {
-        violation(format!(
-            "{func}: session {} was not read-locked by the module (not a B-leg it originated)",
-            s.uuid.to_string_lossy()
-        ));
-        return;
-    }
-    s.released.store(true, Ordering::SeqCst);
-    // SAFETY: a B-leg's parent lives at least as long as the B-leg.
-    let parent = unsafe { &*s.parent };
-    parent
-        .state
-        .lock()
-        .record
-        .push(json!({"fn": "switch_core_session_rwunlock", "session": s.uuid.to_string_lossy()}));
+/// How a bridge's conversation ended.
+enum BridgeEnd {
+    Done,
+    CallerGone,
+    PeerGone,
 }
 
+/// The conversation: `talk` of real time, frame by frame, unless either side hangs up first.
+fn talk_until(a: &FakeSession, b: &FakeSession, talk: Duration) -> BridgeEnd {
+    let deadline = Instant::now() + talk;
+    loop {
+        {
+            let mut st = a.state.lock();
+            st.poll();
+            if !st.up() {
+                return BridgeEnd::CallerGone;
+            }
+        }
+        {
+            let mut st = b.state.lock();
+            st.poll();
+            if !st.up() {
+                return BridgeEnd::PeerGone;
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return BridgeEnd::Done;
+        }
+        std::thread::sleep((deadline - now).min(FRAME));
+    }
+}
+
+/// Hangs a leg up (if it is still up) with `cause`, waking whoever waits on it.
+fn hang_up(s: &FakeSession, cause: c_int) {
+    let mut st = s.state.lock();
+    if st.up() {
+        st.state = CS_HANGUP;
+        st.cause = Some(cause);
+    }
+    drop(st);
+    s.wake.notify_all();
+}
+
+/// `switch_core_session_perform_locate`: the live session with this uuid (a harness call or
+/// any answered leg), read-locked for the calling thread; NULL when there is none or it is
+/// hanging up, as the switch's read lock refuses a channel that is down.
+///
+/// # Safety
+/// Strings are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_core_session_perform_locate(
+    uuid_str: *const c_char,
+    file: *const c_char,
+    func: *const c_char,
+    line: c_int,
+) -> *mut c_void {
+    // SAFETY: C strings from the module.
+    let (uuid, file, func) = unsafe { (text(uuid_str), text(file), text(func)) };
+    let from = calling_thread();
+    let sessions = SESSIONS.lock();
+    let found = uuid
+        .as_ref()
+        .and_then(|u| sessions.get(u))
+        .map(|&p| p as *const FakeSession);
+    let locked = found.filter(|&p| {
+        // SAFETY: registered sessions are live (they leave the table before they are freed);
+        // the table lock keeps them registered while we take the read lock.
+        let s = unsafe { &*p };
+        let mut st = s.state.lock();
+        st.poll();
+        if !st.up() {
+            return false;
+        }
+        st.locks.push(std::thread::current().id());
+        st.record.push(json!({
+            "fn": "switch_core_session_perform_locate", "uuid": uuid, "from": from,
+        }));
+        true
+    });
+    drop(sessions);
+    record_global(json!({
+        "fn": "switch_core_session_perform_locate", "uuid": uuid, "found": locked.is_some(),
+        "from": from, "file": file, "func": func, "line": line,
+    }));
+    locked.map_or(ptr::null_mut(), |p| p as *mut c_void)
+}
+
+/// `switch_core_session_rwunlock`: releases one read lock of the calling thread; releasing a
+/// lock another thread took (FreeSWITCH releases on the locking thread) or a session nobody
+/// locked is a violation.
+///
 /// # Safety
 /// `session` comes from the core.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn switch_core_session_rwunlock(session: *mut c_void) {
-    // SAFETY: forwarded.
-    unsafe { rwunlock(session, "switch_core_session_rwunlock") }
+    const FUNC: &str = "switch_core_session_rwunlock";
+    let p = session as *const FakeSession;
+    // SAFETY: any pointer; dereferenced only after the NULL check, for the magic.
+    if p.is_null() || unsafe { (*p).magic } != SESSION_MAGIC {
+        violation(format!("{FUNC}: not a live session pointer"));
+        return;
+    }
+    // SAFETY: checked above.
+    let s = unsafe { &*p };
+    let me = std::thread::current().id();
+    let mut st = s.state.lock();
+    if let Some(i) = st.locks.iter().position(|t| *t == me) {
+        st.locks.remove(i);
+    } else if st.locks.is_empty() {
+        drop(st);
+        violation(format!(
+            "{FUNC}: {} {} is not read-locked (released twice, or never located)",
+            if s.is_leg() { "leg" } else { "session" },
+            s.uuid_text()
+        ));
+        return;
+    } else {
+        st.locks.remove(0);
+        drop(st);
+        violation(format!(
+            "{FUNC}: the read lock on {} was taken by another thread (release it on the thread that took it)",
+            s.uuid_text()
+        ));
+        st = s.state.lock();
+    }
+    if s.parent.is_null() {
+        st.record
+            .push(json!({"fn": FUNC, "session": s.uuid_text(), "from": calling_thread()}));
+        drop(st);
+    } else {
+        drop(st);
+        // SAFETY: a B-leg's parent lives at least as long as the B-leg.
+        let parent = unsafe { &*s.parent };
+        parent
+            .state
+            .lock()
+            .record
+            .push(json!({"fn": FUNC, "session": s.uuid_text()}));
+    }
+    // A teardown may be waiting for the last lock.
+    s.wake.notify_all();
 }
 
 // ---- digits and speech --------------------------------------------------------------------
@@ -1044,7 +1239,10 @@ fn live_event(core: &Core, event: *mut c_void) -> bool {
 ///
 /// # Safety
 /// `event` is NULL or any pointer (checked against the live list before use).
-unsafe fn event_headers(event: *mut c_void, func: &str) -> Option<Vec<(String, String)>> {
+pub(crate) unsafe fn event_headers(
+    event: *mut c_void,
+    func: &str,
+) -> Option<Vec<(String, String)>> {
     if event.is_null() {
         return None;
     }
@@ -1320,8 +1518,10 @@ pub unsafe extern "C" fn switch_ivr_delay_echo(session: *mut c_void, delay_ms: u
 }
 
 const CF_ANSWERED: c_int = ffi::switch_channel_flag_t::CF_ANSWERED.0 as c_int;
+const CF_BREAK: c_int = ffi::switch_channel_flag_t::CF_BREAK.0 as c_int;
 
-/// Only `CF_ANSWERED` is modelled (answered, not pre-answered); any other flag is a violation.
+/// `CF_ANSWERED` (answered, not pre-answered) and `CF_BREAK` are modelled; any other flag is a
+/// violation.
 ///
 /// # Safety
 /// Channel from the core.
@@ -1331,17 +1531,106 @@ pub unsafe extern "C" fn switch_channel_test_flag(channel: *mut c_void, flag: c_
     let Some(s) = (unsafe { channel_from(channel, "switch_channel_test_flag") }) else {
         return 0;
     };
-    if flag != CF_ANSWERED {
+    if flag != CF_ANSWERED && flag != CF_BREAK {
         violation(format!(
-            "switch_channel_test_flag: flag {flag} is not modelled by the fake core (only CF_ANSWERED = 1)"
+            "switch_channel_test_flag: flag {flag} is not modelled by the fake core (only CF_ANSWERED = 1, CF_BREAK = 23)"
         ));
         return 0;
     }
     with_session(
         s,
         json!({"fn": "switch_channel_test_flag", "flag": flag}),
-        |st| u32::from(st.answered),
+        |st| {
+            if flag == CF_BREAK {
+                st.break_flag
+            } else {
+                u32::from(st.answered)
+            }
+        },
     )
+}
+
+/// Only CF_BREAK may be set or cleared (from any thread): any other flag is a violation.
+fn break_flag_only(func: &str, flag: c_int) -> bool {
+    if flag != CF_BREAK {
+        violation(format!(
+            "{func}: flag {flag} is not modelled by the fake core (only CF_BREAK = 23)"
+        ));
+    }
+    flag == CF_BREAK
+}
+
+/// `switch_channel_set_flag_value`: CF_BREAK = `value`, from any thread; a media call waiting
+/// on the channel (play, sleep) sees it at its next frame, ends with BREAK and clears it.
+///
+/// # Safety
+/// Channel from the core.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_channel_set_flag_value(
+    channel: *mut c_void,
+    flag: c_int,
+    value: u32,
+) {
+    const FUNC: &str = "switch_channel_set_flag_value";
+    // SAFETY: checked by magic.
+    let Some(s) = (unsafe { channel_from(channel, FUNC) }) else {
+        return;
+    };
+    let entry = json!({"fn": FUNC, "flag": flag, "value": value, "from": calling_thread()});
+    if !break_flag_only(FUNC, flag) {
+        with_session(s, entry, |_| ());
+        return;
+    }
+    with_session(s, entry, |st| st.break_flag = value);
+    s.wake.notify_all();
+}
+
+/// `switch_channel_clear_flag`: clears CF_BREAK (from any thread).
+///
+/// # Safety
+/// Channel from the core.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_channel_clear_flag(channel: *mut c_void, flag: c_int) {
+    const FUNC: &str = "switch_channel_clear_flag";
+    // SAFETY: checked by magic.
+    let Some(s) = (unsafe { channel_from(channel, FUNC) }) else {
+        return;
+    };
+    let entry = json!({"fn": FUNC, "flag": flag, "from": calling_thread()});
+    let modelled = break_flag_only(FUNC, flag);
+    with_session(s, entry, |st| {
+        if modelled {
+            st.break_flag = 0;
+        }
+    });
+}
+
+/// `switch_channel_test_ready(ch, 1, 0)` (`switch_channel_ready`): up and still in its
+/// dialplan (not handed to another call, as a pickup does). Other arguments are not
+/// modelled: a violation.
+///
+/// # Safety
+/// Channel from the core.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_channel_test_ready(
+    channel: *mut c_void,
+    check_ready: c_int,
+    check_media: c_int,
+) -> c_int {
+    const FUNC: &str = "switch_channel_test_ready";
+    // SAFETY: checked by magic.
+    let Some(s) = (unsafe { channel_from(channel, FUNC) }) else {
+        return 0;
+    };
+    if check_ready != 1 || check_media != 0 {
+        violation(format!(
+            "{FUNC}: ({check_ready}, {check_media}) is not modelled by the fake core (only (1, 0), switch_channel_ready)"
+        ));
+    }
+    let entry = json!({"fn": FUNC, "check_ready": check_ready, "check_media": check_media});
+    with_session(s, entry, |st| {
+        c_int::from(st.up() && st.state != CS_HIBERNATE)
+    })
 }
 
 /// The fake core's own `switch_console_callback_match_t`: an incomplete type in the subset

@@ -9,10 +9,17 @@
 //! objects `{"fn": ..., args...}`), the log lines, the tab-completion strings, and a list of
 //! contract violations (wrong log format, bad pointers, double frees) that tests assert empty.
 //!
+//! Calls reach each other across threads as in the switch: by uuid
+//! (`switch_core_session_perform_locate`, a read lock per thread that the same thread
+//! releases; a call is usable inside its application or under such a lock, nowhere else),
+//! and by CF_BREAK, which ends a play or sleep at its next 20 ms frame. Legs originated with
+//! no A-leg (a queue's agents) follow a core-wide script: see `detached.rs`.
+//!
 //! Strings handed to the harness are `CString::into_raw` and come back through
 //! `fakecore_free_string`. Strings handed to the module as "dup" results are malloc'd, since
 //! the module frees them with free().
 
+mod detached;
 mod dialstring;
 mod ivr;
 mod xml;
@@ -23,6 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::ptr;
 use std::sync::LazyLock;
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 use xml::{SwitchXml, Tree};
 
@@ -36,6 +44,7 @@ use freeswitch_sys as ffi;
 const STATUS_SUCCESS: c_int = ffi::switch_status_t::SWITCH_STATUS_SUCCESS.0 as c_int;
 const STATUS_FALSE: c_int = ffi::switch_status_t::SWITCH_STATUS_FALSE.0 as c_int;
 const STATUS_GENERR: c_int = ffi::switch_status_t::SWITCH_STATUS_GENERR.0 as c_int;
+const STATUS_BREAK: c_int = ffi::switch_status_t::SWITCH_STATUS_BREAK.0 as c_int;
 const CHANNEL_ID_SESSION: c_int = ffi::switch_text_channel_t::SWITCH_CHANNEL_ID_SESSION.0 as c_int;
 const CS_EXECUTE: c_int = ffi::switch_channel_state_t::CS_EXECUTE.0 as c_int;
 const CS_HANGUP: c_int = ffi::switch_channel_state_t::CS_HANGUP.0 as c_int;
@@ -175,10 +184,28 @@ pub struct FakeSession {
     channel: FakeChannel,
     uuid: CString,
     state: Mutex<SessionState>,
-    /// The A-leg that originated this B-leg (NULL for calls the harness created).
+    /// The A-leg that originated this B-leg (NULL for calls the harness created and for legs
+    /// originated with no session).
     parent: *const FakeSession,
-    /// A B-leg after switch_core_session_rwunlock: any further use is a violation.
-    released: std::sync::atomic::AtomicBool,
+    /// A leg `switch_ivr_originate` answered with no session (a queue's agent leg): it has no
+    /// parent and no application; whoever holds a read lock may use it.
+    detached: bool,
+    /// The harness is running an application on this call (fakecore_session_exec): while it
+    /// runs, the call cannot go away, so any thread may use it without a read lock.
+    in_app: std::sync::atomic::AtomicBool,
+    /// Wakes a media call waiting on this session (a hangup or CF_BREAK from another thread).
+    wake: Condvar,
+}
+
+impl FakeSession {
+    /// A leg some originate answered (with or without an A-leg), as opposed to a harness call.
+    fn is_leg(&self) -> bool {
+        !self.parent.is_null() || self.detached
+    }
+
+    fn uuid_text(&self) -> String {
+        self.uuid.to_string_lossy().into_owned()
+    }
 }
 
 #[repr(C)]
@@ -245,6 +272,18 @@ struct SessionState {
     /// Strings "allocated from the session pool" for the module (freed with the session).
     pool_strings: Vec<CString>,
     hangup_on_call_done: bool,
+    /// Read locks held on the session, one entry per lock, by the thread that took it
+    /// (originate's answer, switch_core_session_perform_locate).
+    locks: Vec<ThreadId>,
+    /// CF_BREAK's value (0 = clear): set from any thread, consumed by the next media frame.
+    break_flag: u32,
+    /// A detached leg: the caller it was bridged to (once at most).
+    bridged_to: Option<String>,
+    /// A detached leg: how long it talks once bridged (None: the caller's `bridge_ms`).
+    talk: Option<Duration>,
+    /// A detached leg: whether the caller ends the conversation (None: the caller's
+    /// `bridge_end`).
+    talk_end_caller: Option<bool>,
 }
 
 impl SessionState {
@@ -308,14 +347,46 @@ unsafe fn session_from(p: *const c_void, func: &str) -> Option<&'static FakeSess
     }
     // SAFETY: checked above; sessions live until fakecore_session_free, after the app returned.
     let s = unsafe { &*s };
-    if s.released.load(std::sync::atomic::Ordering::SeqCst) {
-        violation(format!(
-            "{func}: B-leg {} used after switch_core_session_rwunlock",
-            s.uuid.to_string_lossy()
-        ));
+    check_usable(s, func, "").then_some(s)
+}
+
+/// Whether the module may touch the session on this thread now: inside the call's application
+/// (the call cannot go away meanwhile), or holding a read lock on it. Anything else is a
+/// violation: in FreeSWITCH the session may be freed under the caller.
+fn check_usable(s: &FakeSession, func: &str, what: &str) -> bool {
+    let me = std::thread::current().id();
+    let st = s.state.lock();
+    if st.locks.contains(&me) || (!s.is_leg() && s.in_app.load(std::sync::atomic::Ordering::SeqCst))
+    {
+        return true;
+    }
+    let why = match (s.is_leg(), st.locks.is_empty()) {
+        (true, true) => "after switch_core_session_rwunlock (or its hangup)",
+        (false, true) => "outside its application without switch_core_session_locate",
+        (_, false) => "by a thread holding no read lock on it (the lock is another thread's)",
+    };
+    drop(st);
+    violation(format!(
+        "{func}: {what}{} {} used {why}",
+        if s.is_leg() { "leg" } else { "session" },
+        s.uuid_text()
+    ));
+    false
+}
+
+/// A session pointer the harness passes back (no lock needed: the harness owns its calls).
+///
+/// # Safety
+/// `p` is NULL or points at a readable u64.
+unsafe fn harness_session(p: *const c_void, func: &str) -> Option<&'static FakeSession> {
+    let s = p as *const FakeSession;
+    // SAFETY: the harness passes pointers the core handed out; the magic check catches others.
+    if s.is_null() || unsafe { (*s).magic } != SESSION_MAGIC {
+        violation(format!("{func}: not a live session pointer"));
         return None;
     }
-    Some(s)
+    // SAFETY: checked above.
+    Some(unsafe { &*s })
 }
 
 /// # Safety
@@ -333,14 +404,7 @@ unsafe fn channel_from(p: *const c_void, func: &str) -> Option<&'static FakeSess
     }
     // SAFETY: a live channel points back at its live session.
     let s = unsafe { &*(*c).session };
-    if s.released.load(std::sync::atomic::Ordering::SeqCst) {
-        violation(format!(
-            "{func}: channel of B-leg {} used after switch_core_session_rwunlock",
-            s.uuid.to_string_lossy()
-        ));
-        return None;
-    }
-    Some(s)
+    check_usable(s, func, "channel of ").then_some(s)
 }
 
 fn malloc_string(s: &str) -> *mut c_char {
@@ -899,7 +963,7 @@ pub unsafe extern "C" fn switch_channel_perform_hangup(
     let Some(s) = (unsafe { channel_from(channel, "switch_channel_perform_hangup") }) else {
         return CS_HANGUP;
     };
-    with_session(
+    let state = with_session(
         s,
         json!({"fn": "switch_channel_perform_hangup", "cause": cause}),
         |st| {
@@ -909,7 +973,11 @@ pub unsafe extern "C" fn switch_channel_perform_hangup(
             }
             st.state
         },
-    )
+    );
+    // A media call waiting on this session (from another thread's point of view: the leg's
+    // own thread) sees the hangup at once, as SIG_KILL does.
+    s.wake.notify_all();
+    state
 }
 
 /// # Safety
@@ -1042,24 +1110,89 @@ pub unsafe extern "C" fn switch_core_get_variable_dup(varname: *const c_char) ->
 
 // ---- media -------------------------------------------------------------------------------
 
-/// Waits `want` of real time on a session, ending early at a scripted remote hangup.
+/// How a media wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MediaEnd {
+    /// The time was up.
+    Done,
+    /// The call went away (hung up).
+    Gone,
+    /// CF_BREAK was set (and is now cleared), as on a real media frame.
+    Break,
+}
+
+/// A media frame: a waiting media call looks at its session this often (a hangup or CF_BREAK
+/// from another thread also wakes it at once).
+const FRAME: Duration = Duration::from_millis(20);
+
+/// How long an endless stream (`local_stream://`, `tone_stream://..;loops=-1`) plays before the
+/// fake caller gives up on it and hangs up: nobody broke it, a bug recorded as a violation.
+const ENDLESS_LIMIT: Duration = Duration::from_secs(60);
+
+/// Waits `want` of real time on a session (None: an endless stream), frame by frame, ending
+/// early when the call goes away (a scripted or another thread's hangup) and, when
+/// `breakable`, at CF_BREAK, which it clears as FreeSWITCH's play and sleep loops do.
+fn media_wait_until(s: &FakeSession, want: Option<Duration>, breakable: bool) -> MediaEnd {
+    let start = Instant::now();
+    let deadline = start + want.unwrap_or(ENDLESS_LIMIT);
+    let mut st = s.state.lock();
+    loop {
+        st.poll();
+        if !st.up() {
+            return MediaEnd::Gone;
+        }
+        if breakable && st.break_flag != 0 {
+            st.break_flag = 0;
+            let ms = start.elapsed().as_millis() as u64;
+            st.record.push(json!({"event": "break", "after_ms": ms}));
+            return MediaEnd::Break;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            if want.is_none() {
+                // Nobody ever ends this hold: the caller gives up, so the test ends (failing).
+                st.remote_hangup("an endless stream was never broken");
+                drop(st);
+                violation(format!(
+                    "an endless stream on {} played {}s with no CF_BREAK or hangup; the caller hung up",
+                    s.uuid_text(),
+                    ENDLESS_LIMIT.as_secs()
+                ));
+                return MediaEnd::Gone;
+            }
+            return MediaEnd::Done;
+        }
+        let mut wake_at = deadline.min(now + FRAME);
+        if let Some(after) = st.script.hangup_after {
+            wake_at = wake_at.min((st.created + after).max(now));
+        }
+        s.wake.wait_until(&mut st, wake_at);
+    }
+}
+
+/// Waits `want` of real time on a session, ending early when the call goes away.
 /// Returns false when the call went away.
 fn media_wait(s: &FakeSession, want: Duration) -> bool {
-    let deadline = {
-        let st = s.state.lock();
-        let end = Instant::now() + want;
-        match st.script.hangup_after {
-            Some(after) => end.min(st.created + after),
-            None => end,
-        }
+    media_wait_until(s, Some(want), false) == MediaEnd::Done
+}
+
+/// Whether a playback never ends by itself: a `local_stream://` or a repeating
+/// `tone_stream://` / `silence_stream://` (alone or in a `file_string://` list).
+fn endless_stream(file: &str) -> bool {
+    let files: Vec<&str> = match file.strip_prefix("file_string://") {
+        Some(list) => list.split('!').collect(),
+        None => vec![file],
     };
-    let now = Instant::now();
-    if deadline > now {
-        std::thread::sleep(deadline - now);
-    }
-    let mut st = s.state.lock();
-    st.poll();
-    st.up()
+    files.iter().any(|f| {
+        // A leading `{var=value,..}` applies to the file handle, not the name.
+        let f = match f.strip_prefix('{').and_then(|r| r.split_once('}')) {
+            Some((_, rest)) => rest,
+            None => f,
+        };
+        f.starts_with("local_stream://")
+            || (f.starts_with("tone_stream://") && f.contains("loops=-1"))
+            || f.starts_with("silence_stream://-1")
+    })
 }
 
 #[derive(Default)]
@@ -1136,7 +1269,12 @@ pub unsafe extern "C" fn switch_ivr_play_file(
     // SAFETY: C string argument; session checked by magic.
     let (file, s) = unsafe { (text(file), session_from(session, "switch_ivr_play_file")) };
     let Some(s) = s else { return STATUS_FALSE };
-    let entry = json!({"fn": "switch_ivr_play_file", "file": file, "fh": !fh.is_null(), "args": !args.is_null()});
+    let endless = file.as_deref().is_some_and(endless_stream);
+    let mut entry = json!({"fn": "switch_ivr_play_file", "file": file, "fh": !fh.is_null(), "args": !args.is_null()});
+    if endless {
+        // Only on streams that never end, so the record of an ordinary play stays as it was.
+        entry["endless"] = Value::Bool(true);
+    }
     let play = with_session(s, entry, |st| {
         if !st.up() {
             return None;
@@ -1158,10 +1296,12 @@ pub unsafe extern "C" fn switch_ivr_play_file(
     if let Some(gate) = gate {
         wait_for_gate(&gate);
     }
-    if media_wait(s, duration) {
-        STATUS_SUCCESS
-    } else {
-        STATUS_FALSE
+    // A CF_BREAK set before the play ends it at its first frame.
+    let want = (!endless).then_some(duration);
+    match media_wait_until(s, want, true) {
+        MediaEnd::Done => STATUS_SUCCESS,
+        MediaEnd::Gone => STATUS_FALSE,
+        MediaEnd::Break => STATUS_BREAK,
     }
 }
 
@@ -1183,10 +1323,11 @@ pub unsafe extern "C" fn switch_ivr_sleep(
     if !with_session(s, entry, |st| st.up()) {
         return STATUS_FALSE;
     }
-    if media_wait(s, Duration::from_millis(u64::from(ms))) {
-        STATUS_SUCCESS
-    } else {
-        STATUS_FALSE
+    // As FreeSWITCH's sleep loop: not ready, then CF_BREAK, then the time, on every frame.
+    match media_wait_until(s, Some(Duration::from_millis(u64::from(ms))), true) {
+        MediaEnd::Done => STATUS_SUCCESS,
+        MediaEnd::Gone => STATUS_FALSE,
+        MediaEnd::Break => STATUS_BREAK,
     }
 }
 
@@ -1278,6 +1419,7 @@ pub extern "C" fn fakecore_reset() {
     };
     GATES.0.lock().clear();
     ivr::reset_busy();
+    detached::reset();
 }
 
 /// A new memory pool to pass to the module's `load`.
@@ -1471,7 +1613,14 @@ fn new_session(spec: &Value) -> Result<*mut FakeSession, String> {
         Some(_) => return Err("`script` must be an object".into()),
     };
     let script = parse_script(script)?;
-    Ok(alloc_session(uuid, vars, profile, script, ptr::null()))
+    Ok(alloc_session(
+        uuid,
+        vars,
+        profile,
+        script,
+        ptr::null(),
+        false,
+    ))
 }
 
 const SCRIPT_KEYS: &[&str] = &[
@@ -1567,13 +1716,40 @@ fn parse_script(script: &Map<String, Value>) -> Result<Script, String> {
     })
 }
 
-/// Allocates a session (A-leg from the harness, or a B-leg from originate with `parent`).
+/// Live sessions by uuid, as the switch's session hash (what
+/// `switch_core_session_perform_locate` searches): harness calls and every answered leg.
+static SESSIONS: LazyLock<Mutex<HashMap<String, usize>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Whether `uuid` names a session that is still up or read-locked (a new leg may not take it).
+fn uuid_in_use(uuid: &str) -> bool {
+    let sessions = SESSIONS.lock();
+    sessions.get(uuid).is_some_and(|&p| {
+        // SAFETY: registered sessions are live (removed before they are freed).
+        let s = unsafe { &*(p as *const FakeSession) };
+        let st = s.state.lock();
+        st.up() || !st.locks.is_empty()
+    })
+}
+
+/// Removes the session from the uuid table (no locate finds it any more).
+fn unregister(s: &FakeSession) {
+    let mut sessions = SESSIONS.lock();
+    let uuid = s.uuid_text();
+    if sessions.get(&uuid) == Some(&(s as *const FakeSession as usize)) {
+        sessions.remove(&uuid);
+    }
+}
+
+/// Allocates a session: a call from the harness, a B-leg originate answered for `parent`, or
+/// a `detached` leg originate answered with no session. Registered by uuid for locate.
 fn alloc_session(
     uuid: String,
     vars: BTreeMap<String, String>,
     profile: BTreeMap<String, String>,
     script: Script,
     parent: *const FakeSession,
+    detached: bool,
 ) -> *mut FakeSession {
     let uuid_c = CString::new(uuid.replace('\0', "")).unwrap_or_default();
     let session = Box::into_raw(Box::new(FakeSession {
@@ -1601,12 +1777,22 @@ fn alloc_session(
             inband_dtmf: false,
             pool_strings: Vec::new(),
             hangup_on_call_done: false,
+            locks: Vec::new(),
+            break_flag: 0,
+            bridged_to: None,
+            talk: None,
+            talk_end_caller: None,
         }),
         parent,
-        released: std::sync::atomic::AtomicBool::new(false),
+        detached,
+        in_app: std::sync::atomic::AtomicBool::new(false),
+        wake: Condvar::new(),
     }));
     // SAFETY: just allocated; the back pointer makes channel -> session lookups work.
     unsafe { (*session).channel.session = session };
+    // SAFETY: just allocated, not yet shared.
+    let key = unsafe { (*session).uuid_text() };
+    SESSIONS.lock().insert(key, session as usize);
     session
 }
 
@@ -1632,6 +1818,23 @@ pub unsafe extern "C" fn fakecore_session_new(spec: *const c_char) -> *mut FakeS
             ptr::null_mut()
         }
     }
+}
+
+thread_local! {
+    /// The session whose application runs on this thread (0: none, e.g. a module's own
+    /// thread such as a queue dispatcher).
+    static APP_SESSION: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Who is calling, for the record of calls other threads may make: the uuid of the call whose
+/// application runs on this thread, or null for a thread with no session.
+fn calling_thread() -> Value {
+    let app = APP_SESSION.with(|a| a.get());
+    if app == 0 {
+        return Value::Null;
+    }
+    // SAFETY: set only while fakecore_session_exec runs that live session's application.
+    Value::from(unsafe { &*(app as *const FakeSession) }.uuid_text())
 }
 
 /// Runs a registered dialplan application on the session, as the switch's execute loop does.
@@ -1661,23 +1864,30 @@ pub unsafe extern "C" fn fakecore_session_exec(
         })
     };
     let Some(function) = function else { return -1 };
+    // SAFETY: the harness passes a live session.
+    let Some(s) = (unsafe { harness_session(session as *const c_void, "fakecore_session_exec") })
+    else {
+        return -1;
+    };
+    // The switch clears CF_BREAK at the start of every application.
+    s.state.lock().break_flag = 0;
+    s.in_app.store(true, std::sync::atomic::Ordering::SeqCst);
+    let outer = APP_SESSION.with(|a| a.replace(session as usize));
     // SAFETY: calling the module's application function with a live session, as the switch
     // does; no core lock is held, since the module calls back into the core.
     unsafe { function(session.cast(), data) };
+    APP_SESSION.with(|a| a.set(outer));
+    s.in_app.store(false, std::sync::atomic::Ordering::SeqCst);
     // The application is over: every B-leg it originated must have been released.
-    // SAFETY: the harness passes a live session.
-    if let Some(s) = unsafe { session_from(session as *const c_void, "fakecore_session_exec") } {
-        let blegs = s.state.lock().blegs.clone();
-        for b in blegs {
-            let b = b as *const FakeSession;
-            // SAFETY: B-legs live until their A-leg is freed.
-            let b = unsafe { &*b };
-            if !b.released.load(std::sync::atomic::Ordering::SeqCst) {
-                violation(format!(
-                    "B-leg {} was never released with switch_core_session_rwunlock",
-                    b.uuid.to_string_lossy()
-                ));
-            }
+    let blegs = s.state.lock().blegs.clone();
+    for b in blegs {
+        // SAFETY: B-legs live until their A-leg is freed.
+        let b = unsafe { &*(b as *const FakeSession) };
+        if !b.state.lock().locks.is_empty() {
+            violation(format!(
+                "B-leg {} was never released with switch_core_session_rwunlock",
+                b.uuid_text()
+            ));
         }
     }
     0
@@ -1691,7 +1901,7 @@ pub unsafe extern "C" fn fakecore_session_exec(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fakecore_session_info(session: *mut FakeSession) -> *mut c_char {
     // SAFETY: the harness passes a live session.
-    let Some(s) = (unsafe { session_from(session as *const c_void, "fakecore_session_info") })
+    let Some(s) = (unsafe { harness_session(session as *const c_void, "fakecore_session_info") })
     else {
         return ptr::null_mut();
     };
@@ -1708,7 +1918,7 @@ fn describe_session(s: &FakeSession) -> Value {
             // session_from: a released B-leg is still described).
             let b = unsafe { &*(b as *const FakeSession) };
             let mut d = describe_session(b);
-            d["released"] = Value::from(b.released.load(std::sync::atomic::Ordering::SeqCst));
+            d["released"] = Value::from(d["locks"] == 0);
             d
         })
         .collect();
@@ -1730,7 +1940,27 @@ fn describe_session(s: &FakeSession) -> Value {
         "queued_dtmf": st.script.queued_dtmf,
         "digits_left": st.script.digits.len(),
         "speech_left": st.script.speech.len(),
+        "locks": st.locks.len(),
+        "break_flag": st.break_flag,
+        "bridged_to": st.bridged_to,
     })
+}
+
+/// How long freeing a call waits for other threads' read locks, as the switch's teardown
+/// waits for the session's write lock; a lock held longer is a leak (a violation).
+const LOCK_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Waits until nobody holds a read lock on `s` (after it left the uuid table, so no new lock
+/// can be taken); false when some lock outlived LOCK_DRAIN_TIMEOUT.
+fn drain_locks(s: &FakeSession) -> bool {
+    let deadline = Instant::now() + LOCK_DRAIN_TIMEOUT;
+    let mut st = s.state.lock();
+    while !st.locks.is_empty() {
+        if s.wake.wait_until(&mut st, deadline).timed_out() && !st.locks.is_empty() {
+            return false;
+        }
+    }
+    true
 }
 
 /// Frees a session and the B-legs it originated.
@@ -1740,6 +1970,7 @@ fn describe_session(s: &FakeSession) -> Value {
 unsafe fn free_session(session: *mut FakeSession) {
     // SAFETY: the caller's contract; B-legs are owned by their A-leg.
     unsafe {
+        unregister(&*session);
         let blegs = std::mem::take(&mut (*session).state.lock().blegs);
         for b in blegs {
             free_session(b as *mut FakeSession);
@@ -1756,10 +1987,60 @@ unsafe fn free_session(session: *mut FakeSession) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fakecore_session_free(session: *mut FakeSession) {
     // SAFETY: the harness passes a live session.
-    if unsafe { session_from(session as *const c_void, "fakecore_session_free") }.is_some() {
-        // SAFETY: a live harness session, freed once.
-        unsafe { free_session(session) };
+    let Some(s) = (unsafe { harness_session(session as *const c_void, "fakecore_session_free") })
+    else {
+        return;
+    };
+    // The call is over (the switch hangs it up when its dialplan ends) and leaves the uuid
+    // table; the switch then waits for every read lock before it frees the session.
+    {
+        let mut st = s.state.lock();
+        if st.up() {
+            st.state = CS_HANGUP;
+            st.cause.get_or_insert(CAUSE_NORMAL_CLEARING);
+        }
     }
+    unregister(s);
+    if !drain_locks(s) {
+        let holders = s.state.lock().locks.len();
+        violation(format!(
+            "session {} still read-locked {holders} time(s) {}s after its call ended (a lock never released with switch_core_session_rwunlock); it is leaked, not freed",
+            s.uuid_text(),
+            LOCK_DRAIN_TIMEOUT.as_secs()
+        ));
+        return;
+    }
+    // SAFETY: a live harness session, out of the uuid table and unlocked, freed once.
+    unsafe { free_session(session) };
+}
+
+/// The far end of a call or leg hangs up now, with `cause` (what a caller putting the phone
+/// down or an agent leaving does), waking whatever waits on it. Returns 1 when a call with
+/// this uuid was up, else 0.
+///
+/// # Safety
+/// `uuid` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fakecore_remote_hangup(uuid: *const c_char, cause: c_int) -> c_int {
+    // SAFETY: C string argument from the harness.
+    let Some(uuid) = (unsafe { text(uuid) }) else {
+        return 0;
+    };
+    let sessions = SESSIONS.lock();
+    let Some(&p) = sessions.get(&uuid) else {
+        return 0;
+    };
+    // SAFETY: registered sessions are live; the table lock keeps this one registered.
+    let s = unsafe { &*(p as *const FakeSession) };
+    let mut st = s.state.lock();
+    if !st.up() {
+        return 0;
+    }
+    st.script.remote_cause = cause;
+    st.remote_hangup("fakecore_remote_hangup");
+    drop(st);
+    s.wake.notify_all();
+    1
 }
 
 /// Runs the API command `cmd` with `args` (NULL as the switch passes for no arguments).

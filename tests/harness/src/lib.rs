@@ -47,6 +47,7 @@ pub const POLLING_CALLS: &[&str] = &[
     "switch_core_session_get_loglevel",
     "switch_channel_get_state",
     "switch_ivr_parse_all_signal_data",
+    "switch_channel_test_ready",
 ];
 
 // ---- artifacts -------------------------------------------------------------------------------
@@ -305,6 +306,11 @@ struct CoreFns {
     event_stats: StrFn,
     set_busy_var: unsafe extern "C" fn(*const c_char, *const c_char, c_int),
     live_matches: unsafe extern "C" fn() -> c_int,
+    set_agents: unsafe extern "C" fn(*const c_char) -> *mut c_char,
+    originates: StrFn,
+    detached_legs: StrFn,
+    check_detached: unsafe extern "C" fn(),
+    remote_hangup: unsafe extern "C" fn(*const c_char, c_int) -> c_int,
     free_string: unsafe extern "C" fn(*mut c_char),
 }
 
@@ -383,6 +389,11 @@ fn loaded() -> &'static Loaded {
             event_stats: f!("fakecore_event_stats"),
             set_busy_var: f!("fakecore_set_busy_var"),
             live_matches: f!("fakecore_live_matches"),
+            set_agents: f!("fakecore_set_agents"),
+            originates: f!("fakecore_originates"),
+            detached_legs: f!("fakecore_detached_legs"),
+            check_detached: f!("fakecore_check_detached"),
+            remote_hangup: f!("fakecore_remote_hangup"),
             free_string: f!("fakecore_free_string"),
         };
         Loaded {
@@ -620,6 +631,68 @@ impl FakeCore {
         assert_eq!((rc, i64::from(value)), (0, level), "fsctl loglevel {level}");
     }
 
+    /// Scripts what dialled targets do when the module originates with no A-leg (a queue's
+    /// agent calls), replacing the previous script; [`Harness::new`] clears it. Keys are the
+    /// dialled targets as the dial string names them (`"user/1001@example.com"`) or
+    /// `"default"`; each value `{"outcome"?: "answered" | "no_answer" | "busy" | "rejected" |
+    /// .. | [one per originate, the last one staying], "ring_ms"?, "talk_ms"? (once bridged;
+    /// default the caller's `bridge_ms`), "hangup"?: "agent" | "caller" (who ends the
+    /// conversation), "hangup_after_ms"? (the agent hangs up by itself after answering)}`.
+    /// Unscripted targets answer at once.
+    pub fn set_agents(agents: Value) {
+        // SAFETY: valid C string for the duration of the call.
+        let err = unsafe { (loaded().core.set_agents)(c(&agents.to_string()).as_ptr()) };
+        if !err.is_null() {
+            panic!("bad agents script: {}", take(err));
+        }
+    }
+
+    /// Every originate with no A-leg so far, in call order: the arguments (`dial_string`,
+    /// `parsed`, `ovars` as `[[name, value]..]`, `timelimit_sec`, `cancel_cause`: whether a
+    /// cancel cause was passed, `from`: the uuid of the call whose application ran on the
+    /// calling thread, null for a thread with no session) and, once it returned, `result`:
+    /// `{"answered": true, "bleg", "attempts"}` or `{"answered": false, "cause", "cause_name",
+    /// "cancelled", "attempts"}`.
+    pub fn originates() -> Vec<Value> {
+        // SAFETY: control function without arguments.
+        serde_json::from_value(take_json(unsafe { (loaded().core.originates)() })).expect("array")
+    }
+
+    /// The legs answered with no A-leg, described like [`SessionInfo::raw`] (plus `locks`,
+    /// `break_flag`, `bridged_to`: the caller it was bridged to).
+    pub fn detached_legs() -> Vec<Value> {
+        // SAFETY: control function without arguments.
+        serde_json::from_value(take_json(unsafe { (loaded().core.detached_legs)() }))
+            .expect("array")
+    }
+
+    /// Records a violation for every leg answered with no A-leg that is still up or
+    /// read-locked ([`Harness`] does it when it is dropped).
+    pub fn check_detached_legs() {
+        // SAFETY: control function without arguments.
+        unsafe { (loaded().core.check_detached)() };
+    }
+
+    /// The far end of the call or leg `uuid` hangs up now with `cause` (a caller putting the
+    /// phone down, an agent leaving), from outside the module; false when no such call is up.
+    pub fn remote_hangup(uuid: &str, cause: i64) -> bool {
+        let cause = c_int::try_from(cause).expect("a hangup cause");
+        // SAFETY: valid C string for the duration of the call.
+        unsafe { (loaded().core.remote_hangup)(c(uuid).as_ptr(), cause) == 1 }
+    }
+
+    /// Polls `ready` every 10 ms until it holds; panics with `what` after `timeout`.
+    pub fn wait_until(what: &str, timeout: std::time::Duration, mut ready: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + timeout;
+        while !ready() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     pub fn set_global(name: &str, value: Option<&str>) {
         let value = value.map(c);
         // SAFETY: valid C strings (or NULL) for the duration of the call.
@@ -685,6 +758,11 @@ impl Session {
             FakeCore::errors()
         );
         Session { ptr: p as usize }
+    }
+
+    /// The `switch_core_session_t *` the module is handed (to call the ABI directly in tests).
+    pub fn raw(&self) -> *mut c_void {
+        self.ptr as *mut c_void
     }
 
     /// Executes a dialplan application, as the switch's execute loop does.
@@ -1111,6 +1189,7 @@ impl Drop for Harness {
             }
         }
         if !std::thread::panicking() {
+            FakeCore::check_detached_legs();
             self.assert_no_core_errors();
             let xml = FakeCore::xml_stats();
             assert_eq!(xml["live"], 0, "configuration trees not freed: {xml}");

@@ -966,10 +966,13 @@ fn step_events_fire_one_custom_event_per_step() {
     h.set_params(&[("flows-dir", &flows), ("step-events", "true")]);
     h.write_flow("f", r##"[{"answer": ""}, {"set": {"x": "1"}}]"##);
     h.load();
-    assert_eq!(
-        FakeCore::event_stats()["reserved"],
-        json!([["mod_rustflow", "rustflow::step"]]),
-        "the subclass is reserved at load"
+    // Among others (the contact centre's rustflow::cc is reserved at every load).
+    let reserved = FakeCore::event_stats()["reserved"].clone();
+    assert!(
+        reserved
+            .as_array()
+            .is_some_and(|r| r.contains(&json!(["mod_rustflow", "rustflow::step"]))),
+        "the subclass is reserved at load: {reserved}"
     );
     let call = h.run(json!({}), "f");
     let events: Vec<Value> = FakeCore::events()
