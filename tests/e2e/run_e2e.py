@@ -239,17 +239,18 @@ class Suite:
         check(rc == 0, f"{what}: sipp exited {rc}\n{s.errors()}\n{s.summary()}")
 
     def hangups(self, service, n=1, timeout=20):
-        found = self.events.wait_for(
-            lambda e: e.get("Caller-Destination-Number") == service
-            and e.get("Call-Direction") == "inbound",
-            timeout,
-        )
+        # only the hangups: the collector also keeps CHANNEL_BRIDGE, which a bridged call
+        # fires before its flow has run the steps after the bridge
+        def wanted(e):
+            return (e.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE"
+                    and e.get("Caller-Destination-Number") == service
+                    and e.get("Call-Direction") == "inbound")
+
+        found = self.events.wait_for(wanted, timeout)
         deadline = time.monotonic() + timeout
         while len(found) < n and time.monotonic() < deadline:
             time.sleep(0.2)
-            found = [e for e in self.events.events
-                     if e.get("Caller-Destination-Number") == service
-                     and e.get("Call-Direction") == "inbound"]
+            found = [e for e in self.events.events if wanted(e)]
         check(len(found) >= n, f"{service}: {len(found)} of {n} CHANNEL_HANGUP_COMPLETE events")
         return found
 
