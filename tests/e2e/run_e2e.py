@@ -229,10 +229,17 @@ class Suite:
         return s.wait_listening()
 
     def agent(self, ext, **kw):
-        """A sipp agent registered as directory user `ext` and listening (sip.Agent)."""
+        """A sipp agent registered as directory user `ext` and listening (sip.Agent); returns
+        once FreeSWITCH lists its contact, so a call placed next can reach it."""
         a = Agent(ext, self.work, self.target(), **kw)
         self.agents.append(a)
-        return a.start()
+        a.start()
+        contact = f"sip:{a.ext}@127.0.0.1:{a.port}"
+        deadline = time.monotonic() + 5
+        while contact not in (regs := self.lab.api("sofia status profile lab reg")):
+            check(time.monotonic() < deadline, f"{contact} not registered after 5 s:\n{regs}")
+            time.sleep(0.05)
+        return a
 
     def expect_ok(self, s: Sipp, what, timeout=90):
         rc = s.wait(timeout)
