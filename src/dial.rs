@@ -53,6 +53,17 @@ pub fn build(request: &BridgeRequest, domain: &str) -> Result<DialPlan, String> 
         check_no_variable_reference(name, value).map_err(|e| format!("bridge parameters: {e}"))?;
         global_variables.push((name.clone(), value.clone()));
     }
+    // A `user/` leg is an originate of its own inside mod_dptools (user_outgoing_channel),
+    // which ignores the outer originate's timeout: it rings for the caller channel's
+    // `call_timeout`, else the leg's `leg_timeout`, else 60 s (seen in the e2e suite: an
+    // agent rang 40 s under `call_timeout: 2`). `leg_timeout` carries the flow's limit there
+    // (0 leaves FreeSWITCH's default, as for the outer originate).
+    let flow_leg_timeout = global_variables
+        .iter()
+        .any(|(name, _)| name == "leg_timeout");
+    if let Some(seconds) = call_timeout.filter(|s| *s > 0 && !flow_leg_timeout) {
+        global_variables.push(("leg_timeout".into(), seconds.to_string()));
+    }
     if !request.codecs.is_empty() {
         for codec in &request.codecs {
             check_token(codec, "codec", is_name_char)?;
@@ -379,12 +390,29 @@ mod tests {
                     "effective_caller_id_name".to_string(),
                     "a,b|{x=y}<z> 'q'\\".to_string()
                 ),
+                ("leg_timeout".to_string(), "30".to_string()),
                 ("absolute_codec_string".to_string(), "PCMU,PCMA".to_string()),
                 (
                     "execute_on_answer".to_string(),
                     "send_dtmf 1w2#".to_string()
                 ),
             ]
+        );
+        // the flow's own leg_timeout is kept, not doubled
+        let mut own_leg_timeout = r.clone();
+        own_leg_timeout.variables = vec![
+            ("call_timeout".into(), "30".into()),
+            ("leg_timeout".into(), "10".into()),
+        ];
+        let leg_timeouts: Vec<_> = build(&own_leg_timeout, "d")
+            .unwrap()
+            .global_variables
+            .into_iter()
+            .filter(|(name, _)| name == "leg_timeout")
+            .collect();
+        assert_eq!(
+            leg_timeouts,
+            vec![("leg_timeout".to_string(), "10".to_string())]
         );
         let mut bad_timeout = r.clone();
         bad_timeout.variables = vec![("call_timeout".into(), "soon".into())];

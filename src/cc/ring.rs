@@ -97,18 +97,18 @@ fn request(slot: &Slot, offer: &Offer, uuids: &[String]) -> BridgeRequest {
             variables: vec![
                 ("origination_uuid".to_string(), uuid.clone()),
                 ("cc_agent_id".to_string(), agent.id.clone()),
-                // `user/` legs ring inside a nested originate that keeps its own timeout
-                // (60 s) unless the leg says otherwise.
-                (
-                    "leg_timeout".to_string(),
-                    offer.ring_timeout_secs.to_string(),
-                ),
             ],
             idle_only: false,
         })
         .collect();
     let mut variables = context.variables.clone();
     variables.extend([
+        // As for bridge: originate's timeout, sent as `leg_timeout` too for `user/` legs,
+        // which ring in a nested originate of their own (dial::build).
+        (
+            "call_timeout".to_string(),
+            offer.ring_timeout_secs.to_string(),
+        ),
         ("cc_side".to_string(), "agent".to_string()),
         ("cc_queue_id".to_string(), offer.queue_id.clone()),
         ("cc_attempt_id".to_string(), offer.attempt.to_string()),

@@ -12,7 +12,7 @@ import json
 import time
 
 from fslab import EventCollector
-from sip import Agent, RtpSink, Sipp, render, uac_subs
+from sip import RtpSink, uac_subs
 
 HOLD_HZ = 440
 PROMPT_HZ = 1000
@@ -72,7 +72,7 @@ def setup(queue, agents, **queue_fields):
 
 
 class QueueScenarios:
-    """Mixed into run_e2e.Suite (self.lab, self.work, self.caller, self.hangups, check)."""
+    """Mixed into run_e2e.Suite (self.lab, self.work, self.caller, self.agent, self.var…)."""
 
     # --- helpers ---------------------------------------------------------------------------
     def cc(self, line):
@@ -95,11 +95,6 @@ class QueueScenarios:
     def cc_of(self, action, member=None):
         return [e for e in self.cc_events().events
                 if e.get("CC-Action") == action and (member is None or e.get("CC-Member-UUID") == member)]
-
-    def agent(self, ext, **kw):
-        a = Agent(ext, self.work, self.target(), **kw).start()
-        self.agents_started.append(a)
-        return a
 
     def queue_caller(self, flow, number, sink=None, bye_timeout_ms=30000):
         subs = uac_subs(caller=number, bye_timeout_ms=bye_timeout_ms,

@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fslab  # noqa: E402
 from fslab import EventCollector, Lab  # noqa: E402
-from sip import Sipp, dtmf_pcap, render, tone_pcap, uac_subs  # noqa: E402
+from sip import (Agent, RtpSink, Sipp, dtmf_pcap, offers_in_order, render, tone_pcap,  # noqa: E402
+                 uac_subs)
 from cc_e2e import CC_SCENARIOS, QueueScenarios, cc_flows  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -105,6 +106,12 @@ def hostile_flow(case, callee_ports):
     ]
 
 
+# What the caller of flow agent_answer hears: this ringback while agent 1001 rings, then the
+# agent's own tone once bridged (told apart by frequency, sip.RtpSink.tone_share).
+AGENT_RINGBACK_HZ = 425
+AGENT_TONE_HZ = 700
+
+
 def flows(callee_ports):
     """The flows of the suite, by id. Bridge targets point at the callee sipps' ports."""
     def sip(port):
@@ -163,6 +170,25 @@ def flows(callee_ports):
         "pickup_do": [{"pickup": {"name": "e2egrp"}}, {"set": {"e2e_not_picked": "yes"}},
                       {"hangup": "NO_ROUTE_DESTINATION"}],
         "panic": [{"answer": ""}, {"_testPanic": ""}, {"hangup": "NORMAL_CLEARING"}],
+        # Agents registered as directory users (sip.Agent), dialled as user/EXT with the
+        # default domain. The caller is answered first and hears a 425 Hz ringback while the
+        # agent rings; the X- header tells the agent whose call it is.
+        "agent_answer": [
+            {"answer": ""},
+            {"ringback": {"call": {"type": "tone", "name": f"%(1000,0,{AGENT_RINGBACK_HZ});loops=-1"}}},
+            {"bridge": {"endpoints": [{"type": "user", "extension": "1001", "parameters": {
+                "sip_h_X-E2E-Caller": "${caller_id_number}"}}]}},
+        ] + after_bridge,
+        "agent_busy": [{"bridge": {"endpoints": [{"type": "user", "extension": "1002"}]}}]
+        + after_bridge,
+        "agent_ring_timeout": [{"bridge": {"parameters": {"call_timeout": "2"},
+                                           "endpoints": [{"type": "user", "extension": "1003"}]}}]
+        + after_bridge,
+        "agent_each_call": [{"bridge": {"endpoints": [{"type": "user", "extension": "1004", "parameters": {
+            "sip_h_X-E2E-Caller": "${caller_id_number}"}}]}}] + after_bridge,
+        # 1040 is a directory user that never registers
+        "agent_unregistered": [{"bridge": {"endpoints": [{"type": "user", "extension": "1040"}]}}]
+        + after_bridge,
     }
     for index, case in enumerate(HOSTILE_CASES):
         f[f"hostile_{index}"] = hostile_flow(case, callee_ports)
@@ -185,7 +211,7 @@ class Suite(QueueScenarios):
         self.work = work
         self.ports = ports  # fixed callee ports referenced by the flows
         self.sipps = []
-        self.agents_started = []  # sip.Agent phones of the contact-centre scenarios
+        self.agents = []  # stopped (and unregistered) after each scenario
 
     # --- helpers ---------------------------------------------------------------------------
     def target(self):
@@ -201,24 +227,38 @@ class Suite(QueueScenarios):
         # the flows name the callee's port, reserved when they were written
         s = Sipp(render(scenario, self.work, subs or {}), self.work, port=self.ports[port_key], **kw)
         self.sipps.append(s)
-        return s
+        return s.wait_listening()
+
+    def agent(self, ext, **kw):
+        """A sipp agent registered as directory user `ext` and listening (sip.Agent); returns
+        once FreeSWITCH lists its contact, so a call placed next can reach it."""
+        a = Agent(ext, self.work, self.target(), **kw)
+        self.agents.append(a)
+        a.start()
+        contact = f"sip:{a.ext}@127.0.0.1:{a.port}"
+        deadline = time.monotonic() + 5
+        while contact not in (regs := self.lab.api("sofia status profile lab reg")):
+            check(time.monotonic() < deadline, f"{contact} not registered after 5 s:\n{regs}")
+            time.sleep(0.05)
+        return a
 
     def expect_ok(self, s: Sipp, what, timeout=90):
         rc = s.wait(timeout)
         check(rc == 0, f"{what}: sipp exited {rc}\n{s.errors()}\n{s.summary()}")
 
     def hangups(self, service, n=1, timeout=20):
-        found = self.events.wait_for(
-            lambda e: e.get("Caller-Destination-Number") == service
-            and e.get("Call-Direction") == "inbound",
-            timeout,
-        )
+        # only the hangups: the collector also keeps CHANNEL_BRIDGE, which a bridged call
+        # fires before its flow has run the steps after the bridge
+        def wanted(e):
+            return (e.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE"
+                    and e.get("Caller-Destination-Number") == service
+                    and e.get("Call-Direction") == "inbound")
+
+        found = self.events.wait_for(wanted, timeout)
         deadline = time.monotonic() + timeout
         while len(found) < n and time.monotonic() < deadline:
             time.sleep(0.2)
-            found = [e for e in self.events.events
-                     if e.get("Caller-Destination-Number") == service
-                     and e.get("Call-Direction") == "inbound"]
+            found = [e for e in self.events.events if wanted(e)]
         check(len(found) >= n, f"{service}: {len(found)} of {n} CHANNEL_HANGUP_COMPLETE events")
         return found
 
@@ -278,7 +318,6 @@ class Suite(QueueScenarios):
 
     def _bridge(self, flow, callees, caller_kind, expect_result, expect_cause):
         started = [self.callee(scn, key, subs) for key, scn, subs in callees]
-        time.sleep(0.3)
         if caller_kind == "answered":
             s = self.caller("uac_answer.xml", f"rf_{flow}", uac_subs(bye_reason="cause=16"))
         else:
@@ -368,7 +407,6 @@ class Suite(QueueScenarios):
 
     def s_bridge_pickup_group(self):
         callee = self.callee("uas_noanswer.xml", "pk_noanswer", {"CANCEL_TIMEOUT_MS": 20000})
-        time.sleep(0.3)
         ringing = self.caller("uac_answer.xml", "rf_pickup_ring", uac_subs(bye_reason="cause=16"))
         time.sleep(1.5)  # the bridge rings the callee and the group
         picker = self.caller("uac_hold.xml", "rf_pickup_do", {"HOLD_MS": 2000, "CALLER": "picker"})
@@ -438,7 +476,6 @@ class Suite(QueueScenarios):
         reached = case["refused"] is None
         callee = self.callee("uas_busy.xml", "hostile")
         evil = self.callee("uas_busy.xml", "hostile_evil")
-        time.sleep(0.3)
         caller = self.caller("uac_reject.xml", f"rf_{flow}",
                              {"CODE": 486, "HEADER": "To:", "HEADER_REGEX": ".", "CALLER": "e2e"})
         self.expect_ok(caller, f"{flow}: caller (486 after the bridge)")
@@ -485,6 +522,106 @@ class Suite(QueueScenarios):
             if got != want:
                 out.append(f"{label}: B-leg {name} = {got!r}, expected {want!r}")
         return out
+
+    def s_agents_registered_answer(self):
+        answering = self.agent("1001", answer_after_ms=1500, talk_ms=2000, rtp_tone_hz=AGENT_TONE_HZ)
+        busy = self.agent("1002", mode="busy", answer_after_ms=300)
+        regs = self.lab.api("sofia status profile lab reg")
+        for a in (answering, busy):
+            check(a.aor in regs and f"127.0.0.1:{a.port}" in regs,
+                  f"sofia status profile lab reg does not list {a.aor} at port {a.port}:\n{regs}")
+
+        # 1001 rings 1.5 s, answers, talks 2 s (sending its tone) and hangs up
+        sink = RtpSink()
+        try:
+            caller = self.caller("uac_answer.xml", "rf_agent_answer",
+                                 uac_subs(bye_reason="cause=16", caller="agentcaller1",
+                                          media_port=sink.port))
+            self.expect_ok(caller, "caller of agent 1001 (bridged, BYE after the agent's)")
+            check(answering.wait(20) == 0, f"agent 1001's sipp failed\n{answering.problems()}")
+        finally:
+            sink.close()
+        calls = answering.calls()
+        check(len(calls) == 1, f"agent 1001 was offered {len(calls)} calls, expected 1: {calls}")
+        (call,) = calls
+        check(call.request_uri.startswith(f"sip:1001@127.0.0.1:{answering.port}"),
+              f"agent 1001's INVITE went to {call.request_uri}")
+        check(call.headers.get("x-e2e-caller") == "agentcaller1",
+              f"agent 1001's INVITE X-E2E-Caller = {call.headers.get('x-e2e-caller')!r}")
+        check(call.outcome == "answered" and call.ended_by == "agent",
+              f"agent 1001's call: {call.outcome}, ended by {call.ended_by}")
+        rang = call.answered_at - call.offered_at
+        talked = call.ended_at - call.answered_at
+        check(1.3 <= rang <= 3.0, f"agent 1001 answered after {rang:.2f} s, expected 1.5")
+        check(1.8 <= talked <= 4.0, f"agent 1001 talked {talked:.2f} s, expected 2")
+        (e,) = self.hangups("rf_agent_answer")[-1:]
+        self.no_flow_error(e)
+        check(self.var(e, "e2e_after_bridge") == "answered",
+              f"rustflow_bridge_result = {self.var(e, 'e2e_after_bridge')!r}, expected 'answered'")
+        check(e.get("Hangup-Cause") == "NORMAL_CLEARING", f"cause {e.get('Hangup-Cause')}")
+        # what the caller heard: the ringback while the agent rang, then the agent
+        ringing = sink.tone_share(AGENT_RINGBACK_HZ, call.offered_at + 0.3, call.answered_at)
+        talking = sink.tone_share(AGENT_TONE_HZ, call.answered_at + 0.3, call.ended_at)
+        heard = (f"{len(sink.received(call.offered_at, call.answered_at))} packets while ringing, "
+                 f"{len(sink.received(call.answered_at, call.ended_at))} while bridged")
+        check(ringing > 0.5, f"caller: {AGENT_RINGBACK_HZ} Hz share {ringing:.2f} while agent 1001 rang ({heard})")
+        check(talking > 0.5, f"caller: {AGENT_TONE_HZ} Hz share {talking:.2f} while bridged to agent 1001 ({heard})")
+
+        # 1002 rings and answers 486: the flow sees busy
+        refused = self.caller("uac_reject.xml", "rf_agent_busy",
+                              {"CODE": 486, "HEADER": "To:", "HEADER_REGEX": ".", "CALLER": "agentcaller2"})
+        self.expect_ok(refused, "caller of busy agent 1002 (486)")
+        check(busy.wait(20) == 0, f"agent 1002's sipp failed\n{busy.problems()}")
+        outcomes = [(c.outcome, c.from_) for c in busy.calls()]
+        check(len(outcomes) == 1 and outcomes[0][0] == "busy" and "agentcaller2" in outcomes[0][1],
+              f"agent 1002's calls: {outcomes}, expected one busy call from agentcaller2")
+        (e,) = self.hangups("rf_agent_busy")[-1:]
+        self.no_flow_error(e)
+        check(self.var(e, "e2e_after_bridge") == "busy",
+              f"rustflow_bridge_result = {self.var(e, 'e2e_after_bridge')!r}, expected 'busy'")
+        check(e.get("Hangup-Cause") == "USER_BUSY", f"cause {e.get('Hangup-Cause')}")
+        order = [(ext, c.outcome) for ext, c in offers_in_order([busy, answering])]
+        check(order == [("1001", "answered"), ("1002", "busy")], f"offers in order: {order}")
+
+    def s_agents_cancel_sequence_unregistered(self):
+        # a phone that rings until the bridge gives up (call_timeout 2 s): CANCEL, no_answer
+        ringing = self.agent("1003", mode="noanswer")
+        caller = self.caller("uac_reject.xml", "rf_agent_ring_timeout",
+                             {"CODE": 480, "HEADER": "To:", "HEADER_REGEX": ".", "CALLER": "e2e"})
+        self.expect_ok(caller, "caller of agent 1003 that never answers (480)")
+        check(ringing.wait(20) == 0, f"agent 1003's sipp failed\n{ringing.problems()}")
+        calls = ringing.calls()
+        check([(c.outcome, c.ended_by) for c in calls] == [("cancelled", "caller")],
+              f"agent 1003's calls: {calls}, expected one cancelled by the caller")
+        rang = calls[0].ended_at - calls[0].offered_at
+        # originate counts the limit in whole epoch seconds: 2 s rings for more than 1 and at
+        # most 2 (and 40 s, the caller's patience, if the limit does not reach a user/ leg)
+        check(1.0 <= rang <= 3.0, f"agent 1003 rang {rang:.2f} s, expected 1-2 (call_timeout 2)")
+        (e,) = self.hangups("rf_agent_ring_timeout")[-1:]
+        self.no_flow_error(e)
+        check(self.var(e, "e2e_after_bridge") == "no_answer",
+              f"rustflow_bridge_result = {self.var(e, 'e2e_after_bridge')!r}, expected 'no_answer'")
+
+        # one phone, two calls one after the other, each ended by its caller's BYE
+        agent = self.agent("1004", calls=2, talk_ms=None, answer_after_ms=200)
+        for name in ("firstcaller", "secondcaller"):
+            c = self.caller("uac_hold.xml", "rf_agent_each_call", {"HOLD_MS": 1000, "CALLER": name})
+            self.expect_ok(c, f"{name} to agent 1004 (hangs up after 1 s)")
+        check(agent.wait(20) == 0, f"agent 1004's sipp failed\n{agent.problems()}")
+        got = [(c.headers.get("x-e2e-caller"), c.outcome, c.ended_by) for c in agent.calls()]
+        check(got == [("firstcaller", "answered", "caller"), ("secondcaller", "answered", "caller")],
+              f"agent 1004's calls (caller, outcome, ended by): {got}")
+
+        # a directory user with no registration: the bridge fails, nothing is offered
+        caller = self.caller("uac_reject.xml", "rf_agent_unregistered",
+                             {"CODE": 480, "HEADER": "To:", "HEADER_REGEX": ".", "CALLER": "e2e"})
+        self.expect_ok(caller, "caller of unregistered user 1040")
+        (e,) = self.hangups("rf_agent_unregistered")[-1:]
+        self.no_flow_error(e)
+        check(self.var(e, "e2e_after_bridge") == "failed",
+              f"rustflow_bridge_result = {self.var(e, 'e2e_after_bridge')!r}, expected 'failed'")
+        check(self.var(e, "originate_disposition") == "USER_NOT_REGISTERED",
+              f"originate_disposition = {self.var(e, 'originate_disposition')!r}")
 
     def s_cc_provisioning_in_fs_cli(self):
         # The module opened its default store in FreeSWITCH's db dir at load; `rustflow cc`
@@ -580,7 +717,8 @@ SCENARIO_ORDER = [
     "cause_unallocated_404", "panic_leaves_freeswitch_alive", "reload_under_50_calls",
     "ivr_dtmf", "sip_redirect_302", "bridge_answered", "bridge_busy", "bridge_no_answer",
     "bridge_failover", "record_file", "conference_two_callers", "park_and_retrieve",
-    "bridge_pickup_group", "hostile_originate_no_extra_leg", "cc_provisioning_in_fs_cli",
+    "bridge_pickup_group", "hostile_originate_no_extra_leg", "agents_registered_answer",
+    "agents_cancel_sequence_unregistered", "cc_provisioning_in_fs_cli",
     *CC_SCENARIOS,
     # last: it replaces the test-hooks module with the Makefile's release build
     "install_over_loaded_then_reload",
@@ -625,9 +763,9 @@ def main():
                 for s in suite.sipps:
                     s.kill()
                 suite.sipps.clear()
-                for a in suite.agents_started:
+                for a in suite.agents:
                     a.stop()
-                suite.agents_started.clear()
+                suite.agents.clear()
             took = time.monotonic() - t0
             results.append((name, status, detail))
             print(f"{status} {name} ({took:.1f}s)" + (f"\n    " + detail.replace("\n", "\n    ") if detail else ""),

@@ -449,9 +449,9 @@ class Agent:
     answering the calls FreeSWITCH offers to `user/EXT@DOMAIN` on its own port.
 
     mode: "answer" (200 after `answer_after_ms`, talks `talk_ms` then sends BYE; `talk_ms=None`
-    waits for the caller's BYE), "busy" (486), "reject" (603), "noanswer" (rings, 480 after
-    `answer_after_ms`: give it a long one to be CANCELled). A CANCEL before the answer is taken
-    in every mode. `calls` offers are taken, then sipp exits (`wait`). `ring`: 180 first.
+    waits for the caller's BYE), "busy" (486), "reject" (603), "noanswer" (rings until
+    CANCELled; 480 after `answer_after_ms` if one is given). A CANCEL before the answer is
+    taken in every mode. `calls` offers are taken, then sipp exits (`wait`). `ring`: 180 first.
     `rtp_tone_hz`: while talking, the agent sends that tone (PCMU) for `talk_ms`.
 
         with Agent("1001", work, lab_target, talk_ms=2000) as a:   # registered and listening
@@ -534,6 +534,13 @@ class Agent:
     def __exit__(self, *exc):
         self.stop()
         return False
+
+
+def offers_in_order(agents) -> list:
+    """Every call offered to these agents, as (extension, AgentCall), in the order the INVITEs
+    arrived: which agent a queue tried first, second, …"""
+    offers = [(a.ext, call) for a in agents for call in a.calls()]
+    return sorted(offers, key=lambda offer: offer[1].offered_at)
 
 
 # --------------------------------------------------------------------------------------------
