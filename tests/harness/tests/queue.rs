@@ -428,9 +428,6 @@ fn an_agent_ringing_past_the_queues_ring_timeout_is_missed_and_the_next_one_is_r
 /// mod_callcenter puts the member back to waiting when the agent is gone by the time it
 /// would be bridged (reference: fs-core-map, "caller hangs up at the same moment (cc)").
 #[test]
-#[ignore = "the host counts an agent who hung up between answer and bridge as a success \
-            (cc_result success, no conversation): call.rs `bridge` returns Ok when the leg \
-            cannot be located; un-ignore when the caller goes back to waiting"]
 fn an_agent_gone_before_the_bridge_sends_the_caller_back_to_waiting_for_the_next_one() {
     let h = queue_harness();
     online(&h, &["a1", "a2"]);
