@@ -465,7 +465,7 @@ impl State {
                     timed_out.set(true);
                 }
                 // A script that caught the out-of-memory error must not go on in the reserve.
-                expired || budget.exceeded()
+                expired || budget.interrupt()
             })));
         }
         let context = Context::full(&runtime).map_err(fail)?;

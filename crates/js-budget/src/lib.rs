@@ -2,17 +2,20 @@
 //!
 //! QuickJS can crash (SIGSEGV in `build_backtrace`, bellard/quickjs#533) when an allocation
 //! fails while it builds the out-of-memory error for a heap that is full: the error object,
-//! its shape and its backtrace need memory too. So the budget has two levels:
+//! its shape and its backtrace need memory too. And a script that catches that error in a
+//! loop can run for ever once even the "interrupted" error cannot be built (it is then an
+//! ordinary, catchable out-of-memory error). So the budget has three levels:
 //!
 //! - the **limit**: the first allocation that would pass it fails, which makes QuickJS throw
 //!   its out-of-memory error, and marks the budget [`Budget::exceeded`];
-//! - a **reserve** above it, for what QuickJS allocates while it builds and throws that
-//!   error. Only beyond limit + reserve does an allocation fail again.
+//! - half of a **reserve** above it, for what QuickJS allocates while it builds and throws
+//!   that error (and whatever a script that catches it allocates next);
+//! - the other half, opened only by the interrupt handler ([`Budget::interrupt`]) for the
+//!   uncatchable "interrupted" error QuickJS builds right after the handler says stop.
 //!
-//! The sandbox's interrupt handler stops the script as soon as the budget is exceeded (an
-//! interrupt cannot be caught by the script), so a script that catches the error cannot eat
-//! into the reserve for long. Memory is counted as QuickJS sees it: the usable size of each
-//! block, the same figure when it is freed.
+//! The sandbox's interrupt handler stops the script at its next poll once the budget is
+//! exceeded. Memory is counted as QuickJS sees it: the usable size of each block, the same
+//! figure when it is freed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -26,6 +29,8 @@ pub struct Budget {
     limit: usize,
     reserve: usize,
     exceeded: AtomicBool,
+    /// The interrupt handler stopped the script: the whole reserve is open.
+    interrupting: AtomicBool,
 }
 
 impl Budget {
@@ -36,6 +41,7 @@ impl Budget {
             limit,
             reserve,
             exceeded: AtomicBool::new(false),
+            interrupting: AtomicBool::new(false),
         })
     }
 
@@ -53,6 +59,17 @@ impl Budget {
     /// collection, when the memory of the failed run is back).
     pub fn rearm(&self) {
         self.exceeded.store(false, Ordering::Relaxed);
+        self.interrupting.store(false, Ordering::Relaxed);
+    }
+
+    /// For the interrupt handler: whether to stop the script because the budget is
+    /// exceeded; when so, opens the rest of the reserve for the error QuickJS builds next.
+    pub fn interrupt(&self) -> bool {
+        let stop = self.exceeded();
+        if stop {
+            self.interrupting.store(true, Ordering::Relaxed);
+        }
+        stop
     }
 
     /// Takes `bytes` from the budget, or refuses them.
@@ -62,8 +79,10 @@ impl Budget {
             let Some(after) = used.checked_add(bytes) else {
                 return false;
             };
-            let ceiling = if self.exceeded() {
+            let ceiling = if self.interrupting.load(Ordering::Relaxed) {
                 self.limit.saturating_add(self.reserve)
+            } else if self.exceeded() {
+                self.limit.saturating_add(self.reserve / 2)
             } else {
                 self.limit
             };
@@ -211,23 +230,31 @@ mod tests {
     }
 
     #[test]
-    fn the_limit_refuses_once_then_the_reserve_serves_the_error() {
-        let budget = Budget::new(1000, 200);
+    fn the_limit_refuses_once_then_the_reserve_serves_the_errors() {
+        let budget = Budget::new(1000, 400);
         let mut a = BudgetAllocator::new(budget.clone());
         let p = a.alloc(900);
-        assert!(!p.is_null() && !budget.exceeded());
+        assert!(!p.is_null() && !budget.exceeded() && !budget.interrupt());
         assert!(a.alloc(200).is_null(), "past the limit");
         assert!(budget.exceeded());
-        let e = a.alloc(150);
-        assert!(!e.is_null(), "the reserve serves the error");
+        let e = a.alloc(200);
+        assert!(
+            !e.is_null(),
+            "half the reserve serves the out-of-memory error"
+        );
+        assert!(a.alloc(200).is_null(), "past limit + half the reserve");
+        assert!(budget.interrupt(), "the handler stops an exceeded script");
+        let i = a.alloc(200);
+        assert!(!i.is_null(), "the other half serves the interrupted error");
         assert!(a.alloc(200).is_null(), "past limit + reserve");
         // SAFETY: live blocks of `a`.
         unsafe {
+            a.dealloc(i);
             a.dealloc(e);
             a.dealloc(p);
         }
         budget.rearm();
-        assert!(!budget.exceeded());
+        assert!(!budget.exceeded() && !budget.interrupt());
         assert_eq!(budget.used(), 0);
     }
 
