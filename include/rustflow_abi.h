@@ -417,6 +417,16 @@ switch_status_t switch_ivr_multi_threaded_bridge(switch_core_session_t *session,
 												 void *peer_session_data);
 void switch_core_session_rwunlock(switch_core_session_t *session);
 
+/* A queue caller's thread watches its agent's leg while they talk: the hook runs on whichever
+ * thread changes the leg's state (sofia's, for a BYE), so the agent is free the moment its leg
+ * hangs up, not when the caller's bridge has unwound (a frame later). Added and removed by the
+ * caller's thread while it holds the leg's read lock, around the bridge. */
+typedef switch_status_t (*switch_state_change_hook_t)(switch_core_session_t *);
+switch_status_t switch_core_event_hook_add_state_change(switch_core_session_t *session,
+														switch_state_change_hook_t state_change);
+switch_status_t switch_core_event_hook_remove_state_change(switch_core_session_t *session,
+														   switch_state_change_hook_t state_change);
+
 /* ---- recording, parking, background audio ---------------------------------------------- */
 
 /* Mirrored in full only because recordFile sets `thresh` and `silence_hits` on a zeroed handle

@@ -235,7 +235,14 @@ impl QueueCall {
                         ("CC-Agent-UUID", &leg.uuid),
                     ],
                 );
+                // The agent is free the moment its leg hangs up (the dispatcher ends the
+                // conversation), not a frame later when this bridge has unwound.
+                let watch = peer.watch_hangup();
+                self.slot
+                    .set_talking(Some((leg.uuid.clone(), leg.offer.agent_id.clone())));
                 let bridged = session.bridge_with(&peer);
+                self.slot.set_talking(None);
+                drop(watch);
                 drop(peer);
                 bridged.map_err(|status| status.to_string())
             }

@@ -50,6 +50,8 @@ pub struct Centre {
 #[derive(Default)]
 struct Hub {
     callers: HashMap<String, Arc<Slot>>,
+    /// Agent legs that hung up while talking to a caller (uuids), for the next round.
+    agent_hangups: Vec<String>,
     poked: bool,
     stop: bool,
     /// The last dispatcher error logged (the same one is not repeated every tick).
@@ -71,6 +73,16 @@ impl Centre {
     /// Something changed: the dispatcher runs a pass now.
     pub fn poke(&self) {
         let mut hub = self.hub.lock();
+        hub.poked = true;
+        self.wake.notify_one();
+    }
+
+    /// An agent's leg hung up (reported from FreeSWITCH's thread that hung it up): if it was
+    /// talking to a caller, the next round ends the conversation at once, so the agent is free
+    /// for the next caller without waiting for the caller's bridge to unwind.
+    pub fn agent_hung_up(&self, uuid: &str) {
+        let mut hub = self.hub.lock();
+        hub.agent_hangups.push(uuid.to_string());
         hub.poked = true;
         self.wake.notify_one();
     }
@@ -163,6 +175,7 @@ impl Centre {
             }
         };
         let result = (|| -> Result<(), String> {
+            self.end_conversations(now)?;
             let janitor = self.store.janitor(now).map_err(|e| e.to_string())?;
             for (attempt, call_id, _node, result) in &janitor.closed {
                 if let Some(slot) = self.slot(call_id) {
@@ -228,6 +241,30 @@ impl Centre {
             }
         }
         next
+    }
+
+    /// Ends the conversations whose agent leg hung up (the caller's `leave` later finds the
+    /// attempt closed and keeps its result).
+    fn end_conversations(&self, now: Ms) -> Result<(), String> {
+        let (hangups, callers) = {
+            let mut hub = self.hub.lock();
+            if hub.agent_hangups.is_empty() {
+                return Ok(());
+            }
+            let callers: Vec<Arc<Slot>> = hub.callers.values().cloned().collect();
+            (std::mem::take(&mut hub.agent_hangups), callers)
+        };
+        for uuid in hangups {
+            let Some((attempt, agent)) = callers.iter().find_map(|slot| slot.talking_with(&uuid))
+            else {
+                continue;
+            };
+            self.store
+                .leave(attempt, "success", now)
+                .map_err(|e| e.to_string())?;
+            agent_state(&self.node, &agent, "wrap_time");
+        }
+        Ok(())
     }
 
     /// A won reservation: tell the caller and ring the agents at once.
@@ -350,6 +387,8 @@ struct SlotInner {
     rung: Option<(String, RingOutcome)>,
     left: Option<String>,
     answered: Option<AnsweredLeg>,
+    /// The agent leg the caller is bridged to (uuid, agent id), while they talk.
+    talking: Option<(String, String)>,
     closed: bool,
 }
 
@@ -485,6 +524,25 @@ impl Slot {
             causes::ORIGINATOR_CANCEL.code,
             std::sync::atomic::Ordering::SeqCst,
         );
+    }
+
+    /// The caller is (`Some`: leg uuid, agent id) or is no longer (`None`) bridged to an agent.
+    pub fn set_talking(&self, talking: Option<(String, String)>) {
+        self.inner.lock().talking = talking;
+    }
+
+    /// The attempt and agent, if this caller talks to the agent leg `uuid`; only once (a leg
+    /// reports every state it passes on its way down).
+    fn talking_with(&self, uuid: &str) -> Option<(i64, String)> {
+        let mut inner = self.inner.lock();
+        let attempt = inner.attempt?;
+        match inner.talking.take() {
+            Some((leg, agent)) if leg == uuid => Some((attempt, agent)),
+            other => {
+                inner.talking = other;
+                None
+            }
+        }
     }
 
     /// The agent whose leg answered (not taken: the leg stays for bridging).

@@ -76,6 +76,7 @@ pub fn open(config: &Config) {
                     &format!("rustflow: cannot close the previous run's queue attempts: {e}"),
                 ),
             }
+            crate::switch::session::set_hangup_notify(agent_hung_up);
             start_dispatcher(centre.clone());
         }
         Err(e) => log::global(
@@ -135,6 +136,13 @@ pub fn centre() -> Result<Arc<Centre>, String> {
     match opened.as_ref() {
         Ok(centre) => Ok(centre.clone()),
         Err(e) => Err(e.clone()),
+    }
+}
+
+/// A watched agent leg hung up (FreeSWITCH's thread, keep it short).
+fn agent_hung_up(uuid: &str) {
+    if let Ok(centre) = centre() {
+        centre.agent_hung_up(uuid);
     }
 }
 

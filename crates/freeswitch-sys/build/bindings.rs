@@ -65,6 +65,8 @@ const FUNCTIONS: &[&str] = &[
     "switch_channel_set_flag_value",
     "switch_channel_clear_flag",
     "switch_channel_test_ready",
+    "switch_core_event_hook_add_state_change",
+    "switch_core_event_hook_remove_state_change",
     "switch_ivr_record_file",
     "switch_ivr_record_session",
     "switch_ivr_stop_record_session",

@@ -751,6 +751,21 @@ unsafe extern "C" {
 unsafe extern "C" {
     pub fn switch_core_session_rwunlock(session: *mut switch_core_session_t);
 }
+pub type switch_state_change_hook_t = ::std::option::Option<
+    unsafe extern "C" fn(arg1: *mut switch_core_session_t) -> switch_status_t,
+>;
+unsafe extern "C" {
+    pub fn switch_core_event_hook_add_state_change(
+        session: *mut switch_core_session_t,
+        state_change: switch_state_change_hook_t,
+    ) -> switch_status_t;
+}
+unsafe extern "C" {
+    pub fn switch_core_event_hook_remove_state_change(
+        session: *mut switch_core_session_t,
+        state_change: switch_state_change_hook_t,
+    ) -> switch_status_t;
+}
 pub type switch_video_profile_t = u32;
 pub type switch_video_encode_speed_t = u32;
 pub type switch_img_fmt_t = u32;

@@ -459,6 +459,64 @@ impl Drop for LockedSession {
     }
 }
 
+/// What the module wants to hear when a watched leg hangs up: its uuid, on the thread that
+/// hung it up (keep it short: that is FreeSWITCH's signalling thread).
+static HANGUP_NOTIFY: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+/// Sets, once per process, what [`LockedSession::watch_hangup`] reports to.
+pub fn set_hangup_notify(notify: fn(&str)) {
+    let _ = HANGUP_NOTIFY.set(notify);
+}
+
+/// The state-change hook: reports the leg's uuid once it is hanging up.
+unsafe extern "C" fn state_changed(raw: *mut ffi::switch_core_session_t) -> ffi::switch_status_t {
+    super::guard::edge("a state-change hook", || {
+        // SAFETY: FreeSWITCH calls the hook with the live session whose state changed, on
+        // the thread that changed it, for the length of this call.
+        let Some(session) = (unsafe { Session::from_raw(raw) }) else {
+            return;
+        };
+        if !session.channel().up()
+            && let Some(notify) = HANGUP_NOTIFY.get()
+        {
+            notify(&session.uuid());
+        }
+    });
+    ffi::switch_status_t::SWITCH_STATUS_SUCCESS
+}
+
+/// A hangup watch on a leg ([`LockedSession::watch_hangup`]); removed when dropped.
+pub struct HangupWatch<'l> {
+    leg: &'l LockedSession,
+}
+
+impl Drop for HangupWatch<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the leg is live (its read lock is held for the watch's whole life) and the
+        // hook was added to it by `watch_hangup`.
+        unsafe {
+            ffi::switch_core_event_hook_remove_state_change(
+                self.leg.raw.as_ptr(),
+                Some(state_changed),
+            );
+        }
+    }
+}
+
+impl LockedSession {
+    /// Reports this leg's uuid to the [`set_hangup_notify`] function when it hangs up, until
+    /// the watch is dropped (which must happen while this lock is held: the borrow sees to it).
+    pub fn watch_hangup(&self) -> Result<HangupWatch<'_>, Status> {
+        // SAFETY: the leg is live (read-locked); the hook is a plain function that stays valid
+        // as long as the module is loaded, and it is removed before the lock is released.
+        let status = unsafe {
+            ffi::switch_core_event_hook_add_state_change(self.raw.as_ptr(), Some(state_changed))
+        };
+        Status::check(status)?;
+        Ok(HangupWatch { leg: self })
+    }
+}
+
 /// Calls `dial_string` with no A-leg (from a thread that has no session: a queue offer). The
 /// answered leg comes back read-locked and idle (CS_CONSUME_MEDIA) until someone bridges or
 /// hangs it up. `cancel`, set to a hangup cause from another thread while ringing, ends the

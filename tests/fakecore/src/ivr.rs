@@ -365,7 +365,9 @@ pub unsafe extern "C" fn switch_ivr_multi_threaded_bridge(
             hang_up(b, CAUSE_NORMAL_CLEARING);
         }
         BridgeEnd::CallerGone => hang_up(b, CAUSE_NORMAL_CLEARING),
-        BridgeEnd::PeerGone => {}
+        // The agent hung up (its scripted time): the switch ran its hooks then, on its
+        // signalling thread; here, where the hangup is noticed.
+        BridgeEnd::PeerGone => fire_state_hooks(b),
     }
     STATUS_SUCCESS
 }
@@ -406,12 +408,16 @@ fn talk_until(a: &FakeSession, b: &FakeSession, talk: Duration) -> BridgeEnd {
 /// Hangs a leg up (if it is still up) with `cause`, waking whoever waits on it.
 fn hang_up(s: &FakeSession, cause: c_int) {
     let mut st = s.state.lock();
-    if st.up() {
+    let changed = st.up();
+    if changed {
         st.state = CS_HANGUP;
         st.cause = Some(cause);
     }
     drop(st);
     s.wake.notify_all();
+    if changed {
+        fire_state_hooks(s);
+    }
 }
 
 /// `switch_core_session_perform_locate`: the live session with this uuid (a harness call or
@@ -1030,6 +1036,85 @@ pub unsafe extern "C" fn switch_channel_flush_dtmf(channel: *mut c_void) {
 }
 
 // ---- channel state ---------------------------------------------------------------------------
+
+/// Runs the session's state-change hooks, as the switch does on the thread that changed the
+/// state (here: to hangup). Called without the session's lock held: hooks read the session.
+pub(crate) fn fire_state_hooks(s: &FakeSession) {
+    let hooks = s.state.lock().state_hooks.clone();
+    for hook in hooks {
+        // SAFETY: the address came from switch_core_event_hook_add_state_change as a
+        // `switch_status_t (*)(switch_core_session_t *)`, which is this type.
+        let hook: unsafe extern "C" fn(*mut c_void) -> c_int = unsafe {
+            std::mem::transmute::<usize, unsafe extern "C" fn(*mut c_void) -> c_int>(hook)
+        };
+        // SAFETY: the session is live for the call (the caller holds it).
+        unsafe { hook(ptr::from_ref(s).cast_mut().cast()) };
+    }
+}
+
+/// `switch_core_event_hook_add_state_change`: adds a hook (the same function twice is
+/// refused, as the switch does).
+///
+/// # Safety
+/// `session` comes from the core; `hook` is a function of the hook's type.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_core_event_hook_add_state_change(
+    session: *mut c_void,
+    hook: Option<unsafe extern "C" fn(*mut c_void) -> c_int>,
+) -> c_int {
+    // SAFETY: checked by magic.
+    let Some(s) = (unsafe { session_from(session, "switch_core_event_hook_add_state_change") })
+    else {
+        return STATUS_FALSE;
+    };
+    let Some(hook) = hook else {
+        violation("switch_core_event_hook_add_state_change: NULL hook".into());
+        return STATUS_FALSE;
+    };
+    let address = hook as usize;
+    with_session(
+        s,
+        json!({"fn": "switch_core_event_hook_add_state_change"}),
+        |st| {
+            if st.state_hooks.contains(&address) {
+                STATUS_FALSE
+            } else {
+                st.state_hooks.push(address);
+                STATUS_SUCCESS
+            }
+        },
+    )
+}
+
+/// `switch_core_event_hook_remove_state_change`: FALSE when the hook was not there.
+///
+/// # Safety
+/// `session` comes from the core.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_core_event_hook_remove_state_change(
+    session: *mut c_void,
+    hook: Option<unsafe extern "C" fn(*mut c_void) -> c_int>,
+) -> c_int {
+    // SAFETY: checked by magic.
+    let Some(s) = (unsafe { session_from(session, "switch_core_event_hook_remove_state_change") })
+    else {
+        return STATUS_FALSE;
+    };
+    let address = hook.map_or(0, |h| h as usize);
+    with_session(
+        s,
+        json!({"fn": "switch_core_event_hook_remove_state_change"}),
+        |st| {
+            let before = st.state_hooks.len();
+            st.state_hooks.retain(|h| *h != address);
+            if st.state_hooks.len() < before {
+                STATUS_SUCCESS
+            } else {
+                STATUS_FALSE
+            }
+        },
+    )
+}
 
 /// # Safety
 /// Channel from the core.

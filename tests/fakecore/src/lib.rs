@@ -281,6 +281,9 @@ struct SessionState {
     bridged_to: Option<String>,
     /// A detached leg: how long it talks once bridged (None: the caller's `bridge_ms`).
     talk: Option<Duration>,
+    /// switch_core_event_hook_add_state_change hooks (function addresses), called when the
+    /// session's state changes to hangup, on the thread that hung it up.
+    state_hooks: Vec<usize>,
     /// A detached leg: whether the caller ends the conversation (None: the caller's
     /// `bridge_end`).
     talk_end_caller: Option<bool>,
@@ -963,20 +966,24 @@ pub unsafe extern "C" fn switch_channel_perform_hangup(
     let Some(s) = (unsafe { channel_from(channel, "switch_channel_perform_hangup") }) else {
         return CS_HANGUP;
     };
-    let state = with_session(
+    let (state, changed) = with_session(
         s,
         json!({"fn": "switch_channel_perform_hangup", "cause": cause}),
         |st| {
-            if st.up() {
+            let changed = st.up();
+            if changed {
                 st.state = CS_HANGUP;
                 st.cause = Some(cause);
             }
-            st.state
+            (st.state, changed)
         },
     );
     // A media call waiting on this session (from another thread's point of view: the leg's
     // own thread) sees the hangup at once, as SIG_KILL does.
     s.wake.notify_all();
+    if changed {
+        ivr::fire_state_hooks(s);
+    }
     state
 }
 
@@ -1781,6 +1788,7 @@ fn alloc_session(
             break_flag: 0,
             bridged_to: None,
             talk: None,
+            state_hooks: Vec::new(),
             talk_end_caller: None,
         }),
         parent,
@@ -1943,6 +1951,7 @@ fn describe_session(s: &FakeSession) -> Value {
         "locks": st.locks.len(),
         "break_flag": st.break_flag,
         "bridged_to": st.bridged_to,
+        "state_hooks": st.state_hooks.len(),
     })
 }
 

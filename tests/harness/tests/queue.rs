@@ -175,6 +175,23 @@ fn an_agent_who_answers_is_rung_with_no_a_leg_carrying_the_callers_variables_and
     assert_eq!(legs[0]["up"], false);
     assert_eq!(legs[0]["hangup_cause"], CAUSE_NORMAL_CLEARING);
     assert_eq!(legs[0]["variables"]["crm_id"], "42");
+    // The agent's leg was watched during the conversation (its hangup frees the agent at once)
+    // and the watch removed before the leg's lock was released.
+    let hooked: Vec<&str> = legs[0]["record"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["fn"].as_str())
+        .filter(|f| f.starts_with("switch_core_event_hook_"))
+        .collect();
+    assert_eq!(
+        hooked,
+        [
+            "switch_core_event_hook_add_state_change",
+            "switch_core_event_hook_remove_state_change"
+        ]
+    );
+    assert_eq!(legs[0]["state_hooks"], 0);
 
     let bridge = info.only_call("switch_ivr_multi_threaded_bridge");
     assert_eq!(bridge["peer"], agent_uuid);
