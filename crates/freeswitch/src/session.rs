@@ -366,44 +366,20 @@ impl<'a> Session<'a> {
         timeout_s: u32,
     ) -> Result<Result<(), u32>, NulError> {
         let dial = c_string(dial_string, "dial string")?;
-        let mut peer: *mut ffi::switch_core_session_t = std::ptr::null_mut();
-        let mut cause = ffi::switch_call_cause_t::SWITCH_CAUSE_NONE;
-        // SAFETY: live session; valid out-pointers; NUL-terminated dial string; the variables
-        // event stays ours (originate copies it); every other argument may be NULL/0.
-        let status = unsafe {
-            ffi::switch_ivr_originate(
+        // SAFETY: this session is live and we are on its thread; no cancel cause.
+        let peer = unsafe {
+            originate(
                 self.raw.as_ptr(),
-                &mut peer,
-                &mut cause,
-                dial.as_ptr(),
+                &dial,
+                variables,
                 timeout_s,
-                std::ptr::null(),
-                std::ptr::null(),
-                std::ptr::null(),
-                std::ptr::null_mut(),
-                variables.as_ptr(),
-                0,
-                std::ptr::null_mut(),
                 std::ptr::null_mut(),
             )
         };
-        if Status::check(status).is_err() || peer.is_null() {
-            return Ok(Err(cause.0));
-        }
-        // SAFETY: both sessions are live (the peer is read-locked for us by originate); the
-        // bridge blocks until it ends; NULL callback and data are allowed.
-        unsafe {
-            ffi::switch_ivr_multi_threaded_bridge(
-                self.raw.as_ptr(),
-                peer,
-                None,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            );
-            // Release the read lock originate gave us, exactly once.
-            ffi::switch_core_session_rwunlock(peer);
-        }
-        Ok(Ok(()))
+        Ok(peer.map(|peer| {
+            // As the dialplan's bridge: the bridge's own outcome is the call's, not ours.
+            let _ = self.bridge_with(&peer);
+        }))
     }
 }
 
@@ -528,15 +504,40 @@ pub fn originate_detached(
     cancel: &std::sync::atomic::AtomicU32,
 ) -> Result<Result<LockedSession, u32>, NulError> {
     let dial = c_string(dial_string, "dial string")?;
+    // SAFETY: no A-leg; `cancel` outlives the call (originate returns before the borrow ends)
+    // and is a u32 like switch_call_cause_t (repr(transparent) over c_uint); FreeSWITCH only
+    // reads it, and we write it atomically.
+    Ok(unsafe {
+        originate(
+            std::ptr::null_mut(),
+            &dial,
+            variables,
+            timeout_s,
+            cancel.as_ptr().cast::<ffi::switch_call_cause_t>(),
+        )
+    })
+}
+
+/// `switch_ivr_originate` as both callers use it: the answered leg read-locked, or the cause.
+///
+/// # Safety
+/// `session` is NULL or a live session of the calling thread; `cancel` is NULL or valid for
+/// reads until this returns.
+unsafe fn originate(
+    session: *mut ffi::switch_core_session_t,
+    dial: &std::ffi::CStr,
+    variables: &Event,
+    timeout_s: u32,
+    cancel: *mut ffi::switch_call_cause_t,
+) -> Result<LockedSession, u32> {
     let mut peer: *mut ffi::switch_core_session_t = std::ptr::null_mut();
     let mut cause = ffi::switch_call_cause_t::SWITCH_CAUSE_NONE;
-    // SAFETY: valid out-pointers; NUL-terminated dial string; the variables event stays ours
-    // (originate only adds to it); `cancel` outlives the call (originate returns before the
-    // borrow ends) and is a u32 like switch_call_cause_t (repr(transparent) over c_uint);
-    // FreeSWITCH only reads it, and we write it atomically; every other argument may be NULL/0.
+    // SAFETY: the caller's contract for `session` and `cancel`; valid out-pointers; a
+    // NUL-terminated dial string; the variables event stays ours (originate only adds to it);
+    // every other argument may be NULL/0.
     let status = unsafe {
         ffi::switch_ivr_originate(
-            std::ptr::null_mut(),
+            session,
             &mut peer,
             &mut cause,
             dial.as_ptr(),
@@ -547,17 +548,18 @@ pub fn originate_detached(
             std::ptr::null_mut(),
             variables.as_ptr(),
             0,
-            cancel.as_ptr().cast::<ffi::switch_call_cause_t>(),
+            cancel,
             std::ptr::null_mut(),
         )
     };
-    let Some(raw) = NonNull::new(peer).filter(|_| Status::check(status).is_ok()) else {
-        return Ok(Err(cause.0));
-    };
-    Ok(Ok(LockedSession {
-        raw,
-        _not_send: PhantomData,
-    }))
+    match NonNull::new(peer).filter(|_| Status::check(status).is_ok()) {
+        // The peer is read-locked for us: LockedSession releases it, exactly once.
+        Some(raw) => Ok(LockedSession {
+            raw,
+            _not_send: PhantomData,
+        }),
+        None => Err(cause.0),
+    }
 }
 
 /// What `play_and_get_digits` collects.
