@@ -177,18 +177,30 @@ def wire_latencies(messages, *, fs_port, caller_port, agent_port, agents):
     events = []
     seen = set()
     offer_agent = {}  # Call-ID of an agent leg -> agent
+    offer_caller = {}  # Call-ID of an agent leg -> caller
+    caller_of_call = {}  # Call-ID of a caller's leg -> caller
+    agent_bye_at = {}  # caller -> when its agent hung up
+    teardown = []  # agent's BYE -> FreeSWITCH's BYE to that agent's caller, ms
     for ts, sport, dport, kind, cseq, ruri_user, from_user, call_id in sorted(messages):
         key = (kind, cseq, call_id, sport, dport)
         if key in seen:
             continue
         seen.add(key)
-        if kind == "200" and cseq == "INVITE" and sport == fs_port and dport == caller_port:
+        if kind == "INVITE" and sport == caller_port and dport == fs_port:
+            caller_of_call[call_id] = from_user
+        elif kind == "200" and cseq == "INVITE" and sport == fs_port and dport == caller_port:
             events.append((ts, "answer", from_user))
         elif kind == "INVITE" and sport == fs_port and dport == agent_port:
             offer_agent[call_id] = ruri_user
+            offer_caller[call_id] = from_user
             events.append((ts, "offer", from_user, ruri_user))
         elif kind == "BYE" and sport == agent_port and dport == fs_port and call_id in offer_agent:
             events.append((ts, "bye", offer_agent[call_id]))
+            agent_bye_at[offer_caller[call_id]] = ts
+        elif kind == "BYE" and sport == fs_port and dport == caller_port:
+            t0 = agent_bye_at.pop(caller_of_call.get(call_id), None)
+            if t0 is not None:
+                teardown.append((ts - t0) * 1000)
     free = set(agents)
     waiting = {}  # caller -> (answer time, an agent was free for it)
     offered = set()
@@ -216,7 +228,7 @@ def wire_latencies(messages, *, fs_port, caller_port, agent_port, agents):
                 due[agent] = ts
             free.add(agent)
     return {"join_offer": join_offer, "join_offer_waited": join_offer_waited,
-            "free_invite": free_invite, "never_offered": len(waiting),
+            "free_invite": free_invite, "never_offered": len(waiting), "teardown": teardown,
             "free_invite_missing": len(due)}
 
 
@@ -233,6 +245,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--module", help="mod_rustflow.so to use instead of building one")
     ap.add_argument("--out", default=str(REPO / "target" / "bench-cc.md"))
+    ap.add_argument("--trace-dir", help="keep each run's SIP messages (sip_trace.py lines) there")
     args = ap.parse_args()
     talk_levels = [int(x) for x in args.talk_ms.split(",")]
 
@@ -253,7 +266,7 @@ def main():
     work.mkdir()
     results = {(talk, impl): {"calls": 0, "failed": 0, "agent_failed": 0, "fs_ms": 0.0,
                               "wall_s": 0.0, "runs": [], "join_offer": [],
-                              "free_invite": [], "join_offer_waited": [], "never_offered": 0,
+                              "free_invite": [], "join_offer_waited": [], "never_offered": 0, "teardown": [],
                               "free_invite_missing": 0}
                for talk in talk_levels for impl in IMPLS}
     idle = 0.0
@@ -291,6 +304,7 @@ def main():
                               f"free→INVITE n={len(r['free_invite'])} "
                               f"p50 {percentile(r['free_invite'], 50):.1f} "
                               f"p99 {percentile(r['free_invite'], 99):.1f} ms, "
+                              f"agent BYE→caller BYE p50 {percentile(r['teardown'], 50):.1f} ms, "
                               f"waited {len(r['join_offer_waited'])}, never offered "
                               f"{r['never_offered']}", flush=True)
                         if warm:
@@ -304,7 +318,7 @@ def main():
                         acc["runs"].append(r["fs_ms"] / count)
                         acc["never_offered"] += r["never_offered"]
                         acc["free_invite_missing"] += r["free_invite_missing"]
-                        for key in ("join_offer", "join_offer_waited", "free_invite"):
+                        for key in ("join_offer", "join_offer_waited", "free_invite", "teardown"):
                             acc[key] += r[key]
             if any(r["failed"] or r["agent_failed"] for r in results.values()):
                 lab.failed = True  # keep the log
@@ -365,7 +379,13 @@ def run_calls(args, lab, work, trace, impl, talk_ms, count, agent_port, agents, 
     wall1 = time.monotonic()
     ok, failed = sipp_counts(callers.out_path.with_suffix(".screen"))
     agent_ok, agent_failed = sipp_counts(agent_sipp.out_path.with_suffix(".screen"))
-    lat = wire_latencies(trace.take(), fs_port=lab.sip_port, caller_port=callers.port,
+    messages = trace.take()
+    if args.trace_dir:
+        out = Path(args.trace_dir) / f"run{caller_prefix}-{impl}-{talk_ms}ms.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(f"# FreeSWITCH {lab.sip_port}, callers {callers.port}, agents {agent_port}\n"
+                       + "".join(" ".join(map(str, m)) + "\n" for m in messages))
+    lat = wire_latencies(messages, fs_port=lab.sip_port, caller_port=callers.port,
                          agent_port=agent_port, agents=agents)
     return {"ok": ok, "failed": max(failed, count - ok), "agent_ok": agent_ok,
             "agent_failed": max(agent_failed, count - agent_ok), "fs_ms": cpu1 - cpu0,
@@ -395,8 +415,8 @@ def render_report(results, args, talk_levels, load_before, load_after, steal, id
         lines.append("| implementation | calls | failed (callers / agents) | FreeSWITCH CPU ms/call "
                      "| single runs | net of idle | join→offer n | p50 ms | p99 ms | callers who "
                      "found no free agent | their join→offer p50 / p99 ms | free→INVITE n | "
-                     "p50 ms | p99 ms |")
-        lines.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                     "p50 ms | p99 ms | agent's BYE → caller's BYE p50 / p99 ms |")
+        lines.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         per_call = {}
         for impl in IMPLS:
             r = results[(talk, impl)]
@@ -412,7 +432,8 @@ def render_report(results, args, talk_levels, load_before, load_after, steal, id
                 f"{percentile(r['join_offer'], 99):.1f} | {len(waited)} | "
                 f"{percentile(waited, 50):.0f} / {percentile(waited, 99):.0f} | "
                 f"{len(r['free_invite'])} | {percentile(r['free_invite'], 50):.1f} | "
-                f"{percentile(r['free_invite'], 99):.1f} |")
+                f"{percentile(r['free_invite'], 99):.1f} | "
+                f"{percentile(r['teardown'], 50):.1f} / {percentile(r['teardown'], 99):.1f} |")
         (fr, nr), (fc, nc) = per_call["rustflow"], per_call["callcenter"]
         if fc and nc:
             lines.append("")
