@@ -96,7 +96,7 @@ memcheck:
 PYTHON ?= python3
 BENCH_ARGS ?= --rate 20 --heavy-rate 5 --seconds 30 --rounds 3
 # the contact-centre benchmark: joinQueue against mod_callcenter (bench/cc_bench.py)
-BENCH_CC_ARGS ?= --rate 20 --agents 40 --talk-ms 1500,2200 --seconds 25 --rounds 3
+BENCH_CC_ARGS ?= --rate 20 --agents 40 --talk-ms 1500,1900,2200 --seconds 25 --rounds 3
 
 .PHONY: e2e bench bench-cc
 e2e:

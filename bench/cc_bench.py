@@ -181,6 +181,7 @@ def wire_latencies(messages, *, fs_port, caller_port, agent_port, agents):
     caller_of_call = {}  # Call-ID of a caller's leg -> caller
     agent_bye_at = {}  # caller -> when its agent hung up
     teardown = []  # agent's BYE -> FreeSWITCH's BYE to that agent's caller, ms
+    bye_answered = []  # agent's BYE -> FreeSWITCH's 200 OK to it, ms
     for ts, sport, dport, kind, cseq, ruri_user, from_user, call_id in sorted(messages):
         key = (kind, cseq, call_id, sport, dport)
         if key in seen:
@@ -197,6 +198,10 @@ def wire_latencies(messages, *, fs_port, caller_port, agent_port, agents):
         elif kind == "BYE" and sport == agent_port and dport == fs_port and call_id in offer_agent:
             events.append((ts, "bye", offer_agent[call_id]))
             agent_bye_at[offer_caller[call_id]] = ts
+        elif kind == "200" and cseq == "BYE" and sport == fs_port and dport == agent_port:
+            t0 = agent_bye_at.get(offer_caller.get(call_id))
+            if t0 is not None:
+                bye_answered.append((ts - t0) * 1000)
         elif kind == "BYE" and sport == fs_port and dport == caller_port:
             t0 = agent_bye_at.pop(caller_of_call.get(call_id), None)
             if t0 is not None:
@@ -229,6 +234,7 @@ def wire_latencies(messages, *, fs_port, caller_port, agent_port, agents):
             free.add(agent)
     return {"join_offer": join_offer, "join_offer_waited": join_offer_waited,
             "free_invite": free_invite, "never_offered": len(waiting), "teardown": teardown,
+            "bye_answered": bye_answered,
             "free_invite_missing": len(due)}
 
 
@@ -267,6 +273,7 @@ def main():
     results = {(talk, impl): {"calls": 0, "failed": 0, "agent_failed": 0, "fs_ms": 0.0,
                               "wall_s": 0.0, "runs": [], "join_offer": [],
                               "free_invite": [], "join_offer_waited": [], "never_offered": 0, "teardown": [],
+                              "bye_answered": [],
                               "free_invite_missing": 0}
                for talk in talk_levels for impl in IMPLS}
     idle = 0.0
@@ -304,6 +311,7 @@ def main():
                               f"free→INVITE n={len(r['free_invite'])} "
                               f"p50 {percentile(r['free_invite'], 50):.1f} "
                               f"p99 {percentile(r['free_invite'], 99):.1f} ms, "
+                              f"agent BYE→200 OK p50 {percentile(r['bye_answered'], 50):.1f} ms, "
                               f"agent BYE→caller BYE p50 {percentile(r['teardown'], 50):.1f} ms, "
                               f"waited {len(r['join_offer_waited'])}, never offered "
                               f"{r['never_offered']}", flush=True)
@@ -318,7 +326,8 @@ def main():
                         acc["runs"].append(r["fs_ms"] / count)
                         acc["never_offered"] += r["never_offered"]
                         acc["free_invite_missing"] += r["free_invite_missing"]
-                        for key in ("join_offer", "join_offer_waited", "free_invite", "teardown"):
+                        for key in ("join_offer", "join_offer_waited", "free_invite", "teardown",
+                                    "bye_answered"):
                             acc[key] += r[key]
             if any(r["failed"] or r["agent_failed"] for r in results.values()):
                 lab.failed = True  # keep the log
@@ -392,6 +401,14 @@ def run_calls(args, lab, work, trace, impl, talk_ms, count, agent_port, agents, 
             "wall_s": wall1 - wall0, **lat}
 
 
+NAMES = {"rustflow": "rustflow `joinQueue`", "callcenter": "mod_callcenter"}
+
+
+def pct(values, p):
+    """A percentile in ms for the report; – when there is no sample."""
+    return f"{percentile(values, p):.1f}" if values else "–"
+
+
 def render_report(results, args, talk_levels, load_before, load_after, steal, idle_ms_per_s):
     cpu = open("/proc/cpuinfo").read()
     model = next((ln.split(":", 1)[1].strip() for ln in cpu.splitlines()
@@ -413,27 +430,36 @@ def render_report(results, args, talk_levels, load_before, load_after, steal, id
                      f"on {args.agents} agents = {100 * load:.0f} % occupancy)")
         lines.append("")
         lines.append("| implementation | calls | failed (callers / agents) | FreeSWITCH CPU ms/call "
-                     "| single runs | net of idle | join→offer n | p50 ms | p99 ms | callers who "
-                     "found no free agent | their join→offer p50 / p99 ms | free→INVITE n | "
-                     "p50 ms | p99 ms | agent's BYE → caller's BYE p50 / p99 ms |")
-        lines.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                     "| single runs | net of idle | join→offer n | p50 ms | p99 ms | free→INVITE n "
+                     "| p50 ms | p99 ms |")
+        lines.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+        context = []
         per_call = {}
         for impl in IMPLS:
             r = results[(talk, impl)]
             n = r["calls"] or 1
             fs, net = r["fs_ms"] / n, (r["fs_ms"] - idle_ms_per_s * r["wall_s"]) / n
             per_call[impl] = (fs, net)
-            waited = r["join_offer_waited"]
-            name = "rustflow `joinQueue`" if impl == "rustflow" else "mod_callcenter"
+            name = NAMES[impl]
             lines.append(
                 f"| {name} | {r['calls']} | {r['failed']} / {r['agent_failed']} | {fs:.2f} | "
                 f"{' '.join(f'{x:.1f}' for x in r['runs'])} | {net:.2f} | "
-                f"{len(r['join_offer'])} | {percentile(r['join_offer'], 50):.1f} | "
-                f"{percentile(r['join_offer'], 99):.1f} | {len(waited)} | "
-                f"{percentile(waited, 50):.0f} / {percentile(waited, 99):.0f} | "
-                f"{len(r['free_invite'])} | {percentile(r['free_invite'], 50):.1f} | "
-                f"{percentile(r['free_invite'], 99):.1f} | "
-                f"{percentile(r['teardown'], 50):.1f} / {percentile(r['teardown'], 99):.1f} |")
+                f"{len(r['join_offer'])} | {pct(r['join_offer'], 50)} | {pct(r['join_offer'], 99)} | "
+                f"{len(r['free_invite'])} | {pct(r['free_invite'], 50)} | "
+                f"{pct(r['free_invite'], 99)} |")
+            waited = r["join_offer_waited"]
+            context.append(
+                f"| {name} | {len(waited)} | {pct(waited, 50)} / {pct(waited, 99)} / "
+                f"{pct(waited, 100)} | {pct(r['bye_answered'], 50)} / {pct(r['bye_answered'], 99)} | "
+                f"{pct(r['teardown'], 50)} / {pct(r['teardown'], 99)} | {r['never_offered']} | "
+                f"{r['free_invite_missing']} |")
+        lines.append("")
+        lines.append("| implementation | callers who found no agent free | their join→offer p50 / p99 "
+                     "/ max ms | agent's BYE → FreeSWITCH's 200 OK p50 / p99 ms | agent's BYE → "
+                     "FreeSWITCH's BYE to the caller p50 / p99 ms | callers never offered | agents "
+                     "freed for a waiting caller and never offered again |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|")
+        lines += context
         (fr, nr), (fc, nc) = per_call["rustflow"], per_call["callcenter"]
         if fc and nc:
             lines.append("")
