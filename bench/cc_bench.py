@@ -270,12 +270,7 @@ def main():
               extra_config_xml=callcenter_config(agents, agent_port))
     work = lab.root / "sipp"
     work.mkdir()
-    results = {(talk, impl): {"calls": 0, "failed": 0, "agent_failed": 0, "fs_ms": 0.0,
-                              "wall_s": 0.0, "runs": [], "join_offer": [],
-                              "free_invite": [], "join_offer_waited": [], "never_offered": 0, "teardown": [],
-                              "bye_answered": [],
-                              "free_invite_missing": 0}
-               for talk in talk_levels for impl in IMPLS}
+    results = {(talk, impl): empty_result() for talk in talk_levels for impl in IMPLS}
     idle = 0.0
     load_before = os.getloadavg()
     ticks_before = cpu_ticks()
@@ -287,6 +282,7 @@ def main():
             provision_rustflow(lab, agents, agent_port)
             trace = SipTrace(lab.sip_port, lab.root / "sip_trace.err")
             fs_pid = lab.pid()
+            run_number = 1000  # the callers' From users: <run number><call number>
             for talk in talk_levels:
                 for rnd in range(args.rounds + 1):
                     order = IMPLS if rnd % 2 else IMPLS[::-1]
@@ -299,8 +295,9 @@ def main():
                         count = int(args.rate * args.seconds)
                         count = max(20, count // 5) if warm else count
                         trace.take()  # drop what came between runs
+                        run_number += 1
                         r = run_calls(args, lab, work, trace, impl, talk, count, agent_port,
-                                      agents, idle, caller_prefix=1000 + run_counter())
+                                      agents, idle, caller_prefix=run_number)
                         tag = "warm-up" if warm else f"round {rnd}"
                         print(f"{tag:8} talk {talk} ms {impl:10}: {r['ok']}/{count} ok, "
                               f"{r['failed']} failed, agents {r['agent_ok']} ok "
@@ -317,18 +314,7 @@ def main():
                               f"{r['never_offered']}", flush=True)
                         if warm:
                             continue
-                        acc = results[(talk, impl)]
-                        acc["calls"] += count
-                        acc["failed"] += r["failed"]
-                        acc["agent_failed"] += r["agent_failed"]
-                        acc["fs_ms"] += r["fs_ms"]
-                        acc["wall_s"] += r["wall_s"]
-                        acc["runs"].append(r["fs_ms"] / count)
-                        acc["never_offered"] += r["never_offered"]
-                        acc["free_invite_missing"] += r["free_invite_missing"]
-                        for key in ("join_offer", "join_offer_waited", "free_invite", "teardown",
-                                    "bye_answered"):
-                            acc[key] += r[key]
+                        add_run(results[(talk, impl)], r, count)
             if any(r["failed"] or r["agent_failed"] for r in results.values()):
                 lab.failed = True  # keep the log
         finally:
@@ -344,13 +330,22 @@ def main():
     return 1 if any(r["failed"] or r["agent_failed"] for r in results.values()) else 0
 
 
-_runs = [0]
+# per-call latency samples (ms) of a run, summed over the rounds
+SAMPLES = ("join_offer", "join_offer_waited", "free_invite", "teardown", "bye_answered")
 
 
-def run_counter():
-    """A number per run: callers of different runs get different From users."""
-    _runs[0] += 1
-    return _runs[0]
+def empty_result():
+    return {"calls": 0, "failed": 0, "agent_failed": 0, "fs_ms": 0.0, "wall_s": 0.0, "runs": [],
+            "never_offered": 0, "free_invite_missing": 0, **{key: [] for key in SAMPLES}}
+
+
+def add_run(acc, run, count):
+    """Adds one counted run (run_calls' result, `count` calls) to an implementation's total."""
+    acc["calls"] += count
+    acc["runs"].append(run["fs_ms"] / count)
+    for key in ("failed", "agent_failed", "fs_ms", "wall_s", "never_offered",
+                "free_invite_missing", *SAMPLES):
+        acc[key] += run[key]
 
 
 def provision_rustflow(lab, agents, agent_port):
@@ -382,7 +377,10 @@ def run_calls(args, lab, work, trace, impl, talk_ms, count, agent_port, agents, 
                    calls=count, rate=args.rate, limit=int(args.rate * 20),
                    timeout_s=int(duration + 120))
     callers.wait(timeout=duration + 150)
-    agent_sipp.wait(timeout=15)  # its last BYE has been answered before the caller's BYE
+    # its last BYE was answered before the last caller's BYE
+    if agent_sipp.wait(timeout=15) < 0:
+        print(f"bench-cc: the agents' sipp did not see its {count} calls and was stopped; "
+              f"every call it did not finish counts as failed", flush=True)
     settle(fs_pid, idle_ms_per_s)
     cpu1 = fslab.proc_cpu_ms(fs_pid)
     wall1 = time.monotonic()
