@@ -275,6 +275,7 @@ def main():
     load_before = os.getloadavg()
     ticks_before = cpu_ticks()
     trace = None
+    log_summary = "FreeSWITCH log: not read"
     with lab:
         try:
             if lab.api("module_exists mod_callcenter").strip() != "true":
@@ -315,6 +316,8 @@ def main():
                         if warm:
                             continue
                         add_run(results[(talk, impl)], r, count)
+            log_summary = log_problems(lab.log_path)
+            print(log_summary, flush=True)
             if any(r["failed"] or r["agent_failed"] for r in results.values()):
                 lab.failed = True  # keep the log
         finally:
@@ -323,11 +326,31 @@ def main():
     load_after = os.getloadavg()
     steal = stolen_share(ticks_before, cpu_ticks())
     report = render_report(results, args, talk_levels, load_before, load_after, steal, idle)
+    report += "\n" + log_summary + "\n"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(report)
     print(report)
     print(f"bench-cc: report written to {args.out}")
     return 1 if any(r["failed"] or r["agent_failed"] for r in results.values()) else 0
+
+
+def log_problems(log_path, shown=5):
+    """One line: how many WARNING / ERR / CRIT lines FreeSWITCH logged (log level warning),
+    with the first few distinct messages (without their uuid and time)."""
+    counts = {"WARNING": 0, "ERR": 0, "CRIT": 0}
+    distinct = []
+    text = log_path.read_text(errors="replace") if log_path.exists() else ""
+    for line in text.splitlines():
+        for level in counts:
+            marker = f"[{level}]"
+            if marker in line:
+                counts[level] += 1
+                message = line.split(marker, 1)[1].strip()
+                if message not in distinct:
+                    distinct.append(message)
+    found = ", ".join(f"{n} {level}" for level, n in counts.items())
+    first = "; ".join(f"`{m[:160]}`" for m in distinct[:shown])
+    return f"FreeSWITCH log over the whole bench: {found}" + (f" (first: {first})" if first else "") + "."
 
 
 # per-call latency samples (ms) of a run, summed over the rounds
