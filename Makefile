@@ -95,10 +95,15 @@ memcheck:
 # print one SKIP line and succeed. Each builds its own mod_rustflow into target/e2e.
 PYTHON ?= python3
 BENCH_ARGS ?= --rate 20 --heavy-rate 5 --seconds 30 --rounds 3
+# the contact-centre benchmark: joinQueue against mod_callcenter (bench/cc_bench.py)
+BENCH_CC_ARGS ?= --rate 20 --agents 40 --talk-ms 1500,1900,2200 --seconds 25 --rounds 3
 
-.PHONY: e2e bench
+.PHONY: e2e bench bench-cc
 e2e:
 	$(PYTHON) tests/e2e/run_e2e.py
 
 bench:
 	$(PYTHON) bench/bench.py $(BENCH_ARGS)
+
+bench-cc:
+	$(PYTHON) bench/cc_bench.py $(BENCH_CC_ARGS)

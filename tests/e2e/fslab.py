@@ -209,10 +209,13 @@ def _xml_escape(text: str) -> str:
 
 
 def write_config(conf_dir: Path, *, sip_port, esl_port, rtp_start, rtp_end, dirs, dialplan_xml,
-                 loglevel="debug", rustflow_params=None):
-    """freeswitch.xml (one file) for the lab instance."""
+                 loglevel="debug", rustflow_params=None, extra_modules=(), extra_config_xml=""):
+    """freeswitch.xml (one file) for the lab instance. `extra_modules` are loaded after
+    MODULES, and `extra_config_xml` (their <configuration> elements) goes into the
+    configuration section: for a run that needs a module the e2e suite does not load
+    (the contact-centre benchmark's mod_callcenter)."""
     rustflow_params = dict(rustflow_params or {})
-    modules = "\n".join(f'      <load module="{m}"/>' for m in MODULES)
+    modules = "\n".join(f'      <load module="{m}"/>' for m in [*MODULES, *extra_modules])
     rf_params = "\n".join(
         f'      <param name="{_xml_escape(k)}" value="{_xml_escape(str(v))}"/>'
         for k, v in rustflow_params.items()
@@ -324,6 +327,7 @@ def write_config(conf_dir: Path, *, sip_port, esl_port, rtp_start, rtp_end, dirs
 {rf_params}
       </settings>
     </configuration>
+{extra_config_xml}
   </section>
   <section name="directory" description="the agents' domain">
     <domain name="{LAB_DOMAIN}">
@@ -481,7 +485,8 @@ class Lab:
     """One FreeSWITCH in a temp dir. Use as a context manager: it always stops."""
 
     def __init__(self, install: Install, module_so: Path, *, dialplan_xml, flows=None,
-                 scripts=None, loglevel="debug", keep_dir=None, rustflow_params=None, name="e2e"):
+                 scripts=None, loglevel="debug", keep_dir=None, rustflow_params=None, name="e2e",
+                 extra_modules=(), extra_config_xml=""):
         self.install = install
         self.root = Path(tempfile.mkdtemp(prefix=f"rustflow-{name}-"))
         self.keep_dir = keep_dir
@@ -513,7 +518,8 @@ class Lab:
             self.dirs["conf"], sip_port=self.sip_port, esl_port=self.esl_port,
             rtp_start=self.rtp_start, rtp_end=self.rtp_start + 1998,
             dirs={k: str(v) for k, v in self.dirs.items()}, dialplan_xml=dialplan_xml,
-            loglevel=loglevel, rustflow_params=params,
+            loglevel=loglevel, rustflow_params=params, extra_modules=extra_modules,
+            extra_config_xml=extra_config_xml,
         )
         self.proc = None
         self.esl = None
