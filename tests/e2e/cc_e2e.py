@@ -156,9 +156,14 @@ class QueueScenarios:
             self.fail_unless(members == bridged, f"joined {members}, bridged {bridged}")
             left = [(e.get("CC-Member-UUID"), e.get("CC-Result")) for e in self.cc_of("leave")][-3:]
             self.fail_unless(left == [(m, "success") for m in members], f"leave events {left}")
-            legs = self.events.wait_for(lambda e: e.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE"
-                                        and e.get("variable_cc_side") == "agent"
-                                        and e.get("variable_cc_member_session_uuid") in members, 10)
+            def agent_legs():
+                return [e for e in self.events.events if e.get("Event-Name") == "CHANNEL_HANGUP_COMPLETE"
+                        and e.get("variable_cc_side") == "agent"
+                        and e.get("variable_cc_member_session_uuid") in members]
+            deadline = time.monotonic() + 10
+            while len(agent_legs()) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            legs = agent_legs()
             carried = sorted(self.var(e, "e2e_tag") or "" for e in legs)
             self.fail_unless(carried == [f"from-cc-caller-{n}" for n in (1, 2, 3)],
                              f"the agent legs carried e2e_tag (cc_export_vars) {carried}")
