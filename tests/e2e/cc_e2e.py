@@ -120,6 +120,7 @@ class QueueScenarios:
         """Three callers queue for one agent: each hears the hold audio (RTP arrives) and they
         are bridged in the order they joined; the events follow on the event socket."""
         self.cc_events()
+        self.leaves_before = len(self.cc_of("leave"))
         self.cc_import("order", setup("e2e_order", [("ord1", "1001")]), online=["ord1"])
         agent = self.agent("1001", talk_ms=1500, calls=3)
         sinks = [RtpSink() for _ in range(3)]
@@ -151,6 +152,8 @@ class QueueScenarios:
                 share = sink.tone_share(HOLD_HZ, until=call.offered_at)
                 self.fail_unless(share > 0.5, f"caller {n}: the audio before the offer is not the hold tone "
                                               f"({share:.2f} of its energy at {HOLD_HZ} Hz)")
+            # The events come on their own connection: wait until each caller's leave is in.
+            self.cc_events().wait_for(lambda e: len(self.cc_of("leave")) >= 3 + self.leaves_before, 10)
             members = [e.get("CC-Member-UUID") for e in self.cc_of("join")][-3:]
             bridged = [e.get("CC-Member-UUID") for e in self.cc_of("bridge")][-3:]
             self.fail_unless(members == bridged, f"joined {members}, bridged {bridged}")
@@ -206,6 +209,9 @@ class QueueScenarios:
         e = self.hangup_of("cc-missed")
         self.fail_unless(self.var(e, "e2e_after") == "success", f"cc_result {self.var(e, 'e2e_after')!r}")
         member = e.get("Unique-ID")
+        # Events come on their own connection, in order: once the leave is in, so is the rest.
+        self.cc_events().wait_for(
+            lambda ev: ev.get("CC-Action") == "leave" and ev.get("CC-Member-UUID") == member, 10)
         missed = self.cc_of("missed", member)
         self.fail_unless([(m.get("CC-Agent-ID"), m.get("CC-Reason")) for m in missed] == [("ms1", "no_answer")],
                          f"missed events {[(m.get('CC-Agent-ID'), m.get('CC-Reason')) for m in missed]}")
