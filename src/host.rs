@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustflow_cc::engine_host::{self, Caller};
+use rustflow_cc::engine_host;
 use rustflow_engine::{
     AgentCounts, AgentOffer, BridgeRequest, BridgeResult, BridgeTarget, BridgedCall, CalendarQuery,
     CalendarStatus, CallerIdUpdate, CcRef, ConferenceRequest, DigitCapture, EwtQuery, ExportScope,
@@ -990,26 +990,8 @@ impl Host for SessionHost<'_, '_> {
             .transpose()
             .map_err(HostError::Failed)?;
         let context = self.queue_context();
-        let caller = Caller {
-            call_id: self.uuid.clone(),
-            number: context.caller_number.clone(),
-            name: context.caller_name.clone(),
-            destination: self.var("destination_number").unwrap_or_default(),
-            node: String::new(),
-            variables: serde_json::Value::Object(
-                context
-                    .variables
-                    .iter()
-                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                    .collect(),
-            )
-            .to_string(),
-        };
-        let caller = Caller {
-            node: cc::centre().map(|c| c.node.clone()).unwrap_or_default(),
-            ..caller
-        };
-        let (call, outcome) = cc::call::join(self.session, join, caller, context, ringtone)?;
+        let destination = self.var("destination_number").unwrap_or_default();
+        let (call, outcome) = cc::call::join(self.session, join, destination, context, ringtone)?;
         self.queue = call;
         Ok(outcome)
     }

@@ -35,22 +35,40 @@ pub struct QueueCall {
     closed: bool,
 }
 
-/// Joins; `Ok((None, Refused))` when the queue does not admit the caller.
+/// Joins the session's call (`destination`: what it dialled); `Ok((None, Refused))` when the
+/// queue does not admit the caller.
 pub fn join(
     session: &Session<'_>,
     join: &QueueJoin,
-    caller: Caller,
+    destination: String,
     context: CallContext,
     ringtone: Option<String>,
 ) -> HostResult<(Option<QueueCall>, QueueJoinOutcome)> {
     let centre = super::centre().map_err(HostError::Failed)?;
-    let call_id = caller.call_id.clone();
+    let call_id = session.uuid();
+    let number = context.caller_number.clone();
+    // The carried variables are kept with the attempt too (history, `lastBridged`).
+    let variables = serde_json::Value::Object(
+        context
+            .variables
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    )
+    .to_string();
+    let caller = Caller {
+        call_id: call_id.clone(),
+        number: number.clone(),
+        name: context.caller_name.clone(),
+        destination,
+        node: centre.node.clone(),
+        variables,
+    };
     let Some(slot) = centre.register(&call_id, context) else {
         return Err(HostError::Failed(
             "this call already waits in a queue".to_string(),
         ));
     };
-    let number = caller.number.clone();
     let request = engine_host::join_request(join, caller);
     let joined = centre.store.join(&request, now_ms());
     let (attempt, queue_id, queue_ringtone) = match joined {

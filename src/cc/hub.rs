@@ -111,6 +111,11 @@ impl Centre {
         self.hub.lock().callers.get(call_id).cloned()
     }
 
+    /// The waiting callers now (taken out of the hub's lock before their slots are locked).
+    fn slots(&self) -> Vec<Arc<Slot>> {
+        self.hub.lock().callers.values().cloned().collect()
+    }
+
     /// Stops the dispatcher loop ([`Centre::run`] returns) and waits up to `patience` for
     /// ring threads still calling agents.
     pub fn stop(&self, patience: Duration) -> usize {
@@ -192,10 +197,10 @@ impl Centre {
                     ],
                 );
             }
+            let callers = self.slots();
             for (attempt, agents) in &janitor.expired_offers {
                 // The ring thread never reported (it should within the ring timeout): the
                 // caller must not wait for it for ever.
-                let callers: Vec<Arc<Slot>> = self.hub.lock().callers.values().cloned().collect();
                 if let Some(slot) = callers.iter().find(|s| s.is_attempt(*attempt)) {
                     slot.expire_ring();
                 }
@@ -213,8 +218,7 @@ impl Centre {
             for agent in &janitor.rested {
                 agent_state(&self.node, agent, "waiting");
             }
-            let callers: Vec<Arc<Slot>> = self.hub.lock().callers.values().cloned().collect();
-            for slot in callers {
+            for slot in &callers {
                 soonest(slot.timer(now));
             }
             let pass = distributor
@@ -246,14 +250,11 @@ impl Centre {
     /// Ends the conversations whose agent leg hung up (the caller's `leave` later finds the
     /// attempt closed and keeps its result).
     fn end_conversations(&self, now: Ms) -> Result<(), String> {
-        let (hangups, callers) = {
-            let mut hub = self.hub.lock();
-            if hub.agent_hangups.is_empty() {
-                return Ok(());
-            }
-            let callers: Vec<Arc<Slot>> = hub.callers.values().cloned().collect();
-            (std::mem::take(&mut hub.agent_hangups), callers)
-        };
+        let hangups = std::mem::take(&mut self.hub.lock().agent_hangups);
+        if hangups.is_empty() {
+            return Ok(());
+        }
+        let callers = self.slots();
         for uuid in hangups {
             let Some((attempt, agent)) = callers.iter().find_map(|slot| slot.talking_with(&uuid))
             else {
