@@ -30,6 +30,8 @@ and two latencies on the wire (bench/sip_trace.py: SIP on lo with kernel timesta
   free -> INVITE  an agent's BYE (it hung up: free) to FreeSWITCH's next INVITE to that agent,
                   counted when a caller was waiting at that moment that no agent freed before
                   it would take first (longest-idle-agent).
+  hung up -> INVITE  the same, from FreeSWITCH's 200 OK to that BYE: FreeSWITCH has hung the
+                  agent's leg up (the first moment any module can know the agent is free).
 Rounds alternate the order of the two implementations; a warm-up round runs first and is not
 counted. Prints numbers and writes a Markdown report; it asserts nothing about them.
 """
@@ -202,6 +204,8 @@ def wire_latencies(messages, *, fs_port, caller_port, agent_port, agents):
             t0 = agent_bye_at.get(offer_caller.get(call_id))
             if t0 is not None:
                 bye_answered.append((ts - t0) * 1000)
+            if call_id in offer_agent:
+                events.append((ts, "hung_up", offer_agent[call_id]))
         elif kind == "BYE" and sport == fs_port and dport == caller_port:
             t0 = agent_bye_at.pop(caller_of_call.get(call_id), None)
             if t0 is not None:
@@ -210,7 +214,8 @@ def wire_latencies(messages, *, fs_port, caller_port, agent_port, agents):
     waiting = {}  # caller -> (answer time, an agent was free for it)
     offered = set()
     due = {}  # agent -> time it was freed while a caller waited for it
-    join_offer, join_offer_waited, free_invite = [], [], []
+    due_hung_up = {}  # the same agents -> FreeSWITCH's 200 OK to their BYE
+    join_offer, join_offer_waited, free_invite, hung_up_invite = [], [], [], []
     for ev in events:
         ts, kind = ev[0], ev[1]
         if kind == "answer":
@@ -222,6 +227,8 @@ def wire_latencies(messages, *, fs_port, caller_port, agent_port, agents):
             free.discard(agent)
             if agent in due:
                 free_invite.append((ts - due.pop(agent)) * 1000)
+            if agent in due_hung_up:
+                hung_up_invite.append((ts - due_hung_up.pop(agent)) * 1000)
             if caller in waiting:
                 t0, had_free = waiting.pop(caller)
                 offered.add(caller)
@@ -232,8 +239,12 @@ def wire_latencies(messages, *, fs_port, caller_port, agent_port, agents):
             if len(waiting) - len(free - {agent}) > 0:
                 due[agent] = ts
             free.add(agent)
+        elif kind == "hung_up":
+            if ev[2] in due:
+                due_hung_up[ev[2]] = ts
     return {"join_offer": join_offer, "join_offer_waited": join_offer_waited,
-            "free_invite": free_invite, "never_offered": len(waiting), "teardown": teardown,
+            "free_invite": free_invite, "hung_up_invite": hung_up_invite,
+            "never_offered": len(waiting), "teardown": teardown,
             "bye_answered": bye_answered,
             "free_invite_missing": len(due)}
 
@@ -309,6 +320,8 @@ def main():
                               f"free→INVITE n={len(r['free_invite'])} "
                               f"p50 {percentile(r['free_invite'], 50):.1f} "
                               f"p99 {percentile(r['free_invite'], 99):.1f} ms, "
+                              f"hung up→INVITE p50 {percentile(r['hung_up_invite'], 50):.1f} "
+                              f"p99 {percentile(r['hung_up_invite'], 99):.1f} ms, "
                               f"agent BYE→200 OK p50 {percentile(r['bye_answered'], 50):.1f} ms, "
                               f"agent BYE→caller BYE p50 {percentile(r['teardown'], 50):.1f} ms, "
                               f"waited {len(r['join_offer_waited'])}, never offered "
@@ -354,7 +367,8 @@ def log_problems(log_path, shown=5):
 
 
 # per-call latency samples (ms) of a run, summed over the rounds
-SAMPLES = ("join_offer", "join_offer_waited", "free_invite", "teardown", "bye_answered")
+SAMPLES = ("join_offer", "join_offer_waited", "free_invite", "hung_up_invite", "teardown",
+           "bye_answered")
 
 
 def empty_result():
@@ -452,8 +466,8 @@ def render_report(results, args, talk_levels, load_before, load_after, steal, id
         lines.append("")
         lines.append("| implementation | calls | failed (callers / agents) | FreeSWITCH CPU ms/call "
                      "| single runs | net of idle | join→offer n | p50 ms | p99 ms | free→INVITE n "
-                     "| p50 ms | p99 ms |")
-        lines.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+                     "| p50 ms | p99 ms | hung up→INVITE p50 ms | p99 ms |")
+        lines.append("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         context = []
         per_call = {}
         for impl in IMPLS:
@@ -467,7 +481,8 @@ def render_report(results, args, talk_levels, load_before, load_after, steal, id
                 f"{' '.join(f'{x:.1f}' for x in r['runs'])} | {net:.2f} | "
                 f"{len(r['join_offer'])} | {pct(r['join_offer'], 50)} | {pct(r['join_offer'], 99)} | "
                 f"{len(r['free_invite'])} | {pct(r['free_invite'], 50)} | "
-                f"{pct(r['free_invite'], 99)} |")
+                f"{pct(r['free_invite'], 99)} | {pct(r['hung_up_invite'], 50)} | "
+                f"{pct(r['hung_up_invite'], 99)} |")
             waited = r["join_offer_waited"]
             context.append(
                 f"| {name} | {len(waited)} | {pct(waited, 50)} / {pct(waited, 99)} / "
