@@ -721,14 +721,14 @@ fn joining_twice_is_an_application_error() {
     let mut host = Fake::new();
     host.join = None;
     let outcome = run_flow(
-        &json!([{"joinQueue": {"queue": {"id": 7}}}, {"log": "go on"}]),
+        &json!([{"joinQueue": {"queue": {"id": 7}}}, {"log": "go on: ${cc_result}"}]),
         &mut host,
     );
     assert_eq!(
         outcome.error.as_deref(),
         Some("joinQueue: the call is already in a queue")
     );
-    assert_eq!(host.calls_of("log Info"), ["log Info go on"]);
+    assert_eq!(host.calls_of("log Info"), ["log Info go on: error"]);
     assert!(host.calls_of("queue_leave").is_empty());
 }
 

@@ -4,7 +4,9 @@
 //! while the host (the simulator, or the module's store and distributor) keeps the
 //! attempt. The engine drives one loop per attempt on the caller's thread:
 //!
-//! 1. [`Host::queue_join`](crate::Host::queue_join): refused → `cc_result`, the flow goes on.
+//! 1. [`Host::queue_join`](crate::Host::queue_join): refused → `cc_result`, the flow goes on;
+//!    a join the host cannot make (its store unreachable) sets `cc_result=error` and fails
+//!    the step (logged), and the flow goes on too.
 //! 2. `waiting` runs once, then [`Host::queue_wait`](crate::Host::queue_wait) until the
 //!    next timer is due, an agent is offered or the queue ends the wait.
 //! 3. A due timer runs its `actions` (the hold audio is paused: the wait returned) and the
@@ -1060,7 +1062,12 @@ impl Machine<'_> {
                 let _ = self.host.queue_leave("abandoned");
                 return Err(StepError::Hangup);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // Not joined (the store is unreachable, the call already waits…): the flow
+                // goes on and can tell from `cc_result`.
+                self.host.set_var("cc_result", "error")?;
+                return Err(e.into());
+            }
         }
         let joined_at = self.host.now_micros();
         for timer in &mut timers {
