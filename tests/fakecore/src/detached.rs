@@ -386,27 +386,24 @@ pub(crate) unsafe fn originate(
     let id = {
         let mut book = BOOK.lock();
         let id = book.originates.len();
-        let entry = json!({
-            "fn": "switch_ivr_originate",
-            "session": null,
-            "id": id,
-            "from": from,
-            "dial_string": dial,
-            "parsed": match &parsed {
-                Some(Ok(d)) => d.to_json(),
-                Some(Err(e)) => json!({"error": e}),
-                None => Value::Null,
+        let mut entry = ivr::originate_entry(
+            &dial,
+            &parsed,
+            ivr::OriginateArgs {
+                timelimit_sec,
+                table: !table.is_null(),
+                cid_name: &cid_name,
+                cid_num: &cid_num,
+                caller_profile_override: !caller_profile_override.is_null(),
+                ovars: &ovars_list,
+                flags,
+                cancel_cause: !cancel_cause.is_null(),
+                dial_handle: !dh.is_null(),
             },
-            "timelimit_sec": timelimit_sec,
-            "table": !table.is_null(),
-            "cid_name_override": cid_name,
-            "cid_num_override": cid_num,
-            "caller_profile_override": !caller_profile_override.is_null(),
-            "ovars": ovars_list.as_ref().map(|l| l.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>()),
-            "flags": flags,
-            "cancel_cause": !cancel_cause.is_null(),
-            "dial_handle": !dh.is_null(),
-        });
+        );
+        entry["session"] = Value::Null;
+        entry["id"] = json!(id);
+        entry["from"] = json!(from);
         book.originates.push(entry.clone());
         drop(book);
         record_global(entry);

@@ -119,24 +119,21 @@ pub unsafe extern "C" fn switch_ivr_originate(
     // SAFETY: an event the core created (checked inside), or NULL.
     let ovars_list = unsafe { event_headers(ovars, "switch_ivr_originate ovars") };
     let parsed = dial.as_deref().map(dialstring::parse);
-    let entry = json!({
-        "fn": "switch_ivr_originate",
-        "dial_string": dial,
-        "parsed": match &parsed {
-            Some(Ok(d)) => d.to_json(),
-            Some(Err(e)) => json!({"error": e}),
-            None => Value::Null,
+    let entry = originate_entry(
+        &dial,
+        &parsed,
+        OriginateArgs {
+            timelimit_sec,
+            table: !table.is_null(),
+            cid_name: &cid_name,
+            cid_num: &cid_num,
+            caller_profile_override: !caller_profile_override.is_null(),
+            ovars: &ovars_list,
+            flags,
+            cancel_cause: !cancel_cause.is_null(),
+            dial_handle: !dh.is_null(),
         },
-        "timelimit_sec": timelimit_sec,
-        "table": !table.is_null(),
-        "cid_name_override": cid_name,
-        "cid_num_override": cid_num,
-        "caller_profile_override": !caller_profile_override.is_null(),
-        "ovars": ovars_list.as_ref().map(|l| l.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>()),
-        "flags": flags,
-        "cancel_cause": !cancel_cause.is_null(),
-        "dial_handle": !dh.is_null(),
-    });
+    );
     if bleg.is_null() || cause.is_null() {
         violation("switch_ivr_originate: NULL bleg or cause pointer".into());
         return STATUS_FALSE;
@@ -1318,6 +1315,45 @@ struct FakeEvent {
 
 fn live_event(core: &Core, event: *mut c_void) -> bool {
     !event.is_null() && core.live_events.contains(&(event as usize))
+}
+
+/// The rest of what an originate was asked, with or without an A-leg.
+pub(crate) struct OriginateArgs<'a> {
+    pub timelimit_sec: u32,
+    pub table: bool,
+    pub cid_name: &'a Option<String>,
+    pub cid_num: &'a Option<String>,
+    pub caller_profile_override: bool,
+    pub ovars: &'a Option<Vec<(String, String)>>,
+    pub flags: u32,
+    pub cancel_cause: bool,
+    pub dial_handle: bool,
+}
+
+/// The book's record of an originate (both the A-leg and the detached form write this one).
+pub(crate) fn originate_entry(
+    dial: &Option<String>,
+    parsed: &Option<Result<dialstring::DialString, String>>,
+    args: OriginateArgs<'_>,
+) -> Value {
+    json!({
+        "fn": "switch_ivr_originate",
+        "dial_string": dial,
+        "parsed": match parsed {
+            Some(Ok(d)) => d.to_json(),
+            Some(Err(e)) => json!({"error": e}),
+            None => Value::Null,
+        },
+        "timelimit_sec": args.timelimit_sec,
+        "table": args.table,
+        "cid_name_override": args.cid_name,
+        "cid_num_override": args.cid_num,
+        "caller_profile_override": args.caller_profile_override,
+        "ovars": args.ovars.as_ref().map(|l| l.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>()),
+        "flags": args.flags,
+        "cancel_cause": args.cancel_cause,
+        "dial_handle": args.dial_handle,
+    })
 }
 
 /// The headers of an event the core created (for originate ovars, recording vars).
