@@ -321,13 +321,16 @@ impl QueueCall {
             // Closed by the queue (`Left`): the store already has the result.
             return Ok(result.to_string());
         }
-        let stored = self
-            .centre
-            .store
-            .leave(self.attempt, result, now_ms())
-            .map_err(failed);
+        let stored = match self.centre.store.leave(self.attempt, result, now_ms()) {
+            Ok(stored) => stored,
+            Err(e) => {
+                // The caller is gone from this node either way; the dispatcher writes the
+                // leave when the store is back, so the attempt does not wait on for ever.
+                self.centre.leave_later(self.attempt, result);
+                return Err(failed(e));
+            }
+        };
         self.centre.poke();
-        let stored = stored?;
         let attempt = self.attempt.to_string();
         let mut headers = vec![
             ("CC-Queue-ID", self.queue_id.as_str()),

@@ -52,6 +52,9 @@ struct Hub {
     callers: HashMap<String, Arc<Slot>>,
     /// Agent legs that hung up while talking to a caller (uuids), for the next round.
     agent_hangups: Vec<String>,
+    /// Attempts whose caller left while the store could not be written: (attempt, result),
+    /// retried each round until the store takes them, so no gone caller stays in line.
+    unwritten_leaves: Vec<(i64, String)>,
     poked: bool,
     stop: bool,
     /// The last dispatcher error logged (the same one is not repeated every tick).
@@ -83,6 +86,15 @@ impl Centre {
     pub fn agent_hung_up(&self, uuid: &str) {
         let mut hub = self.hub.lock();
         hub.agent_hangups.push(uuid.to_string());
+        hub.poked = true;
+        self.wake.notify_one();
+    }
+
+    /// A caller left but the store refused the write (unreachable): the dispatcher writes it
+    /// once the store is back.
+    pub fn leave_later(&self, attempt: i64, result: &str) {
+        let mut hub = self.hub.lock();
+        hub.unwritten_leaves.push((attempt, result.to_string()));
         hub.poked = true;
         self.wake.notify_one();
     }
@@ -180,6 +192,7 @@ impl Centre {
             }
         };
         let result = (|| -> Result<(), String> {
+            self.write_unwritten_leaves(now)?;
             self.end_conversations(now)?;
             let janitor = self.store.janitor(now).map_err(|e| e.to_string())?;
             for (attempt, call_id, _node, result) in &janitor.closed {
@@ -245,6 +258,29 @@ impl Centre {
             }
         }
         next
+    }
+
+    /// Writes the leaves the store refused before, oldest first; stops at the first refusal
+    /// (the store is still down: the round fails and the next one retries).
+    fn write_unwritten_leaves(&self, now: Ms) -> Result<(), String> {
+        let pending = std::mem::take(&mut self.hub.lock().unwritten_leaves);
+        let mut left = pending.into_iter();
+        while let Some((attempt, result)) = left.next() {
+            if let Err(e) = self.store.leave(attempt, &result, now) {
+                let mut hub = self.hub.lock();
+                let newer = std::mem::take(&mut hub.unwritten_leaves);
+                hub.unwritten_leaves = std::iter::once((attempt, result))
+                    .chain(left)
+                    .chain(newer)
+                    .collect();
+                return Err(format!("writing the leave of attempt {attempt}: {e}"));
+            }
+            log::global(
+                Level::Notice,
+                &format!("rustflow: attempt {attempt}: its leave ({result}) is written now"),
+            );
+        }
+        Ok(())
     }
 
     /// Ends the conversations whose agent leg hung up (the caller's `leave` later finds the
