@@ -213,10 +213,42 @@ impl Distributor {
 
     /// Claims an agent for every caller that can have one now.
     pub fn pass(&mut self, store: &dyn Store, now: Ms) -> StoreResult<Pass> {
+        self.run(store, now, None)
+    }
+
+    /// The pass of one node among several: it plans over every waiting caller in the one
+    /// order, wherever the caller waits, but claims only for the callers `here` accepts
+    /// (those whose call this node holds). Another node's caller keeps the agent the plan
+    /// gave it, and that node claims it (the store's change feed wakes it), so an agent freed
+    /// on one node goes to the best caller of all nodes and no caller is passed over.
+    pub fn pass_for(
+        &mut self,
+        store: &dyn Store,
+        now: Ms,
+        here: &dyn Fn(&WaitingAttempt) -> bool,
+    ) -> StoreResult<Pass> {
+        self.run(store, now, Some(here))
+    }
+
+    fn run(
+        &mut self,
+        store: &dyn Store,
+        now: Ms,
+        here: Option<&dyn Fn(&WaitingAttempt) -> bool>,
+    ) -> StoreResult<Pass> {
         let mut pass = Pass::default();
         for _ in 0..MAX_ROUNDS {
             let view = store.dispatch_view(now)?;
-            let claims = plan(&view, now, &mut self.rng);
+            let mut claims = plan(&view, now, &mut self.rng);
+            if let Some(here) = here {
+                let ours: BTreeSet<i64> = view
+                    .attempts
+                    .iter()
+                    .filter(|a| here(a))
+                    .map(|a| a.id)
+                    .collect();
+                claims.retain(|claim| ours.contains(&claim.attempt));
+            }
             pass.next_wake = next_wake(&view, now);
             if claims.is_empty() {
                 break;

@@ -234,8 +234,11 @@ impl Centre {
             for slot in &callers {
                 soonest(slot.timer(now));
             }
+            // Claims only for the callers waiting here; other nodes claim for theirs.
+            let here: std::collections::HashSet<i64> =
+                callers.iter().filter_map(|slot| slot.attempt()).collect();
             let pass = distributor
-                .pass(&self.store, now)
+                .pass_for(&self.store, now, &|a| here.contains(&a.id))
                 .map_err(|e| e.to_string())?;
             soonest(pass.next_wake);
             for offer in pass.offers {
@@ -458,6 +461,10 @@ impl Slot {
         }
         inner.left = Some(result.to_string());
         self.wake(&inner);
+    }
+
+    fn attempt(&self) -> Option<i64> {
+        self.inner.lock().attempt
     }
 
     fn is_attempt(&self, attempt: i64) -> bool {
