@@ -38,7 +38,39 @@ suite_on_postgres!(
     answered_then_gone,
     order_timeout_and_resume,
     eight_threads_never_double_reserve,
+    lost_nodes_are_released,
+    change_feed_wakes_other_handles,
 );
+
+/// A handle's own writes do not wake its own feed (its node knows already); another
+/// handle's do.
+#[test]
+fn a_feed_ignores_its_own_handles_writes() {
+    let Some(server) = PgServer::start("a_feed_ignores_its_own_handles_writes") else {
+        return;
+    };
+    let url = server.database("cc");
+    let own = PgStore::open(&url).unwrap();
+    let other = PgStore::open(&url).unwrap();
+    suite::provision(&own, r#"{"queues":[{"id":"q"}],"agents":[],"tiers":[]}"#, 0);
+    let mut feed = own.change_feed().unwrap();
+    join(&own, "c1", suite::T0);
+    own.heartbeat("node-1", suite::T0).unwrap();
+    assert!(
+        !feed.wait(Duration::from_millis(300)).unwrap(),
+        "own writes"
+    );
+    other.heartbeat("node-2", suite::T0).unwrap();
+    assert!(
+        !feed.wait(Duration::from_millis(300)).unwrap(),
+        "a heartbeat changes nothing shared"
+    );
+    join(&other, "c2", suite::T0);
+    assert!(feed.wait(Duration::from_secs(2)).unwrap(), "another's join");
+    // A janitor pass that ends nothing does not notify either.
+    other.janitor(suite::T0 + 1).unwrap();
+    assert!(!feed.wait(Duration::from_millis(300)).unwrap());
+}
 
 #[test]
 fn two_nodes_opening_at_once_migrate_once() {
@@ -98,6 +130,8 @@ fn the_server_going_away_is_a_bounded_error_and_the_pool_recovers() {
         suite::T0,
     );
     let waiting = join(&store, "c1", suite::T0);
+    let other = PgStore::open(&url).unwrap();
+    let mut feed = store.change_feed().unwrap();
     server.stop();
     for _ in 0..3 {
         let started = Instant::now();
@@ -123,6 +157,10 @@ fn the_server_going_away_is_a_bounded_error_and_the_pool_recovers() {
             "the error says the connection failed: {err}"
         );
     }
+    // The feed notices and keeps trying, each wait bounded.
+    let started = Instant::now();
+    let down = feed.wait(Duration::from_millis(500));
+    assert!(started.elapsed() < Duration::from_secs(2), "{down:?}");
     server.restart();
     // The pool may still be backing off (at most 2 s) before it reconnects.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -142,4 +180,16 @@ fn the_server_going_away_is_a_bounded_error_and_the_pool_recovers() {
     assert_eq!(store.waiting().unwrap().len(), 1, "and nothing else");
     join(&store, "c3", suite::T0 + 2);
     assert_eq!(store.waiting().unwrap().len(), 2);
+    // The feed reconnected: it reports once (something may have been missed), then
+    // wakes for other writers again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !matches!(feed.wait(Duration::from_millis(500)), Ok(true)) {
+        assert!(Instant::now() < deadline, "the feed did not reconnect");
+    }
+    while feed.wait(Duration::from_millis(200)).unwrap() {}
+    join(&other, "c4", suite::T0 + 3);
+    assert!(
+        feed.wait(Duration::from_secs(2)).unwrap(),
+        "woken after the outage"
+    );
 }

@@ -321,6 +321,15 @@ impl Pool {
     }
 }
 
+/// Whether an error means the connection is unusable (closed, broken, or ended by the
+/// server: a FATAL error such as the shutdown of a restart), not that a statement failed.
+fn connection_lost(e: &::postgres::Error) -> bool {
+    match e.as_db_error() {
+        None => true,
+        Some(db) => db.severity() == "FATAL" || db.code().code().starts_with("57P"),
+    }
+}
+
 /// The error with its cause (postgres' own text is often just "db error").
 fn describe_error(e: &::postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
@@ -606,7 +615,7 @@ impl PgStore {
                 }
                 Err(e) => e,
             };
-            if !(e.is_closed() || e.as_db_error().is_none()) {
+            if !connection_lost(&e) {
                 return Err(self.pool.failure("begin", &e));
             }
             // Dead (the server restarted or the link dropped): try a fresh one.
