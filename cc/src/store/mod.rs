@@ -631,3 +631,82 @@ pub fn open(spec: &str) -> StoreResult<Box<dyn Store>> {
         Ok(Box::new(sqlite::SqliteStore::open(spec)?))
     }
 }
+
+/// A boxed store is a store (what [`open`] returns passes where `&dyn Store` is taken).
+impl<S: Store + ?Sized> Store for Box<S> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn setup(&self) -> StoreResult<Setup> {
+        (**self).setup()
+    }
+    fn apply(&self, changes: &[Change]) -> StoreResult<()> {
+        (**self).apply(changes)
+    }
+    fn set_agent_status(
+        &self,
+        agent: &str,
+        status: AgentStatus,
+        reason: Option<&str>,
+        now: Ms,
+    ) -> StoreResult<()> {
+        (**self).set_agent_status(agent, status, reason, now)
+    }
+    fn agents(&self, now: Ms) -> StoreResult<Vec<AgentView>> {
+        (**self).agents(now)
+    }
+    fn join(&self, request: &JoinRequest, now: Ms) -> StoreResult<JoinOutcome> {
+        (**self).join(request, now)
+    }
+    fn answered(&self, attempt: i64, agent: &str, now: Ms) -> StoreResult<bool> {
+        (**self).answered(attempt, agent, now)
+    }
+    fn missed(
+        &self,
+        attempt: i64,
+        agents: &[String],
+        reason: &str,
+        now: Ms,
+    ) -> StoreResult<Vec<Paused>> {
+        (**self).missed(attempt, agents, reason, now)
+    }
+    fn leave(&self, attempt: i64, result: &str, now: Ms) -> StoreResult<String> {
+        (**self).leave(attempt, result, now)
+    }
+    fn attempt(&self, attempt: i64) -> StoreResult<Option<AttemptRecord>> {
+        (**self).attempt(attempt)
+    }
+    fn position(&self, attempt: i64) -> StoreResult<u32> {
+        (**self).position(attempt)
+    }
+    fn dispatch_view(&self, now: Ms) -> StoreResult<DispatchView> {
+        (**self).dispatch_view(now)
+    }
+    fn claim(&self, claim: &Claim, now: Ms) -> StoreResult<Option<Offer>> {
+        (**self).claim(claim, now)
+    }
+    fn janitor(&self, now: Ms) -> StoreResult<Janitor> {
+        (**self).janitor(now)
+    }
+    fn next_due(&self, now: Ms) -> StoreResult<Option<Ms>> {
+        (**self).next_due(now)
+    }
+    fn close_node(&self, node: &str, result: &str, now: Ms) -> StoreResult<usize> {
+        (**self).close_node(node, result, now)
+    }
+    fn heartbeat(&self, node: &str, now: Ms) -> StoreResult<()> {
+        (**self).heartbeat(node, now)
+    }
+    fn change_feed(&self) -> StoreResult<Box<dyn ChangeFeed>> {
+        (**self).change_feed()
+    }
+    fn history(&self, queue: Option<&str>, since: Ms) -> StoreResult<Vec<AttemptRecord>> {
+        (**self).history(queue, since)
+    }
+    fn waiting(&self) -> StoreResult<Vec<AttemptRecord>> {
+        (**self).waiting()
+    }
+    fn agent_counts(&self, queue: &str, now: Ms) -> StoreResult<AgentCounts> {
+        (**self).agent_counts(queue, now)
+    }
+}
