@@ -52,6 +52,15 @@ fn eight_threads_never_double_reserve() {
 }
 
 #[test]
+fn lost_nodes_are_released() {
+    with_fresh_file(suite::lost_nodes_are_released);
+}
+#[test]
+fn change_feed_wakes_other_handles() {
+    with_fresh_file(suite::change_feed_wakes_other_handles);
+}
+
+#[test]
 fn a_file_that_is_not_a_store_is_one_clear_error() {
     let dir = std::env::temp_dir().join(format!("rustflow-cc-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use rustflow_cc::command::{self, CommandError};
-use rustflow_cc::store::sqlite::SqliteStore;
 
 /// Provision and inspect the contact centre; plan capacity
 ///
@@ -24,8 +23,9 @@ use rustflow_cc::store::sqlite::SqliteStore;
 /// Each change is one transaction: a bad value is an error naming the field, and nothing is
 /// written. See docs/contact-centre.md.
 ///
-/// The store: --store PATH, else $RUSTFLOW_CC_STORE, else ./rustflow-cc.sqlite (created
-/// when missing).
+/// The store: --store PATH|URL, else $RUSTFLOW_CC_STORE, else ./rustflow-cc.sqlite (created
+/// when missing). A postgres:// (postgresql://) URL names the PostgreSQL database several
+/// nodes share.
 #[derive(Debug, clap::Args)]
 #[command(
     verbatim_doc_comment,
@@ -43,8 +43,8 @@ Exit status:
   2  usage error"
 )]
 pub struct CcArgs {
-    /// The store file [default: $RUSTFLOW_CC_STORE, else ./rustflow-cc.sqlite]
-    #[arg(long, value_name = "PATH")]
+    /// The store: a SQLite file or a postgres:// URL [default: $RUSTFLOW_CC_STORE, else ./rustflow-cc.sqlite]
+    #[arg(long, value_name = "PATH|URL")]
     store: Option<PathBuf>,
     /// The command, e.g. `queue list json`
     #[arg(
@@ -56,7 +56,7 @@ pub struct CcArgs {
     words: Vec<String>,
 }
 
-/// The store file: the option, else `$RUSTFLOW_CC_STORE`, else `./rustflow-cc.sqlite`.
+/// The store (file or URL): the option, else `$RUSTFLOW_CC_STORE`, else `./rustflow-cc.sqlite`.
 fn store_path(args: &CcArgs) -> PathBuf {
     args.store.clone().unwrap_or_else(|| {
         std::env::var_os("RUSTFLOW_CC_STORE")
@@ -81,8 +81,8 @@ pub fn command(args: &CcArgs) -> ExitCode {
             eprintln!("{}: the store path is not UTF-8", path.display());
             return ExitCode::from(1);
         };
-        match SqliteStore::open(path_text) {
-            Ok(store) => command::execute(&store, &args.words, now_ms()),
+        match rustflow_cc::store::open(path_text) {
+            Ok(store) => command::execute(&*store, &args.words, now_ms()),
             Err(e) => Err(CommandError::Failed(e.to_string())),
         }
     };

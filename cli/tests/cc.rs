@@ -247,3 +247,27 @@ fn every_documented_example_runs_and_every_verb_has_one() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--store` takes a PostgreSQL URL: a server that is not there is one clear error, quickly,
+/// without the password.
+#[test]
+fn a_postgres_url_store_that_is_unreachable_is_one_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://cc:s3cret@127.0.0.1:{port}/cc");
+    let started = std::time::Instant::now();
+    let out = cc(&url, &["queue", "list"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "rustflow cc: contact-centre store postgres://cc@127.0.0.1:{port}/cc: cannot connect: "
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("s3cret"), "{}", out.stderr);
+}

@@ -15,7 +15,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex};
 use rustflow_cc::distributor::Distributor;
-use rustflow_cc::store::sqlite::SqliteStore;
 use rustflow_cc::store::{Ms, Offer, Store};
 use rustflow_engine::causes;
 use rustflow_engine::{AgentOffer, RingOutcome};
@@ -37,7 +36,7 @@ pub fn now_ms() -> Ms {
 /// The contact centre of this node: the store, the dispatcher's state and the waiting
 /// callers.
 pub struct Centre {
-    pub store: SqliteStore,
+    pub store: Box<dyn Store>,
     /// This node's name in the store (attempts record where their call is).
     pub node: String,
     hub: Mutex<Hub>,
@@ -62,7 +61,7 @@ struct Hub {
 }
 
 impl Centre {
-    pub fn new(store: SqliteStore, node: String) -> Centre {
+    pub fn new(store: Box<dyn Store>, node: String) -> Centre {
         Centre {
             store,
             node,

@@ -15,7 +15,6 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rustflow_cc::command::execute_line;
 use rustflow_cc::store::Store;
-use rustflow_cc::store::sqlite::SqliteStore;
 
 use crate::config::Config;
 use crate::switch::globals;
@@ -48,10 +47,9 @@ pub fn open(config: &Config) {
             "no contact-centre store: FreeSWITCH gave no db_dir; set `store` in mod_rustflow.conf"
                 .to_string(),
         )
-    } else if config.store.contains("://") {
-        Err("contact-centre store: only a SQLite file path is supported yet (PostgreSQL comes with a later release)".to_string())
     } else {
-        SqliteStore::open(&config.store).map_err(|e| e.to_string())
+        // A postgres:// URL is the store several nodes share; anything else a SQLite file.
+        rustflow_cc::store::open(&config.store).map_err(|e| e.to_string())
     };
     let result = result.map(|store| Arc::new(Centre::new(store, node_name())));
     match &result {
@@ -60,7 +58,8 @@ pub fn open(config: &Config) {
                 Level::Notice,
                 &format!(
                     "rustflow: contact-centre store {} (node {})",
-                    config.store, centre.node
+                    centre.store.describe(),
+                    centre.node
                 ),
             );
             // Callers of this node still open in the store are from a run that ended: their

@@ -2,16 +2,22 @@
 //! (one per caller per queue visit, kept afterwards as history).
 //!
 //! [`Store`] is the contract; [`sqlite::SqliteStore`] is the embedded implementation and
-//! the PostgreSQL one will be the second. Every method is one transaction. Every
+//! [`postgres::PgStore`] the one several nodes share ([`open`] picks one from the `store`
+//! setting). Both run the same semantics (`logic`, written once against the `sql`
+//! interface). Every method is one transaction. Every
 //! reservation is one conditional write that reports whether it won (`claim`), and every
 //! reservation is a lease with an expiry that [`Store::janitor`] ends, so no agent or caller
 //! can stay reserved when a thread, a call or a node goes away. The generic tests in
 //! [`suite`] run against any implementation.
 
+mod logic;
+pub mod postgres;
+mod sql;
 pub mod sqlite;
 pub mod suite;
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -19,6 +25,13 @@ use crate::model::{AgentContact, FieldError, Setup};
 
 /// Unix time in milliseconds.
 pub type Ms = i64;
+
+/// A node whose last heartbeat ([`Store::heartbeat`]) is older than this is lost: the
+/// janitor ends what it held. A node that never heartbeated is never lost.
+pub const NODE_LEASE_MS: Ms = 5_000;
+
+/// The result of the attempts of a lost node.
+pub const NODE_LOST: &str = "node_lost";
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -383,6 +396,8 @@ pub struct WaitingAttempt {
     pub ring_timeout_secs: u64,
     /// Agents this caller missed (ids), tried again only when nobody else is free.
     pub missed_agents: Vec<String>,
+    /// The node holding the caller.
+    pub node: String,
 }
 
 /// An agent free for an offer, with its tiers and the figures strategies compare.
@@ -457,6 +472,17 @@ pub struct Janitor {
     pub expired_offers: Vec<(i64, Vec<String>)>,
     /// Agents whose wrap-up or no-answer rest ended.
     pub rested: Vec<String>,
+    /// Nodes found lost (no heartbeat for [`NODE_LEASE_MS`]): (node, attempts closed with
+    /// [`NODE_LOST`]; those attempts are in `closed` too). Reported once per loss.
+    pub lost_nodes: Vec<(String, usize)>,
+}
+
+/// Wakes a node or process when another writer changed the store.
+pub trait ChangeFeed: Send {
+    /// Waits up to `timeout`; true when another writer changed attempts, agents or
+    /// provisioning (or something may have been missed, after a reconnection). An error
+    /// says the store cannot be reached now; the next call tries again.
+    fn wait(&mut self, timeout: Duration) -> StoreResult<bool>;
 }
 
 /// An attempt as kept (for history, metrics, lastBridged and tests).
@@ -581,6 +607,12 @@ pub trait Store: Send + Sync {
     /// Closes the open attempts of `node` (a restart: their calls are gone).
     fn close_node(&self, node: &str, result: &str, now: Ms) -> StoreResult<usize>;
 
+    // Several nodes.
+    /// `node` is alive at `now` (see [`NODE_LEASE_MS`]).
+    fn heartbeat(&self, node: &str, now: Ms) -> StoreResult<()>;
+    /// A feed of other writers' changes, on its own connection.
+    fn change_feed(&self) -> StoreResult<Box<dyn ChangeFeed>>;
+
     // Reading.
     /// Attempts of a queue (all queues when `None`) that joined at or after `since`.
     fn history(&self, queue: Option<&str>, since: Ms) -> StoreResult<Vec<AttemptRecord>>;
@@ -588,4 +620,93 @@ pub trait Store: Send + Sync {
     fn waiting(&self) -> StoreResult<Vec<AttemptRecord>>;
     /// `waiting` counts the agents free at `now` (online, no lease, rest over).
     fn agent_counts(&self, queue: &str, now: Ms) -> StoreResult<AgentCounts>;
+}
+
+/// Opens the store a `store` setting names: a `postgres://` or `postgresql://` URL is a
+/// [`postgres::PgStore`], anything else a SQLite file.
+pub fn open(spec: &str) -> StoreResult<Box<dyn Store>> {
+    if postgres::is_url(spec) {
+        Ok(Box::new(postgres::PgStore::open(spec)?))
+    } else {
+        Ok(Box::new(sqlite::SqliteStore::open(spec)?))
+    }
+}
+
+/// A boxed store is a store (what [`open`] returns passes where `&dyn Store` is taken).
+impl<S: Store + ?Sized> Store for Box<S> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn setup(&self) -> StoreResult<Setup> {
+        (**self).setup()
+    }
+    fn apply(&self, changes: &[Change]) -> StoreResult<()> {
+        (**self).apply(changes)
+    }
+    fn set_agent_status(
+        &self,
+        agent: &str,
+        status: AgentStatus,
+        reason: Option<&str>,
+        now: Ms,
+    ) -> StoreResult<()> {
+        (**self).set_agent_status(agent, status, reason, now)
+    }
+    fn agents(&self, now: Ms) -> StoreResult<Vec<AgentView>> {
+        (**self).agents(now)
+    }
+    fn join(&self, request: &JoinRequest, now: Ms) -> StoreResult<JoinOutcome> {
+        (**self).join(request, now)
+    }
+    fn answered(&self, attempt: i64, agent: &str, now: Ms) -> StoreResult<bool> {
+        (**self).answered(attempt, agent, now)
+    }
+    fn missed(
+        &self,
+        attempt: i64,
+        agents: &[String],
+        reason: &str,
+        now: Ms,
+    ) -> StoreResult<Vec<Paused>> {
+        (**self).missed(attempt, agents, reason, now)
+    }
+    fn leave(&self, attempt: i64, result: &str, now: Ms) -> StoreResult<String> {
+        (**self).leave(attempt, result, now)
+    }
+    fn attempt(&self, attempt: i64) -> StoreResult<Option<AttemptRecord>> {
+        (**self).attempt(attempt)
+    }
+    fn position(&self, attempt: i64) -> StoreResult<u32> {
+        (**self).position(attempt)
+    }
+    fn dispatch_view(&self, now: Ms) -> StoreResult<DispatchView> {
+        (**self).dispatch_view(now)
+    }
+    fn claim(&self, claim: &Claim, now: Ms) -> StoreResult<Option<Offer>> {
+        (**self).claim(claim, now)
+    }
+    fn janitor(&self, now: Ms) -> StoreResult<Janitor> {
+        (**self).janitor(now)
+    }
+    fn next_due(&self, now: Ms) -> StoreResult<Option<Ms>> {
+        (**self).next_due(now)
+    }
+    fn close_node(&self, node: &str, result: &str, now: Ms) -> StoreResult<usize> {
+        (**self).close_node(node, result, now)
+    }
+    fn heartbeat(&self, node: &str, now: Ms) -> StoreResult<()> {
+        (**self).heartbeat(node, now)
+    }
+    fn change_feed(&self) -> StoreResult<Box<dyn ChangeFeed>> {
+        (**self).change_feed()
+    }
+    fn history(&self, queue: Option<&str>, since: Ms) -> StoreResult<Vec<AttemptRecord>> {
+        (**self).history(queue, since)
+    }
+    fn waiting(&self) -> StoreResult<Vec<AttemptRecord>> {
+        (**self).waiting()
+    }
+    fn agent_counts(&self, queue: &str, now: Ms) -> StoreResult<AgentCounts> {
+        (**self).agent_counts(queue, now)
+    }
 }

@@ -523,6 +523,180 @@ pub fn eight_threads_never_double_reserve(open: Open<'_>) {
     );
 }
 
+fn join_on(store: &dyn Store, call: &str, node: &str, now: Ms) -> i64 {
+    joined(
+        store
+            .join(
+                &JoinRequest {
+                    queue: "q".into(),
+                    call_id: call.into(),
+                    node: node.into(),
+                    variables: "{}".into(),
+                    ..JoinRequest::default()
+                },
+                now,
+            )
+            .unwrap(),
+    )
+}
+
+/// A node that stops heartbeating is lost after [`NODE_LEASE_MS`]: its waiting, offered and
+/// bridged callers are closed with `node_lost` (agents offered to them free, the bridged
+/// agent wrapping up), once; a live node's callers are untouched; a node that never
+/// heartbeated is never lost.
+pub fn lost_nodes_are_released(open: Open<'_>) {
+    let store = open();
+    provision(
+        &*store,
+        r#"{"queues": [{"id": "q", "max_wait_secs": 0, "wrap_up_secs": 10, "ring_timeout_secs": 15}],
+            "agents": [{"id": "a1", "extension": "1001"}, {"id": "a2", "extension": "1002"}],
+            "tiers": [{"queue": "q", "agent": "a1"}, {"queue": "q", "agent": "a2"}]}"#,
+        T0,
+    );
+    store.heartbeat("node-1", T0).unwrap();
+    store.heartbeat("node-2", T0).unwrap();
+    let bridged = join_on(&*store, "c1", "node-2", T0);
+    let offered = join_on(&*store, "c2", "node-2", T0 + 1);
+    let lost_waiting = join_on(&*store, "c3", "node-2", T0 + 2);
+    let live = join_on(&*store, "c4", "node-1", T0 + 3);
+    let never = join_on(&*store, "c5", "node-3", T0 + 4);
+    let view = store.dispatch_view(T0 + 10).unwrap();
+    let nodes: Vec<(i64, &str)> = view
+        .attempts
+        .iter()
+        .map(|a| (a.id, a.node.as_str()))
+        .collect();
+    assert_eq!(
+        nodes,
+        vec![
+            (bridged, "node-2"),
+            (offered, "node-2"),
+            (lost_waiting, "node-2"),
+            (live, "node-1"),
+            (never, "node-3")
+        ],
+        "dispatch sees which node holds each caller"
+    );
+    let offers = Distributor::new(1).pass(&*store, T0 + 10).unwrap().offers;
+    let agent_of = |attempt: i64| {
+        offers
+            .iter()
+            .find(|o| o.attempt == attempt)
+            .map(|o| o.agents[0].id.clone())
+            .expect("the first two callers are offered")
+    };
+    let (talking, ringing) = (agent_of(bridged), agent_of(offered));
+    assert!(store.answered(bridged, &talking, T0 + 1_000).unwrap());
+    store.heartbeat("node-1", T0 + 4_000).unwrap();
+    // Lost means a heartbeat older than the lease, not as old.
+    let j = store.janitor(T0 + NODE_LEASE_MS).unwrap();
+    assert!(j.lost_nodes.is_empty() && j.closed.is_empty(), "{j:?}");
+    let j = store.janitor(T0 + NODE_LEASE_MS + 1).unwrap();
+    assert_eq!(j.lost_nodes, vec![("node-2".to_string(), 3)]);
+    let closed: Vec<(i64, &str, &str)> = j
+        .closed
+        .iter()
+        .map(|(id, _, node, result)| (*id, node.as_str(), result.as_str()))
+        .collect();
+    assert_eq!(
+        closed,
+        vec![
+            (bridged, "node-2", NODE_LOST),
+            (offered, "node-2", NODE_LOST),
+            (lost_waiting, "node-2", NODE_LOST)
+        ]
+    );
+    for attempt in [bridged, offered, lost_waiting] {
+        let record = store.attempt(attempt).unwrap().unwrap();
+        assert_eq!(
+            (record.state, record.result.as_deref()),
+            (AttemptState::Left, Some(NODE_LOST))
+        );
+    }
+    assert_eq!(
+        store.attempt(bridged).unwrap().unwrap().ended_at_ms,
+        Some(T0 + NODE_LEASE_MS + 1),
+        "the conversation ended"
+    );
+    let views = store.agents(T0).unwrap();
+    let talking = agent(&views, &talking);
+    assert_eq!(
+        (talking.state, talking.ready_at_ms, talking.calls_today),
+        (
+            AgentState::WrapTime,
+            Some(T0 + NODE_LEASE_MS + 1 + 10_000),
+            1
+        ),
+        "the agent who talked wraps up as after a normal end"
+    );
+    let ringing = agent(&views, &ringing);
+    assert_eq!(
+        (ringing.state, ringing.attempt),
+        (AgentState::Waiting, None),
+        "the agent who was ringing is free"
+    );
+    for attempt in [live, never] {
+        assert_eq!(
+            store.attempt(attempt).unwrap().unwrap().state,
+            AttemptState::Waiting
+        );
+    }
+    // Reported once.
+    let j = store.janitor(T0 + NODE_LEASE_MS + 2).unwrap();
+    assert!(j.lost_nodes.is_empty() && j.closed.is_empty(), "{j:?}");
+    // Much later node-1 is lost too; node-3, which never heartbeated, never is.
+    let j = store.janitor(T0 + 3_600_000).unwrap();
+    assert_eq!(j.lost_nodes, vec![("node-1".to_string(), 1)]);
+    assert_eq!(
+        store.attempt(never).unwrap().unwrap().state,
+        AttemptState::Waiting
+    );
+    // A lost node that comes back is a node again.
+    store.heartbeat("node-2", T0 + 3_600_000).unwrap();
+    assert!(
+        store
+            .janitor(T0 + 3_600_000 + NODE_LEASE_MS)
+            .unwrap()
+            .lost_nodes
+            .is_empty()
+    );
+}
+
+/// The change feed of one handle wakes when another handle writes, within a bounded time,
+/// and stays quiet while nobody writes.
+pub fn change_feed_wakes_other_handles(open: Open<'_>) {
+    let writer = open();
+    let reader = open();
+    provision(
+        &*writer,
+        r#"{"queues": [{"id": "q"}], "agents": [], "tiers": []}"#,
+        T0,
+    );
+    let mut feed = reader.change_feed().unwrap();
+    // Whatever happened before is old news.
+    while feed.wait(std::time::Duration::from_millis(200)).unwrap() {}
+    assert!(
+        !feed.wait(std::time::Duration::from_millis(200)).unwrap(),
+        "quiet while nobody writes"
+    );
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            join_on(&*writer, "c1", "node-1", T0);
+        });
+        assert!(
+            feed.wait(std::time::Duration::from_secs(5)).unwrap(),
+            "the join woke the feed"
+        );
+    });
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "woken {took:?} after the join was started"
+    );
+}
+
 /// Every test of the suite, in order.
 pub fn run_all(open: Open<'_>) {
     provisioning_is_all_or_nothing(open);
@@ -532,4 +706,6 @@ pub fn run_all(open: Open<'_>) {
     answered_then_gone(open);
     order_timeout_and_resume(open);
     eight_threads_never_double_reserve(open);
+    lost_nodes_are_released(open);
+    change_feed_wakes_other_handles(open);
 }

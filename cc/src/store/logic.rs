@@ -1,0 +1,1255 @@
+//! The store's semantics, written once against [`Tx`] and run by both stores: SQLite and
+//! PostgreSQL differ only in how they connect, migrate and lock, never in what a method
+//! does.
+//!
+//! Locking (PostgreSQL; SQLite holds one write lock per transaction): a write that touches
+//! an attempt and its agents locks the attempt row first, then agents, so two nodes never
+//! wait on each other in opposite order. Claims and the janitor skip rows another node is
+//! deciding about (`SKIP LOCKED`) instead of waiting for them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::sql::{Row, Tx, args};
+use super::*;
+use crate::calendar::CalendarState;
+use crate::model::{Agent, Bucket, Queue};
+use crate::order::{BEFORE_SQL, ORDER_BY_SQL, OrderKey};
+
+/// An agent that may be reserved now (`?1` = now): online, holding no lease, and waiting
+/// or done resting. Dispatch reads and claims lock with this one condition.
+const FREE_AGENT_SQL: &str = "status = 'online' AND attempt_id IS NULL \
+     AND (state = 'waiting' OR (state IN ('wrap_time', 'missed') AND ready_at_ms <= ?1))";
+
+/// Attempt columns read into an [`AttemptRecord`], in `attempt_record`'s order.
+const ATTEMPT_COLUMNS: &str = "id, queue_id, call_id, caller_number, caller_name, destination, node, \
+     bucket_id, band, since_ms, state, agent_id, joined_at_ms, offered_at_ms, bridged_at_ms, left_at_ms, \
+     ended_at_ms, result, offers, variables";
+
+fn attempt_record(row: &Row) -> StoreResult<AttemptRecord> {
+    Ok(AttemptRecord {
+        id: row.int(0)?,
+        queue_id: row.text(1)?,
+        call_id: row.text(2)?,
+        caller_number: row.text(3)?,
+        caller_name: row.text(4)?,
+        destination: row.text(5)?,
+        node: row.text(6)?,
+        bucket_id: row.opt_text(7)?,
+        band: row.int(8)?,
+        since_ms: row.int(9)?,
+        state: AttemptState::parse(&row.text(10)?).unwrap_or(AttemptState::Left),
+        agent_id: row.opt_text(11)?,
+        joined_at_ms: row.int(12)?,
+        offered_at_ms: row.opt_int(13)?,
+        bridged_at_ms: row.opt_int(14)?,
+        left_at_ms: row.opt_int(15)?,
+        ended_at_ms: row.opt_int(16)?,
+        result: row.opt_text(17)?,
+        offers: row.int(18)?,
+        variables: row.text(19)?,
+    })
+}
+
+/// Waiting-attempt columns read into a [`WaitingAttempt`], in `waiting_attempt`'s order.
+const WAITING_COLUMNS: &str = "id, version, queue_id, band, since_ms, joined_at_ms, sticky_agent, target_agent, \
+     last_position, missed_agents, ring_timeout_secs, node";
+
+fn waiting_attempt(row: &Row) -> StoreResult<WaitingAttempt> {
+    let missed = row.text(9)?;
+    Ok(WaitingAttempt {
+        id: row.int(0)?,
+        version: row.int(1)?,
+        queue_id: row.text(2)?,
+        band: row.int(3)?,
+        since_ms: row.int(4)?,
+        joined_at_ms: row.int(5)?,
+        sticky_agent: row.opt_text(6)?,
+        target_agent: row.opt_text(7)?,
+        last_position: row.opt_int(8)?.map(|p| p.clamp(0, u32::MAX.into()) as u32),
+        ring_timeout_secs: row.int(10)?.max(0) as u64,
+        missed_agents: missed
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        node: row.text(11)?,
+    })
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(table: &str, id: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| {
+        StoreError::Database(format!(
+            "{table} `{id}` holds an unreadable definition: {e}"
+        ))
+    })
+}
+
+/// The UTC date of `now`, the day "today" counters belong to.
+fn day_of(now: Ms) -> String {
+    chrono::DateTime::from_timestamp_millis(now)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// The provisioned setup as last read, with its version: reading and parsing every
+/// definition on each dispatch pass would cost more than the pass.
+#[derive(Default)]
+pub(crate) struct SetupCache(Mutex<Option<(i64, Arc<Setup>)>>);
+
+impl SetupCache {
+    /// The setup, from the cache while its version is current.
+    fn get(&self, tx: &mut dyn Tx) -> StoreResult<Arc<Setup>> {
+        let version = tx
+            .one("SELECT version FROM cc_setup_version", &[])?
+            .int(0)?;
+        if let Some((v, setup)) = self.0.lock().as_ref()
+            && *v == version
+        {
+            return Ok(setup.clone());
+        }
+        let setup = Arc::new(setup(tx)?);
+        *self.0.lock() = Some((version, setup.clone()));
+        Ok(setup)
+    }
+}
+
+pub(crate) fn setup(tx: &mut dyn Tx) -> StoreResult<Setup> {
+    fn all<T: serde::de::DeserializeOwned>(
+        tx: &mut dyn Tx,
+        table: &str,
+        key: &str,
+    ) -> StoreResult<Vec<T>> {
+        let rows = tx.rows(
+            &format!("SELECT {key}, definition FROM {table} ORDER BY {key}"),
+            &[],
+        )?;
+        rows.iter()
+            .map(|r| parse(table, &r.text(0)?, &r.text(1)?))
+            .collect()
+    }
+    Ok(Setup {
+        queues: all(tx, "cc_queues", "id")?,
+        agents: all(tx, "cc_agents", "id")?,
+        tiers: all(tx, "cc_tiers", "queue_id || '/' || agent_id")?,
+        skills: all(tx, "cc_skills", "id")?,
+        buckets: all(tx, "cc_buckets", "id")?,
+        calendars: all(tx, "cc_calendars", "id")?,
+    })
+}
+
+fn find_queue<'a>(setup: &'a Setup, key: &str) -> Option<&'a Queue> {
+    setup
+        .queues
+        .iter()
+        .find(|q| q.id == key)
+        .or_else(|| setup.queues.iter().find(|q| q.name == key))
+}
+
+fn find_agent<'a>(setup: &'a Setup, key: &str) -> Option<&'a Agent> {
+    setup.agents.iter().find(|a| a.id == key).or_else(|| {
+        setup
+            .agents
+            .iter()
+            .find(|a| a.extension.as_deref() == Some(key))
+    })
+}
+
+fn find_bucket<'a>(setup: &'a Setup, key: &str) -> Option<&'a Bucket> {
+    setup
+        .buckets
+        .iter()
+        .find(|b| b.id == key)
+        .or_else(|| setup.buckets.iter().find(|b| b.name == key))
+}
+
+/// Whether `agent` can serve `queue`: a tier on it, and one of the queue's skills (if it
+/// asks for any) with a capacity in range.
+pub(crate) fn serves(setup: &Setup, queue: &Queue, agent: &Agent) -> bool {
+    setup
+        .tiers
+        .iter()
+        .any(|t| t.queue == queue.id && t.agent == agent.id)
+        && skills_fit(queue, &agent.skills)
+}
+
+pub(crate) fn skills_fit(queue: &Queue, skills: &[crate::model::AgentSkill]) -> bool {
+    queue.skills.is_empty()
+        || queue.skills.iter().any(|qs| {
+            skills.iter().any(|s| {
+                s.skill == qs.skill && (qs.min_capacity..=qs.max_capacity).contains(&s.capacity)
+            })
+        })
+}
+
+fn agent_status(tx: &mut dyn Tx, id: &str) -> StoreResult<Option<String>> {
+    tx.row("SELECT status FROM cc_agents WHERE id = ?1", args![id])?
+        .map(|r| r.text(0))
+        .transpose()
+}
+
+/// Frees the agents reserved for `attempt` (back to waiting, no rest).
+fn release_agents(tx: &mut dyn Tx, attempt: i64, now: Ms) -> StoreResult<Vec<String>> {
+    let mut ids = tx.texts(
+        "UPDATE cc_agents SET state = 'waiting', state_since_ms = ?2, attempt_id = NULL, lease_until_ms = NULL, \
+         version = version + 1 WHERE attempt_id = ?1 AND state = 'offering' RETURNING id",
+        args![attempt, now],
+    )?;
+    ids.sort();
+    Ok(ids)
+}
+
+fn upsert(tx: &mut dyn Tx, table: &str, id: &str, definition: &str) -> StoreResult<()> {
+    tx.exec(
+        &format!(
+            "INSERT INTO {table} (id, definition) VALUES (?1, ?2) \
+             ON CONFLICT (id) DO UPDATE SET definition = excluded.definition"
+        ),
+        args![id, definition],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn apply(tx: &mut dyn Tx, cache: &SetupCache, changes: &[Change]) -> StoreResult<()> {
+    let mut setup = (*cache.get(tx)?).clone();
+    apply_to(&mut setup, changes)?;
+    for change in changes {
+        match change {
+            Change::DelQueue(id) => {
+                let open = tx
+                    .one(
+                        "SELECT COUNT(*) FROM cc_attempts WHERE queue_id = ?1 AND state <> 'left'",
+                        args![id],
+                    )?
+                    .int(0)?;
+                if open > 0 {
+                    return Err(FieldError::new(
+                        "",
+                        format!(
+                            "queue `{id}` has {open} caller(s) in it; delete it when it is empty"
+                        ),
+                    )
+                    .into());
+                }
+                tx.exec("DELETE FROM cc_queues WHERE id = ?1", args![id])?;
+                tx.exec("DELETE FROM cc_tiers WHERE queue_id = ?1", args![id])?;
+            }
+            Change::DelAgent(id) => {
+                let busy = tx
+                    .row(
+                        &format!(
+                            "SELECT attempt_id FROM cc_agents WHERE id = ?1 {}",
+                            tx.for_update()
+                        ),
+                        args![id],
+                    )?
+                    .map(|r| r.opt_int(0))
+                    .transpose()?
+                    .flatten();
+                if busy.is_some() {
+                    return Err(FieldError::new(
+                        "",
+                        format!("agent `{id}` is on a call; delete it when it is free"),
+                    )
+                    .into());
+                }
+                tx.exec("DELETE FROM cc_agents WHERE id = ?1", args![id])?;
+                tx.exec("DELETE FROM cc_tiers WHERE agent_id = ?1", args![id])?;
+            }
+            Change::DelTier { queue, agent } => {
+                tx.exec(
+                    "DELETE FROM cc_tiers WHERE queue_id = ?1 AND agent_id = ?2",
+                    args![queue, agent],
+                )?;
+            }
+            Change::DelSkill(id) => {
+                tx.exec("DELETE FROM cc_skills WHERE id = ?1", args![id])?;
+            }
+            Change::DelBucket(id) => {
+                tx.exec("DELETE FROM cc_buckets WHERE id = ?1", args![id])?;
+            }
+            Change::DelCalendar(id) => {
+                tx.exec("DELETE FROM cc_calendars WHERE id = ?1", args![id])?;
+            }
+            // Puts write the validated form (names filled in) from `setup`.
+            Change::PutQueue(q) => {
+                let q = setup.queues.iter().find(|x| x.id == q.id).unwrap_or(q);
+                upsert(tx, "cc_queues", &q.id, &json(q))?;
+            }
+            Change::PutAgent(a) => {
+                // The upsert keeps the agent's runtime columns (status, state, stats).
+                let a = setup.agents.iter().find(|x| x.id == a.id).unwrap_or(a);
+                upsert(tx, "cc_agents", &a.id, &json(a))?;
+            }
+            Change::PutTier(t) => {
+                tx.exec(
+                    "INSERT INTO cc_tiers (queue_id, agent_id, definition) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (queue_id, agent_id) DO UPDATE SET definition = excluded.definition",
+                    args![&t.queue, &t.agent, json(t)],
+                )?;
+            }
+            Change::PutSkill(s) => {
+                let s = setup.skills.iter().find(|x| x.id == s.id).unwrap_or(s);
+                upsert(tx, "cc_skills", &s.id, &json(s))?;
+            }
+            Change::PutBucket(b) => {
+                let b = setup.buckets.iter().find(|x| x.id == b.id).unwrap_or(b);
+                upsert(tx, "cc_buckets", &b.id, &json(b))?;
+            }
+            Change::PutCalendar(c) => {
+                let c = setup.calendars.iter().find(|x| x.id == c.id).unwrap_or(c);
+                upsert(tx, "cc_calendars", &c.id, &json(c))?;
+            }
+        }
+    }
+    tx.exec("UPDATE cc_setup_version SET version = version + 1", &[])?;
+    Ok(())
+}
+
+pub(crate) fn set_agent_status(
+    tx: &mut dyn Tx,
+    agent: &str,
+    status: AgentStatus,
+    reason: Option<&str>,
+    now: Ms,
+) -> StoreResult<()> {
+    let Some(before) = agent_status(tx, agent)? else {
+        return Err(StoreError::NotFound(format!("agent `{agent}`")));
+    };
+    if let Some(r) = reason
+        && (r.chars().count() > 200 || r.chars().any(char::is_control))
+    {
+        return Err(FieldError::new("reason", "must be one line of at most 200 characters").into());
+    }
+    let reason = if status == AgentStatus::Pause {
+        reason
+    } else {
+        None
+    };
+    // Going online starts the idle clock and forgets missed offers.
+    let online_now = status == AgentStatus::Online && before != "online";
+    tx.exec(
+        "UPDATE cc_agents SET status = ?2, pause_reason = ?3, \
+         idle_since_ms = CASE WHEN ?4 THEN ?5 ELSE idle_since_ms END, \
+         no_answer_count = CASE WHEN ?4 THEN 0 ELSE no_answer_count END, \
+         version = version + 1 WHERE id = ?1",
+        args![agent, status.as_str(), reason, online_now, now],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn agents(tx: &mut dyn Tx) -> StoreResult<Vec<AgentView>> {
+    let rows = tx.rows(
+        "SELECT id, definition, status, pause_reason, state, state_since_ms, ready_at_ms, \
+         no_answer_count, calls_today, talk_secs_today, attempt_id, lease_until_ms \
+         FROM cc_agents ORDER BY id",
+        &[],
+    )?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let id = r.text(0)?;
+        let agent: Agent = parse("cc_agents", &id, &r.text(1)?)?;
+        out.push(AgentView {
+            name: agent.name,
+            id,
+            status: AgentStatus::parse(&r.text(2)?).unwrap_or(AgentStatus::Offline),
+            pause_reason: r.opt_text(3)?,
+            state: AgentState::parse(&r.text(4)?).unwrap_or(AgentState::Waiting),
+            state_since_ms: r.int(5)?,
+            ready_at_ms: r.opt_int(6)?,
+            no_answer_count: r.int(7)?.clamp(0, u32::MAX.into()) as u32,
+            calls_today: r.int(8)?,
+            talk_secs_today: r.int(9)?,
+            attempt: r.opt_int(10)?,
+            lease_until_ms: r.opt_int(11)?,
+        });
+    }
+    Ok(out)
+}
+
+fn online_agents(tx: &mut dyn Tx, setup: &Setup, queue: &Queue) -> StoreResult<usize> {
+    let mut n = 0;
+    for agent in setup.agents.iter().filter(|a| serves(setup, queue, a)) {
+        if agent_status(tx, &agent.id)?.as_deref() == Some("online") {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+pub(crate) fn join(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    request: &JoinRequest,
+    now: Ms,
+) -> StoreResult<JoinOutcome> {
+    let refuse = |result: &str, reason: String| {
+        Ok(JoinOutcome::Refused {
+            result: result.to_string(),
+            reason,
+        })
+    };
+    let setup = cache.get(tx)?;
+    let already = tx.row(
+        "SELECT queue_id FROM cc_attempts WHERE call_id = ?1 AND state <> 'left'",
+        args![&request.call_id],
+    )?;
+    if let Some(q) = already {
+        return refuse(
+            "error",
+            format!("the call already waits in queue `{}`", q.text(0)?),
+        );
+    }
+    let (queue_id, band_base, deadline, ring_timeout, ringtone, sticky, target, resume_secs) =
+        if let Some(target) = &request.target_agent {
+            let Some(agent) = find_agent(&setup, target) else {
+                return refuse("error", format!("no agent `{target}`"));
+            };
+            let timeout = if request.ring_timeout_secs == 0 {
+                20
+            } else {
+                request.ring_timeout_secs
+            };
+            let name = if request.queue.is_empty() {
+                "agent".to_string()
+            } else {
+                request.queue.clone()
+            };
+            (
+                name,
+                0,
+                None,
+                timeout,
+                None,
+                None,
+                Some(agent.id.clone()),
+                0,
+            )
+        } else {
+            let Some(queue) = find_queue(&setup, &request.queue) else {
+                return refuse("error", format!("no queue `{}`", request.queue));
+            };
+            if !queue.enabled {
+                return refuse("disabled", format!("queue `{}` is disabled", queue.id));
+            }
+            if let Some(cal_id) = &queue.calendar
+                && let Some(cal) = setup.calendars.iter().find(|c| &c.id == cal_id)
+            {
+                match cal.state_at(now) {
+                    CalendarState::Open => {}
+                    CalendarState::Closed => {
+                        return refuse("closed", format!("calendar `{cal_id}` is closed"));
+                    }
+                    CalendarState::Expired => {
+                        return refuse("closed", format!("calendar `{cal_id}` has expired"));
+                    }
+                    CalendarState::Exception(name) => {
+                        return refuse(
+                            "closed",
+                            format!("calendar `{cal_id}` is closed for {name}"),
+                        );
+                    }
+                }
+            }
+            if queue.max_waiting > 0 {
+                // Joins of one queue on several nodes count one after the other.
+                let lock = tx.for_update();
+                tx.rows(
+                    &format!("SELECT id FROM cc_queues WHERE id = ?1 {lock}"),
+                    args![&queue.id],
+                )?;
+                let waiting = tx
+                    .one(
+                        "SELECT COUNT(*) FROM cc_attempts WHERE queue_id = ?1 AND state IN ('waiting', 'offering')",
+                        args![&queue.id],
+                    )?
+                    .int(0)?;
+                if waiting as u64 >= queue.max_waiting {
+                    return refuse(
+                        "max_wait_size",
+                        format!("queue `{}` already has {waiting} callers waiting", queue.id),
+                    );
+                }
+            }
+            if queue.no_agents_timeout_secs > 0 && online_agents(tx, &setup, queue)? == 0 {
+                return refuse(
+                    "no_agents",
+                    format!("no agent of queue `{}` is online", queue.id),
+                );
+            }
+            // A preferred agent is kept only when the queue waits for one and the agent is
+            // online and serves the queue.
+            let mut sticky = None;
+            if queue.sticky_agent
+                && let Some(key) = &request.sticky_agent
+                && let Some(agent) = find_agent(&setup, key)
+                && serves(&setup, queue, agent)
+                && agent_status(tx, &agent.id)?.as_deref() == Some("online")
+            {
+                sticky = Some(agent.id.clone());
+            }
+            let deadline =
+                (queue.max_wait_secs > 0).then(|| now + queue.max_wait_secs as i64 * 1000);
+            (
+                queue.id.clone(),
+                queue.priority,
+                deadline,
+                queue.ring_timeout_secs,
+                queue.ringtone.clone(),
+                sticky,
+                None,
+                queue.abandon_resume_secs,
+            )
+        };
+    let bucket = match &request.bucket {
+        Some(key) => match find_bucket(&setup, key) {
+            Some(b) => Some(b),
+            None => return refuse("error", format!("no bucket `{key}`")),
+        },
+        None => None,
+    };
+    let band = band_base + request.priority + bucket.map_or(0, |b| b.priority);
+    // A caller who hung up and calls again within the window keeps the time it had waited
+    // (not Webitel's "seconds since the abandon").
+    let mut since = now;
+    if resume_secs > 0 && !request.caller_number.is_empty() {
+        let earlier = tx.row(
+            "SELECT since_ms, left_at_ms FROM cc_attempts WHERE caller_number = ?1 AND queue_id = ?2 \
+             AND result = 'abandoned' AND left_at_ms >= ?3 ORDER BY left_at_ms DESC LIMIT 1",
+            args![
+                &request.caller_number,
+                &queue_id,
+                now - resume_secs as i64 * 1000
+            ],
+        )?;
+        if let Some(r) = earlier {
+            since = now - (r.int(1)? - r.int(0)?).max(0);
+        }
+    }
+    let attempt = tx
+        .one(
+            "INSERT INTO cc_attempts (queue_id, call_id, caller_number, caller_name, destination, node, bucket_id, \
+             band, since_ms, joined_at_ms, deadline_ms, sticky_agent, target_agent, ring_timeout_secs, state, variables) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 'waiting', ?15) RETURNING id",
+            args![
+                &queue_id,
+                &request.call_id,
+                &request.caller_number,
+                &request.caller_name,
+                &request.destination,
+                &request.node,
+                bucket.map(|b| b.id.clone()),
+                band,
+                since,
+                now,
+                deadline,
+                sticky,
+                target,
+                ring_timeout as i64,
+                &request.variables,
+            ],
+        )?
+        .int(0)?;
+    Ok(JoinOutcome::Joined {
+        attempt,
+        queue_id,
+        ringtone,
+    })
+}
+
+/// Locks the attempt row (PostgreSQL), first of every write about an attempt and its agents.
+fn lock_attempt(tx: &mut dyn Tx, attempt: i64) -> StoreResult<()> {
+    let lock = tx.for_update();
+    tx.rows(
+        &format!("SELECT id FROM cc_attempts WHERE id = ?1 {lock}"),
+        args![attempt],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn answered(tx: &mut dyn Tx, attempt: i64, agent: &str, now: Ms) -> StoreResult<bool> {
+    lock_attempt(tx, attempt)?;
+    let won = tx.exec(
+        "UPDATE cc_agents SET state = 'bridged', state_since_ms = ?3, lease_until_ms = NULL, \
+         no_answer_count = 0, version = version + 1 \
+         WHERE id = ?1 AND attempt_id = ?2 AND state = 'offering'",
+        args![agent, attempt, now],
+    )?;
+    if won == 0 {
+        return Ok(false);
+    }
+    let updated = tx.exec(
+        "UPDATE cc_attempts SET state = 'bridged', agent_id = ?2, bridged_at_ms = ?3, lease_until_ms = NULL, \
+         offer_agents = NULL, version = version + 1 WHERE id = ?1 AND state = 'offering'",
+        args![attempt, agent, now],
+    )?;
+    if updated == 0 {
+        return Err(StoreError::Database(format!(
+            "agent `{agent}` held attempt {attempt} but the attempt was not being offered"
+        )));
+    }
+    // The other agents of a ring-all offer are free again.
+    tx.exec(
+        "UPDATE cc_agents SET state = 'waiting', state_since_ms = ?3, attempt_id = NULL, lease_until_ms = NULL, \
+         version = version + 1 WHERE attempt_id = ?1 AND id <> ?2 AND state = 'offering'",
+        args![attempt, agent, now],
+    )?;
+    Ok(true)
+}
+
+pub(crate) fn missed(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    attempt: i64,
+    agents: &[String],
+    reason: &str,
+    now: Ms,
+) -> StoreResult<Vec<Paused>> {
+    // Offered, or answered by one of these agents who was gone before the caller was
+    // connected: either way the caller goes back to its place.
+    let lock = tx.for_update();
+    let row = tx.row(
+        &format!(
+            "SELECT state, queue_id, missed_agents, agent_id FROM cc_attempts WHERE id = ?1 {lock}"
+        ),
+        args![attempt],
+    )?;
+    let back = match &row {
+        Some(r) => {
+            let state = r.text(0)?;
+            let agent = r.opt_text(3)?;
+            state == "offering"
+                || (state == "bridged" && agent.is_some_and(|a| agents.contains(&a)))
+        }
+        None => false,
+    };
+    let Some(row) = row.filter(|_| back) else {
+        // The caller left or the lease ended meanwhile: whatever still holds the attempt is
+        // released without blame.
+        release_agents(tx, attempt, now)?;
+        return Ok(Vec::new());
+    };
+    let queue_id = row.text(1)?;
+    let mut missed_list = row.text(2)?;
+    let setup = cache.get(tx)?;
+    let queue = setup.queues.iter().find(|q| q.id == queue_id);
+    let delay_ms = queue.map_or(10, |q| q.no_answer_delay_secs) as i64 * 1000;
+    let max_no_answer = queue.map_or(0, |q| q.max_no_answer);
+    let mut paused = Vec::new();
+    for agent in agents {
+        let count = tx.row(
+            "SELECT no_answer_count FROM cc_agents WHERE id = ?1 AND attempt_id = ?2",
+            args![agent, attempt],
+        )?;
+        let Some(count) = count else { continue };
+        let count = count.int(0)? + 1;
+        if max_no_answer > 0 && count >= i64::from(max_no_answer) {
+            let why = format!("max no answer ({count} missed offers, last: {reason})");
+            tx.exec(
+                "UPDATE cc_agents SET status = 'pause', pause_reason = ?3, state = 'waiting', state_since_ms = ?4, \
+                 attempt_id = NULL, lease_until_ms = NULL, ready_at_ms = NULL, no_answer_count = ?2, \
+                 version = version + 1 WHERE id = ?1",
+                args![agent, count, &why, now],
+            )?;
+            paused.push(Paused {
+                agent: agent.clone(),
+                reason: why,
+            });
+        } else {
+            tx.exec(
+                "UPDATE cc_agents SET state = 'missed', state_since_ms = ?3, ready_at_ms = ?4, attempt_id = NULL, \
+                 lease_until_ms = NULL, no_answer_count = ?2, version = version + 1 WHERE id = ?1",
+                args![agent, count, now, now + delay_ms],
+            )?;
+        }
+        if !missed_list.split(',').any(|m| m == agent) {
+            if !missed_list.is_empty() {
+                missed_list.push(',');
+            }
+            missed_list.push_str(agent);
+        }
+    }
+    // Agents of the offer not named (a ring-all whose others were cancelled) are free.
+    release_agents(tx, attempt, now)?;
+    tx.exec(
+        "UPDATE cc_attempts SET state = 'waiting', offer_agents = NULL, lease_until_ms = NULL, \
+         agent_id = NULL, bridged_at_ms = NULL, missed_agents = ?2, version = version + 1 WHERE id = ?1",
+        args![attempt, missed_list],
+    )?;
+    Ok(paused)
+}
+
+pub(crate) fn leave(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    attempt: i64,
+    result: &str,
+    now: Ms,
+) -> StoreResult<String> {
+    let setup = cache.get(tx)?;
+    leave_in(tx, &setup, attempt, result, now)
+}
+
+/// Ends an attempt (see [`Store::leave`]).
+fn leave_in(
+    tx: &mut dyn Tx,
+    setup: &Setup,
+    attempt: i64,
+    result: &str,
+    now: Ms,
+) -> StoreResult<String> {
+    let lock = tx.for_update();
+    let row = tx.row(
+        &format!(
+            "SELECT state, result, agent_id, bridged_at_ms, queue_id FROM cc_attempts WHERE id = ?1 {lock}"
+        ),
+        args![attempt],
+    )?;
+    let Some(row) = row else {
+        return Err(StoreError::NotFound(format!("attempt {attempt}")));
+    };
+    match row.text(0)?.as_str() {
+        "left" => Ok(row.opt_text(1)?.unwrap_or_default()),
+        "bridged" => {
+            tx.exec(
+                "UPDATE cc_attempts SET state = 'left', result = ?2, left_at_ms = ?3, ended_at_ms = ?3, \
+                 version = version + 1 WHERE id = ?1",
+                args![attempt, result, now],
+            )?;
+            if let Some(agent) = row.opt_text(2)? {
+                let queue_id = row.text(4)?;
+                let wrap_ms = setup
+                    .queues
+                    .iter()
+                    .find(|q| q.id == queue_id)
+                    .map_or(0, |q| q.wrap_up_secs as i64 * 1000);
+                let talk_secs = (now - row.opt_int(3)?.unwrap_or(now)).max(0) / 1000;
+                let (state, ready_at) = if wrap_ms > 0 {
+                    ("wrap_time", Some(now + wrap_ms))
+                } else {
+                    ("waiting", None)
+                };
+                tx.exec(
+                    "UPDATE cc_agents SET state = ?3, state_since_ms = ?4, ready_at_ms = ?5, attempt_id = NULL, \
+                     lease_until_ms = NULL, idle_since_ms = ?8, \
+                     calls_today = CASE WHEN day = ?6 THEN calls_today + 1 ELSE 1 END, \
+                     talk_secs_today = CASE WHEN day = ?6 THEN talk_secs_today + ?7 ELSE ?7 END, \
+                     day = ?6, version = version + 1 WHERE id = ?1 AND attempt_id = ?2",
+                    args![
+                        agent,
+                        attempt,
+                        state,
+                        now,
+                        ready_at,
+                        day_of(now),
+                        talk_secs,
+                        ready_at.unwrap_or(now)
+                    ],
+                )?;
+            }
+            Ok(result.to_string())
+        }
+        _ => {
+            release_agents(tx, attempt, now)?;
+            tx.exec(
+                "UPDATE cc_attempts SET state = 'left', result = ?2, left_at_ms = ?3, offer_agents = NULL, \
+                 lease_until_ms = NULL, version = version + 1 WHERE id = ?1",
+                args![attempt, result, now],
+            )?;
+            Ok(result.to_string())
+        }
+    }
+}
+
+pub(crate) fn attempt(tx: &mut dyn Tx, attempt: i64) -> StoreResult<Option<AttemptRecord>> {
+    tx.row(
+        &format!("SELECT {ATTEMPT_COLUMNS} FROM cc_attempts WHERE id = ?1"),
+        args![attempt],
+    )?
+    .map(|r| attempt_record(&r))
+    .transpose()
+}
+
+pub(crate) fn position(tx: &mut dyn Tx, attempt: i64) -> StoreResult<u32> {
+    let key = tx.row(
+        "SELECT queue_id, band, since_ms, state FROM cc_attempts WHERE id = ?1",
+        args![attempt],
+    )?;
+    let Some(key) = key else {
+        return Ok(0);
+    };
+    let state = key.text(3)?;
+    if state != "waiting" && state != "offering" {
+        return Ok(0);
+    }
+    let before = tx
+        .one(
+            &format!(
+                "SELECT COUNT(*) FROM cc_attempts WHERE queue_id = ?4 AND state IN ('waiting', 'offering') AND {BEFORE_SQL}"
+            ),
+            args![key.int(1)?, key.int(2)?, attempt, key.text(0)?],
+        )?
+        .int(0)?;
+    Ok(before as u32 + 1)
+}
+
+pub(crate) fn dispatch_view(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    now: Ms,
+) -> StoreResult<DispatchView> {
+    let setup = cache.get(tx)?;
+    let today = day_of(now);
+    let by_id: BTreeMap<&str, &Agent> = setup.agents.iter().map(|a| (a.id.as_str(), a)).collect();
+    let rows = tx.rows(
+        &format!(
+            "SELECT id, idle_since_ms, day, calls_today, talk_secs_today FROM cc_agents \
+             WHERE {FREE_AGENT_SQL} ORDER BY id"
+        ),
+        args![now],
+    )?;
+    let mut agents = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id = r.text(0)?;
+        let fresh = r.text(2)? == today;
+        agents.push(FreeAgent {
+            skills: by_id
+                .get(id.as_str())
+                .map(|a| {
+                    a.skills
+                        .iter()
+                        .map(|s| (s.skill.clone(), s.capacity))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            id,
+            idle_since_ms: r.int(1)?,
+            talk_secs_today: if fresh { r.int(4)? } else { 0 },
+            calls_today: if fresh { r.int(3)? } else { 0 },
+        });
+    }
+    // Only the head of each queue that has a free agent can be served in this pass: each
+    // claim takes at least one agent. The margin covers callers that wait for a preferred
+    // agent or a higher tier level.
+    let free_ids: BTreeSet<&str> = agents.iter().map(|a| a.id.as_str()).collect();
+    let mut free_per_queue: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in &setup.tiers {
+        if free_ids.contains(t.agent.as_str()) {
+            *free_per_queue.entry(t.queue.as_str()).or_default() += 1;
+        }
+    }
+    let mut attempts = Vec::new();
+    for (queue, free) in &free_per_queue {
+        let rows = tx.rows(
+            &format!(
+                "SELECT {WAITING_COLUMNS} FROM cc_attempts WHERE state = 'waiting' AND queue_id = ?1 \
+                 AND target_agent IS NULL ORDER BY {ORDER_BY_SQL} LIMIT ?2"
+            ),
+            args![*queue, (free * 2 + 64) as i64],
+        )?;
+        for r in &rows {
+            attempts.push(waiting_attempt(r)?);
+        }
+    }
+    for agent in &agents {
+        let rows = tx.rows(
+            &format!(
+                "SELECT {WAITING_COLUMNS} FROM cc_attempts WHERE state = 'waiting' AND target_agent = ?1 \
+                 ORDER BY {ORDER_BY_SQL} LIMIT 1"
+            ),
+            args![&agent.id],
+        )?;
+        for r in &rows {
+            attempts.push(waiting_attempt(r)?);
+        }
+    }
+    attempts.sort_by_key(|a| OrderKey {
+        band: a.band,
+        since_ms: a.since_ms,
+        id: a.id,
+    });
+    let queue_last_position = tx
+        .rows(
+            "SELECT id, last_position FROM cc_queues WHERE last_position IS NOT NULL",
+            &[],
+        )?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.int(1)?.clamp(0, u32::MAX.into()) as u32)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(DispatchView {
+        attempts,
+        agents,
+        setup,
+        queue_last_position,
+    })
+}
+
+/// Reserves the attempt and every agent, or returns `None` having written nothing (the
+/// caller rolls back). On PostgreSQL the rows are locked with `SKIP LOCKED`: a row another
+/// node is claiming counts as taken.
+pub(crate) fn claim(tx: &mut dyn Tx, claim: &Claim, now: Ms) -> StoreResult<Option<Offer>> {
+    let skip = tx.skip_locked();
+    let Some(attempt) = tx.row(
+        &format!(
+            "SELECT queue_id, call_id, node, ring_timeout_secs FROM cc_attempts \
+             WHERE id = ?1 AND version = ?2 AND state = 'waiting' {skip}"
+        ),
+        args![claim.attempt, claim.attempt_version],
+    )?
+    else {
+        return Ok(None);
+    };
+    let mut definitions = Vec::with_capacity(claim.agents.len());
+    for agent in &claim.agents {
+        let Some(row) = tx.row(
+            &format!("SELECT definition FROM cc_agents WHERE id = ?2 AND {FREE_AGENT_SQL} {skip}"),
+            args![now, agent],
+        )?
+        else {
+            return Ok(None);
+        };
+        definitions.push(row.text(0)?);
+    }
+    tx.exec(
+        "UPDATE cc_attempts SET state = 'offering', offer_agents = ?3, lease_until_ms = ?4, offered_at_ms = ?5, \
+         last_position = ?6, offers = offers + 1, version = version + 1 \
+         WHERE id = ?1 AND version = ?2 AND state = 'waiting'",
+        args![
+            claim.attempt,
+            claim.attempt_version,
+            claim.agents.join(","),
+            claim.lease_until_ms,
+            now,
+            claim.position
+        ],
+    )?;
+    for agent in &claim.agents {
+        tx.exec(
+            "UPDATE cc_agents SET state = 'offering', state_since_ms = ?1, attempt_id = ?3, lease_until_ms = ?4, \
+             ready_at_ms = NULL, version = version + 1 WHERE id = ?2",
+            args![now, agent, claim.attempt, claim.lease_until_ms],
+        )?;
+    }
+    let queue_id = attempt.text(0)?;
+    tx.exec(
+        "UPDATE cc_queues SET last_position = ?2 WHERE id = ?1",
+        args![&queue_id, claim.position],
+    )?;
+    let mut agents = Vec::new();
+    for (id, definition) in claim.agents.iter().zip(&definitions) {
+        let agent: Agent = parse("cc_agents", id, definition)?;
+        let contact = agent
+            .reach()
+            .map_err(|e| StoreError::Database(format!("agent `{id}`: {e}")))?;
+        agents.push(OfferedAgent {
+            id: agent.id,
+            name: agent.name,
+            contact,
+        });
+    }
+    Ok(Some(Offer {
+        attempt: claim.attempt,
+        call_id: attempt.text(1)?,
+        node: attempt.text(2)?,
+        queue_id,
+        agents,
+        ring_timeout_secs: attempt.int(3)?.max(0) as u64,
+        lease_until_ms: claim.lease_until_ms,
+    }))
+}
+
+fn closed_row(tx: &mut dyn Tx, attempt: i64) -> StoreResult<(i64, String, String, String)> {
+    let r = tx.one(
+        "SELECT id, call_id, node, COALESCE(result, '') FROM cc_attempts WHERE id = ?1",
+        args![attempt],
+    )?;
+    Ok((r.int(0)?, r.text(1)?, r.text(2)?, r.text(3)?))
+}
+
+pub(crate) fn janitor(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResult<Janitor> {
+    let mut out = Janitor::default();
+    let skip = tx.skip_locked();
+    // Offers whose lease ran out: the caller's side never reported.
+    let expired = tx.ints(
+        &format!(
+            "SELECT id FROM cc_attempts WHERE state = 'offering' AND lease_until_ms <= ?1 ORDER BY id {skip}"
+        ),
+        args![now],
+    )?;
+    for attempt in expired {
+        let agents = release_agents(tx, attempt, now)?;
+        tx.exec(
+            "UPDATE cc_attempts SET state = 'waiting', offer_agents = NULL, lease_until_ms = NULL, \
+             version = version + 1 WHERE id = ?1",
+            args![attempt],
+        )?;
+        out.expired_offers.push((attempt, agents));
+    }
+    let setup = cache.get(tx)?;
+    // Nodes that stopped heartbeating: their calls are gone with them.
+    let lost = tx.texts(
+        &format!("SELECT node FROM cc_nodes WHERE heartbeat_ms < ?1 ORDER BY node {skip}"),
+        args![now - NODE_LEASE_MS],
+    )?;
+    for node in lost {
+        let open = tx.ints(
+            "SELECT id FROM cc_attempts WHERE node = ?1 AND state <> 'left' ORDER BY id",
+            args![&node],
+        )?;
+        for attempt in &open {
+            leave_in(tx, &setup, *attempt, NODE_LOST, now)?;
+            out.closed.push(closed_row(tx, *attempt)?);
+        }
+        // Reported once: the node is known again only when it heartbeats again.
+        tx.exec("DELETE FROM cc_nodes WHERE node = ?1", args![&node])?;
+        out.lost_nodes.push((node, open.len()));
+    }
+    // Max wait.
+    let due = tx.ints(
+        &format!(
+            "SELECT id FROM cc_attempts WHERE state = 'waiting' AND deadline_ms <= ?1 ORDER BY id {skip}"
+        ),
+        args![now],
+    )?;
+    for attempt in due {
+        leave_in(tx, &setup, attempt, "timeout", now)?;
+        out.closed.push(closed_row(tx, attempt)?);
+    }
+    // No agent online for the queue's no-agents timeout.
+    for queue in setup.queues.iter().filter(|q| q.no_agents_timeout_secs > 0) {
+        if online_agents(tx, &setup, queue)? > 0 {
+            continue;
+        }
+        let due = tx.ints(
+            &format!(
+                "SELECT id FROM cc_attempts WHERE state = 'waiting' AND queue_id = ?1 AND joined_at_ms <= ?2 \
+                 ORDER BY id {skip}"
+            ),
+            args![&queue.id, now - queue.no_agents_timeout_secs as i64 * 1000],
+        )?;
+        for attempt in due {
+            leave_in(tx, &setup, attempt, "no_agents", now)?;
+            out.closed.push(closed_row(tx, attempt)?);
+        }
+    }
+    // What this statement changed is what it reports: two janitors never both report one.
+    out.rested = tx.texts(
+        "UPDATE cc_agents SET state = 'waiting', state_since_ms = ready_at_ms, ready_at_ms = NULL, \
+         version = version + 1 WHERE state IN ('wrap_time', 'missed') AND ready_at_ms <= ?1 RETURNING id",
+        args![now],
+    )?;
+    out.rested.sort();
+    Ok(out)
+}
+
+pub(crate) fn next_due(tx: &mut dyn Tx, cache: &SetupCache) -> StoreResult<Option<Ms>> {
+    let mut due: Option<Ms> = None;
+    let mut take = |v: Option<Ms>| {
+        if let Some(v) = v {
+            due = Some(due.map_or(v, |d| d.min(v)));
+        }
+    };
+    for sql in [
+        "SELECT MIN(lease_until_ms) FROM cc_attempts WHERE state = 'offering'",
+        "SELECT MIN(deadline_ms) FROM cc_attempts WHERE state = 'waiting'",
+        "SELECT MIN(ready_at_ms) FROM cc_agents WHERE state IN ('wrap_time', 'missed')",
+    ] {
+        take(tx.one(sql, &[])?.opt_int(0)?);
+    }
+    // The first node lease that ends (+1: lost means older than the lease).
+    let heartbeat = tx
+        .one("SELECT MIN(heartbeat_ms) FROM cc_nodes", &[])?
+        .opt_int(0)?;
+    take(heartbeat.map(|h| h + NODE_LEASE_MS + 1));
+    let setup = cache.get(tx)?;
+    for queue in setup.queues.iter().filter(|q| q.no_agents_timeout_secs > 0) {
+        let first = tx
+            .one(
+                "SELECT MIN(joined_at_ms) FROM cc_attempts WHERE state = 'waiting' AND queue_id = ?1",
+                args![&queue.id],
+            )?
+            .opt_int(0)?;
+        take(first.map(|j| j + queue.no_agents_timeout_secs as i64 * 1000));
+    }
+    Ok(due)
+}
+
+pub(crate) fn close_node(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    node: &str,
+    result: &str,
+    now: Ms,
+) -> StoreResult<usize> {
+    let setup = cache.get(tx)?;
+    let open = tx.ints(
+        "SELECT id FROM cc_attempts WHERE node = ?1 AND state <> 'left' ORDER BY id",
+        args![node],
+    )?;
+    for attempt in &open {
+        leave_in(tx, &setup, *attempt, result, now)?;
+    }
+    Ok(open.len())
+}
+
+pub(crate) fn heartbeat(tx: &mut dyn Tx, node: &str, now: Ms) -> StoreResult<()> {
+    tx.exec(
+        "INSERT INTO cc_nodes (node, heartbeat_ms) VALUES (?1, ?2) \
+         ON CONFLICT (node) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms",
+        args![node, now],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn history(
+    tx: &mut dyn Tx,
+    queue: Option<&str>,
+    since: Ms,
+) -> StoreResult<Vec<AttemptRecord>> {
+    tx.rows(
+        &format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM cc_attempts WHERE joined_at_ms >= ?1 \
+             AND (?2 IS NULL OR queue_id = ?2) ORDER BY id"
+        ),
+        args![since, queue],
+    )?
+    .iter()
+    .map(attempt_record)
+    .collect()
+}
+
+pub(crate) fn waiting(tx: &mut dyn Tx) -> StoreResult<Vec<AttemptRecord>> {
+    tx.rows(
+        &format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM cc_attempts WHERE state IN ('waiting', 'offering') ORDER BY {ORDER_BY_SQL}"
+        ),
+        &[],
+    )?
+    .iter()
+    .map(attempt_record)
+    .collect()
+}
+
+pub(crate) fn agent_counts(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    queue: &str,
+    now: Ms,
+) -> StoreResult<AgentCounts> {
+    let setup = cache.get(tx)?;
+    let Some(q) = find_queue(&setup, queue) else {
+        return Err(StoreError::NotFound(format!("queue `{queue}`")));
+    };
+    let mut counts = AgentCounts::default();
+    let now_free: BTreeSet<String> = tx
+        .texts(
+            &format!("SELECT id FROM cc_agents WHERE {FREE_AGENT_SQL}"),
+            args![now],
+        )?
+        .into_iter()
+        .collect();
+    for agent in setup.agents.iter().filter(|a| serves(&setup, q, a)) {
+        counts.count += 1;
+        match agent_status(tx, &agent.id)?.as_deref() {
+            Some("online") => counts.online += 1,
+            Some("pause") => counts.pause += 1,
+            _ => counts.offline += 1,
+        }
+        if now_free.contains(&agent.id) {
+            counts.waiting += 1;
+        }
+    }
+    Ok(counts)
+}
+
+/// `impl Store` for a store type with inherent `write`, `write_if` and `read` (each one
+/// transaction), `cache: SetupCache`, `name: String` and `open_change_feed()`: every method
+/// is the shared semantics above in one transaction.
+macro_rules! sql_store {
+    ($store:ty) => {
+        impl $crate::store::Store for $store {
+            fn describe(&self) -> String {
+                self.name.clone()
+            }
+            fn setup(&self) -> StoreResult<Setup> {
+                self.read(|tx| logic::setup(tx))
+            }
+            fn apply(&self, changes: &[Change]) -> StoreResult<()> {
+                self.write(|tx| logic::apply(tx, &self.cache, changes))
+            }
+            fn set_agent_status(
+                &self,
+                agent: &str,
+                status: AgentStatus,
+                reason: Option<&str>,
+                now: Ms,
+            ) -> StoreResult<()> {
+                self.write(|tx| logic::set_agent_status(tx, agent, status, reason, now))
+            }
+            fn agents(&self, _now: Ms) -> StoreResult<Vec<AgentView>> {
+                self.read(|tx| logic::agents(tx))
+            }
+            fn join(&self, request: &JoinRequest, now: Ms) -> StoreResult<JoinOutcome> {
+                self.write(|tx| logic::join(tx, &self.cache, request, now))
+            }
+            fn answered(&self, attempt: i64, agent: &str, now: Ms) -> StoreResult<bool> {
+                self.write(|tx| logic::answered(tx, attempt, agent, now))
+            }
+            fn missed(
+                &self,
+                attempt: i64,
+                agents: &[String],
+                reason: &str,
+                now: Ms,
+            ) -> StoreResult<Vec<Paused>> {
+                self.write(|tx| logic::missed(tx, &self.cache, attempt, agents, reason, now))
+            }
+            fn leave(&self, attempt: i64, result: &str, now: Ms) -> StoreResult<String> {
+                self.write(|tx| logic::leave(tx, &self.cache, attempt, result, now))
+            }
+            fn attempt(&self, attempt: i64) -> StoreResult<Option<AttemptRecord>> {
+                self.read(|tx| logic::attempt(tx, attempt))
+            }
+            fn position(&self, attempt: i64) -> StoreResult<u32> {
+                self.read(|tx| logic::position(tx, attempt))
+            }
+            fn dispatch_view(&self, now: Ms) -> StoreResult<DispatchView> {
+                self.read(|tx| logic::dispatch_view(tx, &self.cache, now))
+            }
+            fn claim(&self, claim: &Claim, now: Ms) -> StoreResult<Option<Offer>> {
+                self.write_if(|tx| logic::claim(tx, claim, now))
+            }
+            fn janitor(&self, now: Ms) -> StoreResult<Janitor> {
+                self.write(|tx| logic::janitor(tx, &self.cache, now))
+            }
+            fn next_due(&self, _now: Ms) -> StoreResult<Option<Ms>> {
+                self.read(|tx| logic::next_due(tx, &self.cache))
+            }
+            fn close_node(&self, node: &str, result: &str, now: Ms) -> StoreResult<usize> {
+                self.write(|tx| logic::close_node(tx, &self.cache, node, result, now))
+            }
+            fn heartbeat(&self, node: &str, now: Ms) -> StoreResult<()> {
+                self.write(|tx| logic::heartbeat(tx, node, now))
+            }
+            fn change_feed(&self) -> StoreResult<Box<dyn ChangeFeed>> {
+                self.open_change_feed()
+            }
+            fn history(&self, queue: Option<&str>, since: Ms) -> StoreResult<Vec<AttemptRecord>> {
+                self.read(|tx| logic::history(tx, queue, since))
+            }
+            fn waiting(&self) -> StoreResult<Vec<AttemptRecord>> {
+                self.read(|tx| logic::waiting(tx))
+            }
+            fn agent_counts(&self, queue: &str, now: Ms) -> StoreResult<AgentCounts> {
+                self.read(|tx| logic::agent_counts(tx, &self.cache, queue, now))
+            }
+        }
+    };
+}
+pub(crate) use sql_store;

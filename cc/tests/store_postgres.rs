@@ -1,0 +1,195 @@
+//! The store suite on PostgreSQL: every suite function unchanged, each test on its own
+//! private server (stopped when the test ends, even when it fails), opened through several
+//! handles as several nodes would. Without a server binary each test prints one SKIP line.
+
+use std::time::{Duration, Instant};
+
+use pgserver::PgServer;
+use rustflow_cc::store::postgres::{PgOptions, PgStore};
+use rustflow_cc::store::{AgentStatus, JoinOutcome, JoinRequest, Store, suite};
+
+/// Runs `test` on a fresh database of a private server.
+fn on_postgres(name: &str, test: fn(suite::Open<'_>)) {
+    let Some(server) = PgServer::start(name) else {
+        return;
+    };
+    let url = server.database("cc");
+    let open = move || -> Box<dyn Store> { Box::new(PgStore::open(&url).unwrap()) };
+    test(&open);
+    drop(server);
+}
+
+macro_rules! suite_on_postgres {
+    ($($test:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $test() {
+                on_postgres(stringify!($test), suite::$test);
+            }
+        )*
+    };
+}
+
+suite_on_postgres!(
+    provisioning_is_all_or_nothing,
+    joins_are_checked,
+    claims_are_leases,
+    missed_and_wrap_up,
+    answered_then_gone,
+    order_timeout_and_resume,
+    eight_threads_never_double_reserve,
+    lost_nodes_are_released,
+    change_feed_wakes_other_handles,
+);
+
+/// A handle's own writes do not wake its own feed (its node knows already); another
+/// handle's do.
+#[test]
+fn a_feed_ignores_its_own_handles_writes() {
+    let Some(server) = PgServer::start("a_feed_ignores_its_own_handles_writes") else {
+        return;
+    };
+    let url = server.database("cc");
+    let own = PgStore::open(&url).unwrap();
+    let other = PgStore::open(&url).unwrap();
+    suite::provision(&own, r#"{"queues":[{"id":"q"}],"agents":[],"tiers":[]}"#, 0);
+    let mut feed = own.change_feed().unwrap();
+    join(&own, "c1", suite::T0);
+    own.heartbeat("node-1", suite::T0).unwrap();
+    assert!(
+        !feed.wait(Duration::from_millis(300)).unwrap(),
+        "own writes"
+    );
+    other.heartbeat("node-2", suite::T0).unwrap();
+    assert!(
+        !feed.wait(Duration::from_millis(300)).unwrap(),
+        "a heartbeat changes nothing shared"
+    );
+    join(&other, "c2", suite::T0);
+    assert!(feed.wait(Duration::from_secs(2)).unwrap(), "another's join");
+    // A janitor pass that ends nothing does not notify either.
+    other.janitor(suite::T0 + 1).unwrap();
+    assert!(!feed.wait(Duration::from_millis(300)).unwrap());
+}
+
+#[test]
+fn two_nodes_opening_at_once_migrate_once() {
+    let Some(server) = PgServer::start("two_nodes_opening_at_once_migrate_once") else {
+        return;
+    };
+    let url = server.database("cc");
+    let stores: Vec<PgStore> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| PgStore::open(&url).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    suite::provision(
+        &stores[0],
+        r#"{"queues":[{"id":"q"}],"agents":[],"tiers":[]}"#,
+        0,
+    );
+    assert_eq!(stores[3].setup().unwrap().queues.len(), 1);
+    assert!(!stores[0].describe().contains("password"));
+}
+
+fn join(store: &dyn Store, call: &str, now: i64) -> i64 {
+    match store
+        .join(
+            &JoinRequest {
+                queue: "q".into(),
+                call_id: call.into(),
+                node: "node-1".into(),
+                variables: "{}".into(),
+                ..JoinRequest::default()
+            },
+            now,
+        )
+        .unwrap()
+    {
+        JoinOutcome::Joined { attempt, .. } => attempt,
+        other => panic!("expected a join, got {other:?}"),
+    }
+}
+
+/// The server going away fails operations quickly with a clear error; after it is back
+/// the same store works again (the pool reconnected) and nothing was lost.
+#[test]
+fn the_server_going_away_is_a_bounded_error_and_the_pool_recovers() {
+    let Some(mut server) =
+        PgServer::start("the_server_going_away_is_a_bounded_error_and_the_pool_recovers")
+    else {
+        return;
+    };
+    let url = server.database("cc");
+    let store = PgStore::open_with(&url, PgOptions::default()).unwrap();
+    suite::provision(
+        &store,
+        r#"{"queues":[{"id":"q"}],"agents":[{"id":"a1","extension":"1001"}],
+            "tiers":[{"queue":"q","agent":"a1"}]}"#,
+        suite::T0,
+    );
+    let waiting = join(&store, "c1", suite::T0);
+    let other = PgStore::open(&url).unwrap();
+    let mut feed = store.change_feed().unwrap();
+    server.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let err = store.join(
+            &JoinRequest {
+                queue: "q".into(),
+                call_id: "c2".into(),
+                variables: "{}".into(),
+                ..JoinRequest::default()
+            },
+            suite::T0 + 1,
+        );
+        let elapsed = started.elapsed();
+        let err = err.unwrap_err().to_string();
+        eprintln!("server down: {err} (after {elapsed:?})");
+        assert!(elapsed <= Duration::from_secs(3), "took {elapsed:?}: {err}");
+        assert!(
+            err.starts_with(&format!("contact-centre store: {}: ", store.describe())),
+            "{err}"
+        );
+        assert!(
+            err.contains("connect") || err.contains("closed") || err.contains("connection"),
+            "the error says the connection failed: {err}"
+        );
+    }
+    // The feed notices and keeps trying, each wait bounded.
+    let started = Instant::now();
+    let down = feed.wait(Duration::from_millis(500));
+    assert!(started.elapsed() < Duration::from_secs(2), "{down:?}");
+    server.restart();
+    // The pool may still be backing off (at most 2 s) before it reconnects.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let agents = loop {
+        match store.agents(suite::T0) {
+            Ok(agents) => break agents,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("not yet: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("the store did not recover: {e}"),
+        }
+    };
+    assert_eq!(agents[0].status, AgentStatus::Online);
+    let record = store.attempt(waiting).unwrap().unwrap();
+    assert_eq!(record.call_id, "c1", "the waiting caller was kept");
+    assert_eq!(store.waiting().unwrap().len(), 1, "and nothing else");
+    join(&store, "c3", suite::T0 + 2);
+    assert_eq!(store.waiting().unwrap().len(), 2);
+    // The feed reconnected: it reports once (something may have been missed), then
+    // wakes for other writers again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !matches!(feed.wait(Duration::from_millis(500)), Ok(true)) {
+        assert!(Instant::now() < deadline, "the feed did not reconnect");
+    }
+    while feed.wait(Duration::from_millis(200)).unwrap() {}
+    join(&other, "c4", suite::T0 + 3);
+    assert!(
+        feed.wait(Duration::from_secs(2)).unwrap(),
+        "woken after the outage"
+    );
+}
