@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex};
 use rustflow_cc::distributor::Distributor;
-use rustflow_cc::store::{Ms, Offer, Store};
+use rustflow_cc::store::{AttemptState, Ms, NODE_LEASE_MS, Offer, Store};
 use rustflow_engine::causes;
 use rustflow_engine::{AgentOffer, RingOutcome};
 
@@ -25,6 +25,10 @@ use crate::switch::session::LockedSession;
 
 /// The longest the dispatcher sleeps when nothing is due: a safety net, not the mechanism.
 const SAFETY_TICK_MS: Ms = 2_000;
+
+/// How often the node tells the store it is alive: a fifth of the lease after which other
+/// nodes close its callers' attempts and free its agents.
+pub const HEARTBEAT_MS: Ms = NODE_LEASE_MS / 5;
 
 /// Unix milliseconds.
 pub fn now_ms() -> Ms {
@@ -58,6 +62,15 @@ struct Hub {
     stop: bool,
     /// The last dispatcher error logged (the same one is not repeated every tick).
     last_error: Option<String>,
+}
+
+/// The dispatcher's heartbeat bookkeeping.
+#[derive(Default)]
+struct Heartbeat {
+    /// When the next beat is due.
+    next: Ms,
+    /// The last beat the store took.
+    last_ok: Option<Ms>,
 }
 
 impl Centre {
@@ -96,6 +109,11 @@ impl Centre {
         hub.unwritten_leaves.push((attempt, result.to_string()));
         hub.poked = true;
         self.wake.notify_one();
+    }
+
+    /// True once [`Centre::stop`] was called.
+    pub fn stopping(&self) -> bool {
+        self.hub.lock().stop
     }
 
     /// Registers a caller about to join; `None` if the call already waits in a queue.
@@ -158,9 +176,14 @@ impl Centre {
     pub fn run(self: &Arc<Self>) {
         let seed = u64::try_from(now_ms()).unwrap_or(1);
         let mut distributor = Distributor::new(seed);
+        let mut beat = Heartbeat::default();
         loop {
             let now = now_ms();
-            let next = self.dispatch(&mut distributor, now);
+            let next = self.heartbeat(&mut beat, now);
+            let next = match (next, self.dispatch(&mut distributor, now)) {
+                (a, Some(b)) => Some(a.min(b)),
+                (a, None) => Some(a),
+            };
             let mut hub = self.hub.lock();
             if hub.stop {
                 return;
@@ -177,6 +200,53 @@ impl Centre {
             hub.poked = false;
             if hub.stop {
                 return;
+            }
+        }
+    }
+
+    /// Tells the store this node is alive when a beat is due; returns when the next is.
+    /// After a silence longer than the lease (the store was unreachable, or this thread
+    /// stalled) other nodes may have closed this node's callers as lost: each caller whose
+    /// attempt the store closed is told so, instead of holding for an offer that cannot come.
+    fn heartbeat(&self, beat: &mut Heartbeat, now: Ms) -> Ms {
+        if now < beat.next {
+            return beat.next;
+        }
+        match self.store.heartbeat(&self.node, now) {
+            Ok(()) => {
+                let silent = beat.last_ok.is_some_and(|t| now - t > NODE_LEASE_MS);
+                beat.last_ok = Some(now);
+                if silent {
+                    self.reconcile_callers();
+                }
+            }
+            Err(e) => log::global(
+                Level::Warning,
+                &format!("rustflow: contact-centre heartbeat of node {}: {e}", self.node),
+            ),
+        }
+        beat.next = now + HEARTBEAT_MS;
+        beat.next
+    }
+
+    /// Tells the callers whose attempts the store closed behind this node's back.
+    fn reconcile_callers(&self) {
+        for slot in self.slots() {
+            let Some(attempt) = slot.attempt() else {
+                continue;
+            };
+            if let Ok(Some(record)) = self.store.attempt(attempt)
+                && record.state == AttemptState::Left
+            {
+                let result = record.result.unwrap_or_else(|| "error".to_string());
+                log::global(
+                    Level::Warning,
+                    &format!(
+                        "rustflow: attempt {attempt} of call {} was closed ({result}) while this node was silent",
+                        slot.call_id
+                    ),
+                );
+                slot.post_left(attempt, &result);
             }
         }
     }
@@ -229,6 +299,14 @@ impl Centre {
             }
             for agent in &janitor.rested {
                 agent_state(&self.node, agent, "waiting");
+            }
+            for (node, closed) in &janitor.lost_nodes {
+                log::global(
+                    Level::Warning,
+                    &format!(
+                        "rustflow: contact-centre node {node} stopped its heartbeat: its {closed} open attempts are closed and its agents free"
+                    ),
+                );
             }
             for slot in &callers {
                 soonest(slot.timer(now));

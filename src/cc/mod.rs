@@ -26,6 +26,10 @@ type Opened = Arc<Result<Arc<Centre>, String>>;
 
 static CENTRE: Mutex<Option<Opened>> = Mutex::new(None);
 static DISPATCHER: Mutex<Option<JoinHandle<()>>> = Mutex::new(None);
+static FEED: Mutex<Option<JoinHandle<()>>> = Mutex::new(None);
+
+/// How long the change-feed thread waits before it looks at the stop flag again.
+const FEED_WAIT: Duration = Duration::from_millis(500);
 
 /// How long unload waits for agents still being rung.
 const UNLOAD_PATIENCE: Duration = Duration::from_secs(5);
@@ -77,6 +81,7 @@ pub fn open(config: &Config) {
             }
             crate::switch::session::set_hangup_notify(agent_hung_up);
             start_dispatcher(centre.clone());
+            start_feed(centre.clone());
         }
         Err(e) => log::global(
             Level::Error,
@@ -108,6 +113,70 @@ fn start_dispatcher(centre: Arc<Centre>) {
     }
 }
 
+/// Wakes the dispatcher when another node or process changed the store (PostgreSQL:
+/// LISTEN/NOTIFY; SQLite: the file's data version), so a caller joining on another node or
+/// an agent freed there is matched at once, not at the next safety tick.
+fn start_feed(centre: Arc<Centre>) {
+    let mut feed = match centre.store.change_feed() {
+        Ok(feed) => feed,
+        Err(e) => {
+            log::global(
+                Level::Error,
+                &format!(
+                    "rustflow: no change feed from the contact-centre store ({e}); changes made elsewhere are seen within 2 s"
+                ),
+            );
+            return;
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("rustflow-cc-feed".to_string())
+        .spawn(move || {
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut failing = false;
+                while !centre.stopping() {
+                    match feed.wait(FEED_WAIT) {
+                        Ok(changed) => {
+                            if failing {
+                                log::global(
+                                    Level::Notice,
+                                    "rustflow: the contact-centre change feed is back",
+                                );
+                                failing = false;
+                            }
+                            if changed {
+                                centre.poke();
+                            }
+                        }
+                        Err(e) => {
+                            if !failing {
+                                log::global(
+                                    Level::Warning,
+                                    &format!("rustflow: contact-centre change feed: {e}"),
+                                );
+                                failing = true;
+                            }
+                            std::thread::sleep(FEED_WAIT);
+                        }
+                    }
+                }
+            }));
+            if run.is_err() {
+                log::global(
+                    Level::Critical,
+                    "rustflow: the contact-centre change feed panicked and stopped; changes made elsewhere are seen within 2 s",
+                );
+            }
+        });
+    match spawned {
+        Ok(handle) => *FEED.lock() = Some(handle),
+        Err(e) => log::global(
+            Level::Error,
+            &format!("rustflow: cannot start the contact-centre change feed: {e}"),
+        ),
+    }
+}
+
 /// Stops the dispatcher and closes the store at unload.
 pub fn close() {
     let opened = CENTRE.lock().take();
@@ -122,8 +191,10 @@ pub fn close() {
             );
         }
     }
-    if let Some(handle) = DISPATCHER.lock().take() {
-        let _ = handle.join();
+    for thread in [&DISPATCHER, &FEED] {
+        if let Some(handle) = thread.lock().take() {
+            let _ = handle.join();
+        }
     }
 }
 
