@@ -222,7 +222,10 @@ impl Centre {
             }
             Err(e) => log::global(
                 Level::Warning,
-                &format!("rustflow: contact-centre heartbeat of node {}: {e}", self.node),
+                &format!(
+                    "rustflow: contact-centre heartbeat of node {}: {e}",
+                    self.node
+                ),
             ),
         }
         beat.next = now + HEARTBEAT_MS;
