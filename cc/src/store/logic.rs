@@ -582,7 +582,12 @@ pub(crate) fn answered(tx: &mut dyn Tx, attempt: i64, agent: &str, now: Ms) -> S
         args![agent, attempt, now],
     )?;
     if won == 0 {
-        return Ok(false);
+        // The same answer written before (a retry after a lost reply) is still a win.
+        let already = tx.row(
+            "SELECT id FROM cc_attempts WHERE id = ?1 AND state = 'bridged' AND agent_id = ?2",
+            args![attempt, agent],
+        )?;
+        return Ok(already.is_some());
     }
     let updated = tx.exec(
         "UPDATE cc_attempts SET state = 'bridged', agent_id = ?2, bridged_at_ms = ?3, lease_until_ms = NULL, \

@@ -315,8 +315,8 @@ pub fn missed_and_wrap_up(open: Open<'_>) {
     );
 }
 
-/// An agent who answered but was gone before the caller was connected: the caller is back
-/// in its place and the agent rests as after a missed offer; a `missed` naming another agent
+/// An answer is idempotent. An agent who answered but was gone before the caller was
+/// connected: the caller is back in its place and the agent rests as after a missed offer; a `missed` naming another agent
 /// changes nothing.
 pub fn answered_then_gone(open: Open<'_>) {
     let store = open();
@@ -326,6 +326,9 @@ pub fn answered_then_gone(open: Open<'_>) {
     let offer = d.pass(&*store, T0).unwrap().offers.remove(0);
     assert_eq!(offer.agents[0].id, "a1");
     assert!(store.answered(attempt, "a1", T0 + 2_000).unwrap());
+    // The same answer again (a retry after a lost reply) still wins; another agent does not.
+    assert!(store.answered(attempt, "a1", T0 + 2_100).unwrap());
+    assert!(!store.answered(attempt, "a2", T0 + 2_100).unwrap());
     assert!(
         store
             .missed(attempt, &["a2".into()], "agent_hangup", T0 + 2_500)
