@@ -23,6 +23,8 @@ pub const NODES: [&str; 2] = ["node-a", "node-b"];
 pub const PATIENCE: Duration = Duration::from_secs(120);
 /// How often a node heartbeats (the module: a fifth of the lease).
 pub const HEARTBEAT: Duration = Duration::from_millis(200);
+/// The longest a node sleeps when nothing wakes it.
+const SAFETY_TICK: Duration = Duration::from_millis(500);
 
 pub fn open(spec: &str) -> Box<dyn Store> {
     rustflow_cc::store::open(spec).unwrap_or_else(|e| panic!("{spec}: {e}"))
@@ -190,14 +192,17 @@ fn node(name: &str, spec: &str, (talk_min, talk_max): (u64, u64)) -> ExitCode {
                 return ExitCode::SUCCESS;
             }
         }
-        // Asleep until another node changes something or the next conversation ends.
+        // Asleep until another node changes something or the next conversation ends (the
+        // feed is what wakes a node for another node's caller or freed agent; the cap is a
+        // safety tick, as in the module).
         let wait = talking
             .values()
             .min()
-            .map_or(Duration::from_millis(20), |end| {
+            .map_or(SAFETY_TICK, |end| {
                 end.saturating_duration_since(Instant::now())
             })
-            .min(Duration::from_millis(20));
+            .min(SAFETY_TICK)
+            .min(next_beat.saturating_duration_since(Instant::now()));
         if !wait.is_zero() {
             let _ = feed.wait(wait);
         }
