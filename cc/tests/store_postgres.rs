@@ -39,6 +39,7 @@ suite_on_postgres!(
     order_timeout_and_resume,
     eight_threads_never_double_reserve,
     lost_nodes_are_released,
+    concurrent_janitors_report_a_loss_once,
     change_feed_wakes_other_handles,
 );
 

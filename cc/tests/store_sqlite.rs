@@ -56,6 +56,10 @@ fn lost_nodes_are_released() {
     with_fresh_file(suite::lost_nodes_are_released);
 }
 #[test]
+fn concurrent_janitors_report_a_loss_once() {
+    with_fresh_file(suite::concurrent_janitors_report_a_loss_once);
+}
+#[test]
 fn change_feed_wakes_other_handles() {
     with_fresh_file(suite::change_feed_wakes_other_handles);
 }

@@ -975,6 +975,32 @@ fn closed_row(tx: &mut dyn Tx, attempt: i64) -> StoreResult<(i64, String, String
 pub(crate) fn janitor(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResult<Janitor> {
     let mut out = Janitor::default();
     let skip = tx.skip_locked();
+    let setup = cache.get(tx)?;
+    // Nodes that stopped heartbeating: their calls are gone with them. First, before this
+    // pass holds any other attempt: closing them waits for attempts a caller's side is
+    // writing, and nothing that waits for this pass may hold one (no deadlock). Two
+    // janitors take different nodes (SKIP LOCKED).
+    let lost = tx.texts(
+        &format!("SELECT node FROM cc_nodes WHERE heartbeat_ms < ?1 ORDER BY node {skip}"),
+        args![now - NODE_LEASE_MS],
+    )?;
+    for node in lost {
+        let open = tx.ints(
+            "SELECT id FROM cc_attempts WHERE node = ?1 AND state <> 'left' ORDER BY id",
+            args![&node],
+        )?;
+        let mut closed = 0;
+        for attempt in &open {
+            // One its caller's side ended meanwhile keeps that ending.
+            if leave_in(tx, &setup, *attempt, NODE_LOST, now)? == NODE_LOST {
+                out.closed.push(closed_row(tx, *attempt)?);
+                closed += 1;
+            }
+        }
+        // Reported once: the node is known again only when it heartbeats again.
+        tx.exec("DELETE FROM cc_nodes WHERE node = ?1", args![&node])?;
+        out.lost_nodes.push((node, closed));
+    }
     // Offers whose lease ran out: the caller's side never reported.
     let expired = tx.ints(
         &format!(
@@ -990,25 +1016,6 @@ pub(crate) fn janitor(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResu
             args![attempt],
         )?;
         out.expired_offers.push((attempt, agents));
-    }
-    let setup = cache.get(tx)?;
-    // Nodes that stopped heartbeating: their calls are gone with them.
-    let lost = tx.texts(
-        &format!("SELECT node FROM cc_nodes WHERE heartbeat_ms < ?1 ORDER BY node {skip}"),
-        args![now - NODE_LEASE_MS],
-    )?;
-    for node in lost {
-        let open = tx.ints(
-            "SELECT id FROM cc_attempts WHERE node = ?1 AND state <> 'left' ORDER BY id",
-            args![&node],
-        )?;
-        for attempt in &open {
-            leave_in(tx, &setup, *attempt, NODE_LOST, now)?;
-            out.closed.push(closed_row(tx, *attempt)?);
-        }
-        // Reported once: the node is known again only when it heartbeats again.
-        tx.exec("DELETE FROM cc_nodes WHERE node = ?1", args![&node])?;
-        out.lost_nodes.push((node, open.len()));
     }
     // Max wait.
     let due = tx.ints(
@@ -1038,10 +1045,14 @@ pub(crate) fn janitor(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResu
             out.closed.push(closed_row(tx, attempt)?);
         }
     }
-    // What this statement changed is what it reports: two janitors never both report one.
+    // What this statement changed is what it reports: two janitors never both report one,
+    // and an agent another transaction holds is left to the next pass.
     out.rested = tx.texts(
-        "UPDATE cc_agents SET state = 'waiting', state_since_ms = ready_at_ms, ready_at_ms = NULL, \
-         version = version + 1 WHERE state IN ('wrap_time', 'missed') AND ready_at_ms <= ?1 RETURNING id",
+        &format!(
+            "UPDATE cc_agents SET state = 'waiting', state_since_ms = ready_at_ms, ready_at_ms = NULL, \
+             version = version + 1 WHERE id IN (SELECT id FROM cc_agents \
+             WHERE state IN ('wrap_time', 'missed') AND ready_at_ms <= ?1 {skip}) RETURNING id"
+        ),
         args![now],
     )?;
     out.rested.sort();

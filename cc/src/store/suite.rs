@@ -662,6 +662,60 @@ pub fn lost_nodes_are_released(open: Open<'_>) {
     );
 }
 
+/// Four handles run the janitor at once while three nodes are lost: each loss and each
+/// attempt is reported by exactly one of them, and nothing is left open.
+pub fn concurrent_janitors_report_a_loss_once(open: Open<'_>) {
+    let store = open();
+    provision(
+        &*store,
+        r#"{"queues": [{"id": "q", "max_wait_secs": 0}], "agents": [], "tiers": []}"#,
+        T0,
+    );
+    for n in 0..3 {
+        let node = format!("node-{n}");
+        store.heartbeat(&node, T0).unwrap();
+        for c in 0..20 {
+            join_on(&*store, &format!("c{n}-{c}"), &node, T0);
+        }
+    }
+    let reports: Mutex<Vec<Janitor>> = Mutex::default();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let handle = open();
+            let reports = &reports;
+            scope.spawn(move || {
+                for step in 0..5 {
+                    let j = handle.janitor(T0 + NODE_LEASE_MS + 1 + step).unwrap();
+                    reports.lock().push(j);
+                }
+            });
+        }
+    });
+    let reports = reports.into_inner();
+    let mut lost: Vec<(String, usize)> =
+        reports.iter().flat_map(|j| j.lost_nodes.clone()).collect();
+    lost.sort();
+    assert_eq!(
+        lost,
+        (0..3)
+            .map(|n| (format!("node-{n}"), 20))
+            .collect::<Vec<_>>()
+    );
+    let mut closed: Vec<i64> = reports
+        .iter()
+        .flat_map(|j| j.closed.iter().map(|c| c.0))
+        .collect();
+    closed.sort();
+    closed.dedup();
+    assert_eq!(closed.len(), 60, "every attempt reported once");
+    assert_eq!(
+        reports.iter().map(|j| j.closed.len()).sum::<usize>(),
+        60,
+        "and by one janitor only"
+    );
+    assert!(store.waiting().unwrap().is_empty());
+}
+
 /// The change feed of one handle wakes when another handle writes, within a bounded time,
 /// and stays quiet while nobody writes.
 pub fn change_feed_wakes_other_handles(open: Open<'_>) {
@@ -707,5 +761,6 @@ pub fn run_all(open: Open<'_>) {
     order_timeout_and_resume(open);
     eight_threads_never_double_reserve(open);
     lost_nodes_are_released(open);
+    concurrent_janitors_report_a_loss_once(open);
     change_feed_wakes_other_handles(open);
 }
