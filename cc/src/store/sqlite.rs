@@ -160,6 +160,8 @@ impl SqliteStore {
 
     fn prepare(mut conn: Connection, name: String, file: bool) -> StoreResult<SqliteStore> {
         conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
+        // Every statement the shared semantics run stays prepared (a few dozen).
+        conn.set_prepared_statement_cache_capacity(128);
         if file {
             let mode: String = conn
                 .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
