@@ -52,6 +52,10 @@ fn eight_threads_never_double_reserve() {
 }
 
 #[test]
+fn callers_for_one_agent_wait_for_it() {
+    with_fresh_file(suite::callers_for_one_agent_wait_for_it);
+}
+#[test]
 fn lost_nodes_are_released() {
     with_fresh_file(suite::lost_nodes_are_released);
 }

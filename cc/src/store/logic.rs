@@ -373,14 +373,24 @@ pub(crate) fn agents(tx: &mut dyn Tx) -> StoreResult<Vec<AgentView>> {
     Ok(out)
 }
 
+/// Every agent's status, read at once (agent id → status).
+fn statuses(tx: &mut dyn Tx) -> StoreResult<BTreeMap<String, String>> {
+    tx.rows("SELECT id, status FROM cc_agents", &[])?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.text(1)?)))
+        .collect()
+}
+
 fn online_agents(tx: &mut dyn Tx, setup: &Setup, queue: &Queue) -> StoreResult<usize> {
-    let mut n = 0;
-    for agent in setup.agents.iter().filter(|a| serves(setup, queue, a)) {
-        if agent_status(tx, &agent.id)?.as_deref() == Some("online") {
-            n += 1;
-        }
-    }
-    Ok(n)
+    let online: BTreeSet<String> = tx
+        .texts("SELECT id FROM cc_agents WHERE status = 'online'", &[])?
+        .into_iter()
+        .collect();
+    Ok(setup
+        .agents
+        .iter()
+        .filter(|a| online.contains(&a.id) && serves(setup, queue, a))
+        .count())
 }
 
 pub(crate) fn join(
@@ -857,16 +867,25 @@ pub(crate) fn dispatch_view(
             attempts.push(waiting_attempt(r)?);
         }
     }
-    for agent in &agents {
+    // Callers waiting for one agent: the first of each free agent (one query, not one per
+    // agent: on PostgreSQL each is a round trip).
+    if !free_ids.is_empty() {
         let rows = tx.rows(
             &format!(
-                "SELECT {WAITING_COLUMNS} FROM cc_attempts WHERE state = 'waiting' AND target_agent = ?1 \
-                 ORDER BY {ORDER_BY_SQL} LIMIT 1"
+                "SELECT {WAITING_COLUMNS} FROM cc_attempts WHERE state = 'waiting' AND target_agent IS NOT NULL \
+                 ORDER BY {ORDER_BY_SQL}"
             ),
-            args![&agent.id],
+            &[],
         )?;
+        let mut served: BTreeSet<String> = BTreeSet::new();
         for r in &rows {
-            attempts.push(waiting_attempt(r)?);
+            let attempt = waiting_attempt(r)?;
+            if let Some(target) = &attempt.target_agent
+                && free_ids.contains(target.as_str())
+                && served.insert(target.clone())
+            {
+                attempts.push(attempt);
+            }
         }
     }
     attempts.sort_by_key(|a| OrderKey {
@@ -1165,9 +1184,10 @@ pub(crate) fn agent_counts(
         )?
         .into_iter()
         .collect();
+    let statuses = statuses(tx)?;
     for agent in setup.agents.iter().filter(|a| serves(&setup, q, a)) {
         counts.count += 1;
-        match agent_status(tx, &agent.id)?.as_deref() {
+        match statuses.get(&agent.id).map(String::as_str) {
             Some("online") => counts.online += 1,
             Some("pause") => counts.pause += 1,
             _ => counts.offline += 1,

@@ -523,6 +523,48 @@ pub fn eight_threads_never_double_reserve(open: Open<'_>) {
     );
 }
 
+/// Callers waiting for one agent (`joinAgent`) are offered that agent only, the earliest
+/// first, and the next one when it is free again.
+pub fn callers_for_one_agent_wait_for_it(open: Open<'_>) {
+    let store = open();
+    provision(&*store, ONE_QUEUE, T0);
+    let for_a1 = |call: &str, now: Ms| {
+        joined(
+            store
+                .join(
+                    &JoinRequest {
+                        target_agent: Some("1001".into()),
+                        call_id: call.into(),
+                        node: "node-1".into(),
+                        variables: "{}".into(),
+                        ..JoinRequest::default()
+                    },
+                    now,
+                )
+                .unwrap(),
+        )
+    };
+    let first = for_a1("t1", T0);
+    let second = for_a1("t2", T0 + 1);
+    let mut d = Distributor::new(1);
+    let offers = d.pass(&*store, T0 + 2).unwrap().offers;
+    let offered: Vec<(i64, &str)> = offers
+        .iter()
+        .map(|o| (o.attempt, o.agents[0].id.as_str()))
+        .collect();
+    assert_eq!(offered, vec![(first, "a1")], "a2 is free but not asked for");
+    assert!(store.answered(first, "a1", T0 + 3).unwrap());
+    assert_eq!(store.leave(first, "success", T0 + 4).unwrap(), "success");
+    let offers = d.pass(&*store, T0 + 5).unwrap().offers;
+    assert_eq!(
+        offers
+            .iter()
+            .map(|o| (o.attempt, o.agents[0].id.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(second, "a1")]
+    );
+}
+
 fn join_on(store: &dyn Store, call: &str, node: &str, now: Ms) -> i64 {
     joined(
         store
@@ -760,6 +802,7 @@ pub fn run_all(open: Open<'_>) {
     answered_then_gone(open);
     order_timeout_and_resume(open);
     eight_threads_never_double_reserve(open);
+    callers_for_one_agent_wait_for_it(open);
     lost_nodes_are_released(open);
     concurrent_janitors_report_a_loss_once(open);
     change_feed_wakes_other_handles(open);
