@@ -38,6 +38,7 @@ suite_on_postgres!(
     answered_then_gone,
     order_timeout_and_resume,
     eight_threads_never_double_reserve,
+    two_nodes_serve_in_one_order,
     callers_for_one_agent_wait_for_it,
     lost_nodes_are_released,
     concurrent_janitors_report_a_loss_once,

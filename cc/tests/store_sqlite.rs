@@ -52,6 +52,10 @@ fn eight_threads_never_double_reserve() {
 }
 
 #[test]
+fn two_nodes_serve_in_one_order() {
+    with_fresh_file(suite::two_nodes_serve_in_one_order);
+}
+#[test]
 fn callers_for_one_agent_wait_for_it() {
     with_fresh_file(suite::callers_for_one_agent_wait_for_it);
 }

@@ -793,6 +793,95 @@ pub fn change_feed_wakes_other_handles(open: Open<'_>) {
     );
 }
 
+/// Two nodes (own handles, own distributors) serve 1,000 callers of one priority with 20
+/// agents: no agent is offered twice, every attempt is offered and ends exactly once, and
+/// offers follow the one order: when an attempt is offered, fewer callers that joined
+/// before it are still unserved than the two nodes can have claims in flight.
+pub fn two_nodes_serve_in_one_order(open: Open<'_>) {
+    const ATTEMPTS: usize = 1_000;
+    const AGENTS: usize = 20;
+    let store = open();
+    let agents: Vec<String> = (1..=AGENTS)
+        .map(|i| format!(r#"{{"id":"a{i}","extension":"{}"}}"#, 1000 + i))
+        .collect();
+    let tiers: Vec<String> = (1..=AGENTS)
+        .map(|i| format!(r#"{{"queue":"q","agent":"a{i}"}}"#))
+        .collect();
+    provision(
+        &*store,
+        &format!(
+            r#"{{"queues":[{{"id":"q","max_wait_secs":0}}],"agents":[{}],"tiers":[{}]}}"#,
+            agents.join(","),
+            tiers.join(",")
+        ),
+        T0,
+    );
+    let ids: Vec<i64> = (0..ATTEMPTS)
+        .map(|i| join_on(&*store, &format!("c{i}"), "node-1", T0 + i as i64))
+        .collect();
+    let holder: Mutex<BTreeMap<String, i64>> = Mutex::default();
+    let offers: Mutex<Vec<i64>> = Mutex::default();
+    let doubles = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for node in 0..2u64 {
+            let handle = open();
+            let (holder, offers, doubles) = (&holder, &offers, &doubles);
+            scope.spawn(move || {
+                let mut d = Distributor::new(node);
+                let now = T0 + ATTEMPTS as i64;
+                loop {
+                    let pass = d.pass(&*handle, now).unwrap();
+                    if pass.offers.is_empty() {
+                        if handle.waiting().unwrap().is_empty() {
+                            break;
+                        }
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    for offer in pass.offers {
+                        let agent = offer.agents[0].id.clone();
+                        if holder.lock().insert(agent.clone(), offer.attempt).is_some() {
+                            doubles.fetch_add(1, Ordering::Relaxed);
+                        }
+                        offers.lock().push(offer.attempt);
+                        assert!(handle.answered(offer.attempt, &agent, now).unwrap());
+                        holder.lock().remove(&agent);
+                        assert_eq!(
+                            handle.leave(offer.attempt, "success", now).unwrap(),
+                            "success"
+                        );
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(doubles.into_inner(), 0, "an agent was offered twice");
+    let offers = offers.into_inner();
+    let mut once = offers.clone();
+    once.sort();
+    assert_eq!(once, ids, "every attempt offered exactly once");
+    let mut unserved: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
+    let mut worst = 0;
+    for attempt in &offers {
+        let ahead = unserved.range(..*attempt).count();
+        worst = worst.max(ahead);
+        unserved.remove(attempt);
+    }
+    eprintln!("two nodes: at most {worst} earlier callers unserved when an attempt was offered");
+    assert!(
+        worst < 2 * AGENTS,
+        "an attempt was offered while {worst} earlier callers were still unserved"
+    );
+    assert!(
+        store
+            .history(Some("q"), 0)
+            .unwrap()
+            .iter()
+            .all(|r| r.state == AttemptState::Left && r.result.as_deref() == Some("success")),
+        "every attempt ended once, with success"
+    );
+}
+
 /// Every test of the suite, in order.
 pub fn run_all(open: Open<'_>) {
     provisioning_is_all_or_nothing(open);
@@ -802,6 +891,7 @@ pub fn run_all(open: Open<'_>) {
     answered_then_gone(open);
     order_timeout_and_resume(open);
     eight_threads_never_double_reserve(open);
+    two_nodes_serve_in_one_order(open);
     callers_for_one_agent_wait_for_it(open);
     lost_nodes_are_released(open);
     concurrent_janitors_report_a_loss_once(open);
