@@ -196,3 +196,47 @@ fn the_server_going_away_is_a_bounded_error_and_the_pool_recovers() {
         "woken after the outage"
     );
 }
+
+/// A row another connection keeps locked makes an operation fail after the statement
+/// timeout with a clear error, not hang; once the lock is gone the same store goes on.
+#[test]
+fn a_lock_held_elsewhere_is_a_bounded_wait() {
+    let Some(server) = PgServer::start("a_lock_held_elsewhere_is_a_bounded_wait") else {
+        return;
+    };
+    let url = server.database("cc");
+    let store = PgStore::open(&url).unwrap();
+    suite::provision(
+        &store,
+        r#"{"queues":[{"id":"q"}],"agents":[],"tiers":[]}"#,
+        0,
+    );
+    let attempt = join(&store, "c1", suite::T0);
+    let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut stuck = other.transaction().unwrap();
+    stuck
+        .execute(
+            "SELECT id FROM cc_attempts WHERE id = $1 FOR UPDATE",
+            &[&attempt],
+        )
+        .unwrap();
+    let started = Instant::now();
+    let err = store
+        .leave(attempt, "abandoned", suite::T0 + 1)
+        .unwrap_err()
+        .to_string();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "took {took:?}: {err}");
+    assert_eq!(
+        err,
+        format!(
+            "contact-centre store: {}: canceling statement due to statement timeout",
+            store.describe()
+        )
+    );
+    stuck.rollback().unwrap();
+    assert_eq!(
+        store.leave(attempt, "abandoned", suite::T0 + 2).unwrap(),
+        "abandoned"
+    );
+}
