@@ -93,7 +93,20 @@ fn two_nodes_opening_at_once_migrate_once() {
         0,
     );
     assert_eq!(stores[3].setup().unwrap().queues.len(), 1);
-    assert!(!stores[0].describe().contains("password"));
+    let mut raw = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let count =
+        |raw: &mut postgres::Client, sql: &str| -> i64 { raw.query_one(sql, &[]).unwrap().get(0) };
+    assert_eq!(count(&mut raw, "SELECT COUNT(*) FROM cc_schema"), 1);
+    assert_eq!(
+        count(&mut raw, "SELECT version FROM cc_schema"),
+        2,
+        "both migrations"
+    );
+    assert_eq!(
+        count(&mut raw, "SELECT COUNT(*) FROM cc_setup_version"),
+        1,
+        "applied once"
+    );
 }
 
 fn join(store: &dyn Store, call: &str, now: i64) -> i64 {
