@@ -52,8 +52,20 @@ fn eight_threads_never_double_reserve() {
 }
 
 #[test]
+fn two_nodes_serve_in_one_order() {
+    with_fresh_file(suite::two_nodes_serve_in_one_order);
+}
+#[test]
+fn callers_for_one_agent_wait_for_it() {
+    with_fresh_file(suite::callers_for_one_agent_wait_for_it);
+}
+#[test]
 fn lost_nodes_are_released() {
     with_fresh_file(suite::lost_nodes_are_released);
+}
+#[test]
+fn concurrent_janitors_report_a_loss_once() {
+    with_fresh_file(suite::concurrent_janitors_report_a_loss_once);
 }
 #[test]
 fn change_feed_wakes_other_handles() {

@@ -373,14 +373,24 @@ pub(crate) fn agents(tx: &mut dyn Tx) -> StoreResult<Vec<AgentView>> {
     Ok(out)
 }
 
+/// Every agent's status, read at once (agent id → status).
+fn statuses(tx: &mut dyn Tx) -> StoreResult<BTreeMap<String, String>> {
+    tx.rows("SELECT id, status FROM cc_agents", &[])?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.text(1)?)))
+        .collect()
+}
+
 fn online_agents(tx: &mut dyn Tx, setup: &Setup, queue: &Queue) -> StoreResult<usize> {
-    let mut n = 0;
-    for agent in setup.agents.iter().filter(|a| serves(setup, queue, a)) {
-        if agent_status(tx, &agent.id)?.as_deref() == Some("online") {
-            n += 1;
-        }
-    }
-    Ok(n)
+    let online: BTreeSet<String> = tx
+        .texts("SELECT id FROM cc_agents WHERE status = 'online'", &[])?
+        .into_iter()
+        .collect();
+    Ok(setup
+        .agents
+        .iter()
+        .filter(|a| online.contains(&a.id) && serves(setup, queue, a))
+        .count())
 }
 
 pub(crate) fn join(
@@ -862,16 +872,25 @@ pub(crate) fn dispatch_view(
             attempts.push(waiting_attempt(r)?);
         }
     }
-    for agent in &agents {
+    // Callers waiting for one agent: the first of each free agent (one query, not one per
+    // agent: on PostgreSQL each is a round trip).
+    if !free_ids.is_empty() {
         let rows = tx.rows(
             &format!(
-                "SELECT {WAITING_COLUMNS} FROM cc_attempts WHERE state = 'waiting' AND target_agent = ?1 \
-                 ORDER BY {ORDER_BY_SQL} LIMIT 1"
+                "SELECT {WAITING_COLUMNS} FROM cc_attempts WHERE state = 'waiting' AND target_agent IS NOT NULL \
+                 ORDER BY {ORDER_BY_SQL}"
             ),
-            args![&agent.id],
+            &[],
         )?;
+        let mut served: BTreeSet<String> = BTreeSet::new();
         for r in &rows {
-            attempts.push(waiting_attempt(r)?);
+            let attempt = waiting_attempt(r)?;
+            if let Some(target) = &attempt.target_agent
+                && free_ids.contains(target.as_str())
+                && served.insert(target.clone())
+            {
+                attempts.push(attempt);
+            }
         }
     }
     attempts.sort_by_key(|a| OrderKey {
@@ -980,6 +999,32 @@ fn closed_row(tx: &mut dyn Tx, attempt: i64) -> StoreResult<(i64, String, String
 pub(crate) fn janitor(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResult<Janitor> {
     let mut out = Janitor::default();
     let skip = tx.skip_locked();
+    let setup = cache.get(tx)?;
+    // Nodes that stopped heartbeating: their calls are gone with them. First, before this
+    // pass holds any other attempt: closing them waits for attempts a caller's side is
+    // writing, and nothing that waits for this pass may hold one (no deadlock). Two
+    // janitors take different nodes (SKIP LOCKED).
+    let lost = tx.texts(
+        &format!("SELECT node FROM cc_nodes WHERE heartbeat_ms < ?1 ORDER BY node {skip}"),
+        args![now - NODE_LEASE_MS],
+    )?;
+    for node in lost {
+        let open = tx.ints(
+            "SELECT id FROM cc_attempts WHERE node = ?1 AND state <> 'left' ORDER BY id",
+            args![&node],
+        )?;
+        let mut closed = 0;
+        for attempt in &open {
+            // One its caller's side ended meanwhile keeps that ending.
+            if leave_in(tx, &setup, *attempt, NODE_LOST, now)? == NODE_LOST {
+                out.closed.push(closed_row(tx, *attempt)?);
+                closed += 1;
+            }
+        }
+        // Reported once: the node is known again only when it heartbeats again.
+        tx.exec("DELETE FROM cc_nodes WHERE node = ?1", args![&node])?;
+        out.lost_nodes.push((node, closed));
+    }
     // Offers whose lease ran out: the caller's side never reported.
     let expired = tx.ints(
         &format!(
@@ -995,25 +1040,6 @@ pub(crate) fn janitor(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResu
             args![attempt],
         )?;
         out.expired_offers.push((attempt, agents));
-    }
-    let setup = cache.get(tx)?;
-    // Nodes that stopped heartbeating: their calls are gone with them.
-    let lost = tx.texts(
-        &format!("SELECT node FROM cc_nodes WHERE heartbeat_ms < ?1 ORDER BY node {skip}"),
-        args![now - NODE_LEASE_MS],
-    )?;
-    for node in lost {
-        let open = tx.ints(
-            "SELECT id FROM cc_attempts WHERE node = ?1 AND state <> 'left' ORDER BY id",
-            args![&node],
-        )?;
-        for attempt in &open {
-            leave_in(tx, &setup, *attempt, NODE_LOST, now)?;
-            out.closed.push(closed_row(tx, *attempt)?);
-        }
-        // Reported once: the node is known again only when it heartbeats again.
-        tx.exec("DELETE FROM cc_nodes WHERE node = ?1", args![&node])?;
-        out.lost_nodes.push((node, open.len()));
     }
     // Max wait.
     let due = tx.ints(
@@ -1043,10 +1069,14 @@ pub(crate) fn janitor(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResu
             out.closed.push(closed_row(tx, attempt)?);
         }
     }
-    // What this statement changed is what it reports: two janitors never both report one.
+    // What this statement changed is what it reports: two janitors never both report one,
+    // and an agent another transaction holds is left to the next pass.
     out.rested = tx.texts(
-        "UPDATE cc_agents SET state = 'waiting', state_since_ms = ready_at_ms, ready_at_ms = NULL, \
-         version = version + 1 WHERE state IN ('wrap_time', 'missed') AND ready_at_ms <= ?1 RETURNING id",
+        &format!(
+            "UPDATE cc_agents SET state = 'waiting', state_since_ms = ready_at_ms, ready_at_ms = NULL, \
+             version = version + 1 WHERE id IN (SELECT id FROM cc_agents \
+             WHERE state IN ('wrap_time', 'missed') AND ready_at_ms <= ?1 {skip}) RETURNING id"
+        ),
         args![now],
     )?;
     out.rested.sort();
@@ -1159,9 +1189,10 @@ pub(crate) fn agent_counts(
         )?
         .into_iter()
         .collect();
+    let statuses = statuses(tx)?;
     for agent in setup.agents.iter().filter(|a| serves(&setup, q, a)) {
         counts.count += 1;
-        match agent_status(tx, &agent.id)?.as_deref() {
+        match statuses.get(&agent.id).map(String::as_str) {
             Some("online") => counts.online += 1,
             Some("pause") => counts.pause += 1,
             _ => counts.offline += 1,

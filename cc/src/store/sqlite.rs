@@ -2,9 +2,11 @@
 //!
 //! Every method is one `BEGIN IMMEDIATE` transaction, so a connection that writes holds
 //! the write lock from its first read: two processes or threads with their own connections
-//! on one file serialise, and a claim's conditional updates decide who won. Provisioned
+//! on one file serialise, and a claim's conditional reads decide who won. Provisioned
 //! entities are stored as their JSON definition (the model's serde shape), runtime columns
-//! beside them; migrations are numbered and applied at open.
+//! beside them; migrations are numbered and applied at open. What each method does is the
+//! shared `logic` (the same for PostgreSQL); this file connects, migrates, runs
+//! transactions and polls for other writers (the change feed).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -160,6 +162,8 @@ impl SqliteStore {
 
     fn prepare(mut conn: Connection, name: String, file: bool) -> StoreResult<SqliteStore> {
         conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
+        // Every statement the shared semantics run stays prepared (a few dozen).
+        conn.set_prepared_statement_cache_capacity(128);
         if file {
             let mode: String = conn
                 .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))

@@ -526,6 +526,48 @@ pub fn eight_threads_never_double_reserve(open: Open<'_>) {
     );
 }
 
+/// Callers waiting for one agent (`joinAgent`) are offered that agent only, the earliest
+/// first, and the next one when it is free again.
+pub fn callers_for_one_agent_wait_for_it(open: Open<'_>) {
+    let store = open();
+    provision(&*store, ONE_QUEUE, T0);
+    let for_a1 = |call: &str, now: Ms| {
+        joined(
+            store
+                .join(
+                    &JoinRequest {
+                        target_agent: Some("1001".into()),
+                        call_id: call.into(),
+                        node: "node-1".into(),
+                        variables: "{}".into(),
+                        ..JoinRequest::default()
+                    },
+                    now,
+                )
+                .unwrap(),
+        )
+    };
+    let first = for_a1("t1", T0);
+    let second = for_a1("t2", T0 + 1);
+    let mut d = Distributor::new(1);
+    let offers = d.pass(&*store, T0 + 2).unwrap().offers;
+    let offered: Vec<(i64, &str)> = offers
+        .iter()
+        .map(|o| (o.attempt, o.agents[0].id.as_str()))
+        .collect();
+    assert_eq!(offered, vec![(first, "a1")], "a2 is free but not asked for");
+    assert!(store.answered(first, "a1", T0 + 3).unwrap());
+    assert_eq!(store.leave(first, "success", T0 + 4).unwrap(), "success");
+    let offers = d.pass(&*store, T0 + 5).unwrap().offers;
+    assert_eq!(
+        offers
+            .iter()
+            .map(|o| (o.attempt, o.agents[0].id.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(second, "a1")]
+    );
+}
+
 fn join_on(store: &dyn Store, call: &str, node: &str, now: Ms) -> i64 {
     joined(
         store
@@ -665,6 +707,60 @@ pub fn lost_nodes_are_released(open: Open<'_>) {
     );
 }
 
+/// Four handles run the janitor at once while three nodes are lost: each loss and each
+/// attempt is reported by exactly one of them, and nothing is left open.
+pub fn concurrent_janitors_report_a_loss_once(open: Open<'_>) {
+    let store = open();
+    provision(
+        &*store,
+        r#"{"queues": [{"id": "q", "max_wait_secs": 0}], "agents": [], "tiers": []}"#,
+        T0,
+    );
+    for n in 0..3 {
+        let node = format!("node-{n}");
+        store.heartbeat(&node, T0).unwrap();
+        for c in 0..20 {
+            join_on(&*store, &format!("c{n}-{c}"), &node, T0);
+        }
+    }
+    let reports: Mutex<Vec<Janitor>> = Mutex::default();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let handle = open();
+            let reports = &reports;
+            scope.spawn(move || {
+                for step in 0..5 {
+                    let j = handle.janitor(T0 + NODE_LEASE_MS + 1 + step).unwrap();
+                    reports.lock().push(j);
+                }
+            });
+        }
+    });
+    let reports = reports.into_inner();
+    let mut lost: Vec<(String, usize)> =
+        reports.iter().flat_map(|j| j.lost_nodes.clone()).collect();
+    lost.sort();
+    assert_eq!(
+        lost,
+        (0..3)
+            .map(|n| (format!("node-{n}"), 20))
+            .collect::<Vec<_>>()
+    );
+    let mut closed: Vec<i64> = reports
+        .iter()
+        .flat_map(|j| j.closed.iter().map(|c| c.0))
+        .collect();
+    closed.sort();
+    closed.dedup();
+    assert_eq!(closed.len(), 60, "every attempt reported once");
+    assert_eq!(
+        reports.iter().map(|j| j.closed.len()).sum::<usize>(),
+        60,
+        "and by one janitor only"
+    );
+    assert!(store.waiting().unwrap().is_empty());
+}
+
 /// The change feed of one handle wakes when another handle writes, within a bounded time,
 /// and stays quiet while nobody writes.
 pub fn change_feed_wakes_other_handles(open: Open<'_>) {
@@ -700,6 +796,95 @@ pub fn change_feed_wakes_other_handles(open: Open<'_>) {
     );
 }
 
+/// Two nodes (own handles, own distributors) serve 1,000 callers of one priority with 20
+/// agents: no agent is offered twice, every attempt is offered and ends exactly once, and
+/// offers follow the one order: when an attempt is offered, fewer callers that joined
+/// before it are still unserved than the two nodes can have claims in flight.
+pub fn two_nodes_serve_in_one_order(open: Open<'_>) {
+    const ATTEMPTS: usize = 1_000;
+    const AGENTS: usize = 20;
+    let store = open();
+    let agents: Vec<String> = (1..=AGENTS)
+        .map(|i| format!(r#"{{"id":"a{i}","extension":"{}"}}"#, 1000 + i))
+        .collect();
+    let tiers: Vec<String> = (1..=AGENTS)
+        .map(|i| format!(r#"{{"queue":"q","agent":"a{i}"}}"#))
+        .collect();
+    provision(
+        &*store,
+        &format!(
+            r#"{{"queues":[{{"id":"q","max_wait_secs":0}}],"agents":[{}],"tiers":[{}]}}"#,
+            agents.join(","),
+            tiers.join(",")
+        ),
+        T0,
+    );
+    let ids: Vec<i64> = (0..ATTEMPTS)
+        .map(|i| join_on(&*store, &format!("c{i}"), "node-1", T0 + i as i64))
+        .collect();
+    let holder: Mutex<BTreeMap<String, i64>> = Mutex::default();
+    let offers: Mutex<Vec<i64>> = Mutex::default();
+    let doubles = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for node in 0..2u64 {
+            let handle = open();
+            let (holder, offers, doubles) = (&holder, &offers, &doubles);
+            scope.spawn(move || {
+                let mut d = Distributor::new(node);
+                let now = T0 + ATTEMPTS as i64;
+                loop {
+                    let pass = d.pass(&*handle, now).unwrap();
+                    if pass.offers.is_empty() {
+                        if handle.waiting().unwrap().is_empty() {
+                            break;
+                        }
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    for offer in pass.offers {
+                        let agent = offer.agents[0].id.clone();
+                        if holder.lock().insert(agent.clone(), offer.attempt).is_some() {
+                            doubles.fetch_add(1, Ordering::Relaxed);
+                        }
+                        offers.lock().push(offer.attempt);
+                        assert!(handle.answered(offer.attempt, &agent, now).unwrap());
+                        holder.lock().remove(&agent);
+                        assert_eq!(
+                            handle.leave(offer.attempt, "success", now).unwrap(),
+                            "success"
+                        );
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(doubles.into_inner(), 0, "an agent was offered twice");
+    let offers = offers.into_inner();
+    let mut once = offers.clone();
+    once.sort();
+    assert_eq!(once, ids, "every attempt offered exactly once");
+    let mut unserved: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
+    let mut worst = 0;
+    for attempt in &offers {
+        let ahead = unserved.range(..*attempt).count();
+        worst = worst.max(ahead);
+        unserved.remove(attempt);
+    }
+    eprintln!("two nodes: at most {worst} earlier callers unserved when an attempt was offered");
+    assert!(
+        worst < 2 * AGENTS,
+        "an attempt was offered while {worst} earlier callers were still unserved"
+    );
+    assert!(
+        store
+            .history(Some("q"), 0)
+            .unwrap()
+            .iter()
+            .all(|r| r.state == AttemptState::Left && r.result.as_deref() == Some("success")),
+        "every attempt ended once, with success"
+    );
+}
+
 /// Every test of the suite, in order.
 pub fn run_all(open: Open<'_>) {
     provisioning_is_all_or_nothing(open);
@@ -709,6 +894,9 @@ pub fn run_all(open: Open<'_>) {
     answered_then_gone(open);
     order_timeout_and_resume(open);
     eight_threads_never_double_reserve(open);
+    two_nodes_serve_in_one_order(open);
+    callers_for_one_agent_wait_for_it(open);
     lost_nodes_are_released(open);
+    concurrent_janitors_report_a_loss_once(open);
     change_feed_wakes_other_handles(open);
 }
