@@ -68,6 +68,10 @@ fn concurrent_janitors_report_a_loss_once() {
     with_fresh_file(suite::concurrent_janitors_report_a_loss_once);
 }
 #[test]
+fn an_outage_of_the_store_loses_no_live_node() {
+    with_fresh_file(suite::an_outage_of_the_store_loses_no_live_node);
+}
+#[test]
 fn change_feed_wakes_other_handles() {
     with_fresh_file(suite::change_feed_wakes_other_handles);
 }

@@ -1004,8 +1004,15 @@ pub(crate) fn janitor(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResu
     // pass holds any other attempt: closing them waits for attempts a caller's side is
     // writing, and nothing that waits for this pass may hold one (no deadlock). Two
     // janitors take different nodes (SKIP LOCKED).
+    // Only while some node has been alive for a whole lease: after an outage of the store
+    // itself every heartbeat is old, and the nodes that come back first must not close the
+    // callers of those that come back a moment later.
     let lost = tx.texts(
-        &format!("SELECT node FROM cc_nodes WHERE heartbeat_ms < ?1 ORDER BY node {skip}"),
+        &format!(
+            "SELECT node FROM cc_nodes WHERE heartbeat_ms < ?1 \
+             AND EXISTS (SELECT 1 FROM cc_nodes WHERE heartbeat_ms >= ?1 AND alive_since_ms <= ?1) \
+             ORDER BY node {skip}"
+        ),
         args![now - NODE_LEASE_MS],
     )?;
     for node in lost {
@@ -1083,7 +1090,7 @@ pub(crate) fn janitor(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResu
     Ok(out)
 }
 
-pub(crate) fn next_due(tx: &mut dyn Tx, cache: &SetupCache) -> StoreResult<Option<Ms>> {
+pub(crate) fn next_due(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResult<Option<Ms>> {
     let mut due: Option<Ms> = None;
     let mut take = |v: Option<Ms>| {
         if let Some(v) = v {
@@ -1097,11 +1104,20 @@ pub(crate) fn next_due(tx: &mut dyn Tx, cache: &SetupCache) -> StoreResult<Optio
     ] {
         take(tx.one(sql, &[])?.opt_int(0)?);
     }
-    // The first node lease that ends (+1: lost means older than the lease).
+    // The first node lease that ends (+1: lost means older than the lease), once some node
+    // has been alive for a whole lease (see `janitor`).
     let heartbeat = tx
         .one("SELECT MIN(heartbeat_ms) FROM cc_nodes", &[])?
         .opt_int(0)?;
-    take(heartbeat.map(|h| h + NODE_LEASE_MS + 1));
+    let watcher = tx
+        .one(
+            "SELECT MIN(alive_since_ms) FROM cc_nodes WHERE heartbeat_ms >= ?1",
+            args![now - NODE_LEASE_MS],
+        )?
+        .opt_int(0)?;
+    if let (Some(h), Some(w)) = (heartbeat, watcher) {
+        take(Some((h + NODE_LEASE_MS + 1).max(w + NODE_LEASE_MS)));
+    }
     let setup = cache.get(tx)?;
     for queue in setup.queues.iter().filter(|q| q.no_agents_timeout_secs > 0) {
         let first = tx
@@ -1135,9 +1151,11 @@ pub(crate) fn close_node(
 
 pub(crate) fn heartbeat(tx: &mut dyn Tx, node: &str, now: Ms) -> StoreResult<()> {
     tx.exec(
-        "INSERT INTO cc_nodes (node, heartbeat_ms) VALUES (?1, ?2) \
-         ON CONFLICT (node) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms",
-        args![node, now],
+        "INSERT INTO cc_nodes (node, heartbeat_ms, alive_since_ms) VALUES (?1, ?2, ?2) \
+         ON CONFLICT (node) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms, \
+         alive_since_ms = CASE WHEN cc_nodes.heartbeat_ms < ?3 THEN excluded.heartbeat_ms \
+         ELSE cc_nodes.alive_since_ms END",
+        args![node, now, now - NODE_LEASE_MS],
     )?;
     Ok(())
 }
@@ -1264,8 +1282,8 @@ macro_rules! sql_store {
             fn janitor(&self, now: Ms) -> StoreResult<Janitor> {
                 self.write(|tx| logic::janitor(tx, &self.cache, now))
             }
-            fn next_due(&self, _now: Ms) -> StoreResult<Option<Ms>> {
-                self.read(|tx| logic::next_due(tx, &self.cache))
+            fn next_due(&self, now: Ms) -> StoreResult<Option<Ms>> {
+                self.read(|tx| logic::next_due(tx, &self.cache, now))
             }
             fn close_node(&self, node: &str, result: &str, now: Ms) -> StoreResult<usize> {
                 self.write(|tx| logic::close_node(tx, &self.cache, node, result, now))

@@ -107,6 +107,9 @@ CREATE INDEX cc_attempts_target ON cc_attempts (target_agent, state);
     r#"
 CREATE TABLE cc_nodes (node TEXT COLLATE "C" PRIMARY KEY, heartbeat_ms BIGINT NOT NULL);
 CREATE INDEX cc_attempts_node ON cc_attempts (node, state);
+"#, // Since when a node has heartbeated without a gap longer than the lease.
+    r#"
+ALTER TABLE cc_nodes ADD COLUMN alive_since_ms BIGINT NOT NULL DEFAULT 0;
 "#,
 ];
 

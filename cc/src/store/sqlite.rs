@@ -100,6 +100,9 @@ CREATE INDEX cc_attempts_target ON cc_attempts (target_agent, state);
 "#,
     r#"
 CREATE TABLE cc_nodes (node TEXT PRIMARY KEY, heartbeat_ms BIGINT NOT NULL);
+"#, // Since when a node has heartbeated without a gap longer than the lease.
+    r#"
+ALTER TABLE cc_nodes ADD COLUMN alive_since_ms BIGINT NOT NULL DEFAULT 0;
 "#,
 ];
 

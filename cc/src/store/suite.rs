@@ -689,7 +689,12 @@ pub fn lost_nodes_are_released(open: Open<'_>) {
     // Reported once.
     let j = store.janitor(T0 + NODE_LEASE_MS + 2).unwrap();
     assert!(j.lost_nodes.is_empty() && j.closed.is_empty(), "{j:?}");
-    // Much later node-1 is lost too; node-3, which never heartbeated, never is.
+    // Much later node-1 is lost too, found by a node alive for a whole lease by then; node-3,
+    // which never heartbeated, never is.
+    store
+        .heartbeat("watcher", T0 + 3_600_000 - NODE_LEASE_MS)
+        .unwrap();
+    store.heartbeat("watcher", T0 + 3_600_000).unwrap();
     let j = store.janitor(T0 + 3_600_000).unwrap();
     assert_eq!(j.lost_nodes, vec![("node-1".to_string(), 1)]);
     assert_eq!(
@@ -707,6 +712,45 @@ pub fn lost_nodes_are_released(open: Open<'_>) {
     );
 }
 
+/// After an outage of the store itself every heartbeat is old: the node that comes back first
+/// loses nobody until it has been alive for a whole lease, so the others can come back too;
+/// one that does not come back by then is lost.
+pub fn an_outage_of_the_store_loses_no_live_node(open: Open<'_>) {
+    let store = open();
+    provision(
+        &*store,
+        r#"{"queues": [{"id": "q", "max_wait_secs": 0}], "agents": [], "tiers": []}"#,
+        T0,
+    );
+    for node in ["node-1", "node-2", "node-3"] {
+        store.heartbeat(node, T0).unwrap();
+        join_on(&*store, &format!("c-{node}"), node, T0);
+    }
+    // Twenty seconds without the store; node-1 is back first, node-2 a moment later, node-3
+    // never.
+    let back = T0 + 20_000;
+    store.heartbeat("node-1", back).unwrap();
+    let j = store.janitor(back).unwrap();
+    assert!(j.lost_nodes.is_empty() && j.closed.is_empty(), "{j:?}");
+    let due = store.next_due(back).unwrap();
+    assert_eq!(
+        due,
+        Some(back + NODE_LEASE_MS),
+        "the loss is due a lease later"
+    );
+    store.heartbeat("node-2", back + 1_500).unwrap();
+    for t in [1_000, 2_000, 3_000, 4_000, 5_000] {
+        store.heartbeat("node-1", back + t).unwrap();
+        if t >= 2_500 {
+            store.heartbeat("node-2", back + t).unwrap();
+        }
+    }
+    let j = store.janitor(back + NODE_LEASE_MS - 1).unwrap();
+    assert!(j.lost_nodes.is_empty(), "{j:?}");
+    let j = store.janitor(back + NODE_LEASE_MS).unwrap();
+    assert_eq!(j.lost_nodes, vec![("node-3".to_string(), 1)]);
+}
+
 /// Four handles run the janitor at once while three nodes are lost: each loss and each
 /// attempt is reported by exactly one of them, and nothing is left open.
 pub fn concurrent_janitors_report_a_loss_once(open: Open<'_>) {
@@ -716,6 +760,9 @@ pub fn concurrent_janitors_report_a_loss_once(open: Open<'_>) {
         r#"{"queues": [{"id": "q", "max_wait_secs": 0}], "agents": [], "tiers": []}"#,
         T0,
     );
+    // The node whose janitors find the losses, alive through the lease.
+    store.heartbeat("watcher", T0).unwrap();
+    store.heartbeat("watcher", T0 + NODE_LEASE_MS).unwrap();
     for n in 0..3 {
         let node = format!("node-{n}");
         store.heartbeat(&node, T0).unwrap();
@@ -898,5 +945,6 @@ pub fn run_all(open: Open<'_>) {
     callers_for_one_agent_wait_for_it(open);
     lost_nodes_are_released(open);
     concurrent_janitors_report_a_loss_once(open);
+    an_outage_of_the_store_loses_no_live_node(open);
     change_feed_wakes_other_handles(open);
 }
