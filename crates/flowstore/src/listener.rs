@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use postgres::NoTls;
 use postgres::fallible_iterator::FallibleIterator;
 
-use crate::{CHANNEL, connection_config, redact};
+use crate::{CHANNEL, META_TABLE, connection_config, redact};
 
 /// How often the thread looks at its stop signal while waiting for notifications.
 const POLL: Duration = Duration::from_millis(200);
@@ -25,9 +25,11 @@ const LAST_RETRY: Duration = Duration::from_secs(10);
 /// What the listener reports to its owner, on the listener's thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenEvent {
-    /// `LISTEN` is in place. `again`: after a lost connection, so pushes may have been
-    /// missed meanwhile (the owner reloads).
-    Listening { again: bool },
+    /// `LISTEN` is in place. `again`: after a lost connection. `revision`: the table's
+    /// revision right after `LISTEN` (None when it cannot be read, e.g. no table yet): a
+    /// push made before — while the owner loaded, or while disconnected — was not heard, so
+    /// the owner compares this with the revision it has.
+    Listening { again: bool, revision: Option<i64> },
     /// One or more pushes were committed; `payload` is the latest one's (its revision).
     Notified { payload: String },
     /// The connection failed or dropped (the URL is shown without its password); the next
@@ -158,7 +160,11 @@ fn listen_once(
     if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")) {
         return lost("LISTEN", &e, false);
     }
-    on_event(ListenEvent::Listening { again });
+    let revision = client
+        .query_one(&format!("SELECT revision FROM {META_TABLE}"), &[])
+        .ok()
+        .map(|row| row.get(0));
+    on_event(ListenEvent::Listening { again, revision });
     let mut last_ping = Instant::now();
     loop {
         if stop_requested(stopped) {
@@ -245,7 +251,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             next(&events, "listening"),
-            ListenEvent::Listening { again: false }
+            ListenEvent::Listening {
+                again: false,
+                revision: Some(0)
+            }
         );
 
         let push = |table: &mut FlowTable, body: &str| {
@@ -273,7 +282,10 @@ mod tests {
         }
         assert_eq!(
             next_not_lost(&events, "listening again"),
-            ListenEvent::Listening { again: true }
+            ListenEvent::Listening {
+                again: true,
+                revision: Some(revision)
+            }
         );
         let mut table = FlowTable::connect(&url).unwrap();
         let revision = push(&mut table, "[2]");
@@ -312,7 +324,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             next(&events, "listening"),
-            ListenEvent::Listening { again: false }
+            ListenEvent::Listening {
+                again: false,
+                revision: None
+            },
+            "no table yet"
         );
         match next(&events, "the caught panic") {
             ListenEvent::Lost { error, .. } => {
@@ -322,7 +338,10 @@ mod tests {
         }
         assert_eq!(
             next(&events, "listening again"),
-            ListenEvent::Listening { again: true }
+            ListenEvent::Listening {
+                again: true,
+                revision: None
+            }
         );
         listener.stop();
     }
