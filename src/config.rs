@@ -79,8 +79,8 @@ pub struct Globals {
 
 /// Every param name the module knows, for the unknown-param report.
 pub const PARAMS: &[&str] = &[
-    "flows-source",
     "flows-dir",
+    "flows-source",
     "media-dir",
     "recordings-dir",
     "default-domain",
@@ -343,6 +343,7 @@ mod tests {
     fn every_param_is_parsed() {
         let params = pairs(&[
             ("flows-dir", "/srv/flows"),
+            ("flows-source", "postgres://flows@db/pbx"),
             ("media-dir", "/srv/media"),
             ("recordings-dir", "/srv/rec"),
             ("default-domain", "example.com"),
@@ -391,6 +392,10 @@ mod tests {
         assert_eq!(c.link_format, LinkFormat::NginxSecureLink);
         assert!(c.step_events);
         assert_eq!(c.store, "postgres://cc@db/cc");
+        assert_eq!(
+            c.flows_source,
+            FlowsSource::Postgres("postgres://flows@db/pbx".into())
+        );
         assert_eq!(c.tts_providers.len(), 1);
         assert_eq!(
             c.tts_for(Some("google"), None).unwrap(),
