@@ -7,11 +7,17 @@ use std::time::{Duration, Instant};
 use pgserver::PgServer;
 use rustflow_flowstore::{FlowTable, StoredFlow};
 use rustflow_harness::*;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-/// A flow that sets `which` to `tag`, so a call shows which version ran.
+/// A flow that sets `which` to `tag` after a playback (where a call can be held), so a
+/// call shows which version it ran to the end.
 fn flow(tag: &str) -> String {
-    format!(r#"[{{"answer": ""}}, {{"set": {{"which": "{tag}"}}}}, {{"hangup": "16"}}]"#)
+    format!(
+        r#"[{{"answer": ""}},
+            {{"playback": {{"files": [{{"type": "tone", "name": "%(20,0,440)"}}]}}}},
+            {{"set": {{"which": "{tag}"}}}},
+            {{"hangup": "16"}}]"#
+    )
 }
 
 /// Pushes `greet` as the CLI does, but without validation when `validated` is false (a row
@@ -65,13 +71,35 @@ fn the_table_is_loaded_and_every_push_reloads_it() {
     );
     assert_eq!(which(&h).as_deref(), Some("one"));
 
-    // A push: the next calls run the new version, within a bounded time.
+    // A push while a call is held in its playback: the next calls run the new version,
+    // within a bounded time, and the held call ends in the version it started with.
+    let held = std::thread::spawn(|| {
+        let session = Session::new(json!({"script": {"play_gate": "held"}}));
+        session.exec("rustflow", "greet");
+        session.info()
+    });
+    FakeCore::wait_until(
+        "the call held in its playback",
+        Duration::from_secs(20),
+        || FakeCore::gate_waiting("held") == 1,
+    );
     let before = version_of(&h);
     let revision = push(&mut table, &flow("two"), true);
     FakeCore::wait_until("the pushed version", Duration::from_secs(20), || {
         version_of(&h) != before
     });
     assert_eq!(which(&h).as_deref(), Some("two"));
+    FakeCore::open_gate("held");
+    let held = held.join().expect("the held call's thread");
+    assert_eq!(
+        held.var("which"),
+        Some("one"),
+        "the call in flight kept its version"
+    );
+    assert_eq!(
+        held.var("rustflow_flow_version").map(Value::from),
+        Some(before)
+    );
     assert!(
         FakeCore::logs_text().contains(&format!(
             "rustflow: reloaded 1 flows from {url} (revision {revision})"
