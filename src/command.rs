@@ -5,6 +5,7 @@ use std::path::Path;
 use rustflow_engine::{FlowSet, compile_file, is_valid_flow_id};
 
 use crate::api::{self, Command, Format};
+use crate::config::FlowsSource;
 use crate::flows_listener;
 use crate::loader;
 use crate::state::{self, Instance, Snapshot};
@@ -73,11 +74,20 @@ fn reload(instance: &Instance, format: Format) -> String {
 }
 
 /// `validate PATH|ID`: a path (has a `/` or ends in `.json`) is a file or directory; anything
-/// else is a flow id in flows-dir.
+/// else is a flow id in flows-dir (with flows from the table, pushes are validated by
+/// `rustflow flow push`).
 fn validate(snapshot: &Snapshot, target: &str, format: Format) -> String {
     let options = loader::compile_options(&snapshot.config);
     let path = if target.contains('/') || target.ends_with(".json") {
         Path::new(target).to_path_buf()
+    } else if let FlowsSource::Postgres(_) = snapshot.config.flows_source {
+        return api::error(
+            format,
+            &format!(
+                "flows come from the flows table of {} (flows-source): validate a file by its path, or see the loaded flow with `rustflow show {target}`",
+                snapshot.config.flows_origin()
+            ),
+        );
     } else if is_valid_flow_id(target) {
         snapshot.config.flows_dir.join(format!("{target}.json"))
     } else {

@@ -105,9 +105,6 @@ struct DeleteArgs {
     /// compiled (use the nodes' `unknown-apps`)
     #[arg(long, value_enum, value_name = "MODE", default_value_t = UnknownAppsMode::Error)]
     unknown_apps: UnknownAppsMode,
-    /// Who deleted (default: $USER@HOSTNAME); recorded nowhere yet, as rows go away
-    #[arg(long, value_name = "NAME")]
-    by: Option<String>,
     /// The flow ids
     #[arg(value_name = "ID", required = true)]
     ids: Vec<String>,
@@ -269,15 +266,12 @@ fn list(args: &ListArgs) -> Result<(), String> {
 fn delete(args: &DeleteArgs) -> Result<(), String> {
     let what = format!("delete {}", args.ids.join(" "));
     let mut table = FlowTable::connect(&args.source.source).map_err(|e| e.to_string())?;
-    let by = args.by.clone().unwrap_or_else(default_pusher);
     let options = CompileOptions {
         unknown_apps: args.unknown_apps.into(),
         ..CompileOptions::default()
     };
     let written = table
-        .delete(&args.ids, &by, |next| {
-            validate(next, &[], &options).map(drop)
-        })
+        .delete(&args.ids, |next| validate(next, &[], &options).map(drop))
         .map_err(|refused| match refused {
             Refused::Invalid(problems) => refusal(&what, &problems),
             Refused::Store(error) => error.to_string(),

@@ -272,10 +272,9 @@ impl FlowTable {
     pub fn delete<E>(
         &mut self,
         ids: &[String],
-        pushed_by: &str,
         validate: impl FnOnce(&[StoredFlow]) -> Result<(), E>,
     ) -> Result<Written<bool>, Refused<E>> {
-        self.change(pushed_by, validate, |current| {
+        self.change("", validate, |current| {
             let next: Vec<StoredFlow> = current
                 .iter()
                 .filter(|flow| !ids.contains(&flow.id))
@@ -290,7 +289,8 @@ impl FlowTable {
     }
 
     /// The one write path of push and delete: lock the revision, read the set, compute the
-    /// next one, validate it, write the difference, bump the revision and notify.
+    /// next one, validate it, write the difference (rows written carry `pushed_by`), bump
+    /// the revision and notify.
     fn change<E, T>(
         &mut self,
         pushed_by: &str,
@@ -473,7 +473,7 @@ mod tests {
         );
 
         let deleted = table
-            .delete(&["b".to_string(), "zz".to_string()], "tester", accept)
+            .delete(&["b".to_string(), "zz".to_string()], accept)
             .unwrap();
         assert_eq!(deleted.revision, 3);
         assert_eq!(deleted.flows, [("b".into(), true), ("zz".into(), false)]);

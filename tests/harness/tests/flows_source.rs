@@ -146,6 +146,13 @@ fn the_table_is_loaded_and_every_push_reloads_it() {
     );
     assert_eq!(which(&h).as_deref(), Some("four"));
 
+    // An id names no file here: validate says where the flows are.
+    let validate = h.api("validate greet").output;
+    assert!(
+        validate.starts_with(&format!("-ERR flows come from the flows table of {url}")),
+        "{validate}"
+    );
+
     let started = Instant::now();
     h.shutdown();
     assert!(
