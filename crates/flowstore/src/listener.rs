@@ -306,6 +306,43 @@ mod tests {
     }
 
     #[test]
+    fn every_node_hears_one_push() {
+        let Some(server) = PgServer::start("every_node_hears_one_push") else {
+            return;
+        };
+        let url = server.database("flows");
+        let mut table = FlowTable::connect(&url).unwrap();
+        let nodes: Vec<(Listener, Receiver<ListenEvent>)> = (0..2)
+            .map(|_| {
+                let (sender, events) = mpsc::channel();
+                let listener = Listener::start(&url, move |event| {
+                    let _ = sender.send(event);
+                })
+                .unwrap();
+                assert!(matches!(
+                    next(&events, "listening"),
+                    ListenEvent::Listening { again: false, .. }
+                ));
+                (listener, events)
+            })
+            .collect();
+        let written = table
+            .push(&[("a".to_string(), "[1]".to_string())], "t", |_| {
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        for (listener, events) in nodes {
+            assert_eq!(
+                next(&events, "the push"),
+                ListenEvent::Notified {
+                    payload: written.revision.to_string()
+                }
+            );
+            listener.stop();
+        }
+    }
+
+    #[test]
     fn a_panicking_owner_does_not_end_the_thread() {
         let Some(server) = PgServer::start("a_panicking_owner_does_not_end_the_thread") else {
             return;
