@@ -17,6 +17,9 @@ use crate::order::OrderKey;
 /// Opens a new handle on the store under test.
 pub type Open<'a> = &'a dyn Fn() -> Box<dyn Store>;
 
+/// How long the concurrent tests may take before they count as stuck.
+const NO_PROGRESS_LIMIT: std::time::Duration = std::time::Duration::from_secs(180);
+
 /// A start time: 2026-12-03 10:00 UTC (a Thursday).
 pub const T0: Ms = 1_796_292_000_000;
 
@@ -456,6 +459,7 @@ pub fn eight_threads_never_double_reserve(open: Open<'_>) {
     let served: Arc<Mutex<BTreeMap<i64, usize>>> = Arc::default();
     let doubles = Arc::new(AtomicUsize::new(0));
     let lost = Arc::new(AtomicUsize::new(0));
+    let started = std::time::Instant::now();
     std::thread::scope(|scope| {
         for t in 0..8u64 {
             let handle = open();
@@ -469,6 +473,11 @@ pub fn eight_threads_never_double_reserve(open: Open<'_>) {
                 let mut d = Distributor::new(t);
                 let now = T0 + ATTEMPTS as i64;
                 loop {
+                    // A broken store must fail the test, not spin in it.
+                    assert!(
+                        started.elapsed() < NO_PROGRESS_LIMIT,
+                        "callers still waiting after {NO_PROGRESS_LIMIT:?}"
+                    );
                     let pass = d.pass(&*handle, now).unwrap();
                     lost.fetch_add(pass.lost, Ordering::Relaxed);
                     if pass.offers.is_empty() {
@@ -872,6 +881,7 @@ pub fn two_nodes_serve_in_one_order(open: Open<'_>) {
     let holder: Mutex<BTreeMap<String, i64>> = Mutex::default();
     let offers: Mutex<Vec<i64>> = Mutex::default();
     let doubles = AtomicUsize::new(0);
+    let started = std::time::Instant::now();
     std::thread::scope(|scope| {
         for node in 0..2u64 {
             let handle = open();
@@ -880,6 +890,11 @@ pub fn two_nodes_serve_in_one_order(open: Open<'_>) {
                 let mut d = Distributor::new(node);
                 let now = T0 + ATTEMPTS as i64;
                 loop {
+                    // A broken store must fail the test, not spin in it.
+                    assert!(
+                        started.elapsed() < NO_PROGRESS_LIMIT,
+                        "callers still waiting after {NO_PROGRESS_LIMIT:?}"
+                    );
                     let pass = d.pass(&*handle, now).unwrap();
                     if pass.offers.is_empty() {
                         if handle.waiting().unwrap().is_empty() {
