@@ -137,7 +137,8 @@ class Node:
 
     def __init__(self, lab: Lab, name: str):
         self.lab, self.name = lab, name
-        self.events = EventCollector(lab.esl_port, "CHANNEL_HANGUP_COMPLETE CUSTOM rustflow::cc")
+        self.events = EventCollector(
+            lab.esl_port, "CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE CUSTOM rustflow::cc")
 
     def cc(self, line):
         from run_e2e import check
@@ -154,6 +155,19 @@ class Node:
         return self.events.wait_for(
             lambda e: e.get("Event-Subclass") == "rustflow::cc" and predicate(e), timeout)
 
+    def call_event(self, name, number, timeout=15.0):
+        """The last `name` event (CHANNEL_ANSWER, CHANNEL_HANGUP_COMPLETE) of the caller
+        `number`'s inbound leg, or None after `timeout`."""
+        found = self.events.wait_for(
+            lambda e: e.get("Event-Name") == name and e.get("Caller-Caller-ID-Number") == number
+            and e.get("Call-Direction") == "inbound", timeout)
+        return found[-1] if found else None
+
+    def flow_version(self, flow):
+        """The version of `flow` this node runs now, or None when it has none."""
+        out = self.lab.api(f"rustflow show {flow} json")
+        return json.loads(out).get("version") if out.strip().startswith("{") else None
+
     def waiting_numbers(self, queue):
         snap = json.loads(self.cc("snapshot json"))
         return [w["caller_number"] for q in snap["queues"] if q["id"] == queue for w in q["waiting"]]
@@ -167,8 +181,9 @@ class NodeScenarios:
     """Mixed into run_e2e.Suite (self.lab for the installed module, self.work, self.sipps)."""
 
     @contextlib.contextmanager
-    def two_nodes(self, flows):
-        """A private PostgreSQL and two FreeSWITCH on it; yields (pg, url, [node1, node2])."""
+    def two_nodes(self, flows, params=lambda url: {"store": url}):
+        """A private PostgreSQL and two FreeSWITCH on it (`params(url)`: their mod_rustflow
+        settings); yields (pg, url, [node1, node2])."""
         module_so = Path(os.readlink(self.lab.dirs["mod"] / "mod_rustflow.so"))
         from run_e2e import DIALPLAN
         with contextlib.ExitStack() as stack:
@@ -178,7 +193,7 @@ class NodeScenarios:
             for name in NODE_NAMES:
                 lab = stack.enter_context(Lab(
                     self.lab.install, module_so, dialplan_xml=DIALPLAN, flows=flows,
-                    name=name, switchname=name, rustflow_params={"store": url}))
+                    name=name, switchname=name, rustflow_params=params(url)))
                 node = Node(lab, name)
                 stack.callback(node.events.close)
                 nodes.append(node)
@@ -288,6 +303,13 @@ class NodeScenarios:
                     sipp_trace_messages(agents_sipp.msg_path, agent_port))
         (work / "wire.txt").write_text("".join(" ".join(map(str, m)) + "\n" for m in messages))
         dialogs = agent_dialogs(messages, agent_port, node_of_port)
+        if trace:
+            # the fallback without root reads the same story from the agents' sipp
+            from_sipp = agent_dialogs(sipp_trace_messages(agents_sipp.msg_path, agent_port),
+                                      agent_port, node_of_port)
+            check([(d["caller"], d["agent"], d["node"]) for d in from_sipp]
+                  == [(d["caller"], d["agent"], d["node"]) for d in dialogs],
+                  f"the agents' sipp trace tells another story: {from_sipp}")
         got = [(d["caller"], d["node"]) for d in dialogs]
         want = [(number, home[number].name) for number in numbers]
         check(got == want, f"agent INVITEs on the wire (caller, node that sent it): {got}, "
@@ -352,3 +374,112 @@ class NodeScenarios:
               f"agent BYE -> other node's INVITE {1000 * min(free_to_invite):.0f} / "
               f"{1000 * statistics.median(free_to_invite):.0f} / {1000 * max(free_to_invite):.0f} ms "
               f"(min/median/max), wire from {'sip_trace' if trace else 'sipp'}", flush=True)
+
+    # --- flows from PostgreSQL ---------------------------------------------------------------
+    def s_flow_push_two_nodes(self):
+        """Both nodes read their flows from one table (`flows-source` = the URL): a push of a
+        new version reaches both within a bounded time; calls in flight keep their version;
+        a bad push is refused and changes nothing."""
+        from run_e2e import check
+        cli = build_cli(self.lab.install)
+        work = self.work / "flow_push"
+        work.mkdir(exist_ok=True)
+        with self.two_nodes({}, params=lambda url: {"flows-source": url}) as (pg, url, nodes):
+            def push(version, sleep_ms, text=None):
+                path = work / version / f"{PUSH_FLOW}.json"
+                path.parent.mkdir(exist_ok=True)
+                path.write_text(text or push_flow(version, sleep_ms))
+                return subprocess.run([str(cli), "flow", "push", str(path), "--source", url],
+                                      capture_output=True, text=True, timeout=60)
+
+            def wait_version(old, timeout=10.0):
+                """(version, seconds) per node once each runs a version of the flow other
+                than `old`; None for a node that did not within `timeout`."""
+                start, seen = time.monotonic(), {}
+                while len(seen) < len(nodes) and time.monotonic() - start < timeout:
+                    for node in nodes:
+                        if node.name not in seen:
+                            version = node.flow_version(PUSH_FLOW)
+                            if version and version != old:
+                                seen[node.name] = (version, time.monotonic() - start)
+                    time.sleep(0.02)
+                return [seen.get(node.name) for node in nodes]
+
+            def call(node, number, hold_ms):
+                c = Sipp(render("uac_answer.xml", work, uac_subs(caller=number, bye_timeout_ms=30000)),
+                         work, target=f"127.0.0.1:{node.lab.sip_port}", service=f"rf_{PUSH_FLOW}",
+                         timeout_s=60)
+                self.sipps.append(c)
+                return c
+
+            for node in nodes:
+                check(node.flow_version(PUSH_FLOW) is None, f"{node.name} has {PUSH_FLOW} before any push")
+            out = push("v1", 4000)
+            check(out.returncode == 0, f"push v1: exit {out.returncode}\n{out.stdout}{out.stderr}")
+            first = wait_version(None)
+            check(all(first), f"after push v1, the nodes run {first}")
+            v1 = first[0][0]
+            check(first[1][0] == v1, f"push v1: the nodes run {first}")
+
+            # one call per node in v1 (it holds 4 s), up before the next push
+            held = [call(node, f"held-{n}", 4000) for n, node in enumerate(nodes, 1)]
+            for n, node in enumerate(nodes, 1):
+                check(node.call_event("CHANNEL_ANSWER", f"held-{n}"), f"held-{n} not answered on {node.name}")
+            pushed_at = time.monotonic()
+            out = push("v2", 300)
+            push_took = time.monotonic() - pushed_at
+            check(out.returncode == 0, f"push v2: exit {out.returncode}\n{out.stdout}{out.stderr}")
+            second = wait_version(v1)
+            check(all(second), f"after push v2, the nodes run {second} (v1 was {v1})")
+            v2 = second[0][0]
+            check(second[1][0] == v2, f"push v2: the nodes run {second}")
+            fresh = [call(node, f"fresh-{n}", 300) for n, node in enumerate(nodes, 1)]
+            for c in held + fresh:
+                check(c.wait(30) == 0, f"a caller's sipp failed\n{c.errors()}")
+            for n, node in enumerate(nodes, 1):
+                for number, version, text in ((f"held-{n}", v1, "v1"), (f"fresh-{n}", v2, "v2")):
+                    e = node.call_event("CHANNEL_HANGUP_COMPLETE", number)
+                    got = (e.get("variable_e2e_version"), e.get("variable_rustflow_flow_version")) if e else None
+                    check(got == (text, version), f"{number} on {node.name} ran {got}, expected {(text, version)}")
+
+            # a flow that does not compile: refused, nothing written, the nodes keep v2
+            revision = flow_revision(cli, url)
+            out = push("bad", 0, text='[{"answer": ""}, {"noSuchStep": 1}]')
+            check(out.returncode != 0 and f"{PUSH_FLOW}.json" in out.stdout + out.stderr,
+                  f"a bad push: exit {out.returncode}\n{out.stdout}{out.stderr}")
+            check(flow_revision(cli, url) == revision, "the refused push changed the table's revision")
+            for node in nodes:
+                check(node.flow_version(PUSH_FLOW) == v2, f"{node.name} left v2 after a refused push")
+        print(f"    flow push: v1 on both nodes {1000 * first[0][1]:.0f} / {1000 * first[1][1]:.0f} ms "
+              f"after the push; v2 {1000 * second[0][1]:.0f} / {1000 * second[1][1]:.0f} ms after "
+              f"`rustflow flow push` returned (it took {1000 * push_took:.0f} ms)", flush=True)
+
+
+PUSH_FLOW = "e2e_push"
+
+
+def push_flow(version, sleep_ms):
+    """The pushed flow: says which version it is and holds the call `sleep_ms`."""
+    return json.dumps([
+        {"answer": ""},
+        {"set": {"e2e_version": version}},
+        {"sleep": sleep_ms},
+        {"hangup": "NORMAL_CLEARING"},
+    ], indent=1)
+
+
+def build_cli(install):
+    """The offline tool (`rustflow`), release, in the e2e target dir (as fslab.build_module)."""
+    target_dir = fslab.REPO / "target" / "e2e"
+    env = dict(os.environ, CARGO_TARGET_DIR=str(target_dir))
+    cmd = ["cargo", "build", "--release", "-p", "rustflow-cli"]
+    print("build:", " ".join(cmd), f"(CARGO_TARGET_DIR={target_dir})", flush=True)
+    subprocess.run(cmd, cwd=fslab.REPO, env=env, check=True)
+    return target_dir / "release" / "rustflow"
+
+
+def flow_revision(cli, url):
+    """`rustflow flow list` as text: what a refused push must leave unchanged."""
+    out = subprocess.run([str(cli), "flow", "list", "--source", url], capture_output=True,
+                         text=True, timeout=60)
+    return out.returncode, out.stdout

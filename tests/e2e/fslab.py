@@ -226,14 +226,9 @@ def write_config(conf_dir: Path, *, sip_port, esl_port, rtp_start, rtp_end, dirs
     users = "\n".join(f'          <user id="{ext}"/>' for ext in AGENT_EXTENSIONS)
     switchname_param = (f'\n        <param name="switchname" value="{_xml_escape(switchname)}"/>'
                         if switchname else "")
-    # switch.conf's param names the core (sofia's hostname column, events'
-    # FreeSWITCH-Switchname) but sets no global variable; mod_rustflow reads the global
-    # variable `switchname` for its node name, so it is set as well.
-    switchname_var = (f'\n  <X-PRE-PROCESS cmd="set" data="switchname={_xml_escape(switchname)}"/>'
-                      if switchname else "")
     text = f"""<?xml version="1.0"?>
 <document type="freeswitch/xml">
-  <X-PRE-PROCESS cmd="set" data="domain={LAB_DOMAIN}"/>{switchname_var}
+  <X-PRE-PROCESS cmd="set" data="domain={LAB_DOMAIN}"/>
   <section name="configuration" description="lab configuration">
     <configuration name="switch.conf" description="core">
       <settings>
