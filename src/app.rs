@@ -49,7 +49,7 @@ impl Application for RustflowApp {
                 &format!(
                     "rustflow: unknown flow id \"{id}\" ({} flows loaded from {})",
                     snapshot.flows.len(),
-                    snapshot.config.flows_dir.display()
+                    snapshot.config.flows_origin()
                 ),
             );
             return;

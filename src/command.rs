@@ -5,9 +5,10 @@ use std::path::Path;
 use rustflow_engine::{FlowSet, compile_file, is_valid_flow_id};
 
 use crate::api::{self, Command, Format};
+use crate::config::FlowsSource;
+use crate::flows_listener;
 use crate::loader;
 use crate::state::{self, Instance, Snapshot};
-use crate::switch::log::{self, Level};
 use crate::switch::module::Api;
 use crate::switch::session::Session;
 use crate::switch::stream::Stream;
@@ -59,49 +60,34 @@ trait Pipe: Sized {
 impl<T> Pipe for T {}
 
 fn reload(instance: &Instance, format: Format) -> String {
-    let _one_at_a_time = instance.reload_lock.lock();
     let config = loader::read_config();
-    match loader::load(&config) {
-        Ok((flows, http_tls)) => {
-            let dir = config.flows_dir.display().to_string();
-            let count = flows.len();
-            loader::update_completion(&flows);
-            instance.replace(Snapshot {
-                config,
-                flows,
-                http_tls,
-            });
-            instance.stats.reload_done(true);
-            log::global(
-                Level::Notice,
-                &format!("rustflow: reloaded {count} flows from {dir}"),
-            );
-            api::reloaded(format, &dir, count)
-        }
-        Err(diagnostics) => {
-            instance.stats.reload_done(false);
-            let kept = instance.current().flows.len();
-            loader::log_diagnostics(
-                &config.flows_dir,
-                &diagnostics,
-                "keeping the flows loaded before",
-            );
-            api::reload_failed(
-                format,
-                &config.flows_dir.display().to_string(),
-                kept,
-                &diagnostics,
-            )
-        }
+    let origin = config.flows_origin();
+    let source = config.flows_source.clone();
+    let result = loader::reload(instance, config);
+    // After the reload, outside its lock: a listener of another source is stopped (it may
+    // be waiting for that lock) and one for the new source started.
+    flows_listener::follow(instance, &source);
+    match result {
+        Ok(count) => api::reloaded(format, &origin, count),
+        Err((kept, error)) => api::reload_failed(format, &origin, kept, &error.diagnostics()),
     }
 }
 
 /// `validate PATH|ID`: a path (has a `/` or ends in `.json`) is a file or directory; anything
-/// else is a flow id in flows-dir.
+/// else is a flow id in flows-dir (with flows from the table, pushes are validated by
+/// `rustflow flow push`).
 fn validate(snapshot: &Snapshot, target: &str, format: Format) -> String {
     let options = loader::compile_options(&snapshot.config);
     let path = if target.contains('/') || target.ends_with(".json") {
         Path::new(target).to_path_buf()
+    } else if let FlowsSource::Postgres(_) = snapshot.config.flows_source {
+        return api::error(
+            format,
+            &format!(
+                "flows come from the flows table of {} (flows-source): validate a file by its path, or see the loaded flow with `rustflow show {target}`",
+                snapshot.config.flows_origin()
+            ),
+        );
     } else if is_valid_flow_id(target) {
         snapshot.config.flows_dir.join(format!("{target}.json"))
     } else {

@@ -19,6 +19,16 @@ pub enum LinkFormat {
     NginxSecureLink,
 }
 
+/// Where the flows are read from (`flows-source`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowsSource {
+    /// The `*.json` files of `flows-dir` (the default).
+    Dir,
+    /// The flows table of this PostgreSQL database (`rustflow flow push` writes it; a
+    /// listener reloads on every push).
+    Postgres(String),
+}
+
 /// A `<tts-provider name= engine= voice=/>` mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TtsProvider {
@@ -30,6 +40,7 @@ pub struct TtsProvider {
 /// The module's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    pub flows_source: FlowsSource,
     pub flows_dir: PathBuf,
     pub media_dir: PathBuf,
     pub recordings_dir: PathBuf,
@@ -69,6 +80,7 @@ pub struct Globals {
 /// Every param name the module knows, for the unknown-param report.
 pub const PARAMS: &[&str] = &[
     "flows-dir",
+    "flows-source",
     "media-dir",
     "recordings-dir",
     "default-domain",
@@ -99,6 +111,7 @@ impl Config {
     pub fn defaults(globals: &Globals) -> Config {
         let dir = |value: &Option<String>| PathBuf::from(value.clone().unwrap_or_default());
         Config {
+            flows_source: FlowsSource::Dir,
             flows_dir: globals
                 .conf_dir
                 .as_ref()
@@ -152,6 +165,16 @@ impl Config {
                 ))
             };
             match name.as_str() {
+                "flows-source" => match value {
+                    "" | "dir" => config.flows_source = FlowsSource::Dir,
+                    url if rustflow_flowstore::is_postgres_url(url) => {
+                        config.flows_source = FlowsSource::Postgres(url.to_string())
+                    }
+                    _ => problems.push(format!(
+                        "{CONFIG_NAME}: param \"{name}\" = \"{}\": expected `dir` or a postgres:// URL; keeping the default",
+                        rustflow_flowstore::redact(value)
+                    )),
+                },
                 "flows-dir" => config.flows_dir = PathBuf::from(value),
                 "media-dir" => config.media_dir = PathBuf::from(value),
                 "recordings-dir" => config.recordings_dir = PathBuf::from(value),
@@ -220,12 +243,21 @@ impl Config {
                 voice: voice.clone(),
             });
         }
-        if config.flows_dir.as_os_str().is_empty() {
+        if config.flows_source == FlowsSource::Dir && config.flows_dir.as_os_str().is_empty() {
             problems.push(format!(
                 "{CONFIG_NAME}: no flows-dir and FreeSWITCH has no conf_dir global; no flows will load"
             ));
         }
         (config, problems)
+    }
+
+    /// Where the flows come from, for messages: the directory, or the URL without its
+    /// password.
+    pub fn flows_origin(&self) -> String {
+        match &self.flows_source {
+            FlowsSource::Dir => self.flows_dir.display().to_string(),
+            FlowsSource::Postgres(url) => rustflow_flowstore::redact(url),
+        }
     }
 
     /// The TTS engine and voice for a flow's provider name (or the defaults when `None`).
@@ -311,6 +343,7 @@ mod tests {
     fn every_param_is_parsed() {
         let params = pairs(&[
             ("flows-dir", "/srv/flows"),
+            ("flows-source", "postgres://flows@db/pbx"),
             ("media-dir", "/srv/media"),
             ("recordings-dir", "/srv/rec"),
             ("default-domain", "example.com"),
@@ -359,6 +392,10 @@ mod tests {
         assert_eq!(c.link_format, LinkFormat::NginxSecureLink);
         assert!(c.step_events);
         assert_eq!(c.store, "postgres://cc@db/cc");
+        assert_eq!(
+            c.flows_source,
+            FlowsSource::Postgres("postgres://flows@db/pbx".into())
+        );
         assert_eq!(c.tts_providers.len(), 1);
         assert_eq!(
             c.tts_for(Some("google"), None).unwrap(),
@@ -399,6 +436,52 @@ mod tests {
             "mod_rustflow.conf: param \"http-allow-insecure\" = \"sometimes\": expected true or false; keeping the default"
         );
         assert!(!c.http_allow_insecure);
+    }
+
+    #[test]
+    fn flows_source_is_dir_or_a_postgres_url() {
+        let (c, problems) = Config::parse(&globals(), &[], &[]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.flows_source, FlowsSource::Dir);
+        assert_eq!(c.flows_origin(), "/etc/freeswitch/flows");
+
+        let url = "postgresql://flows:s3cret@db/pbx";
+        let (c, problems) = Config::parse(&globals(), &pairs(&[("flows-source", url)]), &[]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.flows_source, FlowsSource::Postgres(url.into()));
+        assert_eq!(c.flows_origin(), "postgresql://flows:***@db/pbx");
+
+        let (c, problems) = Config::parse(
+            &globals(),
+            &pairs(&[
+                ("flows-source", "postgres://a@db/x"),
+                ("flows-source", "dir"),
+            ]),
+            &[],
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.flows_source, FlowsSource::Dir, "the last one counts");
+
+        let (c, problems) = Config::parse(
+            &globals(),
+            &pairs(&[("flows-source", "mysql://u:pw@db/x")]),
+            &[],
+        );
+        assert_eq!(
+            problems,
+            [
+                "mod_rustflow.conf: param \"flows-source\" = \"mysql://u:***@db/x\": expected `dir` or a postgres:// URL; keeping the default"
+            ]
+        );
+        assert_eq!(c.flows_source, FlowsSource::Dir);
+
+        // Flows from the database need no directory.
+        let (_, problems) = Config::parse(
+            &Globals::default(),
+            &pairs(&[("flows-source", "postgres://db/x")]),
+            &[],
+        );
+        assert!(problems.is_empty(), "{problems:?}");
     }
 
     #[test]

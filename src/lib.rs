@@ -11,6 +11,7 @@ mod cc;
 mod command;
 mod config;
 mod dial;
+mod flows_listener;
 mod host;
 mod http;
 mod loader;
@@ -41,7 +42,11 @@ impl Module for Rustflow {
         let instance = state::Instance::new(snapshot);
         instance.stats.reload_done(ok);
         cc::open(&instance.current().config);
+        let source = instance.current().config.flows_source.clone();
         state::install(instance);
+        if let Some(instance) = state::instance() {
+            flows_listener::follow(&instance, &source);
+        }
         for subclass in [host::STEP_EVENT, cc::events::SUBCLASS] {
             if let Err(status) = switch::event::reserve_subclass(subclass) {
                 // Already reserved (by an earlier load that did not free it): events still fire.
@@ -57,7 +62,7 @@ impl Module for Rustflow {
         registrar.application::<app::RustflowApp>(
             c"rustflow",
             c"Run a JSON call flow",
-            c"Runs the flow FLOW_ID from flows-dir on this call; words after the id are the flow's arguments $1..$9.",
+            c"Runs the flow FLOW_ID (from flows-dir, or the flows table of flows-source) on this call; words after the id are the flow's arguments $1..$9.",
             c"FLOW_ID [ARG ...]",
         )?;
         registrar.api::<command::RustflowApi>(
@@ -75,6 +80,7 @@ impl Module for Rustflow {
         switch::event::free_subclass(cc::events::SUBCLASS);
         cc::close();
         if let Some(instance) = state::remove() {
+            flows_listener::stop(&instance);
             let running = instance.stats.view(0).calls_running;
             if running > 0 {
                 log::global(

@@ -1,14 +1,16 @@
 //! Reading `mod_rustflow.conf` through the XML registry and compiling the flows it points at.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use rustflow_engine::{CompileOptions, Diagnostic, FlowSet, Severity, UnknownApps};
+use rustflow_engine::{
+    CompileOptions, Diagnostic, FlowSet, Severity, UnknownApps, read_dir_sources,
+};
+use rustflow_flowstore::{self as flowstore, FlowTable};
 
 use crate::api;
-use crate::config::{CONFIG_NAME, Config, Globals};
+use crate::config::{CONFIG_NAME, Config, FlowsSource, Globals};
 use crate::http;
-use crate::state::Snapshot;
+use crate::state::{Instance, Snapshot};
 use crate::switch::log::{self, Level};
 use crate::switch::module::set_completion;
 use crate::switch::{globals, xml::ConfigFile};
@@ -51,13 +53,61 @@ pub fn read_config() -> Config {
     config
 }
 
+/// Why a load or reload has no new set.
+pub enum LoadError {
+    /// Problems in the flows or in `http-ca-file`, every one.
+    Problems(Vec<Diagnostic>),
+    /// The flows table cannot be read: one message naming the URL without its password.
+    Source(String),
+}
+
+impl LoadError {
+    /// The problems as `rustflow reload` answers them.
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        match self {
+            LoadError::Problems(diagnostics) => diagnostics.clone(),
+            LoadError::Source(message) => vec![Diagnostic {
+                file: CONFIG_NAME.to_string(),
+                pointer: String::new(),
+                line: 1,
+                column: 1,
+                message: format!("flows-source: {message}"),
+            }],
+        }
+    }
+
+    /// Logs the failure at ERROR: a table that cannot be read is one line.
+    pub fn log(&self, origin: &str, consequence: &str) {
+        match self {
+            LoadError::Problems(diagnostics) => log_diagnostics(origin, diagnostics, consequence),
+            LoadError::Source(message) => log::global(
+                Level::Error,
+                &format!(
+                    "rustflow: cannot read the flows (flows-source): {message}; {consequence}"
+                ),
+            ),
+        }
+    }
+}
+
+/// A configuration's flows and TLS configuration, ready for calls.
+pub struct Loaded {
+    pub flows: FlowSet,
+    pub http_tls: Option<Arc<rustls::ClientConfig>>,
+    /// The flows table's revision, when the flows came from it.
+    pub revision: Option<i64>,
+}
+
 /// Everything a configuration needs before calls can use it: its flows and its TLS
 /// configuration (all or nothing; the problems otherwise).
-pub fn load(
-    config: &Config,
-) -> Result<(FlowSet, Option<Arc<rustls::ClientConfig>>), Vec<Diagnostic>> {
-    let http_tls = http_tls(config).map_err(|problem| vec![problem])?;
-    Ok((load_flows(config)?, http_tls))
+pub fn load(config: &Config) -> Result<Loaded, LoadError> {
+    let http_tls = http_tls(config).map_err(|problem| LoadError::Problems(vec![problem]))?;
+    let (flows, revision) = load_flows(config)?;
+    Ok(Loaded {
+        flows,
+        http_tls,
+        revision,
+    })
 }
 
 /// The TLS configuration with the CAs of `http-ca-file`, when it is set.
@@ -76,18 +126,43 @@ fn http_tls(config: &Config) -> Result<Option<Arc<rustls::ClientConfig>>, Diagno
         })
 }
 
-/// Compiles every flow of the configured directory (all or nothing).
-fn load_flows(config: &Config) -> Result<FlowSet, Vec<Diagnostic>> {
-    if config.flows_dir.as_os_str().is_empty() {
-        return Err(vec![Diagnostic {
-            file: CONFIG_NAME.to_string(),
-            pointer: String::new(),
-            line: 1,
-            column: 1,
-            message: "no flows-dir configured and FreeSWITCH has no conf_dir".to_string(),
-        }]);
-    }
-    let flows = FlowSet::load_dir(&config.flows_dir, &compile_options(config))?;
+/// Reads the texts of every flow from the configured source, then compiles them as one set
+/// (all or nothing, the same for a directory and the table). Returns the table's revision
+/// when the flows came from it.
+fn load_flows(config: &Config) -> Result<(FlowSet, Option<i64>), LoadError> {
+    let (sources, problems, revision) = match &config.flows_source {
+        FlowsSource::Dir => {
+            if config.flows_dir.as_os_str().is_empty() {
+                return Err(LoadError::Problems(vec![Diagnostic {
+                    file: CONFIG_NAME.to_string(),
+                    pointer: String::new(),
+                    line: 1,
+                    column: 1,
+                    message: "no flows-dir configured and FreeSWITCH has no conf_dir".to_string(),
+                }]));
+            }
+            let (sources, unreadable) =
+                read_dir_sources(&config.flows_dir).map_err(LoadError::Problems)?;
+            (sources, unreadable, None)
+        }
+        FlowsSource::Postgres(url) => {
+            let set = FlowTable::connect(url)
+                .and_then(|mut table| table.read_all())
+                .map_err(|error| LoadError::Source(error.0))?;
+            (
+                flowstore::sources(&set.flows),
+                Vec::new(),
+                Some(set.revision),
+            )
+        }
+    };
+    let flows = FlowSet::compile_sources(
+        sources,
+        problems,
+        &config.flows_origin(),
+        &compile_options(config),
+    )
+    .map_err(LoadError::Problems)?;
     if config.unknown_apps == UnknownApps::Skip {
         for flow in flows.iter() {
             for skipped in flow.summary().skipped {
@@ -104,7 +179,52 @@ fn load_flows(config: &Config) -> Result<FlowSet, Vec<Diagnostic>> {
         }
     }
     log_warnings(&flows);
-    Ok(flows)
+    Ok((flows, revision))
+}
+
+/// `origin`, with the table's revision when there is one.
+fn described(origin: &str, revision: Option<i64>) -> String {
+    match revision {
+        Some(revision) => format!("{origin} (revision {revision})"),
+        None => origin.to_string(),
+    }
+}
+
+/// Loads `config`'s flows and makes them current with it, all or nothing, logging either
+/// way: the one reload of `rustflow reload` and of the flows listener. Calls in flight
+/// keep the snapshot they started with. Returns the number of flows, or the number still
+/// served and why.
+pub fn reload(instance: &Instance, config: Config) -> Result<usize, (usize, LoadError)> {
+    let _one_at_a_time = instance.reload_lock.lock();
+    let origin = config.flows_origin();
+    match load(&config) {
+        Ok(loaded) => {
+            let count = loaded.flows.len();
+            update_completion(&loaded.flows);
+            let revision = loaded.revision;
+            instance.replace(Snapshot {
+                config,
+                flows: loaded.flows,
+                http_tls: loaded.http_tls,
+                revision,
+            });
+            instance.stats.reload_done(true);
+            log::global(
+                Level::Notice,
+                &format!(
+                    "rustflow: reloaded {count} flows from {}",
+                    described(&origin, revision)
+                ),
+            );
+            Ok(count)
+        }
+        Err(error) => {
+            instance.stats.reload_done(false);
+            let kept = instance.current().flows.len();
+            error.log(&origin, "keeping the flows loaded before");
+            Err((kept, error))
+        }
+    }
 }
 
 /// What `rustflow check` warns about, once per load or reload: warnings at WARNING, notes
@@ -127,34 +247,38 @@ pub fn compile_options(config: &Config) -> CompileOptions {
     }
 }
 
-/// The first snapshot, at load: a broken flow directory leaves the module up with no flows
-/// (fix the files, then `rustflow reload`).
+/// The first snapshot, at load: broken flows (or a table that cannot be read) leave the
+/// module up with no flows (fix them, then `rustflow reload`; a table is reread by itself
+/// once its listener connects).
 pub fn initial_snapshot() -> (Snapshot, bool) {
     let config = read_config();
+    let origin = config.flows_origin();
     match load(&config) {
-        Ok((flows, http_tls)) => {
+        Ok(loaded) => {
             log::global(
                 Level::Notice,
                 &format!(
                     "rustflow: loaded {} flows from {}",
-                    flows.len(),
-                    config.flows_dir.display()
+                    loaded.flows.len(),
+                    described(&origin, loaded.revision)
                 ),
             );
             let snapshot = Snapshot {
                 config,
-                flows,
-                http_tls,
+                flows: loaded.flows,
+                http_tls: loaded.http_tls,
+                revision: loaded.revision,
             };
             (snapshot, true)
         }
-        Err(diagnostics) => {
-            log_diagnostics(&config.flows_dir, &diagnostics, "loading no flows");
+        Err(error) => {
+            error.log(&origin, "loading no flows");
             (
                 Snapshot {
                     config,
                     flows: FlowSet::empty(),
                     http_tls: None,
+                    revision: None,
                 },
                 false,
             )
@@ -162,13 +286,12 @@ pub fn initial_snapshot() -> (Snapshot, bool) {
     }
 }
 
-pub fn log_diagnostics(dir: &Path, diagnostics: &[Diagnostic], consequence: &str) {
+pub fn log_diagnostics(origin: &str, diagnostics: &[Diagnostic], consequence: &str) {
     log::global(
         Level::Error,
         &format!(
-            "rustflow: {} problem(s) in the flows of {}; {consequence}",
+            "rustflow: {} problem(s) in the flows of {origin}; {consequence}",
             diagnostics.len(),
-            dir.display()
         ),
     );
     for d in diagnostics {

@@ -19,6 +19,8 @@ pub struct Snapshot {
     pub flows: FlowSet,
     /// `httpRequest`'s TLS configuration when `http-ca-file` is set.
     pub http_tls: Option<Arc<rustls::ClientConfig>>,
+    /// The flows table's revision these flows are, when they came from it.
+    pub revision: Option<i64>,
 }
 
 #[derive(Default)]
@@ -97,6 +99,9 @@ pub struct Instance {
     /// Serialises reloads (the swap itself is a pointer store under the write lock).
     pub reload_lock: Mutex<()>,
     pub stats: Stats,
+    /// The thread that reloads on every push to the flows table (flows-source = a URL);
+    /// emptied by `flows_listener::stop` before the instance goes.
+    pub listener: Mutex<Option<rustflow_flowstore::Listener>>,
 }
 
 impl Instance {
@@ -105,6 +110,7 @@ impl Instance {
             current: RwLock::new(Arc::new(snapshot)),
             reload_lock: Mutex::new(()),
             stats: Stats::default(),
+            listener: Mutex::new(None),
         }
     }
 

@@ -3,12 +3,16 @@
 //! claim), the cost of giving the agent back (answer + end of the call), and `ccPosition`
 //! latency (p50 / p99 / max) — the issue's targets are ≥ 1,000 claims/s and ccPosition ≤ 1 ms.
 //!
-//! `cargo bench -p rustflow-cc --bench acd`
+//! `cargo bench -p rustflow-cc --bench acd` (SQLite), `cargo bench -p rustflow-cc --bench acd --
+//! --postgres` (the same on a private PostgreSQL server started for the run, see
+//! tests/pgserver).
 
 use std::time::{Duration, Instant};
 
+use pgserver::PgServer;
 use rustflow_cc::distributor::Distributor;
 use rustflow_cc::model::{Setup, from_json};
+use rustflow_cc::store::postgres::PgStore;
 use rustflow_cc::store::sqlite::SqliteStore;
 use rustflow_cc::store::{AgentStatus, JoinOutcome, JoinRequest, Store, diff};
 use rustflow_cc::strategy::Rng;
@@ -26,7 +30,18 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("rustflow-cc-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("cc.sqlite");
-    let store = SqliteStore::open(path.to_str().unwrap()).unwrap();
+    let server;
+    let store: Box<dyn Store> = if std::env::args().any(|a| a == "--postgres") {
+        let Some(started) = PgServer::start("acd --postgres") else {
+            return;
+        };
+        server = started;
+        println!("store: PostgreSQL (private server, fsync off)");
+        Box::new(PgStore::open(&server.database("acd")).unwrap())
+    } else {
+        println!("store: SQLite file (WAL)");
+        Box::new(SqliteStore::open(path.to_str().unwrap()).unwrap())
+    };
 
     let queues: Vec<String> = (0..QUEUES)
         .map(|q| format!(r#"{{"id":"q{q}","max_wait_secs":0}}"#))

@@ -38,7 +38,11 @@ suite_on_postgres!(
     answered_then_gone,
     order_timeout_and_resume,
     eight_threads_never_double_reserve,
+    two_nodes_serve_in_one_order,
+    callers_for_one_agent_wait_for_it,
     lost_nodes_are_released,
+    concurrent_janitors_report_a_loss_once,
+    an_outage_of_the_store_loses_no_live_node,
     change_feed_wakes_other_handles,
 );
 
@@ -90,7 +94,20 @@ fn two_nodes_opening_at_once_migrate_once() {
         0,
     );
     assert_eq!(stores[3].setup().unwrap().queues.len(), 1);
-    assert!(!stores[0].describe().contains("password"));
+    let mut raw = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let count =
+        |raw: &mut postgres::Client, sql: &str| -> i64 { raw.query_one(sql, &[]).unwrap().get(0) };
+    assert_eq!(count(&mut raw, "SELECT COUNT(*) FROM cc_schema"), 1);
+    assert_eq!(
+        count(&mut raw, "SELECT version FROM cc_schema"),
+        3,
+        "every migration"
+    );
+    assert_eq!(
+        count(&mut raw, "SELECT COUNT(*) FROM cc_setup_version"),
+        1,
+        "applied once"
+    );
 }
 
 fn join(store: &dyn Store, call: &str, now: i64) -> i64 {
@@ -191,5 +208,49 @@ fn the_server_going_away_is_a_bounded_error_and_the_pool_recovers() {
     assert!(
         feed.wait(Duration::from_secs(2)).unwrap(),
         "woken after the outage"
+    );
+}
+
+/// A row another connection keeps locked makes an operation fail after the statement
+/// timeout with a clear error, not hang; once the lock is gone the same store goes on.
+#[test]
+fn a_lock_held_elsewhere_is_a_bounded_wait() {
+    let Some(server) = PgServer::start("a_lock_held_elsewhere_is_a_bounded_wait") else {
+        return;
+    };
+    let url = server.database("cc");
+    let store = PgStore::open(&url).unwrap();
+    suite::provision(
+        &store,
+        r#"{"queues":[{"id":"q"}],"agents":[],"tiers":[]}"#,
+        0,
+    );
+    let attempt = join(&store, "c1", suite::T0);
+    let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut stuck = other.transaction().unwrap();
+    stuck
+        .execute(
+            "SELECT id FROM cc_attempts WHERE id = $1 FOR UPDATE",
+            &[&attempt],
+        )
+        .unwrap();
+    let started = Instant::now();
+    let err = store
+        .leave(attempt, "abandoned", suite::T0 + 1)
+        .unwrap_err()
+        .to_string();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "took {took:?}: {err}");
+    assert_eq!(
+        err,
+        format!(
+            "contact-centre store: {}: canceling statement due to statement timeout",
+            store.describe()
+        )
+    );
+    stuck.rollback().unwrap();
+    assert_eq!(
+        store.leave(attempt, "abandoned", suite::T0 + 2).unwrap(),
+        "abandoned"
     );
 }

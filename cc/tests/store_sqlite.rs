@@ -52,8 +52,24 @@ fn eight_threads_never_double_reserve() {
 }
 
 #[test]
+fn two_nodes_serve_in_one_order() {
+    with_fresh_file(suite::two_nodes_serve_in_one_order);
+}
+#[test]
+fn callers_for_one_agent_wait_for_it() {
+    with_fresh_file(suite::callers_for_one_agent_wait_for_it);
+}
+#[test]
 fn lost_nodes_are_released() {
     with_fresh_file(suite::lost_nodes_are_released);
+}
+#[test]
+fn concurrent_janitors_report_a_loss_once() {
+    with_fresh_file(suite::concurrent_janitors_report_a_loss_once);
+}
+#[test]
+fn an_outage_of_the_store_loses_no_live_node() {
+    with_fresh_file(suite::an_outage_of_the_store_loses_no_live_node);
 }
 #[test]
 fn change_feed_wakes_other_handles() {

@@ -6,6 +6,7 @@
 mod cc;
 mod ccsim;
 mod check;
+mod flow;
 mod run;
 mod simulate;
 
@@ -22,6 +23,7 @@ Examples:
   rustflow graph examples/flows/menu.json | dot -Tsvg > menu.svg
   rustflow schema > flow.schema.json
   rustflow cc import examples/cc/setup.json && rustflow cc snapshot
+  rustflow flow push examples/flows/ --source postgres://flows@db/pbx
 
 Exit status: 0 success, 1 the flow has problems (cc: refused or failed), 2 usage error.";
 
@@ -46,6 +48,7 @@ enum Command {
     Graph(GraphArgs),
     Schema(SchemaArgs),
     Cc(cc::CcArgs),
+    Flow(flow::FlowArgs),
     /// Print the version (as --version)
     #[command(hide = true)]
     Version,
@@ -116,6 +119,8 @@ fn main() -> ExitCode {
     let status = match &cli.command {
         // its own statuses: 1 refused or failed, 2 a usage error of the cc language
         Command::Cc(args) => return cc::command(args),
+        // its own statuses: 1 refused or failed, 2 a usage error (--source not a URL)
+        Command::Flow(args) => return flow::command(args),
         Command::Check(args) => check::command(args),
         Command::Run(args) => run::command(args),
         Command::Graph(args) => graph(args),

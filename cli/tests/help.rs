@@ -12,6 +12,7 @@ fn every_subcommand_has_help() {
         ("graph", "Usage: rustflow graph <FILE>\n"),
         ("schema", "Usage: rustflow schema\n"),
         ("cc", "Usage: rustflow cc [OPTIONS] <WORDS>...\n"),
+        ("flow", "Usage: rustflow flow <COMMAND>\n"),
     ] {
         let out = rustflow(&[command, "--help"]);
         assert_eq!(out.status, 0, "{command} --help: {}", out.stderr);
@@ -32,7 +33,7 @@ fn every_subcommand_has_help() {
     }
     let top = rustflow(&["--help"]);
     assert_eq!(top.status, 0);
-    for command in ["check", "run", "graph", "schema", "cc"] {
+    for command in ["check", "run", "graph", "schema", "cc", "flow"] {
         assert!(
             top.stdout.contains(&format!("\n  {command} ")),
             "{command} is listed:\n{}",

@@ -165,6 +165,23 @@ pub fn content_version(bytes: &[u8]) -> String {
 
 /// Reads and compiles one flow file; the id is the file stem.
 pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<Flow, Vec<Diagnostic>> {
+    let source = read_source(path)?;
+    crate::compile::compile_source(&source.id, &source.file, &source.text, opts)
+}
+
+/// The text of one flow before compilation, wherever it was read from (a file of a flows
+/// directory, a row of the flows table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowSource {
+    /// The flow id (a file's stem, a row's id).
+    pub id: String,
+    /// What diagnostics name the source by (a path, `table/ID`).
+    pub file: String,
+    pub text: String,
+}
+
+/// Reads a flow file: its id is the file stem, which must be a valid flow id.
+pub fn read_source(path: &Path) -> Result<FlowSource, Vec<Diagnostic>> {
     let file = path.display().to_string();
     let whole_file = |message: String| {
         vec![Diagnostic {
@@ -190,7 +207,36 @@ pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<Flow, Vec<Diag
             e.utf8_error().valid_up_to()
         ))
     })?;
-    crate::compile::compile_source(&id, &file, &text, opts)
+    Ok(FlowSource { id, file, text })
+}
+
+/// Reads every `*.json` file of `dir` (sorted by name): the sources, and a diagnostic per
+/// file that cannot be read or whose name is not a flow id.
+pub fn read_dir_sources(dir: &Path) -> Result<(Vec<FlowSource>, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        vec![Diagnostic {
+            file: dir.display().to_string(),
+            pointer: String::new(),
+            line: 1,
+            column: 1,
+            message: format!("cannot read the flows directory: {e}"),
+        }]
+    })?;
+    let mut paths: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json") && path.is_file())
+        .collect();
+    paths.sort();
+    let mut sources = Vec::new();
+    let mut diagnostics = Vec::new();
+    for path in paths {
+        match read_source(&path) {
+            Ok(source) => sources.push(source),
+            Err(mut found) => diagnostics.append(&mut found),
+        }
+    }
+    Ok((sources, diagnostics))
 }
 
 /// An immutable set of compiled flows, by id.
@@ -218,26 +264,39 @@ impl FlowSet {
     /// Compiles every `*.json` file of `dir`. All or nothing: any problem in any file
     /// returns every diagnostic and no set.
     pub fn load_dir(dir: &Path, opts: &CompileOptions) -> Result<FlowSet, Vec<Diagnostic>> {
-        let entries = std::fs::read_dir(dir).map_err(|e| {
-            vec![Diagnostic {
-                file: dir.display().to_string(),
-                pointer: String::new(),
-                line: 1,
-                column: 1,
-                message: format!("cannot read the flows directory: {e}"),
-            }]
-        })?;
-        let mut paths: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .filter(|path| path.extension().is_some_and(|ext| ext == "json") && path.is_file())
-            .collect();
-        paths.sort();
-        let mut flows = BTreeMap::new();
-        let mut diagnostics = Vec::new();
-        for path in paths {
-            match compile_file(&path, opts) {
+        let (sources, unreadable) = read_dir_sources(dir)?;
+        FlowSet::compile_sources(sources, unreadable, &dir.display().to_string(), opts)
+    }
+
+    /// Compiles a whole set of flows, wherever their texts came from (a directory, the flows
+    /// table): the one way a set is built. All or nothing: `problems` found while reading
+    /// (an unreadable file), any problem of any flow, a flow id given twice, or a `schema`
+    /// step naming a flow outside the set return every diagnostic and no set. `origin`
+    /// names where the set lives in the message about a missing `schema` flow.
+    pub fn compile_sources(
+        sources: impl IntoIterator<Item = FlowSource>,
+        problems: Vec<Diagnostic>,
+        origin: &str,
+        opts: &CompileOptions,
+    ) -> Result<FlowSet, Vec<Diagnostic>> {
+        let mut flows: BTreeMap<String, Arc<Flow>> = BTreeMap::new();
+        let mut diagnostics = problems;
+        for source in sources {
+            match crate::compile::compile_source(&source.id, &source.file, &source.text, opts) {
                 Ok(flow) => {
+                    if let Some(first) = flows.get(&flow.id) {
+                        diagnostics.push(Diagnostic {
+                            file: source.file.clone(),
+                            pointer: String::new(),
+                            line: 1,
+                            column: 1,
+                            message: format!(
+                                "flow id `{}` is also given by {}",
+                                flow.id, first.file
+                            ),
+                        });
+                        continue;
+                    }
                     flows.insert(flow.id.clone(), Arc::new(flow));
                 }
                 Err(mut found) => diagnostics.append(&mut found),
@@ -253,9 +312,8 @@ impl FlowSet {
                         line: reference.line,
                         column: reference.column,
                         message: format!(
-                            "`schema` runs flow `{}`, which is not in {}",
-                            reference.id,
-                            dir.display()
+                            "`schema` runs flow `{}`, which is not in {origin}",
+                            reference.id
                         ),
                     });
                 }
@@ -306,6 +364,63 @@ mod tests {
         // FNV-1a 64 of "" and "a" (published test vectors).
         assert_eq!(content_version(b""), "cbf29ce484222325");
         assert_eq!(content_version(b"a"), "af63dc4c8601ec8c");
+    }
+
+    fn source(id: &str, text: &str) -> FlowSource {
+        FlowSource {
+            id: id.into(),
+            file: format!("table/{id}"),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn a_set_compiles_from_sources_all_or_nothing() {
+        let opts = CompileOptions::default();
+        let set = FlowSet::compile_sources(
+            [
+                source("main", r#"[{"schema": {"id": "sub"}}]"#),
+                source("sub", r#"[{"hangup": "16"}]"#),
+            ],
+            Vec::new(),
+            "the table",
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(set.len(), 2);
+        assert_eq!(set.get("sub").unwrap().file(), "table/sub");
+
+        let problems = FlowSet::compile_sources(
+            [
+                source("main", r#"[{"schema": {"id": "gone"}}]"#),
+                source("ok", r#"[{"hangup": "16"}]"#),
+                source("ok", r#"[{"answer": ""}]"#),
+                source("bad", "[{"),
+            ],
+            Vec::new(),
+            "the table",
+            &opts,
+        )
+        .unwrap_err();
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("table/ok:1:1: /: flow id `ok` is also given by table/ok")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("table/bad:") && l.contains("malformed JSON")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("table/main:")
+                && l.ends_with("runs flow `gone`, which is not in the table")),
+            "{lines:#?}"
+        );
     }
 
     #[test]

@@ -42,8 +42,8 @@ pub use compile::{
     NOT_YET_SUPPORTED_APPS, RESERVED_KEYS, SUPPORTED_APPS, application_names, compile_source,
 };
 pub use flow::{
-    CompileOptions, Diagnostic, Flow, FlowSet, FlowSummary, SkippedApp, UnknownApps, compile_file,
-    content_version, is_valid_flow_id,
+    CompileOptions, Diagnostic, Flow, FlowSet, FlowSource, FlowSummary, SkippedApp, UnknownApps,
+    compile_file, content_version, is_valid_flow_id, read_dir_sources, read_source,
 };
 pub use host::*;
 pub use interp::{Limits, RunOutcome, run};

@@ -11,7 +11,7 @@ use rustflow_engine::{
     RingOutcome,
 };
 
-use super::hub::{CallContext, Centre, Slot, Wake, now_ms};
+use super::hub::{CallContext, Centre, Slot, Unwritten, Wake, now_ms};
 use super::{events, ring};
 use crate::switch::log::{self, Level};
 use crate::switch::session::{LockedSession, PlayError, Session};
@@ -326,7 +326,10 @@ impl QueueCall {
             Err(e) => {
                 // The caller is gone from this node either way; the dispatcher writes the
                 // leave when the store is back, so the attempt does not wait on for ever.
-                self.centre.leave_later(self.attempt, result);
+                self.centre.write_later(Unwritten::Leave {
+                    attempt: self.attempt,
+                    result: result.to_string(),
+                });
                 return Err(failed(e));
             }
         };

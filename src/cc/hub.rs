@@ -55,13 +55,46 @@ struct Hub {
     callers: HashMap<String, Arc<Slot>>,
     /// Agent legs that hung up while talking to a caller (uuids), for the next round.
     agent_hangups: Vec<String>,
-    /// Attempts whose caller left while the store could not be written: (attempt, result),
-    /// retried each round until the store takes them, so no gone caller stays in line.
-    unwritten_leaves: Vec<(i64, String)>,
+    /// What a caller's side could not write while the store was unreachable, retried each
+    /// round until the store takes it, so no gone caller stays in line and no agent stays
+    /// reserved.
+    unwritten: Vec<Unwritten>,
     poked: bool,
     stop: bool,
     /// The last dispatcher error logged (the same one is not repeated every tick).
     last_error: Option<String>,
+}
+
+/// A caller's write the store could not take yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unwritten {
+    /// The caller left with `result`.
+    Leave { attempt: i64, result: String },
+    /// The offer to these agents ended without a conversation.
+    Missed {
+        attempt: i64,
+        agents: Vec<String>,
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for Unwritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unwritten::Leave { attempt, result } => {
+                write!(f, "the leave ({result}) of attempt {attempt}")
+            }
+            Unwritten::Missed {
+                attempt,
+                agents,
+                reason,
+            } => write!(
+                f,
+                "the missed offer ({reason}) of attempt {attempt} to {}",
+                agents.join(", ")
+            ),
+        }
+    }
 }
 
 /// The dispatcher's heartbeat bookkeeping.
@@ -102,11 +135,11 @@ impl Centre {
         self.wake.notify_one();
     }
 
-    /// A caller left but the store refused the write (unreachable): the dispatcher writes it
-    /// once the store is back.
-    pub fn leave_later(&self, attempt: i64, result: &str) {
+    /// A caller's write the store refused (unreachable): the dispatcher writes it once the
+    /// store is back.
+    pub fn write_later(&self, write: Unwritten) {
         let mut hub = self.hub.lock();
-        hub.unwritten_leaves.push((attempt, result.to_string()));
+        hub.unwritten.push(write);
         hub.poked = true;
         self.wake.notify_one();
     }
@@ -264,7 +297,7 @@ impl Centre {
             }
         };
         let result = (|| -> Result<(), String> {
-            self.write_unwritten_leaves(now)?;
+            self.write_unwritten(now)?;
             self.end_conversations(now)?;
             let janitor = self.store.janitor(now).map_err(|e| e.to_string())?;
             for (attempt, call_id, _node, result) in &janitor.closed {
@@ -343,25 +376,30 @@ impl Centre {
         next
     }
 
-    /// Writes the leaves the store refused before, oldest first; stops at the first refusal
-    /// (the store is still down: the round fails and the next one retries).
-    fn write_unwritten_leaves(&self, now: Ms) -> Result<(), String> {
-        let pending = std::mem::take(&mut self.hub.lock().unwritten_leaves);
+    /// Writes what the store refused before, oldest first; stops at the first refusal (the
+    /// store is still down: the round fails and the next one retries).
+    fn write_unwritten(&self, now: Ms) -> Result<(), String> {
+        let pending = std::mem::take(&mut self.hub.lock().unwritten);
         let mut left = pending.into_iter();
-        while let Some((attempt, result)) = left.next() {
-            if let Err(e) = self.store.leave(attempt, &result, now) {
+        while let Some(write) = left.next() {
+            let written = match &write {
+                Unwritten::Leave { attempt, result } => {
+                    self.store.leave(*attempt, result, now).map(|_| ())
+                }
+                Unwritten::Missed {
+                    attempt,
+                    agents,
+                    reason,
+                } => self.store.missed(*attempt, agents, reason, now).map(|_| ()),
+            };
+            if let Err(e) = written {
                 let mut hub = self.hub.lock();
-                let newer = std::mem::take(&mut hub.unwritten_leaves);
-                hub.unwritten_leaves = std::iter::once((attempt, result))
-                    .chain(left)
-                    .chain(newer)
-                    .collect();
-                return Err(format!("writing the leave of attempt {attempt}: {e}"));
+                let newer = std::mem::take(&mut hub.unwritten);
+                let message = format!("writing {write}: {e}");
+                hub.unwritten = std::iter::once(write).chain(left).chain(newer).collect();
+                return Err(message);
             }
-            log::global(
-                Level::Notice,
-                &format!("rustflow: attempt {attempt}: its leave ({result}) is written now"),
-            );
+            log::global(Level::Notice, &format!("rustflow: {write} is written now"));
         }
         Ok(())
     }

@@ -7,17 +7,18 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use rustflow_cc::engine_host::agent_offer;
 use rustflow_cc::model::AgentContact;
-use rustflow_cc::store::{Offer, OfferedAgent, Store};
+use rustflow_cc::store::{Offer, OfferedAgent, Store, StoreError};
 use rustflow_engine::causes;
 use rustflow_engine::{
     BridgeLeg, BridgeRequest, BridgeStrategy, BridgeTarget, HangupCause, RingOutcome,
 };
 
 use super::events;
-use super::hub::{AnsweredLeg, Centre, Slot, agent_state, now_ms};
+use super::hub::{AnsweredLeg, Centre, Slot, Unwritten, agent_state, now_ms};
 use crate::dial;
 use crate::switch::event::Event;
 use crate::switch::log::{self, Level};
@@ -189,20 +190,24 @@ fn answered(
     let agent: &OfferedAgent = agent_id
         .and_then(|id| offer.agents.iter().find(|a| a.id == id))
         .unwrap_or(&offer.agents[0]);
-    let won = centre.store.answered(offer.attempt, &agent.id, now_ms());
-    match won {
+    match write_answer(centre, offer.attempt, &agent.id) {
         Ok(true) => {}
-        Ok(false) | Err(_) => {
-            if let Err(e) = won {
-                log::global(
-                    Level::Error,
-                    &format!("rustflow: attempt {}: {e}", offer.attempt),
-                );
-            }
+        Ok(false) => {
             hang_up_leg(&leg_uuid, causes::ORIGINATOR_CANCEL);
             return RingOutcome::Missed {
                 reason: "the offer had ended".to_string(),
             };
+        }
+        Err(e) => {
+            // Whether the answer was written is unknown: the agent's leg goes, and the
+            // attempt is given back (`missed` also undoes a written answer), now or once the
+            // store is back, so neither the caller nor the agent stays bridged to nobody.
+            log::global(
+                Level::Error,
+                &format!("rustflow: attempt {}: {e}", offer.attempt),
+            );
+            hang_up_leg(&leg_uuid, causes::ORIGINATOR_CANCEL);
+            return missed_agents(centre, offer, std::slice::from_ref(&agent.id), "failed");
         }
     }
     agent_state(&centre.node, &agent.id, "bridged");
@@ -217,15 +222,39 @@ fn answered(
     RingOutcome::Answered
 }
 
+/// How long an agent who answered waits for the store to take the answer (it is idempotent,
+/// so a retry after a lost reply is safe) before the offer is given up.
+const ANSWER_PATIENCE: Duration = Duration::from_secs(2);
+
+fn write_answer(centre: &Centre, attempt: i64, agent: &str) -> Result<bool, StoreError> {
+    let started = Instant::now();
+    loop {
+        match centre.store.answered(attempt, agent, now_ms()) {
+            Err(e) if started.elapsed() < ANSWER_PATIENCE => {
+                log::global(
+                    Level::Warning,
+                    &format!("rustflow: attempt {attempt}: writing the answer of {agent}: {e}"),
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            written => return written,
+        }
+    }
+}
+
 /// Nobody answered: the agents rest (or pause at max no-answer); the caller keeps its place.
 fn missed(centre: &Centre, offer: &Offer, reason: &str) -> RingOutcome {
     let ids: Vec<String> = offer.agents.iter().map(|a| a.id.clone()).collect();
+    missed_agents(centre, offer, &ids, reason)
+}
+
+fn missed_agents(centre: &Centre, offer: &Offer, agents: &[String], reason: &str) -> RingOutcome {
     record_missed(
         centre,
         offer.attempt,
         &offer.queue_id,
         &offer.call_id,
-        &ids,
+        agents,
         reason,
     );
     RingOutcome::Missed {
@@ -272,10 +301,17 @@ pub fn record_missed(
                 );
             }
         }
-        Err(e) => log::global(
-            Level::Error,
-            &format!("rustflow: attempt {attempt}: recording the missed offer: {e}"),
-        ),
+        Err(e) => {
+            log::global(
+                Level::Error,
+                &format!("rustflow: attempt {attempt}: recording the missed offer: {e}"),
+            );
+            centre.write_later(Unwritten::Missed {
+                attempt,
+                agents: agents.to_vec(),
+                reason: reason.to_string(),
+            });
+        }
     }
 }
 

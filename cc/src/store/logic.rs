@@ -373,14 +373,24 @@ pub(crate) fn agents(tx: &mut dyn Tx) -> StoreResult<Vec<AgentView>> {
     Ok(out)
 }
 
+/// Every agent's status, read at once (agent id → status).
+fn statuses(tx: &mut dyn Tx) -> StoreResult<BTreeMap<String, String>> {
+    tx.rows("SELECT id, status FROM cc_agents", &[])?
+        .iter()
+        .map(|r| Ok((r.text(0)?, r.text(1)?)))
+        .collect()
+}
+
 fn online_agents(tx: &mut dyn Tx, setup: &Setup, queue: &Queue) -> StoreResult<usize> {
-    let mut n = 0;
-    for agent in setup.agents.iter().filter(|a| serves(setup, queue, a)) {
-        if agent_status(tx, &agent.id)?.as_deref() == Some("online") {
-            n += 1;
-        }
-    }
-    Ok(n)
+    let online: BTreeSet<String> = tx
+        .texts("SELECT id FROM cc_agents WHERE status = 'online'", &[])?
+        .into_iter()
+        .collect();
+    Ok(setup
+        .agents
+        .iter()
+        .filter(|a| online.contains(&a.id) && serves(setup, queue, a))
+        .count())
 }
 
 pub(crate) fn join(
@@ -582,7 +592,12 @@ pub(crate) fn answered(tx: &mut dyn Tx, attempt: i64, agent: &str, now: Ms) -> S
         args![agent, attempt, now],
     )?;
     if won == 0 {
-        return Ok(false);
+        // The same answer written before (a retry after a lost reply) is still a win.
+        let already = tx.row(
+            "SELECT id FROM cc_attempts WHERE id = ?1 AND state = 'bridged' AND agent_id = ?2",
+            args![attempt, agent],
+        )?;
+        return Ok(already.is_some());
     }
     let updated = tx.exec(
         "UPDATE cc_attempts SET state = 'bridged', agent_id = ?2, bridged_at_ms = ?3, lease_until_ms = NULL, \
@@ -857,16 +872,25 @@ pub(crate) fn dispatch_view(
             attempts.push(waiting_attempt(r)?);
         }
     }
-    for agent in &agents {
+    // Callers waiting for one agent: the first of each free agent (one query, not one per
+    // agent: on PostgreSQL each is a round trip).
+    if !free_ids.is_empty() {
         let rows = tx.rows(
             &format!(
-                "SELECT {WAITING_COLUMNS} FROM cc_attempts WHERE state = 'waiting' AND target_agent = ?1 \
-                 ORDER BY {ORDER_BY_SQL} LIMIT 1"
+                "SELECT {WAITING_COLUMNS} FROM cc_attempts WHERE state = 'waiting' AND target_agent IS NOT NULL \
+                 ORDER BY {ORDER_BY_SQL}"
             ),
-            args![&agent.id],
+            &[],
         )?;
+        let mut served: BTreeSet<String> = BTreeSet::new();
         for r in &rows {
-            attempts.push(waiting_attempt(r)?);
+            let attempt = waiting_attempt(r)?;
+            if let Some(target) = &attempt.target_agent
+                && free_ids.contains(target.as_str())
+                && served.insert(target.clone())
+            {
+                attempts.push(attempt);
+            }
         }
     }
     attempts.sort_by_key(|a| OrderKey {
@@ -975,6 +999,39 @@ fn closed_row(tx: &mut dyn Tx, attempt: i64) -> StoreResult<(i64, String, String
 pub(crate) fn janitor(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResult<Janitor> {
     let mut out = Janitor::default();
     let skip = tx.skip_locked();
+    let setup = cache.get(tx)?;
+    // Nodes that stopped heartbeating: their calls are gone with them. First, before this
+    // pass holds any other attempt: closing them waits for attempts a caller's side is
+    // writing, and nothing that waits for this pass may hold one (no deadlock). Two
+    // janitors take different nodes (SKIP LOCKED).
+    // Only while some node has been alive for a whole lease: after an outage of the store
+    // itself every heartbeat is old, and the nodes that come back first must not close the
+    // callers of those that come back a moment later.
+    let lost = tx.texts(
+        &format!(
+            "SELECT node FROM cc_nodes WHERE heartbeat_ms < ?1 \
+             AND EXISTS (SELECT 1 FROM cc_nodes WHERE heartbeat_ms >= ?1 AND alive_since_ms <= ?1) \
+             ORDER BY node {skip}"
+        ),
+        args![now - NODE_LEASE_MS],
+    )?;
+    for node in lost {
+        let open = tx.ints(
+            "SELECT id FROM cc_attempts WHERE node = ?1 AND state <> 'left' ORDER BY id",
+            args![&node],
+        )?;
+        let mut closed = 0;
+        for attempt in &open {
+            // One its caller's side ended meanwhile keeps that ending.
+            if leave_in(tx, &setup, *attempt, NODE_LOST, now)? == NODE_LOST {
+                out.closed.push(closed_row(tx, *attempt)?);
+                closed += 1;
+            }
+        }
+        // Reported once: the node is known again only when it heartbeats again.
+        tx.exec("DELETE FROM cc_nodes WHERE node = ?1", args![&node])?;
+        out.lost_nodes.push((node, closed));
+    }
     // Offers whose lease ran out: the caller's side never reported.
     let expired = tx.ints(
         &format!(
@@ -990,25 +1047,6 @@ pub(crate) fn janitor(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResu
             args![attempt],
         )?;
         out.expired_offers.push((attempt, agents));
-    }
-    let setup = cache.get(tx)?;
-    // Nodes that stopped heartbeating: their calls are gone with them.
-    let lost = tx.texts(
-        &format!("SELECT node FROM cc_nodes WHERE heartbeat_ms < ?1 ORDER BY node {skip}"),
-        args![now - NODE_LEASE_MS],
-    )?;
-    for node in lost {
-        let open = tx.ints(
-            "SELECT id FROM cc_attempts WHERE node = ?1 AND state <> 'left' ORDER BY id",
-            args![&node],
-        )?;
-        for attempt in &open {
-            leave_in(tx, &setup, *attempt, NODE_LOST, now)?;
-            out.closed.push(closed_row(tx, *attempt)?);
-        }
-        // Reported once: the node is known again only when it heartbeats again.
-        tx.exec("DELETE FROM cc_nodes WHERE node = ?1", args![&node])?;
-        out.lost_nodes.push((node, open.len()));
     }
     // Max wait.
     let due = tx.ints(
@@ -1038,17 +1076,21 @@ pub(crate) fn janitor(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResu
             out.closed.push(closed_row(tx, attempt)?);
         }
     }
-    // What this statement changed is what it reports: two janitors never both report one.
+    // What this statement changed is what it reports: two janitors never both report one,
+    // and an agent another transaction holds is left to the next pass.
     out.rested = tx.texts(
-        "UPDATE cc_agents SET state = 'waiting', state_since_ms = ready_at_ms, ready_at_ms = NULL, \
-         version = version + 1 WHERE state IN ('wrap_time', 'missed') AND ready_at_ms <= ?1 RETURNING id",
+        &format!(
+            "UPDATE cc_agents SET state = 'waiting', state_since_ms = ready_at_ms, ready_at_ms = NULL, \
+             version = version + 1 WHERE id IN (SELECT id FROM cc_agents \
+             WHERE state IN ('wrap_time', 'missed') AND ready_at_ms <= ?1 {skip}) RETURNING id"
+        ),
         args![now],
     )?;
     out.rested.sort();
     Ok(out)
 }
 
-pub(crate) fn next_due(tx: &mut dyn Tx, cache: &SetupCache) -> StoreResult<Option<Ms>> {
+pub(crate) fn next_due(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResult<Option<Ms>> {
     let mut due: Option<Ms> = None;
     let mut take = |v: Option<Ms>| {
         if let Some(v) = v {
@@ -1062,11 +1104,20 @@ pub(crate) fn next_due(tx: &mut dyn Tx, cache: &SetupCache) -> StoreResult<Optio
     ] {
         take(tx.one(sql, &[])?.opt_int(0)?);
     }
-    // The first node lease that ends (+1: lost means older than the lease).
+    // The first node lease that ends (+1: lost means older than the lease), once some node
+    // has been alive for a whole lease (see `janitor`).
     let heartbeat = tx
         .one("SELECT MIN(heartbeat_ms) FROM cc_nodes", &[])?
         .opt_int(0)?;
-    take(heartbeat.map(|h| h + NODE_LEASE_MS + 1));
+    let watcher = tx
+        .one(
+            "SELECT MIN(alive_since_ms) FROM cc_nodes WHERE heartbeat_ms >= ?1",
+            args![now - NODE_LEASE_MS],
+        )?
+        .opt_int(0)?;
+    if let (Some(h), Some(w)) = (heartbeat, watcher) {
+        take(Some((h + NODE_LEASE_MS + 1).max(w + NODE_LEASE_MS)));
+    }
     let setup = cache.get(tx)?;
     for queue in setup.queues.iter().filter(|q| q.no_agents_timeout_secs > 0) {
         let first = tx
@@ -1100,9 +1151,11 @@ pub(crate) fn close_node(
 
 pub(crate) fn heartbeat(tx: &mut dyn Tx, node: &str, now: Ms) -> StoreResult<()> {
     tx.exec(
-        "INSERT INTO cc_nodes (node, heartbeat_ms) VALUES (?1, ?2) \
-         ON CONFLICT (node) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms",
-        args![node, now],
+        "INSERT INTO cc_nodes (node, heartbeat_ms, alive_since_ms) VALUES (?1, ?2, ?2) \
+         ON CONFLICT (node) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms, \
+         alive_since_ms = CASE WHEN cc_nodes.heartbeat_ms < ?3 THEN excluded.heartbeat_ms \
+         ELSE cc_nodes.alive_since_ms END",
+        args![node, now, now - NODE_LEASE_MS],
     )?;
     Ok(())
 }
@@ -1154,9 +1207,10 @@ pub(crate) fn agent_counts(
         )?
         .into_iter()
         .collect();
+    let statuses = statuses(tx)?;
     for agent in setup.agents.iter().filter(|a| serves(&setup, q, a)) {
         counts.count += 1;
-        match agent_status(tx, &agent.id)?.as_deref() {
+        match statuses.get(&agent.id).map(String::as_str) {
             Some("online") => counts.online += 1,
             Some("pause") => counts.pause += 1,
             _ => counts.offline += 1,
@@ -1228,8 +1282,8 @@ macro_rules! sql_store {
             fn janitor(&self, now: Ms) -> StoreResult<Janitor> {
                 self.write(|tx| logic::janitor(tx, &self.cache, now))
             }
-            fn next_due(&self, _now: Ms) -> StoreResult<Option<Ms>> {
-                self.read(|tx| logic::next_due(tx, &self.cache))
+            fn next_due(&self, now: Ms) -> StoreResult<Option<Ms>> {
+                self.read(|tx| logic::next_due(tx, &self.cache, now))
             }
             fn close_node(&self, node: &str, result: &str, now: Ms) -> StoreResult<usize> {
                 self.write(|tx| logic::close_node(tx, &self.cache, node, result, now))

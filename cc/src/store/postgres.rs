@@ -107,6 +107,9 @@ CREATE INDEX cc_attempts_target ON cc_attempts (target_agent, state);
     r#"
 CREATE TABLE cc_nodes (node TEXT COLLATE "C" PRIMARY KEY, heartbeat_ms BIGINT NOT NULL);
 CREATE INDEX cc_attempts_node ON cc_attempts (node, state);
+"#, // Since when a node has heartbeated without a gap longer than the lease.
+    r#"
+ALTER TABLE cc_nodes ADD COLUMN alive_since_ms BIGINT NOT NULL DEFAULT 0;
 "#,
 ];
 
@@ -231,12 +234,14 @@ impl Pool {
         config
             .options(&all)
             .connect_timeout(options.connect_timeout)
-            // A peer that vanished (no RST) fails a statement instead of hanging on TCP.
-            .tcp_user_timeout(options.connect_timeout + options.statement_timeout)
+            // A peer that vanished without a word (no RST) fails the connection within about
+            // three seconds instead of hanging on TCP: unacknowledged data times out, and a
+            // connection waiting for an answer is probed.
+            .tcp_user_timeout(options.statement_timeout + Duration::from_secs(1))
             .keepalives(true)
-            .keepalives_idle(Duration::from_secs(10))
-            .keepalives_interval(Duration::from_secs(2))
-            .keepalives_retries(3)
+            .keepalives_idle(Duration::from_secs(2))
+            .keepalives_interval(Duration::from_secs(1))
+            .keepalives_retries(1)
             .application_name("rustflow-cc");
         Ok(config)
     }

@@ -2,9 +2,11 @@
 //!
 //! Every method is one `BEGIN IMMEDIATE` transaction, so a connection that writes holds
 //! the write lock from its first read: two processes or threads with their own connections
-//! on one file serialise, and a claim's conditional updates decide who won. Provisioned
+//! on one file serialise, and a claim's conditional reads decide who won. Provisioned
 //! entities are stored as their JSON definition (the model's serde shape), runtime columns
-//! beside them; migrations are numbered and applied at open.
+//! beside them; migrations are numbered and applied at open. What each method does is the
+//! shared `logic` (the same for PostgreSQL); this file connects, migrates, runs
+//! transactions and polls for other writers (the change feed).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -98,6 +100,9 @@ CREATE INDEX cc_attempts_target ON cc_attempts (target_agent, state);
 "#,
     r#"
 CREATE TABLE cc_nodes (node TEXT PRIMARY KEY, heartbeat_ms BIGINT NOT NULL);
+"#, // Since when a node has heartbeated without a gap longer than the lease.
+    r#"
+ALTER TABLE cc_nodes ADD COLUMN alive_since_ms BIGINT NOT NULL DEFAULT 0;
 "#,
 ];
 
@@ -160,6 +165,8 @@ impl SqliteStore {
 
     fn prepare(mut conn: Connection, name: String, file: bool) -> StoreResult<SqliteStore> {
         conn.busy_timeout(Duration::from_secs(5)).map_err(db)?;
+        // Every statement the shared semantics run stays prepared (a few dozen).
+        conn.set_prepared_statement_cache_capacity(128);
         if file {
             let mode: String = conn
                 .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))

@@ -315,8 +315,8 @@ pub fn missed_and_wrap_up(open: Open<'_>) {
     );
 }
 
-/// An agent who answered but was gone before the caller was connected: the caller is back
-/// in its place and the agent rests as after a missed offer; a `missed` naming another agent
+/// An answer is idempotent. An agent who answered but was gone before the caller was
+/// connected: the caller is back in its place and the agent rests as after a missed offer; a `missed` naming another agent
 /// changes nothing.
 pub fn answered_then_gone(open: Open<'_>) {
     let store = open();
@@ -326,6 +326,9 @@ pub fn answered_then_gone(open: Open<'_>) {
     let offer = d.pass(&*store, T0).unwrap().offers.remove(0);
     assert_eq!(offer.agents[0].id, "a1");
     assert!(store.answered(attempt, "a1", T0 + 2_000).unwrap());
+    // The same answer again (a retry after a lost reply) still wins; another agent does not.
+    assert!(store.answered(attempt, "a1", T0 + 2_100).unwrap());
+    assert!(!store.answered(attempt, "a2", T0 + 2_100).unwrap());
     assert!(
         store
             .missed(attempt, &["a2".into()], "agent_hangup", T0 + 2_500)
@@ -523,6 +526,48 @@ pub fn eight_threads_never_double_reserve(open: Open<'_>) {
     );
 }
 
+/// Callers waiting for one agent (`joinAgent`) are offered that agent only, the earliest
+/// first, and the next one when it is free again.
+pub fn callers_for_one_agent_wait_for_it(open: Open<'_>) {
+    let store = open();
+    provision(&*store, ONE_QUEUE, T0);
+    let for_a1 = |call: &str, now: Ms| {
+        joined(
+            store
+                .join(
+                    &JoinRequest {
+                        target_agent: Some("1001".into()),
+                        call_id: call.into(),
+                        node: "node-1".into(),
+                        variables: "{}".into(),
+                        ..JoinRequest::default()
+                    },
+                    now,
+                )
+                .unwrap(),
+        )
+    };
+    let first = for_a1("t1", T0);
+    let second = for_a1("t2", T0 + 1);
+    let mut d = Distributor::new(1);
+    let offers = d.pass(&*store, T0 + 2).unwrap().offers;
+    let offered: Vec<(i64, &str)> = offers
+        .iter()
+        .map(|o| (o.attempt, o.agents[0].id.as_str()))
+        .collect();
+    assert_eq!(offered, vec![(first, "a1")], "a2 is free but not asked for");
+    assert!(store.answered(first, "a1", T0 + 3).unwrap());
+    assert_eq!(store.leave(first, "success", T0 + 4).unwrap(), "success");
+    let offers = d.pass(&*store, T0 + 5).unwrap().offers;
+    assert_eq!(
+        offers
+            .iter()
+            .map(|o| (o.attempt, o.agents[0].id.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(second, "a1")]
+    );
+}
+
 fn join_on(store: &dyn Store, call: &str, node: &str, now: Ms) -> i64 {
     joined(
         store
@@ -644,7 +689,12 @@ pub fn lost_nodes_are_released(open: Open<'_>) {
     // Reported once.
     let j = store.janitor(T0 + NODE_LEASE_MS + 2).unwrap();
     assert!(j.lost_nodes.is_empty() && j.closed.is_empty(), "{j:?}");
-    // Much later node-1 is lost too; node-3, which never heartbeated, never is.
+    // Much later node-1 is lost too, found by a node alive for a whole lease by then; node-3,
+    // which never heartbeated, never is.
+    store
+        .heartbeat("watcher", T0 + 3_600_000 - NODE_LEASE_MS)
+        .unwrap();
+    store.heartbeat("watcher", T0 + 3_600_000).unwrap();
     let j = store.janitor(T0 + 3_600_000).unwrap();
     assert_eq!(j.lost_nodes, vec![("node-1".to_string(), 1)]);
     assert_eq!(
@@ -660,6 +710,102 @@ pub fn lost_nodes_are_released(open: Open<'_>) {
             .lost_nodes
             .is_empty()
     );
+}
+
+/// After an outage of the store itself every heartbeat is old: the node that comes back first
+/// loses nobody until it has been alive for a whole lease, so the others can come back too;
+/// one that does not come back by then is lost.
+pub fn an_outage_of_the_store_loses_no_live_node(open: Open<'_>) {
+    let store = open();
+    provision(
+        &*store,
+        r#"{"queues": [{"id": "q", "max_wait_secs": 0}], "agents": [], "tiers": []}"#,
+        T0,
+    );
+    for node in ["node-1", "node-2", "node-3"] {
+        store.heartbeat(node, T0).unwrap();
+        join_on(&*store, &format!("c-{node}"), node, T0);
+    }
+    // Twenty seconds without the store; node-1 is back first, node-2 a moment later, node-3
+    // never.
+    let back = T0 + 20_000;
+    store.heartbeat("node-1", back).unwrap();
+    let j = store.janitor(back).unwrap();
+    assert!(j.lost_nodes.is_empty() && j.closed.is_empty(), "{j:?}");
+    let due = store.next_due(back).unwrap();
+    assert_eq!(
+        due,
+        Some(back + NODE_LEASE_MS),
+        "the loss is due a lease later"
+    );
+    store.heartbeat("node-2", back + 1_500).unwrap();
+    for t in [1_000, 2_000, 3_000, 4_000, 5_000] {
+        store.heartbeat("node-1", back + t).unwrap();
+        if t >= 2_500 {
+            store.heartbeat("node-2", back + t).unwrap();
+        }
+    }
+    let j = store.janitor(back + NODE_LEASE_MS - 1).unwrap();
+    assert!(j.lost_nodes.is_empty(), "{j:?}");
+    let j = store.janitor(back + NODE_LEASE_MS).unwrap();
+    assert_eq!(j.lost_nodes, vec![("node-3".to_string(), 1)]);
+}
+
+/// Four handles run the janitor at once while three nodes are lost: each loss and each
+/// attempt is reported by exactly one of them, and nothing is left open.
+pub fn concurrent_janitors_report_a_loss_once(open: Open<'_>) {
+    let store = open();
+    provision(
+        &*store,
+        r#"{"queues": [{"id": "q", "max_wait_secs": 0}], "agents": [], "tiers": []}"#,
+        T0,
+    );
+    // The node whose janitors find the losses, alive through the lease.
+    store.heartbeat("watcher", T0).unwrap();
+    store.heartbeat("watcher", T0 + NODE_LEASE_MS).unwrap();
+    for n in 0..3 {
+        let node = format!("node-{n}");
+        store.heartbeat(&node, T0).unwrap();
+        for c in 0..20 {
+            join_on(&*store, &format!("c{n}-{c}"), &node, T0);
+        }
+    }
+    let reports: Mutex<Vec<Janitor>> = Mutex::default();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let handle = open();
+            let reports = &reports;
+            scope.spawn(move || {
+                for step in 0..5 {
+                    let j = handle.janitor(T0 + NODE_LEASE_MS + 1 + step).unwrap();
+                    reports.lock().push(j);
+                }
+            });
+        }
+    });
+    let reports = reports.into_inner();
+    let mut lost: Vec<(String, usize)> =
+        reports.iter().flat_map(|j| j.lost_nodes.clone()).collect();
+    lost.sort();
+    assert_eq!(
+        lost,
+        (0..3)
+            .map(|n| (format!("node-{n}"), 20))
+            .collect::<Vec<_>>()
+    );
+    let mut closed: Vec<i64> = reports
+        .iter()
+        .flat_map(|j| j.closed.iter().map(|c| c.0))
+        .collect();
+    closed.sort();
+    closed.dedup();
+    assert_eq!(closed.len(), 60, "every attempt reported once");
+    assert_eq!(
+        reports.iter().map(|j| j.closed.len()).sum::<usize>(),
+        60,
+        "and by one janitor only"
+    );
+    assert!(store.waiting().unwrap().is_empty());
 }
 
 /// The change feed of one handle wakes when another handle writes, within a bounded time,
@@ -697,6 +843,95 @@ pub fn change_feed_wakes_other_handles(open: Open<'_>) {
     );
 }
 
+/// Two nodes (own handles, own distributors) serve 1,000 callers of one priority with 20
+/// agents: no agent is offered twice, every attempt is offered and ends exactly once, and
+/// offers follow the one order: when an attempt is offered, fewer callers that joined
+/// before it are still unserved than the two nodes can have claims in flight.
+pub fn two_nodes_serve_in_one_order(open: Open<'_>) {
+    const ATTEMPTS: usize = 1_000;
+    const AGENTS: usize = 20;
+    let store = open();
+    let agents: Vec<String> = (1..=AGENTS)
+        .map(|i| format!(r#"{{"id":"a{i}","extension":"{}"}}"#, 1000 + i))
+        .collect();
+    let tiers: Vec<String> = (1..=AGENTS)
+        .map(|i| format!(r#"{{"queue":"q","agent":"a{i}"}}"#))
+        .collect();
+    provision(
+        &*store,
+        &format!(
+            r#"{{"queues":[{{"id":"q","max_wait_secs":0}}],"agents":[{}],"tiers":[{}]}}"#,
+            agents.join(","),
+            tiers.join(",")
+        ),
+        T0,
+    );
+    let ids: Vec<i64> = (0..ATTEMPTS)
+        .map(|i| join_on(&*store, &format!("c{i}"), "node-1", T0 + i as i64))
+        .collect();
+    let holder: Mutex<BTreeMap<String, i64>> = Mutex::default();
+    let offers: Mutex<Vec<i64>> = Mutex::default();
+    let doubles = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for node in 0..2u64 {
+            let handle = open();
+            let (holder, offers, doubles) = (&holder, &offers, &doubles);
+            scope.spawn(move || {
+                let mut d = Distributor::new(node);
+                let now = T0 + ATTEMPTS as i64;
+                loop {
+                    let pass = d.pass(&*handle, now).unwrap();
+                    if pass.offers.is_empty() {
+                        if handle.waiting().unwrap().is_empty() {
+                            break;
+                        }
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    for offer in pass.offers {
+                        let agent = offer.agents[0].id.clone();
+                        if holder.lock().insert(agent.clone(), offer.attempt).is_some() {
+                            doubles.fetch_add(1, Ordering::Relaxed);
+                        }
+                        offers.lock().push(offer.attempt);
+                        assert!(handle.answered(offer.attempt, &agent, now).unwrap());
+                        holder.lock().remove(&agent);
+                        assert_eq!(
+                            handle.leave(offer.attempt, "success", now).unwrap(),
+                            "success"
+                        );
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(doubles.into_inner(), 0, "an agent was offered twice");
+    let offers = offers.into_inner();
+    let mut once = offers.clone();
+    once.sort();
+    assert_eq!(once, ids, "every attempt offered exactly once");
+    let mut unserved: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
+    let mut worst = 0;
+    for attempt in &offers {
+        let ahead = unserved.range(..*attempt).count();
+        worst = worst.max(ahead);
+        unserved.remove(attempt);
+    }
+    eprintln!("two nodes: at most {worst} earlier callers unserved when an attempt was offered");
+    assert!(
+        worst < 2 * AGENTS,
+        "an attempt was offered while {worst} earlier callers were still unserved"
+    );
+    assert!(
+        store
+            .history(Some("q"), 0)
+            .unwrap()
+            .iter()
+            .all(|r| r.state == AttemptState::Left && r.result.as_deref() == Some("success")),
+        "every attempt ended once, with success"
+    );
+}
+
 /// Every test of the suite, in order.
 pub fn run_all(open: Open<'_>) {
     provisioning_is_all_or_nothing(open);
@@ -706,6 +941,10 @@ pub fn run_all(open: Open<'_>) {
     answered_then_gone(open);
     order_timeout_and_resume(open);
     eight_threads_never_double_reserve(open);
+    two_nodes_serve_in_one_order(open);
+    callers_for_one_agent_wait_for_it(open);
     lost_nodes_are_released(open);
+    concurrent_janitors_report_a_loss_once(open);
+    an_outage_of_the_store_loses_no_live_node(open);
     change_feed_wakes_other_handles(open);
 }

@@ -119,7 +119,7 @@ fn a_database_that_stops_while_a_caller_waits_loses_nobody_and_reserves_no_agent
     let originates = FakeCore::originates();
     assert_eq!(originates.len(), 1, "{originates:#?}");
     assert!(
-        logs.contains("its leave (abandoned) is written now"),
+        logs.contains("the leave (abandoned) of attempt"),
         "the second caller's leave was kept and written: {logs}"
     );
 
