@@ -1,4 +1,5 @@
-"""Several FreeSWITCH nodes, one contact centre (issue 12, done-when 4): two private FreeSWITCH
+"""Several FreeSWITCH nodes, one contact centre and one set of flows (issue 12, done-when 4):
+two private FreeSWITCH
 instances (own ports, own temp dirs, own `switchname`) whose mod_rustflow `store` is one private
 PostgreSQL (tests/e2e/pglab.py). Mixed into run_e2e.Suite like cc_e2e.QueueScenarios; each
 scenario starts its own server and nodes, so it runs alone (`-k NAME`) and stops them all at
@@ -27,7 +28,7 @@ from fslab import EventCollector, Lab
 from pglab import PgLab
 from sip import Sipp, read_message_trace, render, uac_subs
 
-NODES_SCENARIOS = ["cc_two_nodes"]
+NODES_SCENARIOS = ["cc_two_nodes", "flow_push_two_nodes"]
 
 NODE_NAMES = ("e2e-node1", "e2e-node2")
 NODES_QUEUE = "e2e_nodes"
@@ -389,8 +390,9 @@ class NodeScenarios:
                 path = work / version / f"{PUSH_FLOW}.json"
                 path.parent.mkdir(exist_ok=True)
                 path.write_text(text or push_flow(version, sleep_ms))
-                return subprocess.run([str(cli), "flow", "push", str(path), "--source", url],
-                                      capture_output=True, text=True, timeout=60)
+                return subprocess.run(
+                    [str(cli), "flow", "push", str(path), "--source", url, "--by", "e2e"],
+                    capture_output=True, text=True, timeout=60)
 
             def wait_version(old, timeout=10.0):
                 """(version, seconds) per node once each runs a version of the flow other
