@@ -1,15 +1,15 @@
 """Several FreeSWITCH nodes, one contact centre and one set of flows (issue 12, done-when 4):
-two private FreeSWITCH
-instances (own ports, own temp dirs, own `switchname`) whose mod_rustflow `store` is one private
-PostgreSQL (tests/e2e/pglab.py). Mixed into run_e2e.Suite like cc_e2e.QueueScenarios; each
-scenario starts its own server and nodes, so it runs alone (`-k NAME`) and stops them all at
-the end, also on failure.
+two private FreeSWITCH instances (own ports, own temp dirs, own `switchname`) on one private
+PostgreSQL (tests/e2e/pglab.py), as their contact-centre `store` (cc_two_nodes) or their
+`flows-source` (flow_push_two_nodes). Mixed into run_e2e.Suite like cc_e2e.QueueScenarios;
+each scenario starts its own server and nodes, so it runs alone (`-k NAME`) and stops them all
+at the end, also on failure (their logs are then kept and their paths printed).
 
 What a scenario sees:
 - the wire: every SIP message to and from the agents' sipp (bench/sip_trace.py on `lo`, kernel
   timestamps, when we are root; else the agents' sipp message trace), so which node rang which
   agent for which caller, and when, comes from the packets, not from the module;
-- each node's event socket: `rustflow::cc` events and CHANNEL_HANGUP_COMPLETE.
+- each node's event socket: `rustflow::cc` events, CHANNEL_ANSWER and CHANNEL_HANGUP_COMPLETE.
 """
 
 import contextlib
