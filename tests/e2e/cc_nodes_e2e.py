@@ -382,10 +382,10 @@ class NodeScenarios:
         new version reaches both within a bounded time; calls in flight keep their version;
         a bad push is refused and changes nothing."""
         from run_e2e import check
-        cli = build_cli(self.lab.install)
         work = self.work / "flow_push"
         work.mkdir(exist_ok=True)
         with self.two_nodes({}, params=lambda url: {"flows-source": url}) as (pg, url, nodes):
+            cli = build_cli()  # here: a run without PostgreSQL skips before building it
             def push(version, sleep_ms, text=None):
                 path = work / version / f"{PUSH_FLOW}.json"
                 path.parent.mkdir(exist_ok=True)
@@ -470,7 +470,7 @@ def push_flow(version, sleep_ms):
     ], indent=1)
 
 
-def build_cli(install):
+def build_cli():
     """The offline tool (`rustflow`), release, in the e2e target dir (as fslab.build_module)."""
     target_dir = fslab.REPO / "target" / "e2e"
     env = dict(os.environ, CARGO_TARGET_DIR=str(target_dir))
