@@ -273,6 +273,8 @@ switch_status_t switch_channel_export_variable_var_check(switch_channel_t *chann
 														 switch_bool_t var_check);
 /* Returns a malloc()ed copy (free() it) or NULL. */
 char *switch_core_get_variable_dup(const char *varname);
+/* The core's name: switch.conf's `switchname`, else the host name. Owned by the core. */
+const char *switch_core_get_switchname(void);
 
 /* ---- media ------------------------------------------------------------------------- */
 

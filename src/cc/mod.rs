@@ -34,11 +34,13 @@ const FEED_WAIT: Duration = Duration::from_millis(500);
 /// How long unload waits for agents still being rung.
 const UNLOAD_PATIENCE: Duration = Duration::from_secs(5);
 
-/// This node's name in the store: FreeSWITCH's `switchname`, else its `hostname`.
+/// This node's name in the store: FreeSWITCH's `switchname` (switch.conf), else its host name.
+/// The core's answer, not a global variable: switch.conf's `switchname` sets none, and two
+/// instances on one machine share the `hostname` variable.
 fn node_name() -> String {
-    ["switchname", "hostname"]
-        .into_iter()
-        .find_map(|name| globals::get(name).filter(|v| !v.is_empty()))
+    globals::switchname()
+        .filter(|v| !v.is_empty())
+        .or_else(|| globals::get("hostname").filter(|v| !v.is_empty()))
         .unwrap_or_else(|| "freeswitch".to_string())
 }
 

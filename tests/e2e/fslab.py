@@ -209,8 +209,11 @@ def _xml_escape(text: str) -> str:
 
 
 def write_config(conf_dir: Path, *, sip_port, esl_port, rtp_start, rtp_end, dirs, dialplan_xml,
-                 loglevel="debug", rustflow_params=None, extra_modules=(), extra_config_xml=""):
-    """freeswitch.xml (one file) for the lab instance. `extra_modules` are loaded after
+                 loglevel="debug", rustflow_params=None, extra_modules=(), extra_config_xml="",
+                 switchname=None):
+    """freeswitch.xml (one file) for the lab instance. `switchname` names the instance (the
+    node name of mod_rustflow's contact centre; else FreeSWITCH uses the hostname, the same for
+    two instances on one machine). `extra_modules` are loaded after
     MODULES, and `extra_config_xml` (their <configuration> elements) goes into the
     configuration section: for a run that needs a module the e2e suite does not load
     (the contact-centre benchmark's mod_callcenter)."""
@@ -221,6 +224,8 @@ def write_config(conf_dir: Path, *, sip_port, esl_port, rtp_start, rtp_end, dirs
         for k, v in rustflow_params.items()
     )
     users = "\n".join(f'          <user id="{ext}"/>' for ext in AGENT_EXTENSIONS)
+    switchname_param = (f'\n        <param name="switchname" value="{_xml_escape(switchname)}"/>'
+                        if switchname else "")
     text = f"""<?xml version="1.0"?>
 <document type="freeswitch/xml">
   <X-PRE-PROCESS cmd="set" data="domain={LAB_DOMAIN}"/>
@@ -237,7 +242,7 @@ def write_config(conf_dir: Path, *, sip_port, esl_port, rtp_start, rtp_end, dirs
              process has just bound and fail the call ("Bind Error"). -->
         <param name="rtp-port-usage-robustness" value="true"/>
         <param name="dump-cores" value="no"/>
-        <param name="min-idle-cpu" value="0"/>
+        <param name="min-idle-cpu" value="0"/>{switchname_param}
       </settings>
     </configuration>
     <configuration name="modules.conf" description="modules">
@@ -486,7 +491,7 @@ class Lab:
 
     def __init__(self, install: Install, module_so: Path, *, dialplan_xml, flows=None,
                  scripts=None, loglevel="debug", keep_dir=None, rustflow_params=None, name="e2e",
-                 extra_modules=(), extra_config_xml=""):
+                 extra_modules=(), extra_config_xml="", switchname=None):
         self.install = install
         self.root = Path(tempfile.mkdtemp(prefix=f"rustflow-{name}-"))
         self.keep_dir = keep_dir
@@ -519,7 +524,7 @@ class Lab:
             rtp_start=self.rtp_start, rtp_end=self.rtp_start + 1998,
             dirs={k: str(v) for k, v in self.dirs.items()}, dialplan_xml=dialplan_xml,
             loglevel=loglevel, rustflow_params=params, extra_modules=extra_modules,
-            extra_config_xml=extra_config_xml,
+            extra_config_xml=extra_config_xml, switchname=switchname,
         )
         self.proc = None
         self.esl = None

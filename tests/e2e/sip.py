@@ -134,13 +134,33 @@ def uac_subs(*, dtmf_pcap_path=None, dtmf_delay_ms=500, audio_pcap_path=None,
     }
 
 
+def free_media_ports() -> int:
+    """An even port P with P..P+3 free on 127.0.0.1 (UDP): sipp's `-mp P` binds audio RTP and
+    RTCP on P and P+1 and video on P+2 and P+3, and fails its call when one is taken."""
+    for _ in range(200):
+        start = free_port(socket.SOCK_DGRAM) & ~1
+        held = []
+        try:
+            for port in range(start, start + 4):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+            return start
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise RuntimeError("no 4 consecutive free UDP ports found on 127.0.0.1")
+
+
 class Sipp:
     """One sipp process (caller or callee) on its own free ports."""
 
     def __init__(self, scenario: Path, work_dir: Path, *, target=None, service=None, calls=1,
                  rate=None, limit=None, timeout_s=60, extra=(), port=None):
         self.port = port or free_port(socket.SOCK_DGRAM, also_udp=True)
-        self.media_port = free_port(socket.SOCK_DGRAM)
+        self.media_port = free_media_ports()
         self.scenario = scenario
         base = work_dir / f"{scenario.stem}-{self.port}"
         self.out_path = base.with_suffix(".out")

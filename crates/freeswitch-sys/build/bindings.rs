@@ -35,6 +35,7 @@ const FUNCTIONS: &[&str] = &[
     "switch_channel_set_variable_var_check",
     "switch_channel_export_variable_var_check",
     "switch_core_get_variable_dup",
+    "switch_core_get_switchname",
     "switch_ivr_play_file",
     "switch_ivr_sleep",
     "switch_ivr_parse_all_signal_data",

@@ -486,6 +486,9 @@ unsafe extern "C" {
         varname: *const ::std::os::raw::c_char,
     ) -> *mut ::std::os::raw::c_char;
 }
+unsafe extern "C" {
+    pub fn switch_core_get_switchname() -> *const ::std::os::raw::c_char;
+}
 impl switch_input_type_t {
     pub const SWITCH_INPUT_TYPE_DTMF: switch_input_type_t = switch_input_type_t(0);
     pub const SWITCH_INPUT_TYPE_EVENT: switch_input_type_t = switch_input_type_t(1);

@@ -1115,6 +1115,21 @@ pub unsafe extern "C" fn switch_core_get_variable_dup(varname: *const c_char) ->
     }
 }
 
+/// The fake core's name: its global `switchname` (set by the harness), else `hostname`, else
+/// NULL. The real core owns the string for its lifetime; here each answer is leaked (a few
+/// bytes per module load).
+#[unsafe(no_mangle)]
+pub extern "C" fn switch_core_get_switchname() -> *const c_char {
+    let core = core();
+    let name = ["switchname", "hostname"]
+        .into_iter()
+        .find_map(|n| core.globals.get(n).cloned());
+    match name.and_then(|n| CString::new(n).ok()) {
+        Some(c) => Box::leak(c.into_boxed_c_str()).as_ptr(),
+        None => ptr::null(),
+    }
+}
+
 // ---- media -------------------------------------------------------------------------------
 
 /// How a media wait ended.
