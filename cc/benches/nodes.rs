@@ -2,8 +2,8 @@
 //! callers who all joined up front, on SQLite (processes sharing one file) and on a private
 //! PostgreSQL server, with one node and with two.
 //!
-//! - **claims/s**: 5,000 callers, 100 agents who answer at once and hang up at once: how
-//!   many callers per second the nodes claim (each claim also answered and ended);
+//! - **calls/s**: 5,000 callers, 100 agents who answer at once and hang up at once: callers
+//!   per second through claim, answer and end of the call;
 //! - **agent free → offer**: 2,000 callers, 20 agents talking 20–60 ms: from the moment a
 //!   leave frees an agent (before the leave is written) to the end of the pass that claimed
 //!   that agent for the next caller, p50 / p99, split by whether the next caller waited on
@@ -40,7 +40,7 @@ const LATENCY: Load = Load {
 };
 
 struct Run {
-    claims_per_s: f64,
+    calls_per_s: f64,
     /// (freed on, claimed on, µs)
     free_to_offer: Vec<(&'static str, &'static str, i64)>,
 }
@@ -75,7 +75,7 @@ fn run(spec: &str, nodes: &[&'static str], load: &Load) -> Result<Run, String> {
     let first = printed.offers.iter().map(|o| o.started).min().unwrap_or(0);
     let last = printed.offers.iter().map(|o| o.after).max().unwrap_or(0);
     Ok(Run {
-        claims_per_s: load.callers as f64 / ((last - first).max(1) as f64 / 1e6),
+        calls_per_s: load.callers as f64 / ((last - first).max(1) as f64 / 1e6),
         free_to_offer: two_nodes::free_to_offer(&printed, &node_of),
     })
 }
@@ -113,7 +113,7 @@ fn bench(store_name: &str, spec: &dyn Fn(&str) -> String) -> Result<Vec<String>,
         rows.push(format!(
             "| {store_name} | {} | {:.0} | {} | {} | {} |",
             nodes.len(),
-            claims.claims_per_s,
+            claims.calls_per_s,
             latency_cells(samples, None),
             latency_cells(samples, Some(false)),
             if nodes.len() > 1 {
@@ -136,7 +136,7 @@ fn main() -> ExitCode {
         return code;
     }
     println!(
-        "claims/s: {} callers, {} agents answering and hanging up at once; free → offer: {} callers, {} agents talking {}–{} ms",
+        "calls/s: {} callers, {} agents answering and hanging up at once; free → offer: {} callers, {} agents talking {}–{} ms",
         CLAIMS.callers,
         CLAIMS.agents,
         LATENCY.callers,
@@ -146,7 +146,7 @@ fn main() -> ExitCode {
     );
     println!();
     println!(
-        "| store | nodes | claims/s | free → offer n | p50 / p99 ms | same node n | p50 / p99 ms | other node n | p50 / p99 ms |"
+        "| store | nodes | calls/s | free → offer n | p50 / p99 ms | same node n | p50 / p99 ms | other node n | p50 / p99 ms |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let dir = std::env::temp_dir().join(format!("rustflow-nodes-bench-{}", std::process::id()));
