@@ -40,9 +40,7 @@ import argparse
 import json
 import os
 import socket
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -129,42 +127,7 @@ FLOW = [{"answer": ""}, {"joinQueue": {"queue": {"id": QUEUE}}}, {"hangup": ""}]
 
 
 # --------------------------------------------------------------------------------------------
-# The wire: SIP messages from bench/sip_trace.py
-
-
-class SipTrace:
-    """bench/sip_trace.py in the background; `take()` returns the messages seen since the
-    last call as tuples (ts, sport, dport, kind, cseq_method, ruri_user, from_user, call_id)."""
-
-    def __init__(self, port, err_path):
-        self.proc = subprocess.Popen(
-            [sys.executable, str(REPO / "bench" / "sip_trace.py"), "--port", str(port)],
-            stdout=subprocess.PIPE, stderr=open(err_path, "wb"), text=True,
-            preexec_fn=fslab._die_with_parent)
-        if self.proc.stdout.readline().strip() != "ready":
-            raise RuntimeError(f"the SIP probe did not start; see {err_path}")
-        self.messages = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            parts = line.split()
-            if len(parts) == 8:
-                msg = (float(parts[0]), int(parts[1]), int(parts[2]), *parts[3:])
-                with self.lock:
-                    self.messages.append(msg)
-
-    def take(self):
-        time.sleep(0.5)  # lines still in the pipe
-        with self.lock:
-            taken, self.messages = self.messages, []
-        return taken
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+# The wire: SIP messages from bench/sip_trace.py (fslab.WireTrace)
 
 
 def wire_latencies(messages, *, fs_port, caller_port, agent_port, agents):
@@ -292,7 +255,7 @@ def main():
             if lab.api("module_exists mod_callcenter").strip() != "true":
                 raise RuntimeError(f"mod_callcenter did not load; log: {lab.log_path}")
             provision_rustflow(lab, agents, agent_port)
-            trace = SipTrace(lab.sip_port, lab.root / "sip_trace.err")
+            trace = fslab.WireTrace(lab.sip_port, lab.root / "sip_trace.err")
             fs_pid = lab.pid()
             run_number = 1000  # the callers' From users: <run number><call number>
             for talk in talk_levels:

@@ -18,8 +18,6 @@ import os
 import socket
 import statistics
 import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -50,39 +48,6 @@ def nodes_flows():
         {"set": {"e2e_after": "${cc_result}"}},
         {"hangup": "NORMAL_CLEARING"},
     ])}
-
-
-class WireTrace:
-    """SIP to and from one UDP port (the agents' sipp) as tuples (ts, sport, dport, kind,
-    cseq method, request-URI user, From user, Call-ID): bench/sip_trace.py on `lo` (root)."""
-
-    def __init__(self, port, err_path):
-        self.proc = subprocess.Popen(
-            [sys.executable, str(fslab.REPO / "bench" / "sip_trace.py"), "--port", str(port)],
-            stdout=subprocess.PIPE, stderr=open(err_path, "wb"), text=True,
-            preexec_fn=fslab._die_with_parent)
-        if self.proc.stdout.readline().strip() != "ready":
-            self.stop()
-            raise RuntimeError(f"the SIP probe did not start; see {err_path}")
-        self.messages = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            parts = line.split()
-            if len(parts) == 8:
-                with self.lock:
-                    self.messages.append((float(parts[0]), int(parts[1]), int(parts[2]), *parts[3:]))
-
-    def take(self):
-        with self.lock:
-            return sorted(self.messages)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def sipp_trace_messages(msg_path: Path, agent_port: int) -> list:
@@ -216,7 +181,7 @@ class NodeScenarios:
                                calls=NODES_CALLERS, port=agent_port, timeout_s=120)
             self.sipps.append(agents_sipp)
             agents_sipp.wait_listening()
-            trace = WireTrace(agent_port, work / "sip_trace.err") if os.geteuid() == 0 else None
+            trace = fslab.WireTrace(agent_port, work / "sip_trace.err") if os.geteuid() == 0 else None
             try:
                 self._two_nodes_run(nodes, agent_port, agents_sipp, trace, work)
             finally:
@@ -300,7 +265,7 @@ class NodeScenarios:
 
         # --- the wire ---------------------------------------------------------------------
         node_of_port = {n.lab.sip_port: n.name for n in nodes}
-        messages = (trace.take() if trace else
+        messages = (sorted(trace.take()) if trace else
                     sipp_trace_messages(agents_sipp.msg_path, agent_port))
         (work / "wire.txt").write_text("".join(" ".join(map(str, m)) + "\n" for m in messages))
         dialogs = agent_dialogs(messages, agent_port, node_of_port)

@@ -630,6 +630,44 @@ class Lab:
 # Process statistics
 
 
+class WireTrace:
+    """SIP to and from one UDP port, read on `lo` with kernel timestamps by bench/sip_trace.py
+    (root: an AF_PACKET socket) in the background. `take()` returns the messages seen since
+    the last call as tuples (ts, sport, dport, kind, cseq method, request-URI user, From user,
+    Call-ID), in the order they came."""
+
+    def __init__(self, port, err_path):
+        self.proc = subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / "sip_trace.py"), "--port", str(port)],
+            stdout=subprocess.PIPE, stderr=open(err_path, "wb"), text=True,
+            preexec_fn=_die_with_parent)
+        if self.proc.stdout.readline().strip() != "ready":
+            self.stop()
+            raise RuntimeError(f"the SIP probe did not start; see {err_path}")
+        self.messages = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            parts = line.split()
+            if len(parts) == 8:
+                msg = (float(parts[0]), int(parts[1]), int(parts[2]), *parts[3:])
+                with self.lock:
+                    self.messages.append(msg)
+
+    def take(self):
+        time.sleep(0.5)  # lines still in the pipe
+        with self.lock:
+            taken, self.messages = self.messages, []
+        return taken
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 def proc_cpu_ms(pid: int) -> float:
     """utime + stime of a process (all threads), in ms."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
