@@ -104,6 +104,8 @@ struct Heartbeat {
     next: Ms,
     /// The last beat the store took.
     last_ok: Option<Ms>,
+    /// The last beat failed (logged once until one succeeds).
+    failing: bool,
 }
 
 impl Centre {
@@ -247,19 +249,34 @@ impl Centre {
         }
         match self.store.heartbeat(&self.node, now) {
             Ok(()) => {
+                if beat.failing {
+                    log::global(
+                        Level::Notice,
+                        &format!(
+                            "rustflow: contact-centre heartbeat of node {} is back",
+                            self.node
+                        ),
+                    );
+                    beat.failing = false;
+                }
                 let silent = beat.last_ok.is_some_and(|t| now - t > NODE_LEASE_MS);
                 beat.last_ok = Some(now);
                 if silent {
                     self.reconcile_callers();
                 }
             }
-            Err(e) => log::global(
-                Level::Warning,
-                &format!(
-                    "rustflow: contact-centre heartbeat of node {}: {e}",
-                    self.node
-                ),
-            ),
+            // Once per outage, not every second.
+            Err(e) if !beat.failing => {
+                beat.failing = true;
+                log::global(
+                    Level::Warning,
+                    &format!(
+                        "rustflow: contact-centre heartbeat of node {}: {e}",
+                        self.node
+                    ),
+                );
+            }
+            Err(_) => {}
         }
         beat.next = now + HEARTBEAT_MS;
         beat.next
