@@ -254,3 +254,53 @@ fn a_lock_held_elsewhere_is_a_bounded_wait() {
         "abandoned"
     );
 }
+
+/// Provisioning (a queue and its agents rewritten in one transaction) while another node
+/// claims and releases the same agents: every operation succeeds; none is chosen as a
+/// deadlock victim (a claim takes the queue's row before the agents', as provisioning does).
+#[test]
+fn provisioning_while_claiming_never_deadlocks() {
+    let Some(server) = PgServer::start("provisioning_while_claiming_never_deadlocks") else {
+        return;
+    };
+    let url = server.database("cc");
+    let setup = |wrap: u32| {
+        format!(
+            r#"{{"queues": [{{"id": "q", "wrap_up_secs": {wrap}}}],
+                "agents": [{{"id": "a1", "extension": "1001"}}, {{"id": "a2", "extension": "1002"}}],
+                "tiers": [{{"queue": "q", "agent": "a1"}}, {{"queue": "q", "agent": "a2"}}]}}"#
+        )
+    };
+    let admin = PgStore::open(&url).unwrap();
+    suite::provision(&admin, &setup(0), suite::T0);
+    let node = PgStore::open(&url).unwrap();
+    let rounds = 300;
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for i in 0..rounds {
+                // Rewrites the queue, then both agents (import order), in one transaction.
+                let wanted: rustflow_cc::model::Setup =
+                    rustflow_cc::model::from_json(&setup(i % 2)).unwrap();
+                let mut changes = rustflow_cc::store::diff(&admin.setup().unwrap(), &wanted);
+                for a in &wanted.agents {
+                    changes.push(rustflow_cc::store::Change::PutAgent(a.clone()));
+                }
+                admin
+                    .apply(&changes)
+                    .unwrap_or_else(|e| panic!("provisioning, round {i}: {e}"));
+            }
+        });
+        let mut distributor = rustflow_cc::distributor::Distributor::new(3);
+        for i in 0..rounds {
+            let now = suite::T0 + 1_000 + i as i64;
+            let attempt = join(&node, &format!("c{i}"), now);
+            let pass = distributor
+                .pass(&node, now)
+                .unwrap_or_else(|e| panic!("claiming, round {i}: {e}"));
+            for offer in &pass.offers {
+                node.leave(offer.attempt, "abandoned", now).unwrap();
+            }
+            node.leave(attempt, "abandoned", now).unwrap();
+        }
+    });
+}

@@ -929,6 +929,13 @@ pub(crate) fn claim(tx: &mut dyn Tx, claim: &Claim, now: Ms) -> StoreResult<Opti
     else {
         return Ok(None);
     };
+    // The queue's row before the agents', the order provisioning writes them in: a claim and a
+    // change of the queue and its agents never wait for each other in a circle.
+    let queue_id = attempt.text(0)?;
+    tx.exec(
+        "UPDATE cc_queues SET last_position = ?2 WHERE id = ?1",
+        args![&queue_id, claim.position],
+    )?;
     let mut definitions = Vec::with_capacity(claim.agents.len());
     for agent in &claim.agents {
         let Some(row) = tx.row(
@@ -960,11 +967,6 @@ pub(crate) fn claim(tx: &mut dyn Tx, claim: &Claim, now: Ms) -> StoreResult<Opti
             args![now, agent, claim.attempt, claim.lease_until_ms],
         )?;
     }
-    let queue_id = attempt.text(0)?;
-    tx.exec(
-        "UPDATE cc_queues SET last_position = ?2 WHERE id = ?1",
-        args![&queue_id, claim.position],
-    )?;
     let mut agents = Vec::new();
     for (id, definition) in claim.agents.iter().zip(&definitions) {
         let agent: Agent = parse("cc_agents", id, definition)?;
