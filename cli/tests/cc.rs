@@ -252,11 +252,7 @@ fn every_documented_example_runs_and_every_verb_has_one() {
 /// without the password.
 #[test]
 fn a_postgres_url_store_that_is_unreachable_is_one_clear_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = pgserver::free_port().unwrap();
     let url = format!("postgres://cc:s3cret@127.0.0.1:{port}/cc");
     let started = std::time::Instant::now();
     let out = cc(&url, &["queue", "list"]);

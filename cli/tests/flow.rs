@@ -164,11 +164,7 @@ fn a_source_that_is_not_a_url_is_a_usage_error_and_a_dead_one_names_the_url() {
             .contains("expected a postgres:// or postgresql:// URL")
     );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = pgserver::free_port().unwrap();
     let url = format!("postgres://flows:s3cret@127.0.0.1:{port}/flows");
     let out = rustflow(&["flow", "list", "--source", &url]);
     assert_eq!(out.status, 1, "{out:?}");

@@ -813,11 +813,7 @@ mod tests {
     #[test]
     fn an_unreachable_server_is_one_clear_error_quickly() {
         // A loopback port nobody listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = pgserver::free_port().unwrap();
         let started = Instant::now();
         let err = PgStore::open(&format!("postgres://cc:pw@127.0.0.1:{port}/cc"))
             .err()

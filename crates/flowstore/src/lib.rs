@@ -510,11 +510,7 @@ mod tests {
     #[test]
     fn a_database_that_is_not_there_names_the_url_without_its_password() {
         // A port nothing listens on: bound, then released.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = pgserver::free_port().unwrap();
         let url = format!("postgres://flows:s3cret@127.0.0.1:{port}/flows");
         let error = FlowTable::connect(&url).err().unwrap();
         assert!(

@@ -165,11 +165,7 @@ fn the_table_is_loaded_and_every_push_reloads_it() {
 
 #[test]
 fn a_database_that_is_not_there_is_one_error_line_and_unload_does_not_hang() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = pgserver::free_port().unwrap();
     let url = format!("postgres://flows:s3cret@127.0.0.1:{port}/flows?connect_timeout=2");
     let mut h = Harness::new();
     h.set_params(&[("flows-source", &url)]);

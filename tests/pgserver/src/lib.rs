@@ -244,8 +244,8 @@ fn find_bin() -> Option<PathBuf> {
     versions.pop().map(|(_, dir)| dir)
 }
 
-/// A loopback port nobody listens on now.
-fn free_port() -> Result<u16, String> {
+/// A loopback port nobody listens on now (also where a test wants a server that is not there).
+pub fn free_port() -> Result<u16, String> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
