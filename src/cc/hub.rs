@@ -214,19 +214,16 @@ impl Centre {
         let mut beat = Heartbeat::default();
         loop {
             let now = now_ms();
-            let next = self.heartbeat(&mut beat, now);
-            let next = match (next, self.dispatch(&mut distributor, now)) {
-                (a, Some(b)) => Some(a.min(b)),
-                (a, None) => Some(a),
-            };
+            let next_beat = self.heartbeat(&mut beat, now);
+            let next = self
+                .dispatch(&mut distributor, now)
+                .map_or(next_beat, |due| due.min(next_beat));
             let mut hub = self.hub.lock();
             if hub.stop {
                 return;
             }
             if !hub.poked {
-                let wait = next
-                    .map_or(SAFETY_TICK_MS, |t| t - now_ms())
-                    .clamp(0, SAFETY_TICK_MS);
+                let wait = (next - now_ms()).clamp(0, SAFETY_TICK_MS);
                 if wait > 0 {
                     self.wake
                         .wait_for(&mut hub, Duration::from_millis(wait.unsigned_abs()));
@@ -445,8 +442,8 @@ impl Centre {
     /// A won reservation: tell the caller and ring the agents at once.
     fn offer(self: &Arc<Self>, offer: Offer) {
         let Some(slot) = self.slot(&offer.call_id) else {
-            // The caller is leaving (its leave releases the agents) or is not on this node;
-            // the lease ends the offer either way.
+            // The caller left between the pass's read and its claim (the pass claims only for
+            // callers waiting here): its leave releases the agents, or the lease ends the offer.
             log::global(
                 Level::Debug,
                 &format!(
