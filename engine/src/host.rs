@@ -531,6 +531,245 @@ pub struct BridgedCall {
     pub fields: Vec<(String, String)>,
 }
 
+// ---- members and attempt flows (callbacks, outbound campaigns) ----
+
+/// One number of a member: `callbackQueue.communication`, `attemptResult.addCommunications[]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberCommunication {
+    /// The number or SIP address to dial (never empty).
+    pub destination: String,
+    /// Communication type id (`type.id`, old `type_id`).
+    pub kind: Option<String>,
+    /// Caller id shown to the member when this number is dialled.
+    pub display: Option<String>,
+    /// Higher is dialled first among the member's numbers.
+    pub priority: i64,
+    /// Gateway (resource) id to dial through (`resource.id`, old `resource_id`).
+    pub resource: Option<String>,
+    pub description: Option<String>,
+}
+
+/// A `callbackQueue` request: one new member of an outbound queue, for the dialer to call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallbackRequest {
+    /// The outbound (offline/callback, preview, progressive, predictive) queue.
+    pub queue: CcRef,
+    pub name: String,
+    pub communication: MemberCommunication,
+    /// Not dialled before now + this many seconds (`holdSec`; 0 = at once).
+    pub hold_secs: u64,
+    pub priority: i64,
+    pub bucket: Option<CcRef>,
+    /// The agent to offer the member to (`agent`).
+    pub sticky_agent: Option<CcRef>,
+    /// IANA time zone of the member (`timezone.id` / `timezone.name`): the queue's calendar
+    /// is read in it.
+    pub timezone: Option<String>,
+    /// Member variables: a JSON object text (`"{}"` when the flow gave none).
+    pub variables: String,
+    /// Not dialled after this instant (ms since the Unix epoch, UTC).
+    pub expire_at_ms: Option<i64>,
+    /// Created already finished with this stop cause (`stop_at` = now).
+    pub stop_cause: Option<String>,
+}
+
+/// Which members `memberInfo` reads and `patchMembers` changes (the `member` object). Every
+/// field that is set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberQuery {
+    /// Queue ids (`queue_ids`, or `queues: [{id}]`); never empty.
+    pub queues: Vec<String>,
+    pub id: Option<i64>,
+    /// Name pattern, case-insensitive, `%` = any run of characters (SQL ILIKE).
+    pub name: Option<String>,
+    /// A communication has exactly this destination.
+    pub destination: Option<String>,
+    /// Created at or after this instant (`today: true`: the flow's midnight today), ms.
+    pub created_since_ms: Option<i64>,
+    /// Created before this instant (`today: false`: before the flow's midnight today), ms.
+    pub created_before_ms: Option<i64>,
+    /// `true`: finished members (stop_at set); `false`: still active.
+    pub completed: Option<bool>,
+    pub bucket: Option<CcRef>,
+}
+
+/// The member `memberInfo` found (the first match, lowest id first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberFacts {
+    pub id: i64,
+    pub name: String,
+    pub priority: i64,
+    pub attempts: u32,
+    pub stop_cause: Option<String>,
+    pub bucket: Option<String>,
+    /// Numbers still dialable (not excluded, attempts left): `count_destinations`.
+    pub dialable_destinations: u32,
+    /// All its numbers: `all_destinations`.
+    pub destinations: u32,
+    /// Member variables: a JSON object text.
+    pub variables: String,
+}
+
+/// A change to one of a member's numbers, by its 0-based position (`communications[].id`);
+/// `None` fields stay as they are. A position the member does not have is ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommunicationPatch {
+    pub index: usize,
+    pub destination: Option<String>,
+    pub kind: Option<String>,
+    pub display: Option<String>,
+    pub priority: Option<i64>,
+    pub resource: Option<String>,
+    pub description: Option<String>,
+}
+
+/// What `patchMembers` changes on every member of its query (one transaction); `None` fields
+/// stay as they are. Never empty: the engine refuses a patch that changes nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MembersPatch {
+    pub name: Option<String>,
+    pub priority: Option<i64>,
+    pub bucket: Option<CcRef>,
+    /// Move to this queue (`queueId`).
+    pub queue: Option<CcRef>,
+    /// Not dialled before this instant (`readyAt`, old `ready_at`), ms since the epoch.
+    pub ready_at_ms: Option<i64>,
+    /// Finishes the member: sets this stop cause and `stop_at` = now (`stopCause`).
+    pub stop_cause: Option<String>,
+    /// Merged into the member's variables: a JSON object text.
+    pub variables: Option<String>,
+    pub communications: Vec<CommunicationPatch>,
+}
+
+/// Which of a queue's attempt flows a call-less run is ([`crate::run_with`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RunContext {
+    /// A flow on a call (the module's sessions, `rustflow run`).
+    #[default]
+    Call,
+    /// A queue's pre-attempt flow, before a member is dialled: no call; it answers with
+    /// `confirm` or `cancel` (ending without one confirms).
+    PreAttempt,
+    /// A queue's after-attempt flow, when an attempt ended: no call; it answers with
+    /// `success`, `abandoned` or `retry`.
+    AfterAttempt,
+}
+
+impl RunContext {
+    /// How messages name the flow: `pre-attempt`, `after-attempt`, `call`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunContext::Call => "call",
+            RunContext::PreAttempt => "pre-attempt",
+            RunContext::AfterAttempt => "after-attempt",
+        }
+    }
+}
+
+/// The answer of a queue's attempt flow ([`Host::attempt_decision`]); the flow ends with it.
+/// `export` holds the variables the flow named in `export`, with their values now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptDecision {
+    /// Pre-attempt: dial the member, optionally another number / caller id.
+    Confirm {
+        destination: Option<String>,
+        display: Option<String>,
+        export: Vec<(String, String)>,
+    },
+    /// Pre-attempt: do not dial now; the attempt closes as `cancel` without counting.
+    Cancel {
+        description: Option<String>,
+        /// Seconds until the member may be dialled again (`None`: the flow gave none; the
+        /// queue's `wait_between_retries_secs` applies).
+        wait_between_retries_secs: Option<u64>,
+        /// Finish the member (stop cause `cancel`).
+        stop: bool,
+        /// Do not dial this number again.
+        exclude_current_communication: bool,
+        /// Not offered before this instant (`minOfferingAt`), ms since the epoch.
+        min_offering_at_ms: Option<i64>,
+        export: Vec<(String, String)>,
+    },
+    /// After-attempt: the member is done (also `abandoned` with status `success`).
+    Success { export: Vec<(String, String)> },
+    /// After-attempt: not a success; retried while attempts remain, else finished with
+    /// `status` as stop cause.
+    Abandoned {
+        /// The attempt's result (`abandoned` unless the flow gave another, never `success`).
+        status: String,
+        /// Overrides the queue's `max_attempts` for this member.
+        max_attempts: Option<u32>,
+        /// Overrides the queue's `wait_between_retries_secs`.
+        wait_between_retries_secs: Option<u64>,
+        exclude_current_communication: bool,
+        /// Dial the same number next time.
+        redial: bool,
+        /// Offer the next attempt to this agent (`agentId`).
+        sticky_agent: Option<String>,
+        description: Option<String>,
+        export: Vec<(String, String)>,
+    },
+    /// After-attempt: dial the member again now through another resource (gateway).
+    Retry {
+        /// Pause before the new dial, ms (under 60 000).
+        sleep_ms: u64,
+        /// Take the next resource of the queue (`nextResource`).
+        next_resource: bool,
+        /// Or this one (`resource.id`).
+        resource: Option<String>,
+        export: Vec<(String, String)>,
+    },
+}
+
+impl AttemptDecision {
+    /// The application that gives this decision.
+    pub fn app(&self) -> &'static str {
+        match self {
+            AttemptDecision::Confirm { .. } => "confirm",
+            AttemptDecision::Cancel { .. } => "cancel",
+            AttemptDecision::Success { .. } => "success",
+            AttemptDecision::Abandoned { .. } => "abandoned",
+            AttemptDecision::Retry { .. } => "retry",
+        }
+    }
+
+    /// The attempt flow that may give it.
+    pub fn context(&self) -> RunContext {
+        match self {
+            AttemptDecision::Confirm { .. } | AttemptDecision::Cancel { .. } => {
+                RunContext::PreAttempt
+            }
+            _ => RunContext::AfterAttempt,
+        }
+    }
+}
+
+/// An `attemptResult` request: the outcome of an outbound attempt (an agent's wrap-up).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttemptResultRequest {
+    /// From the flow variable `attempt_id`.
+    pub attempt_id: i64,
+    /// `abandoned` when the flow gave none. `success`, `cancel` and `canceled_by_timeout`
+    /// finish the member; others retry while attempts remain.
+    pub status: String,
+    pub description: Option<String>,
+    /// Next dial not before this instant, ms (ignored for finishing statuses).
+    pub ready_at_ms: Option<i64>,
+    /// The member expires at this instant (`expiredAt`), ms.
+    pub expire_at_ms: Option<i64>,
+    pub wait_between_retries_secs: Option<u64>,
+    /// Caller id to show on the next attempts (`stickyDisplay`).
+    pub sticky_display: Option<String>,
+    /// Agent to offer the next attempt to (`agentId`).
+    pub sticky_agent: Option<String>,
+    pub redial: bool,
+    pub exclude_current_communication: bool,
+    pub add_communications: Vec<MemberCommunication>,
+    /// Merged into the attempt's and the member's variables: a JSON object text (the
+    /// flow's `variables` over its exported variables), `None` when both are empty.
+    pub variables: Option<String>,
+}
+
 /// The call, as seen by the engine.
 pub trait Host {
     /// The call's unique id (FreeSWITCH uuid), for logs.
@@ -748,6 +987,37 @@ pub trait Host {
     }
     /// The newest call matching the query (`lastBridged`); `None` = none.
     fn last_bridged(&mut self, _query: &LastBridgedQuery) -> HostResult<Option<BridgedCall>> {
+        Err(cc_unavailable())
+    }
+
+    /// Creates a member of an outbound queue (`callbackQueue`); returns its id. A request
+    /// the store cannot take (unknown or inbound queue, bad destination or time zone) is
+    /// `Err(Failed)` naming why: never silently nothing.
+    fn member_create(&mut self, _request: &CallbackRequest) -> HostResult<i64> {
+        Err(cc_unavailable())
+    }
+    /// The first member matching the query, lowest id first (`memberInfo`).
+    fn member_info(&mut self, _query: &MemberQuery) -> HostResult<Option<MemberFacts>> {
+        Err(cc_unavailable())
+    }
+    /// Changes every member matching the query, in one transaction (`patchMembers`);
+    /// returns how many changed.
+    fn patch_members(&mut self, _query: &MemberQuery, _patch: &MembersPatch) -> HostResult<usize> {
+        Err(cc_unavailable())
+    }
+    /// Records the answer of the queue's attempt flow this host runs (`confirm`, `cancel`,
+    /// `success`, `abandoned`, `retry`); the engine then ends the flow. Only the host of a
+    /// call-less attempt flow ([`crate::run_with`]) has an attempt to answer for.
+    fn attempt_decision(&mut self, decision: &AttemptDecision) -> HostResult<()> {
+        Err(HostError::Failed(format!(
+            "`{}` only answers a queue's {} flow",
+            decision.app(),
+            decision.context().as_str()
+        )))
+    }
+    /// Closes or reschedules an outbound attempt and its member (`attemptResult`).
+    /// Idempotent: the first result of an attempt holds.
+    fn attempt_result(&mut self, _request: &AttemptResultRequest) -> HostResult<()> {
         Err(cc_unavailable())
     }
 }

@@ -40,6 +40,9 @@ pub struct RunOutcome {
     /// The last error (`<app>: <reason>`), as stored in `rustflow_error`.
     pub error: Option<String>,
     pub hung_up: bool,
+    /// The answer an attempt flow gave and its host accepted (`confirm`, `cancel`, …);
+    /// `None` when the flow ended without one.
+    pub decision: Option<AttemptDecision>,
 }
 
 /// Nested `execute`/`schema` forks deeper than this fail (recursion guard).
@@ -52,6 +55,26 @@ pub fn run(
     host: &mut dyn Host,
     args: &[String],
     limits: &Limits,
+) -> RunOutcome {
+    run_with(flow, flows, host, args, limits, RunContext::Call)
+}
+
+/// Runs `flow` as [`run`] does, for `context`. A queue's attempt flows
+/// ([`RunContext::PreAttempt`], [`RunContext::AfterAttempt`]) run without a call: every step
+/// that needs one (media, call control, `joinQueue`) fails with "`playback` needs a call: a
+/// queue's pre-attempt flow runs without one" and the flow goes on; `confirm`/`cancel`
+/// (pre-attempt) and `success`/`abandoned`/`retry` (after-attempt) hand their decision to
+/// [`Host::attempt_decision`] and end the flow ([`RunOutcome::decision`]). The host of such
+/// a run keeps the attempt's variables (`attempt_id`, `member_id`, `destination`, …) as its
+/// "channel" variables and answers [`Host::is_up`] with `true` while the flow may go on
+/// (`false` stops it, e.g. when its time is up).
+pub fn run_with(
+    flow: &Flow,
+    flows: &FlowSet,
+    host: &mut dyn Host,
+    args: &[String],
+    limits: &Limits,
+    context: RunContext,
 ) -> RunOutcome {
     let debug = host.log_enabled(LogLevel::Debug);
     let mut machine = Machine {
@@ -72,6 +95,8 @@ pub fn run(
         debug,
         queue_waiting: false,
         queue_cancelled: false,
+        context,
+        decision: None,
     };
     machine.timezone = flow
         .timezone
@@ -110,6 +135,7 @@ pub fn run(
         steps: machine.steps,
         error: machine.error,
         hung_up: machine.hung_up,
+        decision: machine.decision,
     }
 }
 
@@ -213,6 +239,10 @@ pub(crate) struct Machine<'a> {
     pub(crate) queue_waiting: bool,
     /// `cancelQueue` ran while waiting; `joinQueue` leaves the queue.
     pub(crate) queue_cancelled: bool,
+    /// A call, or a queue's call-less attempt flow.
+    pub(crate) context: RunContext,
+    /// The attempt flow answered: every flow object stops.
+    pub(crate) decision: Option<AttemptDecision>,
 }
 
 impl Machine<'_> {
@@ -293,6 +323,10 @@ impl Machine<'_> {
         let mut pc = 0;
         let mut jumps: u32 = 0;
         while let Some(op) = ops.get(pc) {
+            if self.decision.is_some() {
+                // An attempt flow answered (Webitel "stops the schema"), maybe in a fork.
+                return End::Break;
+            }
             if let Code::Jump(target) = op.code {
                 pc = target;
                 continue;
@@ -524,6 +558,13 @@ impl Machine<'_> {
                 "not allowed after hangup (media applications are refused in trigger.disconnected)"
                     .to_string(),
             ));
+        }
+        if self.context != RunContext::Call && op.code.needs_call() {
+            return Err(StepError::Failed(format!(
+                "`{}` needs a call: a queue's {} flow runs without one",
+                op.app,
+                self.context.as_str()
+            )));
         }
         let result = self.dispatch(flow, counters, unit, op);
         if self.in_disconnected {

@@ -37,6 +37,8 @@ pub mod template;
 
 /// The call properties `lastBridged` can set (plus `variables.KEY`).
 pub use apps::contact_centre::BRIDGED_PROPERTIES as LAST_BRIDGED_PROPERTIES;
+/// The member properties `memberInfo` can set (plus `variables.KEY`).
+pub use apps::contact_centre::MEMBER_PROPERTIES;
 pub use causes::hangup_cause;
 pub use compile::{
     NOT_YET_SUPPORTED_APPS, RESERVED_KEYS, SUPPORTED_APPS, application_names, compile_source,
@@ -46,5 +48,5 @@ pub use flow::{
     compile_file, content_version, is_valid_flow_id, read_dir_sources, read_source,
 };
 pub use host::*;
-pub use interp::{Limits, RunOutcome, run};
+pub use interp::{Limits, RunOutcome, run, run_with};
 pub use lint::{Severity, Warning};

@@ -8,7 +8,8 @@
 //! - `quoted-variable`: `'${var}'` in an `if`/`while` expression or a `js` body is the text
 //!   `${var}`, not the variable (dialect tokens are only recognised outside string literals).
 //! - `unreachable`: steps after an unconditional `hangup`, `goto`, `break` (or `break: true`)
-//!   or `sipRedirect` in the same block, that no `goto` leads to.
+//!   or `sipRedirect`, or an attempt flow's answer (`confirm`, `cancel`, `success`,
+//!   `abandoned`, `retry`), in the same block, that no `goto` leads to.
 //! - `unset-variable` (a note): a variable read that no step sets and that is neither a
 //!   FreeSWITCH variable nor an application's documented output ([`crate::apps_outputs`]).
 //! - `digits-min-max`, `digits-never-match`: a `getDigits` that rejects every input.
@@ -329,6 +330,9 @@ fn ends_block(
     let media_works = matches!(unit, UnitKind::Main | UnitKind::Function);
     let ends = match app {
         "break" => true,
+        // An attempt flow's answer ends the flow (or, on a call, fails and the flow goes on:
+        // steps after it are dead in the one flow where it belongs).
+        "confirm" | "cancel" | "success" | "abandoned" | "retry" => true,
         // A `goto` to a missing tag does not load, so a literal one always jumps.
         "goto" => value.and_then(Value::as_str).is_some_and(|t| !t.is_empty()),
         // A cause from a variable may be unknown: the step fails and the flow goes on.

@@ -129,4 +129,10 @@ impl Code {
             _ => false,
         }
     }
+
+    /// Whether the step needs a call: media, and every call-control step (`ringback` sets
+    /// channel variables of a call). Refused in a queue's call-less attempt flows.
+    pub fn needs_call(&self) -> bool {
+        matches!(self, Code::Call(_)) || self.uses_media()
+    }
 }

@@ -98,8 +98,8 @@ fn unknown_applications() {
         "t.json:1:13: /0/Answer: unknown application `Answer` (names are case-sensitive: did you mean `answer`?)"
     );
     assert_eq!(
-        error("[{\"callbackQueue\": {}}]"),
-        "t.json:1:20: /0/callbackQueue: application `callbackQueue` is not supported by rustflow yet"
+        error("[{\"ccOutbound\": {}}]"),
+        "t.json:1:17: /0/ccOutbound: application `ccOutbound` is not supported by rustflow yet"
     );
     assert_eq!(
         error("[{\"calendar\": {\"setVar\": \"x\"}}]"),
@@ -121,7 +121,7 @@ fn unknown_applications_can_be_skipped() {
     let flow = compile_source(
         "t",
         "t.json",
-        "[{\"dance\": \"\"}, {\"if\": {\"expression\": \"true\", \"then\": [{\"callbackQueue\": {}}]}}]",
+        "[{\"dance\": \"\"}, {\"if\": {\"expression\": \"true\", \"then\": [{\"ccOutbound\": {}}]}}]",
         &opts,
     )
     .unwrap();
@@ -136,8 +136,8 @@ fn unknown_applications_can_be_skipped() {
         vec![
             ("dance".to_string(), "/0/dance".to_string()),
             (
-                "callbackQueue".to_string(),
-                "/1/if/then/0/callbackQueue".to_string()
+                "ccOutbound".to_string(),
+                "/1/if/then/0/ccOutbound".to_string()
             )
         ]
     );

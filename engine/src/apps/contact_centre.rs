@@ -29,7 +29,12 @@
 //! The nested blocks run inside the step (they are units compiled like function bodies),
 //! so their steps count toward the call's budgets and a `break` ends only the block.
 
+mod members;
+
 use serde_json::{Value as Json, json};
+
+use members::DecisionKind;
+pub use members::MEMBER_PROPERTIES;
 
 use super::media::FileSpec;
 use super::{App, At, Family};
@@ -40,7 +45,7 @@ use crate::host::*;
 use crate::interp::{Control, End, MAX_DEPTH, Machine, StepError, StepResult, new_counters};
 use crate::json::{Kind, Member, pointer_join};
 use crate::program::*;
-use crate::schema::{actions, args, flag, free_object, number, reference, text};
+use crate::schema::{actions, args, flag, free_object, number, reference, string_list, text};
 use crate::template::Template;
 
 /// The contact-centre applications.
@@ -130,11 +135,73 @@ pub(crate) const APPS: &[App] = &[
         schema_last_bridged,
     )
     .label(|args| scalar(args, "number")),
-    App::not_yet(Family::ContactCentre, "callbackQueue"),
+    App::step(
+        Family::ContactCentre,
+        "callbackQueue",
+        "Adds a member to an outbound queue: the dialer calls it back (a callback request).",
+        |c, acx, _| c.app_callback_queue(acx).map(Code::ContactCentre),
+        schema_callback_queue,
+    )
+    .label(|args| ref_label(args, "queue")),
+    App::step(
+        Family::ContactCentre,
+        "memberInfo",
+        "Sets variables from the first member of outbound queues that matches a search.",
+        |c, acx, _| c.app_member_info(acx).map(Code::ContactCentre),
+        schema_member_info,
+    ),
+    App::step(
+        Family::ContactCentre,
+        "patchMembers",
+        "Changes every member of outbound queues that matches a search, in one transaction.",
+        |c, acx, _| c.app_patch_members(acx).map(Code::ContactCentre),
+        schema_patch_members,
+    ),
+    App::step(
+        Family::ContactCentre,
+        "confirm",
+        "A queue's pre-attempt flow: dial the member (optionally another number or caller id); ends the flow.",
+        |c, acx, _| c.app_decision(acx, DecisionKind::Confirm).map(Code::ContactCentre),
+        schema_confirm,
+    ),
+    App::step(
+        Family::ContactCentre,
+        "cancel",
+        "A queue's pre-attempt flow: do not dial now (retry later, or stop the member); ends the flow.",
+        |c, acx, _| c.app_decision(acx, DecisionKind::Cancel).map(Code::ContactCentre),
+        schema_cancel,
+    ),
+    App::step(
+        Family::ContactCentre,
+        "success",
+        "A queue's after-attempt flow: the member is done; ends the flow.",
+        |c, acx, _| c.app_decision(acx, DecisionKind::Success).map(Code::ContactCentre),
+        schema_success,
+    ),
+    App::step(
+        Family::ContactCentre,
+        "abandoned",
+        "A queue's after-attempt flow: not a success, retry while attempts remain; ends the flow.",
+        |c, acx, _| c.app_decision(acx, DecisionKind::Abandoned).map(Code::ContactCentre),
+        schema_abandoned,
+    ),
+    App::step(
+        Family::ContactCentre,
+        "retry",
+        "A queue's after-attempt flow: dial the member again now through another gateway; ends the flow.",
+        |c, acx, _| c.app_decision(acx, DecisionKind::Retry).map(Code::ContactCentre),
+        schema_retry,
+    ),
+    App::step(
+        Family::ContactCentre,
+        "attemptResult",
+        "Closes or reschedules the outbound attempt named by `attempt_id` (an agent's wrap-up).",
+        |c, acx, _| c.app_attempt_result(acx).map(Code::ContactCentre),
+        schema_attempt_result,
+    )
+    .label(|args| scalar(args, "status")),
     App::not_yet(Family::ContactCentre, "ccOutbound"),
     App::not_yet(Family::ContactCentre, "getQueueInfo"),
-    App::not_yet(Family::ContactCentre, "memberInfo"),
-    App::not_yet(Family::ContactCentre, "patchMembers"),
 ];
 
 /// `getQueueAgents` metric names.
@@ -173,6 +240,12 @@ pub(crate) enum Step {
         lookback_minutes: Num,
     },
     LastBridged(Box<LastBridgedSpec>),
+    Callback(Box<members::CallbackSpec>),
+    MemberInfo(Box<members::MemberInfoSpec>),
+    PatchMembers(Box<members::PatchSpec>),
+    /// `confirm`, `cancel`, `success`, `abandoned`, `retry`.
+    Decision(Box<members::Decision>),
+    AttemptResult(Box<members::AttemptResultSpec>),
 }
 
 impl Step {
@@ -971,6 +1044,11 @@ impl Machine<'_> {
                 }
                 Ok(Control::Next.into())
             }
+            Step::Callback(spec) => self.run_callback(spec),
+            Step::MemberInfo(spec) => self.run_member_info(spec),
+            Step::PatchMembers(spec) => self.run_patch_members(spec),
+            Step::Decision(decision) => self.run_decision(decision),
+            Step::AttemptResult(spec) => self.run_attempt_result(spec),
         }
     }
 
@@ -1559,6 +1637,268 @@ fn schema_last_bridged() -> Json {
             ),
         ],
         &["number", "hours", "set"],
+    )
+}
+
+fn communication_schema(description: &str) -> Json {
+    json!({ "type": "object", "description": description, "properties": {
+        "destination": text("The number or SIP address to dial (required)."),
+        "type": { "type": "object", "properties": { "id": reference("scalar") },
+                  "description": "Communication type (old: `type_id`)." },
+        "type_id": reference("scalar"),
+        "display": text("Caller id shown to the member."),
+        "priority": number("Higher is dialled first among the member's numbers."),
+        "resource": { "type": "object", "properties": { "id": reference("scalar") },
+                      "description": "Gateway to dial through (old: `resource_id`)." },
+        "resource_id": reference("scalar"),
+        "description": text("A note on the number.")
+    }, "required": ["destination"] })
+}
+
+fn export_schema() -> Json {
+    string_list("Variables whose values go back to the attempt.")
+}
+
+fn member_search_schema() -> Json {
+    let ids = json!({ "type": "array", "items": reference("scalar") });
+    json!({ "type": "object", "description": "Which members: every field given must match.",
+        "properties": {
+            "queue_ids": ids,
+            "queues": { "type": "array", "items": { "type": "object", "properties": { "id": reference("scalar") } } },
+            "id": reference("scalar"),
+            "name": text("Name, case-insensitive; `%` matches any run of characters."),
+            "destination": text("A number of the member, exactly."),
+            "today": flag("true: created today; false: created before today (the flow's time zone)."),
+            "completed": flag("true: finished members; false: active ones."),
+            "bucket": cc_ref_schema("Bucket of the member.", "name"),
+            "bucket_id": reference("scalar")
+        } })
+}
+
+fn schema_callback_queue() -> Json {
+    args(
+        &[
+            (
+                "queue",
+                cc_ref_schema(
+                    "The outbound queue: `id` or `name` (old: `queue_id`).",
+                    "name",
+                ),
+            ),
+            ("queue_id", reference("scalar")),
+            ("name", text("Member name.")),
+            (
+                "communication",
+                communication_schema("The number to call back."),
+            ),
+            (
+                "holdSec",
+                number("Seconds before the member may be dialled (0 = at once)."),
+            ),
+            ("priority", number("Higher is dialled first.")),
+            ("bucket", cc_ref_schema("Bucket of the member.", "name")),
+            (
+                "agent",
+                cc_ref_schema(
+                    "Agent to offer the member to: `id` or `extension`.",
+                    "extension",
+                ),
+            ),
+            (
+                "timezone",
+                json!({ "description": "The member's IANA time zone: a string, or `{id}` / `{name}`." }),
+            ),
+            (
+                "variables",
+                free_object("Member variables (variable → value)."),
+            ),
+            (
+                "expire_at",
+                number("Not dialled after this instant (ms since the epoch)."),
+            ),
+            (
+                "stop_cause",
+                text("Create the member already finished with this cause."),
+            ),
+        ],
+        &["communication"],
+    )
+}
+
+fn schema_member_info() -> Json {
+    args(
+        &[
+            ("member", member_search_schema()),
+            (
+                "set",
+                json!({ "type": "object", "description": "Variable → property (id, name, priority, attempts, stop_cause, bucket_id, count_destinations, all_destinations, variables.KEY).",
+                        "additionalProperties": { "type": "string" } }),
+            ),
+        ],
+        &["member", "set"],
+    )
+}
+
+fn schema_patch_members() -> Json {
+    let patch = json!({ "type": "object", "description": "What changes (at least one field).",
+        "properties": {
+            "name": text("New name."),
+            "priority": number("New priority."),
+            "bucket": cc_ref_schema("Move to this bucket.", "name"),
+            "queueId": reference("scalar"),
+            "readyAt": number("Not dialled before this instant (ms since the epoch; old: `ready_at`)."),
+            "ready_at": number("Old name of `readyAt`."),
+            "stopCause": text("Finish the member with this cause (old: `stop_cause`)."),
+            "stop_cause": text("Old name of `stopCause`."),
+            "variables": free_object("Merged into the member's variables."),
+            "communications": { "type": "array", "description": "Changes to numbers by position: `id` 0 = the first.",
+                "items": { "type": "object", "properties": {
+                    "id": number("Position of the number (0 = the first)."),
+                    "destination": text("New number."),
+                    "type": { "type": "object", "properties": { "id": reference("scalar") } },
+                    "display": text("New caller id."),
+                    "priority": number("New priority."),
+                    "resource": { "type": "object", "properties": { "id": reference("scalar") } },
+                    "description": text("New note.")
+                }, "required": ["id"] } }
+        } });
+    args(
+        &[("member", member_search_schema()), ("patch", patch)],
+        &["member", "patch"],
+    )
+}
+
+fn schema_confirm() -> Json {
+    args(
+        &[
+            (
+                "destination",
+                text("Dial this number instead (empty = the member's)."),
+            ),
+            ("display", text("Caller id to show (empty = the queue's).")),
+            ("export", export_schema()),
+        ],
+        &[],
+    )
+}
+
+fn schema_cancel() -> Json {
+    args(
+        &[
+            ("description", text("Why, stored on the attempt.")),
+            (
+                "waitBetweenRetries",
+                number("Seconds before the member may be dialled again (default: the queue's)."),
+            ),
+            ("stop", flag("Finish the member: no more attempts.")),
+            (
+                "excludeCurrentCommunication",
+                flag("Do not dial this number again."),
+            ),
+            (
+                "minOfferingAt",
+                number("Not offered before this instant (ms since the epoch)."),
+            ),
+            ("export", export_schema()),
+        ],
+        &[],
+    )
+}
+
+fn schema_success() -> Json {
+    args(&[("export", export_schema())], &[])
+}
+
+fn schema_abandoned() -> Json {
+    args(
+        &[
+            (
+                "status",
+                text("The attempt's result (default `abandoned`; `success` is a success)."),
+            ),
+            (
+                "maxAttempts",
+                number("Attempts allowed for this member (0 = the queue's)."),
+            ),
+            (
+                "waitBetweenRetries",
+                number("Seconds before the next attempt (0 = the queue's)."),
+            ),
+            (
+                "excludeCurrentCommunication",
+                flag("Do not dial this number again."),
+            ),
+            ("redial", flag("Dial the same number next time.")),
+            ("agentId", reference("scalar")),
+            ("description", text("Stored on the attempt.")),
+            ("display", flag("Accepted, not used (nor by Webitel).")),
+            ("export", export_schema()),
+        ],
+        &[],
+    )
+}
+
+fn schema_retry() -> Json {
+    args(
+        &[
+            (
+                "sleep",
+                number("Milliseconds before dialling again (under 60000)."),
+            ),
+            (
+                "nextResource",
+                flag("Dial through the queue's next gateway."),
+            ),
+            (
+                "resource",
+                json!({ "type": "object", "properties": { "id": reference("scalar") },
+                        "description": "Dial through this gateway." }),
+            ),
+            ("export", export_schema()),
+        ],
+        &[],
+    )
+}
+
+fn schema_attempt_result() -> Json {
+    args(
+        &[
+            (
+                "status",
+                text(
+                    "Result (default `abandoned`; success, cancel, canceled_by_timeout finish the member).",
+                ),
+            ),
+            ("description", text("Stored on the attempt.")),
+            (
+                "readyAt",
+                number("Next dial not before this instant (ms since the epoch)."),
+            ),
+            (
+                "expiredAt",
+                number("The member expires at this instant (ms)."),
+            ),
+            (
+                "waitBetweenRetries",
+                number("Seconds before the next attempt."),
+            ),
+            ("stickyDisplay", text("Caller id for the next attempts.")),
+            ("agentId", reference("scalar")),
+            ("redial", flag("Dial the same number next time.")),
+            (
+                "excludeCurrentCommunication",
+                flag("Do not dial this number again."),
+            ),
+            (
+                "addCommunications",
+                json!({ "type": "array", "items": communication_schema("A number added to the member.") }),
+            ),
+            (
+                "variables",
+                free_object("Merged into the attempt's and the member's variables."),
+            ),
+        ],
+        &[],
     )
 }
 
