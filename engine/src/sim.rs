@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 
 use crate::flow::{Flow, FlowSet};
 use crate::host::*;
-use crate::interp::{Limits, RunOutcome, run};
+use crate::interp::{Limits, RunOutcome, run, run_with};
 
 /// 2026-01-05 09:00:00 UTC, a Monday morning: the default start of the virtual clock.
 pub const DEFAULT_START_MICROS: i64 = 1_767_603_600_000_000;
@@ -835,6 +835,141 @@ pub trait SimQueues: fmt::Debug {
         now_ms: i64,
         query: &LastBridgedQuery,
     ) -> HostResult<Option<BridgedCall>>;
+
+    // Members of outbound queues and the answers of attempt flows; a contact centre without
+    // them refuses (the offline tool's answers them from its store).
+
+    /// `callbackQueue`: creates the member, returns its id.
+    fn member_create(&mut self, _now_ms: i64, _request: &CallbackRequest) -> HostResult<i64> {
+        Err(no_members())
+    }
+    /// `memberInfo`: the first matching member, lowest id first.
+    fn member_info(
+        &mut self,
+        _now_ms: i64,
+        _query: &MemberQuery,
+    ) -> HostResult<Option<MemberFacts>> {
+        Err(no_members())
+    }
+    /// `patchMembers`: how many members changed.
+    fn patch_members(
+        &mut self,
+        _now_ms: i64,
+        _query: &MemberQuery,
+        _patch: &MembersPatch,
+    ) -> HostResult<usize> {
+        Err(no_members())
+    }
+    /// The answer of the attempt flow the simulator runs ([`simulate_attempt`]).
+    fn attempt_decision(&mut self, _now_ms: i64, _decision: &AttemptDecision) -> HostResult<()> {
+        Err(no_members())
+    }
+    /// `attemptResult`.
+    fn attempt_result(&mut self, _now_ms: i64, _request: &AttemptResultRequest) -> HostResult<()> {
+        Err(no_members())
+    }
+}
+
+fn no_members() -> HostError {
+    HostError::Failed("members of outbound queues are not available in this simulation".to_string())
+}
+
+/// A decision as a transcript line: `confirm destination=+380441112233`,
+/// `abandoned busy wait=60s redial`.
+pub fn describe_decision(decision: &AttemptDecision) -> String {
+    let mut parts = vec![decision.app().to_string()];
+    fn opt(parts: &mut Vec<String>, name: &str, value: &Option<String>) {
+        if let Some(v) = value {
+            parts.push(format!("{name}={v:?}"));
+        }
+    }
+    let export = match decision {
+        AttemptDecision::Confirm {
+            destination,
+            display,
+            export,
+        } => {
+            opt(&mut parts, "destination", destination);
+            opt(&mut parts, "display", display);
+            export
+        }
+        AttemptDecision::Cancel {
+            description,
+            wait_between_retries_secs,
+            stop,
+            exclude_current_communication,
+            min_offering_at_ms,
+            export,
+        } => {
+            opt(&mut parts, "description", description);
+            opt(
+                &mut parts,
+                "wait",
+                &wait_between_retries_secs.map(|s| format!("{s}s")),
+            );
+            opt(
+                &mut parts,
+                "min_offering_at_ms",
+                &min_offering_at_ms.map(|s| s.to_string()),
+            );
+            if *stop {
+                parts.push("stop".to_string());
+            }
+            if *exclude_current_communication {
+                parts.push("exclude-number".to_string());
+            }
+            export
+        }
+        AttemptDecision::Success { export } => export,
+        AttemptDecision::Abandoned {
+            status,
+            max_attempts,
+            wait_between_retries_secs,
+            exclude_current_communication,
+            redial,
+            sticky_agent,
+            description,
+            export,
+        } => {
+            parts.push(format!("status={status:?}"));
+            opt(
+                &mut parts,
+                "max_attempts",
+                &max_attempts.map(|n| n.to_string()),
+            );
+            opt(
+                &mut parts,
+                "wait",
+                &wait_between_retries_secs.map(|s| format!("{s}s")),
+            );
+            opt(&mut parts, "agent", sticky_agent);
+            opt(&mut parts, "description", description);
+            if *exclude_current_communication {
+                parts.push("exclude-number".to_string());
+            }
+            if *redial {
+                parts.push("redial".to_string());
+            }
+            export
+        }
+        AttemptDecision::Retry {
+            sleep_ms,
+            next_resource,
+            resource,
+            export,
+        } => {
+            parts.push(format!("sleep={sleep_ms}ms"));
+            opt(&mut parts, "resource", resource);
+            if *next_resource {
+                parts.push("next-resource".to_string());
+            }
+            export
+        }
+    };
+    for (name, value) in export {
+        parts.push(format!("export {name}={value:?}"));
+    }
+    parts.join(" ")
 }
 
 /// The simulated call.
@@ -855,6 +990,8 @@ pub struct SimHost {
     session_recording: Option<String>,
     /// The contact centre, when the run has one (`rustflow run --cc`).
     queues: Option<Box<dyn SimQueues>>,
+    /// A call, or a queue's call-less attempt flow ([`simulate_attempt`]).
+    context: RunContext,
 }
 
 impl SimHost {
@@ -871,6 +1008,7 @@ impl SimHost {
             transcript: Vec::new(),
             session_recording: None,
             queues: None,
+            context: RunContext::Call,
             script,
         }
     }
@@ -1618,6 +1756,65 @@ impl Host for SimHost {
         self.queues()?.last_bridged(now, query)
     }
 
+    fn member_create(&mut self, request: &CallbackRequest) -> HostResult<i64> {
+        let now = self.now_ms();
+        let id = self.queues()?.member_create(now, request)?;
+        let queue = request
+            .queue
+            .id
+            .as_deref()
+            .or(request.queue.name.as_deref())
+            .unwrap_or("?");
+        self.queue_note(format!(
+            "member {id} created in queue {queue}: {} ready in {}s",
+            request.communication.destination, request.hold_secs
+        ));
+        Ok(id)
+    }
+
+    fn member_info(&mut self, query: &MemberQuery) -> HostResult<Option<MemberFacts>> {
+        let now = self.now_ms();
+        let found = self.queues()?.member_info(now, query)?;
+        self.queue_note(match &found {
+            Some(member) => format!("member info: member {}", member.id),
+            None => "member info: no member matches".to_string(),
+        });
+        Ok(found)
+    }
+
+    fn patch_members(&mut self, query: &MemberQuery, patch: &MembersPatch) -> HostResult<usize> {
+        let now = self.now_ms();
+        let changed = self.queues()?.patch_members(now, query, patch)?;
+        self.queue_note(format!("patch members: {changed} changed"));
+        Ok(changed)
+    }
+
+    fn attempt_decision(&mut self, decision: &AttemptDecision) -> HostResult<()> {
+        if self.context == RunContext::Call {
+            return Err(HostError::Failed(format!(
+                "`{}` only answers a queue's {} flow",
+                decision.app(),
+                decision.context().as_str()
+            )));
+        }
+        let now = self.now_ms();
+        if let Some(queues) = self.queues.as_mut() {
+            queues.attempt_decision(now, decision)?;
+        }
+        self.queue_note(format!("decision: {}", describe_decision(decision)));
+        Ok(())
+    }
+
+    fn attempt_result(&mut self, request: &AttemptResultRequest) -> HostResult<()> {
+        let now = self.now_ms();
+        self.queues()?.attempt_result(now, request)?;
+        self.queue_note(format!(
+            "attempt {} result: {}",
+            request.attempt_id, request.status
+        ));
+        Ok(())
+    }
+
     fn calendar(&mut self, query: &CalendarQuery) -> HostResult<CalendarStatus> {
         let status = [&query.name, &query.id]
             .into_iter()
@@ -1740,6 +1937,27 @@ pub fn simulate_with(
     let mut host = SimHost::new(script);
     host.queues = queues;
     let outcome = run(flow, flows, &mut host, &args, &limits);
+    (outcome, host)
+}
+
+/// Runs a queue's attempt flow (`context`: pre- or after-attempt) the way the dialer does:
+/// without a call. `script.vars` are the attempt's variables (`attempt_id`, `member_id`,
+/// `destination`, …); steps that need a call fail, and the decision (`confirm`, `cancel`,
+/// `success`, `abandoned`, `retry`) is recorded (and handed to `queues` when given) and
+/// ends the flow.
+pub fn simulate_attempt(
+    flow: &Flow,
+    flows: &FlowSet,
+    script: Script,
+    queues: Option<Box<dyn SimQueues>>,
+    context: RunContext,
+) -> (RunOutcome, SimHost) {
+    let args = script.args.clone();
+    let limits = script.limits;
+    let mut host = SimHost::new(script);
+    host.queues = queues;
+    host.context = context;
+    let outcome = run_with(flow, flows, &mut host, &args, &limits, context);
     (outcome, host)
 }
 
