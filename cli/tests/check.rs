@@ -142,16 +142,31 @@ fn corpus_passes_under_skip_and_lists_each_unknown_application() {
 }
 
 #[test]
-fn corpus_fails_under_error_naming_each_unknown_application() {
-    let Some(corpus) = corpus_dir() else {
+fn corpus_passes_under_error_and_an_application_not_run_yet_is_named() {
+    if let Some(corpus) = corpus_dir() {
+        // The corpus's last application not run was `callbackQueue` (issue 13): every real
+        // flow now loads under the default `--unknown-apps error`, nothing skipped.
+        let file = corpus.join("webitel-call-001.json").display().to_string();
+        let out = rustflow(&["check", &file]);
+        assert_eq!(out.status, 0, "{}", out.stdout);
+        assert!(
+            out.stderr.contains("0 problem(s)") && out.stderr.contains("0 skipped application(s)"),
+            "{}",
+            out.stderr
+        );
+    } else {
         eprintln!("note: ../shared/corpus is absent; corpus check skipped");
-        return;
-    };
-    let file = corpus.join("webitel-call-001.json").display().to_string();
+    }
+    let dir = scratch_dir("not-yet");
+    let file = write(
+        &dir,
+        "outbound.json",
+        "[{\"log\": \"x\"},\n {\"ccOutbound\": {}}, {\"getQueueInfo\": {}}]",
+    );
     let out = rustflow(&["check", &file]);
     assert_eq!(out.status, 1, "{}", out.stdout);
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert!(!lines.is_empty());
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
     for line in &lines {
         assert!(
             is_problem_line(line, &file),
@@ -159,9 +174,11 @@ fn corpus_fails_under_error_naming_each_unknown_application() {
         );
     }
     assert!(
-        lines.iter().any(|l| l.contains("callbackQueue")),
+        lines[0].ends_with(
+            ":2:17: /1/ccOutbound: application `ccOutbound` is not supported by rustflow yet"
+        ),
         "{}",
-        out.stdout
+        lines[0]
     );
     // The same under an explicit `--unknown-apps error`.
     let explicit = rustflow(&["check", "--unknown-apps", "error", &file]);
@@ -411,5 +428,63 @@ fn contact_centre_flows_pass_without_skipping() {
         out.stdout.contains("queue.json: ok (13 steps"),
         "{}",
         out.stdout
+    );
+}
+
+#[test]
+fn callback_and_attempt_flow_applications_pass_without_skipping() {
+    let dir = scratch_dir("cc-outbound");
+    write(
+        &dir,
+        "members.json",
+        r#"[
+ {"callbackQueue": {"queue": {"id": "callbacks"}, "name": "${caller_id_name}", "holdSec": 60, "agent": {},
+   "timezone": {"name": "Europe/Kyiv"}, "variables": {"why": "billing"}, "expire_at": 1893456000000,
+   "communication": {"destination": "${caller_id_number}", "type": {"id": 1}, "resource_id": 2}}},
+ {"callbackQueue": {"queue_id": 9, "communication": {"destination": "1000", "type_id": 1}, "stop_cause": "test"}},
+ {"memberInfo": {"member": {"queue_ids": ["callbacks"], "today": true, "bucket_id": 3},
+   "set": {"m": "id", "n": "count_destinations", "v": "variables.why"}}},
+ {"patchMembers": {"member": {"queues": [{"id": "callbacks"}], "name": "A%", "completed": false},
+   "patch": {"ready_at": 1893456000000, "stop_cause": "done", "queueId": 4,
+             "communications": [{"id": 0, "destination": "1001", "resource": {"id": 2}}]}}},
+ {"log": "${m} ${n} ${v}"},
+ {"attemptResult": {"status": "success", "agentId": 3, "addCommunications": [{"destination": "1002", "type": {"id": 1}}]}}
+]"#,
+    );
+    write(
+        &dir,
+        "pre-attempt.json",
+        r#"[
+ {"switch": {"variable": "${member_stop_cause}", "case": {
+   "dnc": [{"cancel": {"stop": true, "description": "do not call"}}],
+   "later": [{"cancel": {"waitBetweenRetries": 600, "excludeCurrentCommunication": true, "minOfferingAt": 0}}]}}},
+ {"confirm": {"destination": "${destination}", "display": "Example", "export": ["member_id"]}}
+]"#,
+    );
+    write(
+        &dir,
+        "after-attempt.json",
+        r#"[
+ {"switch": {"variable": "${cc_result}", "case": {
+   "success": [{"success": ""}],
+   "failed": [{"retry": {"nextResource": true, "sleep": 1000, "resource": {"id": 2}}}]}}},
+ {"abandoned": {"status": "no_answer", "maxAttempts": 3, "waitBetweenRetries": 900, "redial": false,
+   "agentId": "${agent_id}", "display": false, "export": ["call_cause"]}}
+]"#,
+    );
+    let out = rustflow(&["check", "--deny-warnings", &dir.display().to_string()]);
+    assert_eq!(out.status, 0, "{}\n{}", out.stdout, out.stderr);
+    for (name, steps) in [("members", 6), ("pre-attempt", 4), ("after-attempt", 4)] {
+        assert!(
+            out.stdout
+                .contains(&format!("{name}.json: ok ({steps} steps")),
+            "{}",
+            out.stdout
+        );
+    }
+    assert!(
+        out.stderr.contains("0 warning(s)") && out.stderr.contains("0 skipped application(s)"),
+        "{}",
+        out.stderr
     );
 }

@@ -169,6 +169,7 @@ fn application_outputs_and_lint_codes_are_documented() {
     let page = apps_page();
     let missing: Vec<&str> = rustflow_engine::apps_outputs::APP_OUTPUTS
         .iter()
+        .chain(rustflow_engine::apps_outputs::ATTEMPT_FLOW_VARIABLES)
         .copied()
         .filter(|name| !page.contains(&format!("`{name}`")))
         .collect();

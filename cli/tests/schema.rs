@@ -238,6 +238,10 @@ fn example_argument(app: &str) -> Value {
         "ccPosition" => json!({"set": "position"}),
         "ewt" => json!({"setVar": "wait"}),
         "lastBridged" => json!({"number": "1001", "hours": 24, "set": {"agent": "agent_id"}}),
+        "callbackQueue" => json!({"queue": {"id": 1}, "communication": {"destination": "1001"}}),
+        "memberInfo" => json!({"member": {"queue_ids": [1]}, "set": {"m": "id"}}),
+        "patchMembers" => json!({"member": {"queue_ids": [1]}, "patch": {"priority": 1}}),
+        "attemptResult" => json!({"status": "success"}),
         _ => json!(""),
     }
 }

@@ -111,10 +111,41 @@ pub const APP_OUTPUTS: &[&str] = &[
     "transfer_ringback",
 ];
 
+/// Variables a queue's attempt flows get from the contact centre (Webitel's names: the
+/// attempt, its member and number; after an attempt also the member leg's call), documented
+/// in docs/apps.md ("Attempt flows"). Members' own variables come too, under their names.
+pub const ATTEMPT_FLOW_VARIABLES: &[&str] = &[
+    "agent_extension",
+    "agent_id",
+    "agent_name",
+    "amd_result",
+    "attempt_id",
+    "bucket_id",
+    "call_bill_sec",
+    "call_cause",
+    "call_duration",
+    "call_sip_code",
+    "cc_attempt_seq",
+    "cc_resource_id",
+    "communication_id",
+    "destination",
+    "destination_description",
+    "destination_seq",
+    "destination_type",
+    "joined_at",
+    "member_id",
+    "member_name",
+    "member_stop_cause",
+    "member_timezone",
+    "queue_id",
+    "timestamp",
+];
+
 /// Whether a flow may read `name` without setting it.
 pub fn is_known(name: &str) -> bool {
     FREESWITCH_VARIABLES.contains(&name)
         || APP_OUTPUTS.contains(&name)
+        || ATTEMPT_FLOW_VARIABLES.contains(&name)
         || FREESWITCH_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
@@ -126,6 +157,7 @@ mod tests {
             super::FREESWITCH_VARIABLES,
             super::FREESWITCH_PREFIXES,
             super::APP_OUTPUTS,
+            super::ATTEMPT_FLOW_VARIABLES,
         ] {
             assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
         }
