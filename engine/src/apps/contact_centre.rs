@@ -28,6 +28,11 @@
 //!
 //! The nested blocks run inside the step (they are units compiled like function bodies),
 //! so their steps count toward the call's budgets and a `break` ends only the block.
+//!
+//! Members of outbound queues (`callbackQueue`, `memberInfo`, `patchMembers`), the answers of
+//! a queue's call-less attempt flows (`confirm`, `cancel`, `success`, `abandoned`, `retry`)
+//! and `attemptResult` are compiled and run in [`members`] (its docs list the Webitel quirks
+//! fixed on purpose); their steps are variants of the one [`Step`] below.
 
 mod members;
 

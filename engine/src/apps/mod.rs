@@ -14,7 +14,7 @@
 //! | call | `call.rs` | call control: `answer`, `hangup`, `bridge`, `park`, `sipRedirect`, ... |
 //! | media | `media.rs` | `playback`, `tts`, recordings, DTMF, `echo`, `sleep`, ... |
 //! | data | `data.rs` | variables, `log`, `js`, `math`, `string`, `httpRequest`, `generateLink`, ... |
-//! | contact centre | `contact_centre.rs` | `joinQueue`, `joinAgent`, `cancelQueue`, queue statistics, `lastBridged` |
+//! | contact centre | `contact_centre.rs` (+ `contact_centre/members.rs`) | `joinQueue`, `joinAgent`, `cancelQueue`, queue statistics, `lastBridged`; members (`callbackQueue`, `memberInfo`, `patchMembers`), attempt-flow answers (`confirm`, `cancel`, `success`, `abandoned`, `retry`), `attemptResult` |
 //!
 //! **Adding an application to a family**: in its family file, add a variant to `Step`
 //! (call and media steps count as media steps unless `Step::uses_media` excepts them), its

@@ -16,7 +16,8 @@
 //!   `queues: [{id}]`, `bucket: {id}` or `bucket_id` (Webitel honoured a different half in
 //!   each). `today: false` is a real filter (created before today's midnight in the flow's
 //!   time zone) where Webitel's memberInfo matched nothing and its patchMembers ignored it.
-//!   The first member is the one with the lowest id (Webitel: any row).
+//!   The first member is the one with the lowest id (Webitel: any row). An empty `name` is
+//!   no filter (Webitel's memberInfo matched only members without a name).
 //! - An id, number or boolean that is not one fails at load (or, from a variable, when the
 //!   step runs) instead of becoming 0; `patch` must change something; `retry.sleep` of a
 //!   minute or more is refused (Webitel silently did not sleep).
@@ -499,9 +500,10 @@ impl<'a> Compiler<'a> {
         let id = match self.opt_text(fields, "id", &pointer) {
             Ok(Some(id)) => match id.as_literal() {
                 Some(text) if !text.is_empty() && text.trim().parse::<i64>().is_err() => {
-                    let at = find_ci(fields, "id").map_or(m.value.start, |f| f.value.start);
+                    let (key, at) = find_ci(fields, "id")
+                        .map_or(("id", m.value.start), |f| (f.key.as_str(), f.value.start));
                     self.error(
-                        &pointer_join(&pointer, "id"),
+                        &pointer_join(&pointer, key),
                         at,
                         format!("`member.id` must be a whole number, found `{text}`"),
                     );
@@ -530,8 +532,9 @@ impl<'a> Compiler<'a> {
         Some(QuerySpec {
             queues,
             id: id.ok()?,
-            // An empty name is a filter too (members without a name), as in Webitel.
-            name: name.ok()?,
+            // An empty name is no filter (an editor's blank field), where Webitel's memberInfo
+            // matched only members without a name.
+            name: name.ok()?.and_then(non_empty),
             destination: destination.ok()?.and_then(non_empty),
             today: today.ok()?,
             completed: completed.ok()?,
@@ -1029,7 +1032,7 @@ impl Machine<'_> {
         Ok(MemberQuery {
             queues,
             id,
-            name: spec.name.as_ref().map(|n| self.expand(n).into_owned()),
+            name: self.expand_opt(&spec.name),
             destination: self.expand_opt(&spec.destination),
             created_since_ms,
             created_before_ms,
