@@ -570,6 +570,23 @@ fn an_after_attempt_decision_in_a_function_ends_the_whole_flow() {
 }
 
 #[test]
+fn a_decision_in_an_async_function_ends_the_caller_too() {
+    let cc = memory();
+    let flow = json!([
+        {"function": {"name": "decide", "actions": [{"success": ""}, {"log": "not after success"}]}},
+        {"execute": {"name": "decide", "async": true}},
+        {"log": "not after the fork either"}
+    ]);
+    let (outcome, transcript) = attempt(&flow, &cc, Script::default(), RunContext::AfterAttempt);
+    assert_eq!(
+        outcome.decision,
+        Some(AttemptDecision::Success { export: vec![] })
+    );
+    assert!(!transcript.contains("log Info"), "{transcript}");
+    assert_eq!(outcome.steps, 2, "{transcript}");
+}
+
+#[test]
 fn retry_names_its_resource_and_a_decision_of_the_other_flow_fails() {
     let cc = memory();
     let (outcome, _) = attempt(

@@ -168,14 +168,16 @@ pub(crate) const APPS: &[App] = &[
         "A queue's pre-attempt flow: dial the member (optionally another number or caller id); ends the flow.",
         |c, acx, _| c.app_decision(acx, DecisionKind::Confirm).map(Code::ContactCentre),
         schema_confirm,
-    ),
+    )
+    .label(|args| scalar(args, "destination")),
     App::step(
         Family::ContactCentre,
         "cancel",
         "A queue's pre-attempt flow: do not dial now (retry later, or stop the member); ends the flow.",
         |c, acx, _| c.app_decision(acx, DecisionKind::Cancel).map(Code::ContactCentre),
         schema_cancel,
-    ),
+    )
+    .label(|args| scalar(args, "description")),
     App::step(
         Family::ContactCentre,
         "success",
@@ -189,7 +191,8 @@ pub(crate) const APPS: &[App] = &[
         "A queue's after-attempt flow: not a success, retry while attempts remain; ends the flow.",
         |c, acx, _| c.app_decision(acx, DecisionKind::Abandoned).map(Code::ContactCentre),
         schema_abandoned,
-    ),
+    )
+    .label(|args| scalar(args, "status")),
     App::step(
         Family::ContactCentre,
         "retry",
