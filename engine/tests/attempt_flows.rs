@@ -323,7 +323,8 @@ fn a_caller_asks_for_a_callback_and_the_flow_reads_and_stops_the_member() {
         {"memberInfo": {"member": {"queue_ids": ["callbacks"], "completed": false}, "set": {"other": "id"}}},
         {"hangup": ""}
     ]);
-    let (outcome, transcript) = on_call(&flow, &cc, script(&[("choice", "2")]));
+    let (outcome, transcript) =
+        on_call(&flow, &cc, script(&[("choice", "2"), ("timezone", "UTC")]));
     // (The first line's indent is the time's padding: compared from the time on.)
     assert_eq!(
         transcript.trim_start(),
@@ -376,7 +377,8 @@ fn a_caller_asks_for_a_callback_and_the_flow_reads_and_stops_the_member() {
         member.ready_at_ms,
         sim::DEFAULT_START_MICROS / 1000 + 600_000
     );
-    // `today: true` is the flow's midnight (UTC here: the clock starts Monday 09:00 UTC).
+    // `today: true` is the flow's midnight (the call's `timezone` is UTC; the clock starts
+    // Monday 09:00 UTC).
     assert_eq!(
         state.queries[0].created_since_ms,
         Some(sim::DEFAULT_START_MICROS / 1000 - 9 * 3_600_000)
@@ -413,6 +415,23 @@ fn today_false_is_a_real_filter_in_the_flows_time_zone() {
         Some(sim::DEFAULT_START_MICROS / 1000 - 4 * 3_600_000)
     );
     assert_eq!(state.queries[0].created_since_ms, None);
+}
+
+#[test]
+fn today_starts_when_the_clock_jumped_where_midnight_does_not_exist() {
+    let cc = memory();
+    // Chile moves its clocks from 00:00 to 01:00 on Sunday 6 September 2026.
+    let script = Script {
+        start_micros: 1_788_696_000_000_000, // 2026-09-06 12:00 UTC
+        ..script(&[("timezone", "America/Santiago")])
+    };
+    let flow = json!([{"memberInfo": {"member": {"queue_ids": ["campaign"], "today": true}, "set": {"m": "id"}}}]);
+    on_call(&flow, &cc, script);
+    // 01:00 at UTC-3 is 04:00 UTC.
+    assert_eq!(
+        cc.0.borrow().queries[0].created_since_ms,
+        Some(1_788_667_200_000)
+    );
 }
 
 #[test]

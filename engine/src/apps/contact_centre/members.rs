@@ -15,7 +15,8 @@
 //! - `memberInfo` and `patchMembers` read the same `member` object: `queue_ids` or
 //!   `queues: [{id}]`, `bucket: {id}` or `bucket_id` (Webitel honoured a different half in
 //!   each). `today: false` is a real filter (created before today's midnight in the flow's
-//!   time zone) where Webitel's memberInfo matched nothing and its patchMembers ignored it.
+//!   time zone, as the date helpers of expressions read it) where Webitel's memberInfo
+//!   matched nothing and its patchMembers ignored it.
 //!   The first member is the one with the lowest id (Webitel: any row). An empty `name` is
 //!   no filter (Webitel's memberInfo matched only members without a name).
 //! - An id, number or boolean that is not one fails at load (or, from a variable, when the
@@ -30,10 +31,11 @@
 //!   function's included; on a call they fail ("`confirm` only answers a queue's pre-attempt
 //!   flow") and the flow goes on, and in the other attempt flow they fail the same way.
 
-use chrono::{DateTime, TimeZone as _, Utc};
+use chrono::NaiveTime;
 
 use super::{RefSpec, Step};
 use crate::compile::{AppCx, Compiler, find_ci};
+use crate::expr::dates::Zone;
 use crate::host::*;
 use crate::interp::{Control, Machine, StepError, StepResult};
 use crate::json::{Kind, Member, Value, pointer_join};
@@ -1046,30 +1048,15 @@ impl Machine<'_> {
     }
 
     /// Today's midnight in the flow's time zone (the flow's `timezone`, else the call's
-    /// `timezone` variable, else UTC), ms since the epoch.
+    /// `timezone` variable, else the system's: the zone of the date helpers of expressions),
+    /// ms since the epoch. Where midnight does not exist (a DST jump at 00:00) the day starts
+    /// when the clock jumped to.
     fn midnight_ms(&mut self) -> Result<i64, StepError> {
+        let zone = Zone::resolve(self.timezone.as_deref())
+            .map_err(|reason| StepError::Failed(format!("`today`: {reason}")))?;
         let now = self.host.now_micros();
-        let utc = DateTime::<Utc>::from_timestamp_micros(now)
-            .ok_or_else(|| StepError::Failed("the clock is out of range".to_string()))?;
-        let zone = match self.timezone.as_deref() {
-            Some(name) => name.parse::<chrono_tz::Tz>().map_err(|_| {
-                StepError::Failed(format!("`today`: the time zone `{name}` is unknown"))
-            })?,
-            None => chrono_tz::UTC,
-        };
-        let date = utc.with_timezone(&zone).date_naive();
-        // Where midnight does not exist (a DST jump at 00:00), the day starts at the first
-        // instant that does.
-        let mut start = date.and_hms_opt(0, 0, 0).expect("00:00:00 is a time");
-        for _ in 0..4 {
-            if let Some(instant) = zone.from_local_datetime(&start).earliest() {
-                return Ok(instant.timestamp_millis());
-            }
-            start += chrono::Duration::minutes(30);
-        }
-        Err(StepError::Failed(format!(
-            "`today`: no midnight in {zone} on {date}"
-        )))
+        let midnight = zone.local(now).date().and_time(NaiveTime::MIN);
+        Ok(zone.instant(midnight).div_euclid(1000))
     }
 
     pub(super) fn run_member_info(&mut self, spec: &MemberInfoSpec) -> StepResult {
