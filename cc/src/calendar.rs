@@ -162,7 +162,14 @@ impl Calendar {
 
     /// The state at `now_ms` (Unix ms). The calendar must have been validated.
     pub fn state_at(&self, now_ms: i64) -> CalendarState {
-        let Ok(tz) = self.timezone.parse::<Tz>() else {
+        self.state_in(now_ms, None)
+    }
+
+    /// The state at `now_ms` with the hours, exceptions and expiry read in `zone` (an IANA
+    /// name; none = the calendar's own): a member in New York is called 09:00–18:00 New
+    /// York time by a calendar kept in Kyiv time.
+    pub fn state_in(&self, now_ms: i64, zone: Option<&str>) -> CalendarState {
+        let Ok(tz) = zone.unwrap_or(&self.timezone).parse::<Tz>() else {
             return CalendarState::Closed;
         };
         let Some(local) = tz.timestamp_millis_opt(now_ms).single() else {

@@ -95,7 +95,124 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// An inbound queue.
+fn default_max_attempts() -> u32 {
+    3
+}
+fn default_wait_between_retries() -> u64 {
+    600
+}
+fn default_dial_timeout() -> u64 {
+    30
+}
+fn default_abandon_window() -> u64 {
+    60
+}
+fn default_min_agents() -> u32 {
+    3
+}
+fn default_max_lines_per_agent() -> u32 {
+    3
+}
+fn is_inbound(kind: &QueueKind) -> bool {
+    *kind == QueueKind::Inbound
+}
+fn is_three(n: &u32) -> bool {
+    *n == 3
+}
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+fn is_600(n: &u64) -> bool {
+    *n == 600
+}
+fn is_30(n: &u64) -> bool {
+    *n == 30
+}
+fn is_60(n: &u64) -> bool {
+    *n == 60
+}
+
+/// What a queue serves: inbound callers, or members it calls (outbound kinds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueKind {
+    /// Callers join it (`joinQueue`).
+    #[default]
+    Inbound,
+    /// Callbacks: an agent is offered the next member, then the member is dialled.
+    #[serde(alias = "callback")]
+    Offline,
+    /// The agent sees the member first and accepts, then the member is dialled.
+    Preview,
+    /// `lines_per_agent` lines dialled per free agent.
+    Progressive,
+    /// Over-dials from the live answer rate, abandons kept under `max_abandon_percent`.
+    Predictive,
+}
+
+impl QueueKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueKind::Inbound => "inbound",
+            QueueKind::Offline => "offline",
+            QueueKind::Preview => "preview",
+            QueueKind::Progressive => "progressive",
+            QueueKind::Predictive => "predictive",
+        }
+    }
+    /// True for the kinds that dial members.
+    pub fn is_outbound(self) -> bool {
+        self != QueueKind::Inbound
+    }
+}
+
+/// A percentage kept in hundredths (3.25 % = 325), so a queue stays `Eq`; JSON reads and
+/// writes it as a decimal number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Percent(pub u32);
+
+impl Percent {
+    pub fn hundredths(self) -> u32 {
+        self.0
+    }
+    /// The percentage as a number (3.0 for 3 %).
+    pub fn value(self) -> f64 {
+        f64::from(self.0) / 100.0
+    }
+}
+
+impl Default for Percent {
+    fn default() -> Percent {
+        Percent(300)
+    }
+}
+
+impl Serialize for Percent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.value())
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Percent, D::Error> {
+        let v = f64::deserialize(d)?;
+        if !(0.0..=100.0).contains(&v) {
+            return Err(serde::de::Error::custom(format!(
+                "{v} is not a percentage from 0 to 100"
+            )));
+        }
+        Ok(Percent((v * 100.0).round() as u32))
+    }
+}
+
+fn is_three_percent(p: &Percent) -> bool {
+    *p == Percent::default()
+}
+
+/// A queue: inbound (callers join it) or outbound (it dials its members).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Queue {
@@ -158,6 +275,62 @@ pub struct Queue {
     /// Skills an agent needs (any one of them, capacity in range) besides its tier.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skills: Vec<QueueSkill>,
+    /// `inbound` (default), `offline` (alias `callback`), `preview`, `progressive`,
+    /// `predictive`.
+    #[serde(rename = "type", default, skip_serializing_if = "is_inbound")]
+    pub kind: QueueKind,
+    /// Attempts per member before it is stopped (0 = no limit).
+    #[serde(default = "default_max_attempts", skip_serializing_if = "is_three")]
+    pub max_attempts: u32,
+    /// Seconds before a member is dialled again after an attempt that did not finish it.
+    #[serde(
+        default = "default_wait_between_retries",
+        skip_serializing_if = "is_600"
+    )]
+    pub wait_between_retries_secs: u64,
+    /// Attempts per number of a member (0 = no per-number limit).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_attempts_per_number: u32,
+    /// Seconds the member's phone rings.
+    #[serde(default = "default_dial_timeout", skip_serializing_if = "is_30")]
+    pub dial_timeout_secs: u64,
+    /// Flow run without a call before each attempt (`confirm` / `cancel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_attempt_flow: Option<String>,
+    /// Flow run without a call after each attempt (`success` / `abandoned` / `retry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_attempt_flow: Option<String>,
+    /// Progressive: lines in flight per free agent.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub lines_per_agent: u32,
+    /// Predictive: abandoned calls allowed, in percent of live answers over the window.
+    #[serde(default, skip_serializing_if = "is_three_percent")]
+    pub max_abandon_percent: Percent,
+    /// Predictive: the window the abandon rate is measured over, in minutes.
+    #[serde(default = "default_abandon_window", skip_serializing_if = "is_60")]
+    pub abandon_window_mins: u64,
+    /// Predictive: below this many agents, one line per free agent.
+    #[serde(default = "default_min_agents", skip_serializing_if = "is_three")]
+    pub min_agents: u32,
+    /// Predictive: lines per free agent at most.
+    #[serde(
+        default = "default_max_lines_per_agent",
+        skip_serializing_if = "is_three"
+    )]
+    pub max_lines_per_agent: u32,
+    /// Predictive: the file played when no agent is free within 2 s of the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safe_message: Option<String>,
+    /// Gateway members' numbers are dialled through (a communication's `resource` wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    /// SIP profile for `sip:` destinations (none = `internal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip_profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_id_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_id_name: Option<String>,
 }
 
 /// A skill a queue asks for, with the capacity range it accepts.
@@ -386,6 +559,7 @@ impl Queue {
         if let Some(calendar) = &self.calendar {
             check_id(&p("calendar"), calendar)?;
         }
+        self.validate_outbound(at)?;
         for (i, skill) in self.skills.iter().enumerate() {
             let sp = format!("{at}.skills[{i}]");
             check_id(&format!("{sp}.skill"), &skill.skill)?;
@@ -403,6 +577,84 @@ impl Queue {
                     ),
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+impl Queue {
+    /// The outbound settings: ranges, flow ids, dial parts, and a predictive queue's
+    /// safe message.
+    fn validate_outbound(&self, at: &str) -> Result<(), FieldError> {
+        let p = |field: &str| format!("{at}.{field}");
+        check_max(&p("max_attempts"), self.max_attempts.into(), 1000)?;
+        check_max(
+            &p("wait_between_retries_secs"),
+            self.wait_between_retries_secs,
+            30 * DAY_SECS,
+        )?;
+        check_max(
+            &p("max_attempts_per_number"),
+            self.max_attempts_per_number.into(),
+            1000,
+        )?;
+        if !(5..=600).contains(&self.dial_timeout_secs) {
+            return Err(FieldError::new(
+                p("dial_timeout_secs"),
+                format!("is {}; must be 5 to 600", self.dial_timeout_secs),
+            ));
+        }
+        for (field, value) in [
+            ("lines_per_agent", self.lines_per_agent),
+            ("min_agents", self.min_agents),
+            ("max_lines_per_agent", self.max_lines_per_agent),
+        ] {
+            if field != "min_agents" && value == 0 {
+                return Err(FieldError::new(p(field), "must be at least 1"));
+            }
+            check_max(&p(field), value.into(), 100)?;
+        }
+        if !(1..=1440).contains(&self.abandon_window_mins) {
+            return Err(FieldError::new(
+                p("abandon_window_mins"),
+                format!("is {}; must be 1 to 1440", self.abandon_window_mins),
+            ));
+        }
+        for (field, flow) in [
+            ("pre_attempt_flow", &self.pre_attempt_flow),
+            ("after_attempt_flow", &self.after_attempt_flow),
+        ] {
+            if let Some(flow) = flow {
+                check_id(&p(field), flow)?;
+            }
+        }
+        for (field, part, what) in [
+            ("gateway", &self.gateway, "the gateway"),
+            ("sip_profile", &self.sip_profile, "the profile"),
+            ("caller_id_number", &self.caller_id_number, "the number"),
+        ] {
+            if let Some(part) = part {
+                check_dial_part(part, what, false).map_err(|m| FieldError::new(p(field), m))?;
+            }
+        }
+        if let Some(name) = &self.caller_id_name {
+            check_name(&p("caller_id_name"), name)?;
+        }
+        match &self.safe_message {
+            Some(file) => {
+                check_name(&p("safe_message"), file)?;
+                if file.is_empty() {
+                    return Err(FieldError::new(p("safe_message"), "must not be empty"));
+                }
+            }
+            None if self.kind == QueueKind::Predictive => {
+                return Err(FieldError::new(
+                    p("safe_message"),
+                    "a predictive queue needs a safe_message: the file played when no agent \
+                     is free within 2 s of the answer",
+                ));
+            }
+            None => {}
         }
         Ok(())
     }
@@ -522,6 +774,271 @@ fn check_dial_part(part: &str, what: &str, allow_colon: bool) -> Result<(), Stri
     match part.chars().find(|&c| forbidden(c)) {
         Some(bad) => Err(format!("{what} `{}` holds {bad:?}", part.escape_debug())),
         None => Ok(()),
+    }
+}
+
+/// One way to reach a member: a number or a SIP address, with how to dial it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Communication {
+    /// A number (dialled through `resource` or the queue's gateway), `sip:…`, or a
+    /// contact `user/…` / `sofia/…`.
+    pub destination: String,
+    /// The number's type (`mobile`, `work`…), free text.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Caller id shown to the member for this number (overrides the queue's number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+    /// Higher is dialled first among numbers tried as often.
+    #[serde(default)]
+    pub priority: i64,
+    /// Gateway for this number (overrides the queue's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Attempts on this number (kept by the store).
+    #[serde(default, skip_deserializing)]
+    pub attempts: u32,
+    /// Result of the last attempt on this number (kept by the store).
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub last_result: Option<String>,
+    /// Not dialled any more (`exclude_current_communication`; kept by the store).
+    #[serde(default, skip_deserializing, skip_serializing_if = "is_false")]
+    pub excluded: bool,
+}
+
+impl Communication {
+    /// A number with no other settings.
+    pub fn number(destination: impl Into<String>) -> Communication {
+        Communication {
+            destination: destination.into(),
+            kind: None,
+            display: None,
+            priority: 0,
+            resource: None,
+            description: None,
+            attempts: 0,
+            last_result: None,
+            excluded: false,
+        }
+    }
+
+    /// Checks the destination and the dial parts (at `AT.destination`…).
+    pub fn validate(&self, at: &str) -> Result<(), FieldError> {
+        let p = |field: &str| format!("{at}.{field}");
+        check_destination(&self.destination).map_err(|m| FieldError::new(p("destination"), m))?;
+        if let Some(resource) = &self.resource {
+            check_dial_part(resource, "the gateway", false)
+                .map_err(|m| FieldError::new(p("resource"), m))?;
+        }
+        for (field, text) in [
+            ("type", &self.kind),
+            ("display", &self.display),
+            ("description", &self.description),
+        ] {
+            if let Some(text) = text {
+                check_name(&p(field), text)?;
+            }
+        }
+        if self.priority.abs() > 1_000_000 {
+            return Err(FieldError::new(
+                p("priority"),
+                "must be between -1000000 and 1000000",
+            ));
+        }
+        Ok(())
+    }
+
+    /// How this number is dialled for `queue`: the communication's `resource` or the
+    /// queue's `gateway` → a gateway call; `user/…` or `sofia/…` → that contact; `sip:…`
+    /// → through the queue's SIP profile (`internal` when none).
+    pub fn reach(&self, queue: &Queue) -> Result<AgentContact, String> {
+        let destination = self.destination.as_str();
+        if destination.starts_with("user/") || destination.starts_with("sofia/") {
+            return parse_contact(destination);
+        }
+        if destination.starts_with("sip:") || destination.starts_with("sips:") {
+            check_dial_part(destination, "the SIP address", true)?;
+            return Ok(AgentContact::Sip {
+                profile: queue
+                    .sip_profile
+                    .clone()
+                    .unwrap_or_else(|| "internal".to_string()),
+                uri: destination.to_string(),
+            });
+        }
+        check_dial_part(destination, "the number", false)?;
+        match self.resource.as_ref().or(queue.gateway.as_ref()) {
+            Some(gateway) => {
+                check_dial_part(gateway, "the gateway", false)?;
+                Ok(AgentContact::Gateway {
+                    gateway: gateway.clone(),
+                    number: destination.to_string(),
+                })
+            }
+            None => Err(format!(
+                "`{}` is a number, and neither the communication's `resource` nor queue `{}`'s \
+                 `gateway` says how to dial it; set `gateway` on the queue",
+                destination.escape_debug(),
+                queue.id
+            )),
+        }
+    }
+}
+
+/// A destination must be a contact, a SIP address or a number that cannot change a dial
+/// string's structure.
+fn check_destination(destination: &str) -> Result<(), String> {
+    if destination.starts_with("user/") || destination.starts_with("sofia/") {
+        return parse_contact(destination).map(|_| ());
+    }
+    if destination.starts_with("sip:") || destination.starts_with("sips:") {
+        return check_dial_part(destination, "the SIP address", true);
+    }
+    check_dial_part(destination, "the number", false)
+}
+
+/// Reads and writes a JSON object kept as its text (member variables).
+mod object_text {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({}));
+        value.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        Ok(serde_json::Value::Object(map).to_string())
+    }
+}
+
+fn empty_object() -> String {
+    "{}".to_string()
+}
+
+/// Someone an outbound queue calls: a callback request or a campaign's list entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Given by the store (0 = not stored yet).
+    #[serde(default, skip_deserializing)]
+    pub id: i64,
+    /// The outbound queue that dials it (id or name).
+    pub queue: String,
+    #[serde(default)]
+    pub name: String,
+    /// Higher is dialled first.
+    #[serde(default)]
+    pub priority: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// A JSON object (its text).
+    #[serde(default = "empty_object", with = "object_text")]
+    pub variables: String,
+    /// IANA zone the queue's calendar is read in for this member (none = the calendar's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    pub communications: Vec<Communication>,
+    /// Not dialled before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_at_ms: Option<crate::store::Ms>,
+    /// Stopped with `expired` at this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_at_ms: Option<crate::store::Ms>,
+    /// When it was finished (kept by the store; set with `stop_cause`).
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub stop_at_ms: Option<crate::store::Ms>,
+    /// Why it was finished; given on creation, the member is created finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_cause: Option<String>,
+    /// Attempts made (kept by the store).
+    #[serde(default, skip_deserializing)]
+    pub attempts: u32,
+    /// Agent (id) preferred for its next attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticky_agent: Option<String>,
+    /// Kept by the store.
+    #[serde(default, skip_deserializing)]
+    pub created_at_ms: crate::store::Ms,
+    /// The attempt in progress or waiting for its outcome (kept by the store).
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub open_attempt: Option<i64>,
+}
+
+impl Member {
+    /// A new member of `queue` with one number.
+    pub fn new(queue: impl Into<String>, destination: impl Into<String>) -> Member {
+        Member {
+            id: 0,
+            queue: queue.into(),
+            name: String::new(),
+            priority: 0,
+            bucket: None,
+            variables: empty_object(),
+            timezone: None,
+            communications: vec![Communication::number(destination)],
+            ready_at_ms: None,
+            expire_at_ms: None,
+            stop_at_ms: None,
+            stop_cause: None,
+            attempts: 0,
+            sticky_agent: None,
+            created_at_ms: 0,
+            open_attempt: None,
+        }
+    }
+
+    /// Checks what JSON cannot (at `AT.field`, e.g. `members[3].communications[0].destination`):
+    /// the queue and bucket ids, the name, the time zone, at least one well-formed
+    /// communication, variables that are a JSON object.
+    pub fn validate(&self, at: &str) -> Result<(), FieldError> {
+        let p = |field: &str| format!("{at}.{field}");
+        check_id(&p("queue"), &self.queue)?;
+        check_name(&p("name"), &self.name)?;
+        if self.priority.abs() > 1_000_000 {
+            return Err(FieldError::new(
+                p("priority"),
+                "must be between -1000000 and 1000000",
+            ));
+        }
+        if let Some(bucket) = &self.bucket {
+            check_id(&p("bucket"), bucket)?;
+        }
+        if let Some(agent) = &self.sticky_agent {
+            check_id(&p("sticky_agent"), agent)?;
+        }
+        if let Some(zone) = &self.timezone {
+            zone.parse::<chrono_tz::Tz>().map_err(|_| {
+                FieldError::new(
+                    p("timezone"),
+                    format!("`{}` is not an IANA time zone", zone.escape_debug()),
+                )
+            })?;
+        }
+        if let Some(cause) = &self.stop_cause {
+            check_name(&p("stop_cause"), cause)?;
+        }
+        match serde_json::from_str::<serde_json::Value>(&self.variables) {
+            Ok(serde_json::Value::Object(_)) => {}
+            _ => return Err(FieldError::new(p("variables"), "must be a JSON object")),
+        }
+        if self.communications.is_empty() {
+            return Err(FieldError::new(
+                p("communications"),
+                "a member needs at least one communication (a destination to dial)",
+            ));
+        }
+        if self.communications.len() > 100 {
+            return Err(FieldError::new(p("communications"), "at most 100"));
+        }
+        for (i, c) in self.communications.iter().enumerate() {
+            c.validate(&format!("{at}.communications[{i}]"))?;
+        }
+        Ok(())
     }
 }
 
@@ -698,7 +1215,7 @@ mod tests {
     fn errors_name_the_field() {
         assert_eq!(
             setup(r#"{"queues":[{"id":"sales","max_wait":5}]}"#).unwrap_err(),
-            "queues[0].max_wait: unknown field `max_wait`, expected one of `id`, `name`, `enabled`, `strategy`, `priority`, `max_wait_secs`, `max_waiting`, `no_agents_timeout_secs`, `ringtone`, `calendar`, `wrap_up_secs`, `no_answer_delay_secs`, `max_no_answer`, `ring_timeout_secs`, `sticky_agent`, `sticky_window_secs`, `abandon_resume_secs`, `tier_escalation_secs`, `skills` at line 1 column 35"
+            "queues[0].max_wait: unknown field `max_wait`, expected one of `id`, `name`, `enabled`, `strategy`, `priority`, `max_wait_secs`, `max_waiting`, `no_agents_timeout_secs`, `ringtone`, `calendar`, `wrap_up_secs`, `no_answer_delay_secs`, `max_no_answer`, `ring_timeout_secs`, `sticky_agent`, `sticky_window_secs`, `abandon_resume_secs`, `tier_escalation_secs`, `skills`, `type`, `max_attempts`, `wait_between_retries_secs`, `max_attempts_per_number`, `dial_timeout_secs`, `pre_attempt_flow`, `after_attempt_flow`, `lines_per_agent`, `max_abandon_percent`, `abandon_window_mins`, `min_agents`, `max_lines_per_agent`, `safe_message`, `gateway`, `sip_profile`, `caller_id_number`, `caller_id_name` at line 1 column 35"
         );
         assert_eq!(
             setup(r#"{"queues":[{"id":"a"},{"id":"sales","max_no_answer":1000}]}"#).unwrap_err(),
@@ -752,6 +1269,133 @@ mod tests {
             AgentContact::User {
                 extension: "1001".into(),
                 domain: Some("example.com".into())
+            }
+        );
+    }
+
+    #[test]
+    fn queue_kinds_and_outbound_settings() {
+        let s = setup(
+            r#"{"queues":[{"id":"cb","type":"callback","gateway":"pstn"},
+                          {"id":"pd","type":"predictive","safe_message":"/sounds/hold-on.wav",
+                           "max_abandon_percent":2.5},
+                          {"id":"in"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.queues[0].kind, QueueKind::Offline);
+        assert_eq!(s.queues[0].max_attempts, 3);
+        assert_eq!(s.queues[0].wait_between_retries_secs, 600);
+        assert_eq!(s.queues[1].max_abandon_percent, Percent(250));
+        assert_eq!(s.queues[1].max_abandon_percent.value(), 2.5);
+        assert_eq!(s.queues[2].max_abandon_percent.value(), 3.0);
+        // An inbound queue writes none of the outbound settings: old exports stay as they were.
+        assert_eq!(
+            serde_json::to_string(&s.queues[2]).unwrap(),
+            r#"{"id":"in","name":"in","enabled":true,"strategy":"longest-idle-agent","priority":0,"max_wait_secs":60,"max_waiting":0,"no_agents_timeout_secs":0,"wrap_up_secs":0,"no_answer_delay_secs":10,"max_no_answer":3,"ring_timeout_secs":20,"sticky_window_secs":30,"abandon_resume_secs":0,"tier_escalation_secs":0}"#
+        );
+        let back: Queue = from_json(&serde_json::to_string(&s.queues[1]).unwrap()).unwrap();
+        assert_eq!(back, s.queues[1]);
+        assert_eq!(
+            setup(r#"{"queues":[{"id":"a"},{"id":"pd","type":"predictive"}]}"#).unwrap_err(),
+            "queues[1] (pd).safe_message: a predictive queue needs a safe_message: the file played when no agent is free within 2 s of the answer"
+        );
+        assert_eq!(
+            setup(r#"{"queues":[{"id":"q","type":"offline","gateway":"pstn,evil"}]}"#).unwrap_err(),
+            "queues[0] (q).gateway: the gateway `pstn,evil` holds ','"
+        );
+        assert!(
+            setup(r#"{"queues":[{"id":"q","max_abandon_percent":101}]}"#)
+                .unwrap_err()
+                .starts_with(
+                    "queues[0].max_abandon_percent: 101 is not a percentage from 0 to 100"
+                )
+        );
+        assert!(
+            setup(r#"{"queues":[{"id":"q","type":"blast"}]}"#)
+                .unwrap_err()
+                .starts_with("queues[0].type: unknown variant `blast`")
+        );
+    }
+
+    #[test]
+    fn members_name_the_bad_field_and_numbers_are_dialled_safely() {
+        let member = |text: &str| -> Result<Member, String> {
+            let m: Member = from_json(text).map_err(|e| e.to_string())?;
+            m.validate("members[3]").map_err(|e| e.to_string())?;
+            Ok(m)
+        };
+        let m = member(
+            r#"{"queue":"cb","name":"Ann","variables":{"order":42},"timezone":"America/New_York",
+                "communications":[{"destination":"+15551234","type":"mobile","resource":"gw2"},
+                                  {"destination":"sip:ann@example.com"},{"destination":"user/1001"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(m.variables, r#"{"order":42}"#);
+        assert_eq!(
+            member(r#"{"queue":"cb","communications":[{"destination":"+1"},{"destination":"+1,user/1002"}]}"#)
+                .unwrap_err(),
+            "members[3].communications[1].destination: the number `+1,user/1002` holds ','"
+        );
+        assert_eq!(
+            member(r#"{"queue":"cb","communications":[]}"#).unwrap_err(),
+            "members[3].communications: a member needs at least one communication (a destination to dial)"
+        );
+        assert!(
+            member(r#"{"queue":"cb","attempts":3,"communications":[{"destination":"+1"}]}"#)
+                .unwrap_err()
+                .starts_with("attempts: unknown field `attempts`"),
+            "the store's counters are not input"
+        );
+        assert!(
+            member(r#"{"queue":"cb","variables":[1],"communications":[{"destination":"+1"}]}"#)
+                .unwrap_err()
+                .starts_with("variables: invalid type: sequence, expected a map")
+        );
+        let mut queue = setup(r#"{"queues":[{"id":"cb","type":"offline"}]}"#)
+            .unwrap()
+            .queues[0]
+            .clone();
+        let reach = |c: &Communication, q: &Queue| c.reach(q);
+        assert_eq!(
+            reach(&m.communications[0], &queue).unwrap(),
+            AgentContact::Gateway {
+                gateway: "gw2".into(),
+                number: "+15551234".into()
+            }
+        );
+        assert_eq!(
+            reach(&m.communications[1], &queue).unwrap(),
+            AgentContact::Sip {
+                profile: "internal".into(),
+                uri: "sip:ann@example.com".into()
+            }
+        );
+        assert_eq!(
+            reach(&m.communications[2], &queue).unwrap(),
+            AgentContact::User {
+                extension: "1001".into(),
+                domain: None
+            }
+        );
+        let plain = Communication::number("+15550000");
+        assert_eq!(
+            reach(&plain, &queue).unwrap_err(),
+            "`+15550000` is a number, and neither the communication's `resource` nor queue `cb`'s `gateway` says how to dial it; set `gateway` on the queue"
+        );
+        queue.gateway = Some("pstn".into());
+        queue.sip_profile = Some("external".into());
+        assert_eq!(
+            reach(&plain, &queue).unwrap(),
+            AgentContact::Gateway {
+                gateway: "pstn".into(),
+                number: "+15550000".into()
+            }
+        );
+        assert_eq!(
+            reach(&m.communications[1], &queue).unwrap(),
+            AgentContact::Sip {
+                profile: "external".into(),
+                uri: "sip:ann@example.com".into()
             }
         );
     }

@@ -44,6 +44,13 @@ suite_on_postgres!(
     concurrent_janitors_report_a_loss_once,
     an_outage_of_the_store_loses_no_live_node,
     change_feed_wakes_other_handles,
+    members_are_added_listed_patched_and_deleted,
+    dial_candidates_follow_the_rules,
+    calendar_windows_in_the_members_zone_across_dst,
+    outbound_attempts_and_their_outcomes,
+    outbound_janitor_defaults_and_expiry,
+    dial_stats_count_what_the_pacer_needs,
+    eight_threads_never_start_a_member_twice,
 );
 
 /// A handle's own writes do not wake its own feed (its node knows already); another
@@ -100,7 +107,7 @@ fn two_nodes_opening_at_once_migrate_once() {
     assert_eq!(count(&mut raw, "SELECT COUNT(*) FROM cc_schema"), 1);
     assert_eq!(
         count(&mut raw, "SELECT version FROM cc_schema"),
-        3,
+        4,
         "every migration"
     );
     assert_eq!(

@@ -77,6 +77,35 @@ fn change_feed_wakes_other_handles() {
 }
 
 #[test]
+fn members_are_added_listed_patched_and_deleted() {
+    with_fresh_file(suite::members_are_added_listed_patched_and_deleted);
+}
+#[test]
+fn dial_candidates_follow_the_rules() {
+    with_fresh_file(suite::dial_candidates_follow_the_rules);
+}
+#[test]
+fn calendar_windows_in_the_members_zone_across_dst() {
+    with_fresh_file(suite::calendar_windows_in_the_members_zone_across_dst);
+}
+#[test]
+fn outbound_attempts_and_their_outcomes() {
+    with_fresh_file(suite::outbound_attempts_and_their_outcomes);
+}
+#[test]
+fn outbound_janitor_defaults_and_expiry() {
+    with_fresh_file(suite::outbound_janitor_defaults_and_expiry);
+}
+#[test]
+fn dial_stats_count_what_the_pacer_needs() {
+    with_fresh_file(suite::dial_stats_count_what_the_pacer_needs);
+}
+#[test]
+fn eight_threads_never_start_a_member_twice() {
+    with_fresh_file(suite::eight_threads_never_start_a_member_twice);
+}
+
+#[test]
 fn a_file_that_is_not_a_store_is_one_clear_error() {
     let dir = std::env::temp_dir().join(format!("rustflow-cc-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::sql::{Row, Tx, args};
+use super::sql::{Row, Tx, Value, args};
 use super::*;
 use crate::calendar::CalendarState;
 use crate::model::{Agent, Bucket, Queue};
@@ -26,7 +26,7 @@ const FREE_AGENT_SQL: &str = "status = 'online' AND attempt_id IS NULL \
 /// Attempt columns read into an [`AttemptRecord`], in `attempt_record`'s order.
 const ATTEMPT_COLUMNS: &str = "id, queue_id, call_id, caller_number, caller_name, destination, node, \
      bucket_id, band, since_ms, state, agent_id, joined_at_ms, offered_at_ms, bridged_at_ms, left_at_ms, \
-     ended_at_ms, result, offers, variables";
+     ended_at_ms, result, offers, variables, member_id, communication";
 
 fn attempt_record(row: &Row) -> StoreResult<AttemptRecord> {
     Ok(AttemptRecord {
@@ -50,6 +50,8 @@ fn attempt_record(row: &Row) -> StoreResult<AttemptRecord> {
         result: row.opt_text(17)?,
         offers: row.int(18)?,
         variables: row.text(19)?,
+        member_id: row.opt_int(20)?,
+        communication: row.opt_int(21)?.map(|c| c.max(0) as usize),
     })
 }
 
@@ -233,6 +235,21 @@ pub(crate) fn apply(tx: &mut dyn Tx, cache: &SetupCache, changes: &[Change]) -> 
                         "",
                         format!(
                             "queue `{id}` has {open} caller(s) in it; delete it when it is empty"
+                        ),
+                    )
+                    .into());
+                }
+                let members = tx
+                    .one(
+                        "SELECT COUNT(*) FROM cc_members WHERE queue_id = ?1",
+                        args![id],
+                    )?
+                    .int(0)?;
+                if members > 0 {
+                    return Err(FieldError::new(
+                        "",
+                        format!(
+                            "queue `{id}` has {members} member(s); delete them first (cc member del)"
                         ),
                     )
                     .into());
@@ -1034,14 +1051,23 @@ pub(crate) fn janitor(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResu
         tx.exec("DELETE FROM cc_nodes WHERE node = ?1", args![&node])?;
         out.lost_nodes.push((node, closed));
     }
-    // Offers whose lease ran out: the caller's side never reported.
-    let expired = tx.ints(
+    // Offers whose lease ran out: the caller's side never reported. An outbound attempt
+    // whose member never answered has no caller to put back: it ends with `timeout`, as a
+    // dialling one whose lease ran out does.
+    let expired = tx.rows(
         &format!(
-            "SELECT id FROM cc_attempts WHERE state = 'offering' AND lease_until_ms <= ?1 ORDER BY id {skip}"
+            "SELECT id, member_id IS NOT NULL AND answered_at_ms IS NULL FROM cc_attempts \
+             WHERE state IN ('offering', 'dialling') AND lease_until_ms <= ?1 ORDER BY id {skip}"
         ),
         args![now],
     )?;
-    for attempt in expired {
+    for row in expired {
+        let attempt = row.int(0)?;
+        if row.int(1)? != 0 {
+            leave_in(tx, &setup, attempt, OUTBOUND_LEASE_ENDED, now)?;
+            out.closed.push(closed_row(tx, attempt)?);
+            continue;
+        }
         let agents = release_agents(tx, attempt, now)?;
         tx.exec(
             "UPDATE cc_attempts SET state = 'waiting', offer_agents = NULL, lease_until_ms = NULL, \
@@ -1089,6 +1115,7 @@ pub(crate) fn janitor(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreResu
         args![now],
     )?;
     out.rested.sort();
+    members_janitor(tx, &setup, &mut out, now)?;
     Ok(out)
 }
 
@@ -1120,7 +1147,16 @@ pub(crate) fn next_due(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreRes
     if let (Some(h), Some(w)) = (heartbeat, watcher) {
         take(Some((h + NODE_LEASE_MS + 1).max(w + NODE_LEASE_MS)));
     }
+    for sql in [
+        "SELECT MIN(lease_until_ms) FROM cc_attempts WHERE state = 'dialling'",
+        "SELECT MIN(expire_at_ms) FROM cc_members WHERE stop_at_ms IS NULL AND open_attempt IS NULL",
+    ] {
+        take(tx.one(sql, &[])?.opt_int(0)?);
+    }
     let setup = cache.get(tx)?;
+    for (queue, left_at) in unfinished_by_queue(tx)? {
+        take(Some(left_at + default_outcome_delay_ms(&setup, &queue)));
+    }
     for queue in setup.queues.iter().filter(|q| q.no_agents_timeout_secs > 0) {
         let first = tx
             .one(
@@ -1305,7 +1341,1003 @@ macro_rules! sql_store {
             fn agent_counts(&self, queue: &str, now: Ms) -> StoreResult<AgentCounts> {
                 self.read(|tx| logic::agent_counts(tx, &self.cache, queue, now))
             }
+            fn add_members(&self, members: &[Member], now: Ms) -> StoreResult<Vec<i64>> {
+                self.write(|tx| logic::add_members(tx, &self.cache, members, now))
+            }
+            fn members(&self, filter: &MemberFilter, limit: usize) -> StoreResult<Vec<Member>> {
+                self.read(|tx| logic::members(tx, &self.cache, filter, limit))
+            }
+            fn member(&self, id: i64) -> StoreResult<Option<Member>> {
+                self.read(|tx| logic::member(tx, id))
+            }
+            fn patch_members(
+                &self,
+                filter: &MemberFilter,
+                patch: &MemberPatch,
+                now: Ms,
+            ) -> StoreResult<usize> {
+                self.write(|tx| logic::patch_members(tx, &self.cache, filter, patch, now))
+            }
+            fn delete_members(&self, filter: &MemberFilter) -> StoreResult<usize> {
+                self.write(|tx| logic::delete_members(tx, &self.cache, filter))
+            }
+            fn dial_candidates(
+                &self,
+                queue: &str,
+                now: Ms,
+                limit: usize,
+            ) -> StoreResult<Vec<DialCandidate>> {
+                self.read(|tx| logic::dial_candidates(tx, &self.cache, queue, now, limit))
+            }
+            fn start_outbound(
+                &self,
+                start: &OutboundStart,
+                now: Ms,
+            ) -> StoreResult<Option<OutboundAttempt>> {
+                self.write_if(|tx| logic::start_outbound(tx, &self.cache, start, now))
+            }
+            fn member_answered(&self, attempt: i64, now: Ms) -> StoreResult<bool> {
+                self.write(|tx| logic::member_answered(tx, &self.cache, attempt, now))
+            }
+            fn finish_outbound(
+                &self,
+                attempt: i64,
+                outcome: &AttemptOutcome,
+                now: Ms,
+            ) -> StoreResult<MemberAfter> {
+                self.write(|tx| logic::finish_outbound(tx, &self.cache, attempt, outcome, now))
+            }
+            fn dial_stats(&self, queue: &str, since: Ms, now: Ms) -> StoreResult<DialStats> {
+                self.read(|tx| logic::dial_stats(tx, &self.cache, queue, since, now))
+            }
         }
     };
 }
 pub(crate) use sql_store;
+
+// Members of outbound queues and their attempts.
+
+/// The result an outbound attempt ends with when its lease runs out before the call
+/// reported (the member's phone never answered, or the reserved agent never took it).
+const OUTBOUND_LEASE_ENDED: &str = "timeout";
+
+/// Added to the band of a member who answered: a live customer waits first in its queue,
+/// before callers (whose bands stay within a few million).
+const ANSWERED_BAND: i64 = 1_000_000_000;
+
+/// Seconds after the wrap-up that an outbound attempt may wait for its outcome before the
+/// janitor writes the default one.
+const OUTCOME_GRACE_SECS: u64 = 30;
+
+/// Member columns read by `member_row`, in its order.
+const MEMBER_COLUMNS: &str = "id, queue_id, name, priority, bucket_id, variables, timezone, communications, \
+     ready_at_ms, expire_at_ms, stop_at_ms, stop_cause, attempts, sticky_agent, created_at_ms, open_attempt, \
+     redial_communication";
+
+/// A communication as stored: with the counters the model does not read from input.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredCommunication {
+    destination: String,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    display: Option<String>,
+    #[serde(default)]
+    priority: i64,
+    #[serde(default)]
+    resource: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    attempts: u32,
+    #[serde(default)]
+    last_result: Option<String>,
+    #[serde(default)]
+    excluded: bool,
+}
+
+fn communications_text(list: &[Communication]) -> String {
+    let stored: Vec<StoredCommunication> = list
+        .iter()
+        .map(|c| StoredCommunication {
+            destination: c.destination.clone(),
+            kind: c.kind.clone(),
+            display: c.display.clone(),
+            priority: c.priority,
+            resource: c.resource.clone(),
+            description: c.description.clone(),
+            attempts: c.attempts,
+            last_result: c.last_result.clone(),
+            excluded: c.excluded,
+        })
+        .collect();
+    json(&stored)
+}
+
+/// A member row and the communication to redial first, if any.
+fn member_row(row: &Row) -> StoreResult<(Member, Option<usize>)> {
+    let id = row.int(0)?;
+    let stored: Vec<StoredCommunication> = parse("cc_members", &id.to_string(), &row.text(7)?)?;
+    let member = Member {
+        id,
+        queue: row.text(1)?,
+        name: row.text(2)?,
+        priority: row.int(3)?,
+        bucket: row.opt_text(4)?,
+        variables: row.text(5)?,
+        timezone: row.opt_text(6)?,
+        communications: stored
+            .into_iter()
+            .map(|c| Communication {
+                destination: c.destination,
+                kind: c.kind,
+                display: c.display,
+                priority: c.priority,
+                resource: c.resource,
+                description: c.description,
+                attempts: c.attempts,
+                last_result: c.last_result,
+                excluded: c.excluded,
+            })
+            .collect(),
+        ready_at_ms: row.opt_int(8)?,
+        expire_at_ms: row.opt_int(9)?,
+        stop_at_ms: row.opt_int(10)?,
+        stop_cause: row.opt_text(11)?,
+        attempts: row.int(12)?.clamp(0, u32::MAX.into()) as u32,
+        sticky_agent: row.opt_text(13)?,
+        created_at_ms: row.int(14)?,
+        open_attempt: row.opt_int(15)?,
+    };
+    Ok((member, row.opt_int(16)?.map(|c| c.max(0) as usize)))
+}
+
+/// Writes every column of a stored member but its id, creation time and open attempt.
+fn write_member(tx: &mut dyn Tx, m: &Member, redial: Option<usize>) -> StoreResult<()> {
+    tx.exec(
+        "UPDATE cc_members SET queue_id = ?2, name = ?3, priority = ?4, bucket_id = ?5, variables = ?6, \
+         timezone = ?7, communications = ?8, ready_at_ms = ?9, expire_at_ms = ?10, stop_at_ms = ?11, \
+         stop_cause = ?12, attempts = ?13, sticky_agent = ?14, redial_communication = ?15 WHERE id = ?1",
+        args![
+            m.id,
+            &m.queue,
+            &m.name,
+            m.priority,
+            &m.bucket,
+            &m.variables,
+            &m.timezone,
+            communications_text(&m.communications),
+            m.ready_at_ms,
+            m.expire_at_ms,
+            m.stop_at_ms,
+            &m.stop_cause,
+            m.attempts,
+            &m.sticky_agent,
+            redial.map(|c| c as i64)
+        ],
+    )?;
+    Ok(())
+}
+
+/// SQL ILIKE: case-insensitive, `%` any run of characters, `_` one character. Done here
+/// rather than in SQL so both stores agree (SQLite's LIKE folds ASCII only, PostgreSQL
+/// has ILIKE).
+fn ilike(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().flat_map(char::to_lowercase).collect();
+    let t: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
+    // Greedy matching with one backtrack point (the last `%`): linear in practice.
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '_' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '%' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '%')
+}
+
+/// Resolves a queue key of a member (id or name) to an outbound queue.
+fn outbound_queue<'a>(setup: &'a Setup, key: &str, path: &str) -> Result<&'a Queue, FieldError> {
+    let Some(queue) = find_queue(setup, key) else {
+        return Err(FieldError::new(path, format!("no queue `{key}`")));
+    };
+    if !queue.kind.is_outbound() {
+        return Err(FieldError::new(
+            path,
+            format!(
+                "queue `{}` is inbound; members belong to offline (callback), preview, \
+                 progressive or predictive queues",
+                queue.id
+            ),
+        ));
+    }
+    Ok(queue)
+}
+
+/// The member's bucket and sticky agent as ids (given as ids or names/extensions).
+fn resolve_member(setup: &Setup, m: &mut Member, at: &str) -> Result<(), FieldError> {
+    m.queue = outbound_queue(setup, &m.queue, &format!("{at}.queue"))?
+        .id
+        .clone();
+    if let Some(key) = &m.bucket {
+        let Some(b) = find_bucket(setup, key) else {
+            return Err(FieldError::new(
+                format!("{at}.bucket"),
+                format!("no bucket `{key}`"),
+            ));
+        };
+        m.bucket = Some(b.id.clone());
+    }
+    if let Some(key) = &m.sticky_agent {
+        let Some(a) = find_agent(setup, key) else {
+            return Err(FieldError::new(
+                format!("{at}.sticky_agent"),
+                format!("no agent `{key}`"),
+            ));
+        };
+        m.sticky_agent = Some(a.id.clone());
+    }
+    Ok(())
+}
+
+pub(crate) fn add_members(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    members: &[Member],
+    now: Ms,
+) -> StoreResult<Vec<i64>> {
+    let setup = cache.get(tx)?;
+    let mut ids = Vec::with_capacity(members.len());
+    for (i, given) in members.iter().enumerate() {
+        let at = format!("members[{i}]");
+        given.validate(&at)?;
+        let mut m = given.clone();
+        resolve_member(&setup, &mut m, &at)?;
+        for c in &mut m.communications {
+            c.attempts = 0;
+            c.last_result = None;
+            c.excluded = false;
+        }
+        let stop_at = m.stop_cause.as_ref().map(|_| now);
+        let id = tx
+            .one(
+                "INSERT INTO cc_members (queue_id, name, priority, bucket_id, variables, timezone, communications, \
+                 ready_at_ms, expire_at_ms, stop_at_ms, stop_cause, attempts, sticky_agent, created_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13) RETURNING id",
+                args![
+                    &m.queue,
+                    &m.name,
+                    m.priority,
+                    &m.bucket,
+                    &m.variables,
+                    &m.timezone,
+                    communications_text(&m.communications),
+                    m.ready_at_ms,
+                    m.expire_at_ms,
+                    stop_at,
+                    &m.stop_cause,
+                    &m.sticky_agent,
+                    now
+                ],
+            )?
+            .int(0)?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// The members a filter selects, lowest id first (locked for update when `lock`). The
+/// queue, id, time, completion and bucket conditions are SQL; name and destination are
+/// matched here ([`ilike`]).
+fn select_members(
+    tx: &mut dyn Tx,
+    setup: &Setup,
+    filter: &MemberFilter,
+    limit: usize,
+    lock: bool,
+) -> StoreResult<Vec<(Member, Option<usize>)>> {
+    let mut sql = format!("SELECT {MEMBER_COLUMNS} FROM cc_members WHERE 1 = 1");
+    let mut values: Vec<Value> = Vec::new();
+    let mut bind = |sql: &mut String, condition: &str, value: Value| {
+        values.push(value);
+        sql.push_str(&condition.replace('#', &format!("?{}", values.len())));
+    };
+    if !filter.queues.is_empty() {
+        let mut ids = Vec::new();
+        for key in &filter.queues {
+            match find_queue(setup, key) {
+                Some(q) => ids.push(q.id.clone()),
+                None => return Err(StoreError::NotFound(format!("queue `{key}`"))),
+            }
+        }
+        sql.push_str(" AND queue_id IN (");
+        for (i, id) in ids.into_iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            bind(&mut sql, "#", Value::from(id));
+        }
+        sql.push(')');
+    }
+    if let Some(id) = filter.id {
+        bind(&mut sql, " AND id = #", Value::from(id));
+    }
+    if let Some(since) = filter.created_since_ms {
+        bind(&mut sql, " AND created_at_ms >= #", Value::from(since));
+    }
+    match filter.completed {
+        Some(true) => sql.push_str(" AND stop_at_ms IS NOT NULL"),
+        Some(false) => sql.push_str(" AND stop_at_ms IS NULL"),
+        None => {}
+    }
+    if let Some(key) = &filter.bucket {
+        let id = find_bucket(setup, key).map_or(key.clone(), |b| b.id.clone());
+        bind(&mut sql, " AND bucket_id = #", Value::from(id));
+    }
+    sql.push_str(" ORDER BY id");
+    if lock {
+        sql.push(' ');
+        sql.push_str(tx.for_update());
+    }
+    let rows = tx.rows(&sql, &values)?;
+    let mut out = Vec::new();
+    for row in &rows {
+        let (member, redial) = member_row(row)?;
+        if let Some(pattern) = &filter.name
+            && !ilike(pattern, &member.name)
+        {
+            continue;
+        }
+        if let Some(d) = &filter.destination
+            && !member.communications.iter().any(|c| &c.destination == d)
+        {
+            continue;
+        }
+        out.push((member, redial));
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn members(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    filter: &MemberFilter,
+    limit: usize,
+) -> StoreResult<Vec<Member>> {
+    let setup = cache.get(tx)?;
+    Ok(select_members(tx, &setup, filter, limit, false)?
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect())
+}
+
+pub(crate) fn member(tx: &mut dyn Tx, id: i64) -> StoreResult<Option<Member>> {
+    tx.row(
+        &format!("SELECT {MEMBER_COLUMNS} FROM cc_members WHERE id = ?1"),
+        args![id],
+    )?
+    .map(|r| member_row(&r).map(|(m, _)| m))
+    .transpose()
+}
+
+/// Merges a JSON object (text) into another; an error names `path`.
+fn merge_variables(into: &str, patch: &str, path: &str) -> Result<String, FieldError> {
+    let Ok(serde_json::Value::Object(add)) = serde_json::from_str::<serde_json::Value>(patch)
+    else {
+        return Err(FieldError::new(path, "must be a JSON object"));
+    };
+    let mut base = match serde_json::from_str::<serde_json::Value>(into) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    base.extend(add);
+    Ok(serde_json::Value::Object(base).to_string())
+}
+
+pub(crate) fn patch_members(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    filter: &MemberFilter,
+    patch: &MemberPatch,
+    now: Ms,
+) -> StoreResult<usize> {
+    let setup = cache.get(tx)?;
+    let selected = select_members(tx, &setup, filter, usize::MAX, true)?;
+    for (mut m, redial) in selected.iter().cloned() {
+        let at = format!("member {}", m.id);
+        if let Some(name) = &patch.name {
+            m.name = name.clone();
+        }
+        if let Some(priority) = patch.priority {
+            m.priority = priority;
+        }
+        if let Some(bucket) = &patch.bucket {
+            m.bucket = Some(bucket.clone());
+        }
+        if let Some(queue) = &patch.queue {
+            m.queue = queue.clone();
+        }
+        if let Some(ready_at) = patch.ready_at_ms {
+            m.ready_at_ms = Some(ready_at);
+        }
+        if let Some(cause) = &patch.stop_cause {
+            m.stop_cause = Some(cause.clone());
+            m.stop_at_ms = Some(now);
+        }
+        if let Some(variables) = &patch.variables {
+            m.variables = merge_variables(&m.variables, variables, "variables")?;
+        }
+        for (index, change) in &patch.communications {
+            let Some(c) = m.communications.get_mut(*index) else {
+                continue;
+            };
+            let fields = [
+                (&change.kind, &mut c.kind),
+                (&change.display, &mut c.display),
+                (&change.resource, &mut c.resource),
+                (&change.description, &mut c.description),
+            ];
+            for (new, old) in fields {
+                if new.is_some() {
+                    *old = new.clone();
+                }
+            }
+            if let Some(d) = &change.destination {
+                c.destination = d.clone();
+            }
+            if let Some(p) = change.priority {
+                c.priority = p;
+            }
+        }
+        m.validate(&at)?;
+        resolve_member(&setup, &mut m, &at)?;
+        write_member(tx, &m, redial)?;
+    }
+    Ok(selected.len())
+}
+
+pub(crate) fn delete_members(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    filter: &MemberFilter,
+) -> StoreResult<usize> {
+    let setup = cache.get(tx)?;
+    let selected = select_members(tx, &setup, filter, usize::MAX, true)?;
+    if let Some((m, _)) = selected.iter().find(|(m, _)| m.open_attempt.is_some()) {
+        return Err(FieldError::new(
+            "",
+            format!(
+                "member {} has attempt {} in progress; delete it once the attempt's outcome is written",
+                m.id,
+                m.open_attempt.unwrap_or_default()
+            ),
+        )
+        .into());
+    }
+    for (m, _) in &selected {
+        tx.exec("DELETE FROM cc_members WHERE id = ?1", args![m.id])?;
+    }
+    Ok(selected.len())
+}
+
+/// Whether the queue's calendar is open at `now` for a member in `zone` (none = the
+/// calendar's own zone). A queue without a calendar is always open.
+fn calendar_open(setup: &Setup, queue: &Queue, zone: Option<&str>, now: Ms) -> bool {
+    let Some(id) = &queue.calendar else {
+        return true;
+    };
+    let Some(calendar) = setup.calendars.iter().find(|c| &c.id == id) else {
+        return true;
+    };
+    calendar.state_in(now, zone) == CalendarState::Open
+}
+
+/// The communication to dial next: the one to redial if it is still dialable, else the
+/// least tried, then the highest priority, then the first listed. `None` when every one is
+/// excluded or used up (`per_number` attempts each; 0 = no limit).
+fn next_communication(m: &Member, redial: Option<usize>, per_number: u32) -> Option<usize> {
+    let dialable = |c: &Communication| !c.excluded && (per_number == 0 || c.attempts < per_number);
+    if let Some(i) = redial
+        && m.communications.get(i).is_some_and(dialable)
+    {
+        return Some(i);
+    }
+    m.communications
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| dialable(c))
+        .min_by_key(|(i, c)| (c.attempts, -c.priority, *i))
+        .map(|(i, _)| i)
+}
+
+/// Why a member may not be dialled at `now`, or `None` when it may.
+fn not_dialable(setup: &Setup, queue: &Queue, m: &Member, now: Ms) -> Option<&'static str> {
+    if m.stop_at_ms.is_some() {
+        Some("stopped")
+    } else if m.open_attempt.is_some() {
+        Some("has an attempt open")
+    } else if m.expire_at_ms.is_some_and(|e| e <= now) {
+        Some("expired")
+    } else if m.ready_at_ms.is_some_and(|r| r > now) {
+        Some("not ready yet")
+    } else if !calendar_open(setup, queue, m.timezone.as_deref(), now) {
+        Some("outside the calendar")
+    } else {
+        None
+    }
+}
+
+pub(crate) fn dial_candidates(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    queue: &str,
+    now: Ms,
+    limit: usize,
+) -> StoreResult<Vec<DialCandidate>> {
+    let setup = cache.get(tx)?;
+    let queue = outbound_queue(&setup, queue, "queue")?;
+    let mut out = Vec::new();
+    if !queue.enabled || limit == 0 {
+        return Ok(out);
+    }
+    // Pages in dialling order; members outside their calendar window are skipped, so a
+    // page may yield fewer than it read.
+    const PAGE: i64 = 500;
+    let mut offset = 0;
+    loop {
+        let rows = tx.rows(
+            &format!(
+                "SELECT {MEMBER_COLUMNS} FROM cc_members WHERE queue_id = ?1 AND stop_at_ms IS NULL \
+                 AND open_attempt IS NULL AND (expire_at_ms IS NULL OR expire_at_ms > ?2) \
+                 AND (ready_at_ms IS NULL OR ready_at_ms <= ?2) \
+                 ORDER BY priority DESC, COALESCE(ready_at_ms, created_at_ms), id LIMIT ?3 OFFSET ?4"
+            ),
+            args![&queue.id, now, PAGE, offset],
+        )?;
+        for row in &rows {
+            let (member, redial) = member_row(row)?;
+            if not_dialable(&setup, queue, &member, now).is_some() {
+                continue;
+            }
+            if let Some(communication) =
+                next_communication(&member, redial, queue.max_attempts_per_number)
+            {
+                out.push(DialCandidate {
+                    member,
+                    communication,
+                });
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+        if (rows.len() as i64) < PAGE {
+            return Ok(out);
+        }
+        offset += PAGE;
+    }
+}
+
+pub(crate) fn start_outbound(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    start: &OutboundStart,
+    now: Ms,
+) -> StoreResult<Option<OutboundAttempt>> {
+    let setup = cache.get(tx)?;
+    let queue = outbound_queue(&setup, &start.queue, "queue")?;
+    let skip = tx.skip_locked();
+    // The member's row first, then the agent's: the order every member write takes.
+    let Some(row) = tx.row(
+        &format!("SELECT {MEMBER_COLUMNS} FROM cc_members WHERE id = ?1 {skip}"),
+        args![start.member],
+    )?
+    else {
+        return Ok(None);
+    };
+    let (member, _) = member_row(&row)?;
+    if member.queue != queue.id || !queue.enabled {
+        return Ok(None);
+    }
+    if not_dialable(&setup, queue, &member, now).is_some() {
+        return Ok(None);
+    }
+    let Some(communication) = member.communications.get(start.communication) else {
+        return Ok(None);
+    };
+    let per_number = queue.max_attempts_per_number;
+    if communication.excluded || (per_number > 0 && communication.attempts >= per_number) {
+        return Ok(None);
+    }
+    let mut offered = None;
+    if let Some(agent_id) = &start.agent {
+        let Some(agent) = find_agent(&setup, agent_id) else {
+            return Err(StoreError::NotFound(format!("agent `{agent_id}`")));
+        };
+        if !serves(&setup, queue, agent) {
+            return Err(FieldError::new(
+                "agent",
+                format!("agent `{}` does not serve queue `{}`", agent.id, queue.id),
+            )
+            .into());
+        }
+        let free = tx.row(
+            &format!("SELECT id FROM cc_agents WHERE id = ?2 AND {FREE_AGENT_SQL} {skip}"),
+            args![now, &agent.id],
+        )?;
+        if free.is_none() {
+            return Ok(None);
+        }
+        let contact = agent
+            .reach()
+            .map_err(|e| StoreError::Database(format!("agent `{}`: {e}", agent.id)))?;
+        offered = Some(OfferedAgent {
+            id: agent.id.clone(),
+            name: agent.name.clone(),
+            contact,
+        });
+    }
+    let bucket_priority = member
+        .bucket
+        .as_deref()
+        .and_then(|b| find_bucket(&setup, b))
+        .map_or(0, |b| b.priority);
+    let (state, offered_at, offers) = match offered {
+        Some(_) => ("offering", Some(now), 1_i64),
+        None => ("dialling", None, 0_i64),
+    };
+    let attempt = tx
+        .one(
+            "INSERT INTO cc_attempts (queue_id, call_id, caller_number, caller_name, destination, node, bucket_id, \
+             band, since_ms, joined_at_ms, sticky_agent, ring_timeout_secs, state, offer_agents, lease_until_ms, \
+             offered_at_ms, offers, variables, member_id, communication) \
+             VALUES (?1, '', ?2, ?3, '', ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+             RETURNING id",
+            args![
+                &queue.id,
+                &communication.destination,
+                &member.name,
+                &start.node,
+                &member.bucket,
+                queue.priority + member.priority + bucket_priority,
+                now,
+                &member.sticky_agent,
+                queue.ring_timeout_secs as i64,
+                state,
+                offered.as_ref().map(|a| a.id.clone()),
+                start.lease_until_ms,
+                offered_at,
+                offers,
+                &member.variables,
+                member.id,
+                start.communication as i64
+            ],
+        )?
+        .int(0)?;
+    if let Some(agent) = &offered {
+        tx.exec(
+            "UPDATE cc_agents SET state = 'offering', state_since_ms = ?1, attempt_id = ?3, lease_until_ms = ?4, \
+             ready_at_ms = NULL, version = version + 1 WHERE id = ?2",
+            args![now, &agent.id, attempt, start.lease_until_ms],
+        )?;
+    }
+    tx.exec(
+        "UPDATE cc_members SET open_attempt = ?2, redial_communication = NULL WHERE id = ?1",
+        args![member.id, attempt],
+    )?;
+    let mut member = member;
+    member.open_attempt = Some(attempt);
+    Ok(Some(OutboundAttempt {
+        attempt,
+        member,
+        communication: start.communication,
+        agent: offered,
+    }))
+}
+
+pub(crate) fn member_answered(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    attempt: i64,
+    now: Ms,
+) -> StoreResult<bool> {
+    let setup = cache.get(tx)?;
+    let lock = tx.for_update();
+    let Some(row) = tx.row(
+        &format!("SELECT state, queue_id, member_id FROM cc_attempts WHERE id = ?1 {lock}"),
+        args![attempt],
+    )?
+    else {
+        return Err(StoreError::NotFound(format!("attempt {attempt}")));
+    };
+    if row.opt_int(2)?.is_none() {
+        return Err(FieldError::new(
+            "attempt",
+            format!("attempt {attempt} is not an outbound attempt"),
+        )
+        .into());
+    }
+    match row.text(0)?.as_str() {
+        "left" => Ok(false),
+        "dialling" => {
+            let queue_id = row.text(1)?;
+            let max_wait = find_queue(&setup, &queue_id).map_or(0, |q| q.max_wait_secs);
+            let deadline = (max_wait > 0).then(|| now + max_wait as i64 * 1000);
+            tx.exec(
+                "UPDATE cc_attempts SET state = 'waiting', answered_at_ms = ?2, since_ms = ?2, band = band + ?3, \
+                 deadline_ms = ?4, lease_until_ms = NULL, version = version + 1 WHERE id = ?1",
+                args![attempt, now, ANSWERED_BAND, deadline],
+            )?;
+            Ok(true)
+        }
+        // Offered to a reserved agent or talking already: the answer is noted once.
+        _ => {
+            tx.exec(
+                "UPDATE cc_attempts SET answered_at_ms = ?2 WHERE id = ?1 AND answered_at_ms IS NULL",
+                args![attempt, now],
+            )?;
+            Ok(true)
+        }
+    }
+}
+
+/// Fallbacks for a member whose queue was redefined away (the model's defaults).
+const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+const DEFAULT_WAIT_SECS: u64 = 600;
+
+pub(crate) fn finish_outbound(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    attempt: i64,
+    outcome: &AttemptOutcome,
+    now: Ms,
+) -> StoreResult<MemberAfter> {
+    let setup = cache.get(tx)?;
+    finish_outbound_in(tx, &setup, attempt, outcome, now)
+}
+
+fn finish_outbound_in(
+    tx: &mut dyn Tx,
+    setup: &Setup,
+    attempt: i64,
+    outcome: &AttemptOutcome,
+    now: Ms,
+) -> StoreResult<MemberAfter> {
+    let lock = tx.for_update();
+    let Some(row) = tx.row(
+        &format!(
+            "SELECT member_id, communication, outcome, state, queue_id FROM cc_attempts WHERE id = ?1 {lock}"
+        ),
+        args![attempt],
+    )?
+    else {
+        return Err(StoreError::NotFound(format!("attempt {attempt}")));
+    };
+    let Some(member_id) = row.opt_int(0)? else {
+        return Err(FieldError::new(
+            "attempt",
+            format!("attempt {attempt} is not an outbound attempt"),
+        )
+        .into());
+    };
+    if let Some(stored) = row.opt_text(2)? {
+        return parse("cc_attempts", &attempt.to_string(), &stored);
+    }
+    if outcome.result.is_empty() || outcome.result.chars().any(char::is_control) {
+        return Err(FieldError::new("result", "must be a non-empty line of text").into());
+    }
+    for (i, c) in outcome.add_communications.iter().enumerate() {
+        c.validate(&format!("add_communications[{i}]"))?;
+    }
+    let index = row.opt_int(1)?.map(|c| c.max(0) as usize);
+    let queue_id = row.text(4)?;
+    // The member's row before the attempt's agents (taken by the leave below).
+    let Some(member_row_) = tx.row(
+        &format!("SELECT {MEMBER_COLUMNS} FROM cc_members WHERE id = ?1 {lock}"),
+        args![member_id],
+    )?
+    else {
+        return Err(StoreError::NotFound(format!("member {member_id}")));
+    };
+    if row.text(3)? != "left" {
+        leave_in(tx, setup, attempt, &outcome.result, now)?;
+    }
+    let (mut m, _) = member_row(&member_row_)?;
+    let queue = find_queue(setup, &queue_id);
+    let result = outcome.result.as_str();
+    let counts = outcome.counts_attempt;
+    if let Some(c) = index.and_then(|i| m.communications.get_mut(i)) {
+        if counts {
+            c.attempts += 1;
+        }
+        c.last_result = Some(result.to_string());
+        if outcome.exclude_current_communication {
+            c.excluded = true;
+        }
+    }
+    m.communications
+        .extend(outcome.add_communications.iter().map(|c| Communication {
+            attempts: 0,
+            last_result: None,
+            excluded: false,
+            ..c.clone()
+        }));
+    if counts {
+        m.attempts += 1;
+    }
+    if let Some(variables) = &outcome.variables {
+        m.variables = merge_variables(&m.variables, variables, "variables")?;
+    }
+    if let Some(agent) = &outcome.sticky_agent {
+        m.sticky_agent = Some(agent.clone());
+    }
+    if let Some(expire) = outcome.expire_at_ms {
+        m.expire_at_ms = Some(expire);
+    }
+    let max_attempts = match outcome.max_attempts {
+        Some(n) if n > 0 => n,
+        _ => queue.map_or(DEFAULT_MAX_ATTEMPTS, |q| q.max_attempts),
+    };
+    let per_number = queue.map_or(0, |q| q.max_attempts_per_number);
+    let redial = index.filter(|_| outcome.redial);
+    let number_left = next_communication(&m, redial, per_number).is_some();
+    let attempts_left = !counts || max_attempts == 0 || m.attempts < max_attempts;
+    let finishing = outcome.stop || matches!(result, "success" | "canceled_by_timeout");
+    let expired = m.expire_at_ms.is_some_and(|e| e <= now);
+    if finishing || expired || !attempts_left || !number_left {
+        m.stop_at_ms = Some(now);
+        m.stop_cause = Some(if expired && !finishing {
+            "expired".to_string()
+        } else {
+            result.to_string()
+        });
+    } else {
+        let wait_secs = outcome
+            .wait_between_retries_secs
+            .unwrap_or_else(|| queue.map_or(DEFAULT_WAIT_SECS, |q| q.wait_between_retries_secs));
+        m.ready_at_ms = Some(
+            outcome
+                .ready_at_ms
+                .unwrap_or(now + wait_secs.min(i64::MAX as u64 / 1000) as i64 * 1000),
+        );
+    }
+    write_member(tx, &m, redial)?;
+    tx.exec(
+        "UPDATE cc_members SET open_attempt = NULL WHERE id = ?1 AND open_attempt = ?2",
+        args![m.id, attempt],
+    )?;
+    let after = MemberAfter {
+        attempt,
+        member: m.id,
+        result: result.to_string(),
+        stopped: m.stop_at_ms.is_some(),
+        stop_cause: m.stop_cause.clone(),
+        ready_at_ms: if m.stop_at_ms.is_some() {
+            None
+        } else {
+            m.ready_at_ms
+        },
+        attempts: m.attempts,
+    };
+    tx.exec(
+        "UPDATE cc_attempts SET outcome = ?2, version = version + 1 WHERE id = ?1",
+        args![attempt, json(&after)],
+    )?;
+    Ok(after)
+}
+
+/// How long after it left an outbound attempt of `queue` waits for its outcome.
+fn default_outcome_delay_ms(setup: &Setup, queue: &str) -> Ms {
+    let wrap = find_queue(setup, queue).map_or(0, |q| q.wrap_up_secs);
+    (wrap + OUTCOME_GRACE_SECS) as i64 * 1000
+}
+
+/// Per queue, the earliest left outbound attempt still without an outcome.
+fn unfinished_by_queue(tx: &mut dyn Tx) -> StoreResult<Vec<(String, Ms)>> {
+    tx.rows(
+        "SELECT queue_id, MIN(left_at_ms) FROM cc_attempts WHERE member_id IS NOT NULL AND outcome IS NULL \
+         AND state = 'left' GROUP BY queue_id",
+        &[],
+    )?
+    .iter()
+    .map(|r| Ok((r.text(0)?, r.int(1)?)))
+    .collect()
+}
+
+/// The janitor's part for members: default outcomes for outbound attempts nobody finished
+/// (a flow or node failed), and members whose expiry passed.
+fn members_janitor(tx: &mut dyn Tx, setup: &Setup, out: &mut Janitor, now: Ms) -> StoreResult<()> {
+    let skip = tx.skip_locked();
+    let rows = tx.rows(
+        &format!(
+            "SELECT id, queue_id, left_at_ms, COALESCE(result, '') FROM cc_attempts \
+             WHERE member_id IS NOT NULL AND outcome IS NULL AND state = 'left' ORDER BY id {skip}"
+        ),
+        &[],
+    )?;
+    for row in &rows {
+        let (attempt, queue) = (row.int(0)?, row.text(1)?);
+        if row.int(2)? + default_outcome_delay_ms(setup, &queue) > now {
+            continue;
+        }
+        let result = match row.text(3)? {
+            r if r.is_empty() => "abandoned".to_string(),
+            r => r,
+        };
+        let after = finish_outbound_in(tx, setup, attempt, &AttemptOutcome::result(result), now)?;
+        out.outbound_defaults.push(after);
+    }
+    out.expired_members = tx.ints(
+        &format!(
+            "UPDATE cc_members SET stop_at_ms = ?1, stop_cause = 'expired' WHERE id IN (SELECT id FROM cc_members \
+             WHERE stop_at_ms IS NULL AND open_attempt IS NULL AND expire_at_ms <= ?1 {skip}) RETURNING id"
+        ),
+        args![now],
+    )?;
+    out.expired_members.sort();
+    Ok(())
+}
+
+pub(crate) fn dial_stats(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    queue: &str,
+    since: Ms,
+    _now: Ms,
+) -> StoreResult<DialStats> {
+    let setup = cache.get(tx)?;
+    let queue = outbound_queue(&setup, queue, "queue")?;
+    // Integer sums only: PostgreSQL's SUM of BIGINT and AVG are NUMERIC, which the store
+    // does not read.
+    let r = tx.one(
+        "SELECT COUNT(*), \
+         SUM(CASE WHEN answered_at_ms IS NOT NULL OR bridged_at_ms IS NOT NULL THEN 1 ELSE 0 END), \
+         SUM(CASE WHEN answered_at_ms IS NOT NULL AND bridged_at_ms IS NULL AND state = 'left' THEN 1 ELSE 0 END), \
+         SUM(CASE WHEN result = 'no_answer' THEN 1 ELSE 0 END), \
+         SUM(CASE WHEN result = 'busy' THEN 1 ELSE 0 END), \
+         SUM(CASE WHEN result = 'failed' THEN 1 ELSE 0 END), \
+         CAST(SUM(CASE WHEN ended_at_ms IS NOT NULL AND bridged_at_ms IS NOT NULL \
+                  THEN ended_at_ms - bridged_at_ms ELSE 0 END) AS BIGINT), \
+         SUM(CASE WHEN ended_at_ms IS NOT NULL AND bridged_at_ms IS NOT NULL THEN 1 ELSE 0 END), \
+         CAST(SUM(CASE WHEN answered_at_ms IS NOT NULL THEN answered_at_ms - joined_at_ms ELSE 0 END) AS BIGINT), \
+         SUM(CASE WHEN answered_at_ms IS NOT NULL THEN 1 ELSE 0 END) \
+         FROM cc_attempts WHERE queue_id = ?1 AND member_id IS NOT NULL AND joined_at_ms >= ?2",
+        args![&queue.id, since],
+    )?;
+    let n = |i: usize| -> StoreResult<u64> { Ok(r.opt_int(i)?.unwrap_or(0).max(0) as u64) };
+    let mean = |sum: usize, count: usize| -> StoreResult<Option<f64>> {
+        let count = n(count)?;
+        Ok((count > 0).then(|| r.opt_int(sum).ok().flatten().unwrap_or(0) as f64 / count as f64))
+    };
+    let in_flight = tx
+        .one(
+            "SELECT COUNT(*) FROM cc_attempts WHERE queue_id = ?1 AND member_id IS NOT NULL \
+             AND state IN ('dialling', 'waiting', 'offering')",
+            args![&queue.id],
+        )?
+        .int(0)?;
+    Ok(DialStats {
+        dialled: n(0)?,
+        answered: n(1)?,
+        abandoned: n(2)?,
+        no_answer: n(3)?,
+        busy: n(4)?,
+        failed: n(5)?,
+        handle_ms_avg: mean(6, 7)?,
+        answer_ms_avg: mean(8, 9)?,
+        in_flight: in_flight.max(0) as u64,
+    })
+}

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::model::{AgentContact, FieldError, Setup};
+use crate::model::{AgentContact, Communication, FieldError, Member, Setup};
 
 /// Unix time in milliseconds.
 pub type Ms = i64;
@@ -138,6 +138,8 @@ impl AgentState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AttemptState {
+    /// An outbound attempt: the member's number is being rung, no agent yet.
+    Dialling,
     Waiting,
     Offering,
     Bridged,
@@ -148,6 +150,7 @@ pub enum AttemptState {
 impl AttemptState {
     pub fn as_str(self) -> &'static str {
         match self {
+            AttemptState::Dialling => "dialling",
             AttemptState::Waiting => "waiting",
             AttemptState::Offering => "offering",
             AttemptState::Bridged => "bridged",
@@ -156,6 +159,7 @@ impl AttemptState {
     }
     pub fn parse(text: &str) -> Option<AttemptState> {
         Some(match text {
+            "dialling" => AttemptState::Dialling,
             "waiting" => AttemptState::Waiting,
             "offering" => AttemptState::Offering,
             "bridged" => AttemptState::Bridged,
@@ -166,6 +170,9 @@ impl AttemptState {
 }
 
 /// One provisioning change. [`Store::apply`] takes a list and writes all or nothing.
+// A change list is short and built once per command or import: the size of a queue's
+// variant costs nothing worth a box at every use.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     PutQueue(crate::model::Queue),
@@ -475,6 +482,184 @@ pub struct Janitor {
     /// Nodes found lost (no heartbeat for [`NODE_LEASE_MS`]): (node, attempts closed with
     /// [`NODE_LOST`]; those attempts are in `closed` too). Reported once per loss.
     pub lost_nodes: Vec<(String, usize)>,
+    /// Outbound attempts nobody wrote an outcome for within the queue's wrap-up + 30 s:
+    /// the default outcome (from the attempt's result) written for each.
+    pub outbound_defaults: Vec<MemberAfter>,
+    /// Members stopped because their `expire_at` passed (ids).
+    pub expired_members: Vec<i64>,
+}
+
+/// Which members a list, patch or delete is about (Webitel's search fields). Every field
+/// set must match; an empty `queues` means every queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberFilter {
+    /// Queue ids or names.
+    pub queues: Vec<String>,
+    pub id: Option<i64>,
+    /// Case-insensitive, `%` any run of characters, `_` one character (SQL ILIKE); `""`
+    /// matches only members without a name.
+    pub name: Option<String>,
+    /// A communication with exactly this destination.
+    pub destination: Option<String>,
+    /// Created at or after this time (`today` = since midnight).
+    pub created_since_ms: Option<Ms>,
+    /// true: finished (`stop_at` set); false: still active.
+    pub completed: Option<bool>,
+    /// Bucket id or name.
+    pub bucket: Option<String>,
+}
+
+/// Fields of one communication to change (`patchMembers` `communications[]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommunicationPatch {
+    pub destination: Option<String>,
+    pub kind: Option<String>,
+    pub display: Option<String>,
+    pub priority: Option<i64>,
+    pub resource: Option<String>,
+    pub description: Option<String>,
+}
+
+/// What `patch_members` changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberPatch {
+    pub name: Option<String>,
+    pub priority: Option<i64>,
+    /// Bucket id or name.
+    pub bucket: Option<String>,
+    /// Move to this queue (id or name; an outbound one).
+    pub queue: Option<String>,
+    pub ready_at_ms: Option<Ms>,
+    /// Finishes the member: sets `stop_cause` and `stop_at = now`.
+    pub stop_cause: Option<String>,
+    /// A JSON object merged into the member's variables (keys replaced).
+    pub variables: Option<String>,
+    /// By 0-based index into the member's communications; unknown indices are ignored
+    /// (as Webitel does: a patch cannot add numbers).
+    pub communications: Vec<(usize, CommunicationPatch)>,
+}
+
+/// A member that may be dialled now, with the communication to dial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialCandidate {
+    pub member: Member,
+    /// Index into `member.communications`.
+    pub communication: usize,
+}
+
+/// A dialler's request to start an attempt on a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundStart {
+    /// Queue id.
+    pub queue: String,
+    /// Member id.
+    pub member: i64,
+    /// Index into the member's communications.
+    pub communication: usize,
+    /// Offline, preview and progressive reserve an agent first; predictive dials without.
+    pub agent: Option<String>,
+    /// The node that will place the call.
+    pub node: String,
+    /// The reservation (agent and attempt) ends here unless the call reports first.
+    pub lease_until_ms: Ms,
+}
+
+/// A started outbound attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundAttempt {
+    pub attempt: i64,
+    pub member: Member,
+    pub communication: usize,
+    /// The reserved agent (with what its phone needs), when one was asked for.
+    pub agent: Option<OfferedAgent>,
+}
+
+/// How an outbound attempt ended, for the member: from an attempt flow (`confirm`…
+/// `retry`), `attemptResult`, an agent's wrap-up, or the janitor's default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptOutcome {
+    /// `success`, `cancel`, `abandoned`, `no_answer`, `busy`, a custom status…
+    pub result: String,
+    pub description: Option<String>,
+    /// Finish the member whatever the result.
+    pub stop: bool,
+    /// Overrides the queue's wait before the next attempt.
+    pub wait_between_retries_secs: Option<u64>,
+    /// The next attempt not before this time (ignored when the member finishes).
+    pub ready_at_ms: Option<Ms>,
+    /// Overrides the queue's max attempts for this member (0 = no limit).
+    pub max_attempts: Option<u32>,
+    /// Do not dial this attempt's communication again.
+    pub exclude_current_communication: bool,
+    /// Dial the same communication next time.
+    pub redial: bool,
+    /// Agent (id) preferred for the next attempt.
+    pub sticky_agent: Option<String>,
+    pub expire_at_ms: Option<Ms>,
+    /// False for a `cancel` decided before dialling: the member's attempts stay as they are.
+    pub counts_attempt: bool,
+    /// A JSON object merged into the member's variables.
+    pub variables: Option<String>,
+    pub add_communications: Vec<Communication>,
+}
+
+impl AttemptOutcome {
+    /// An outcome with only its result; an attempt counts.
+    pub fn result(result: impl Into<String>) -> AttemptOutcome {
+        let result = result.into();
+        AttemptOutcome {
+            counts_attempt: result != "cancel",
+            result,
+            description: None,
+            stop: false,
+            wait_between_retries_secs: None,
+            ready_at_ms: None,
+            max_attempts: None,
+            exclude_current_communication: false,
+            redial: false,
+            sticky_agent: None,
+            expire_at_ms: None,
+            variables: None,
+            add_communications: Vec::new(),
+        }
+    }
+}
+
+/// The member after an outcome was written (what events name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct MemberAfter {
+    pub attempt: i64,
+    pub member: i64,
+    /// The outcome's result, as written first.
+    pub result: String,
+    /// Finished: no more attempts.
+    pub stopped: bool,
+    pub stop_cause: Option<String>,
+    /// When it may be dialled next (not stopped).
+    pub ready_at_ms: Option<Ms>,
+    pub attempts: u32,
+}
+
+/// Outbound figures of a queue since a time, for the pacer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DialStats {
+    /// Outbound attempts started.
+    pub dialled: u64,
+    /// The member answered (or was connected to an agent).
+    pub answered: u64,
+    /// Answered, then left before an agent was connected.
+    pub abandoned: u64,
+    /// Results `no_answer`, `busy`, `failed`.
+    pub no_answer: u64,
+    pub busy: u64,
+    pub failed: u64,
+    /// Mean conversation time of attempts that ended after an agent was connected.
+    pub handle_ms_avg: Option<f64>,
+    /// Mean time from the start of an attempt to the member's answer.
+    pub answer_ms_avg: Option<f64>,
+    /// Attempts of the queue open now and not talking to an agent (dialling, waiting
+    /// for an agent, or being offered).
+    pub in_flight: u64,
 }
 
 /// Wakes a node or process when another writer changed the store.
@@ -508,6 +693,9 @@ pub struct AttemptRecord {
     pub result: Option<String>,
     pub offers: i64,
     pub variables: String,
+    /// Outbound attempts: the member and the index of the communication dialled.
+    pub member_id: Option<i64>,
+    pub communication: Option<usize>,
 }
 
 impl AttemptRecord {
@@ -620,6 +808,53 @@ pub trait Store: Send + Sync {
     fn waiting(&self) -> StoreResult<Vec<AttemptRecord>>;
     /// `waiting` counts the agents free at `now` (online, no lease, rest over).
     fn agent_counts(&self, queue: &str, now: Ms) -> StoreResult<AgentCounts>;
+
+    // Members of outbound queues.
+    /// Validated (the queue exists and is outbound, communications well-formed, time zone
+    /// known; errors at `members[i]…`) and written all or nothing; their new ids.
+    fn add_members(&self, members: &[Member], now: Ms) -> StoreResult<Vec<i64>>;
+    /// Matching members, lowest id first, at most `limit`.
+    fn members(&self, filter: &MemberFilter, limit: usize) -> StoreResult<Vec<Member>>;
+    fn member(&self, id: i64) -> StoreResult<Option<Member>>;
+    /// Patches every matching member in one transaction; how many.
+    fn patch_members(
+        &self,
+        filter: &MemberFilter,
+        patch: &MemberPatch,
+        now: Ms,
+    ) -> StoreResult<usize>;
+    /// Deletes every matching member, or none when one has an attempt open (the error
+    /// names it).
+    fn delete_members(&self, filter: &MemberFilter) -> StoreResult<usize>;
+
+    // The dialler.
+    /// Members of the queue that may be dialled at `now`, in dialling order.
+    fn dial_candidates(
+        &self,
+        queue: &str,
+        now: Ms,
+        limit: usize,
+    ) -> StoreResult<Vec<DialCandidate>>;
+    /// One conditional write: the attempt starts (the agent reserved) or `None` when
+    /// another node won the member or the agent.
+    fn start_outbound(
+        &self,
+        start: &OutboundStart,
+        now: Ms,
+    ) -> StoreResult<Option<OutboundAttempt>>;
+    /// The member answered a `dialling` attempt: it waits for an agent, first in its
+    /// queue. False when the attempt is closed.
+    fn member_answered(&self, attempt: i64, now: Ms) -> StoreResult<bool>;
+    /// Writes the attempt's outcome to its member (closing the attempt if still open).
+    /// Idempotent: the first outcome wins and is returned again.
+    fn finish_outbound(
+        &self,
+        attempt: i64,
+        outcome: &AttemptOutcome,
+        now: Ms,
+    ) -> StoreResult<MemberAfter>;
+    /// Outbound attempts of the queue that started at or after `since`.
+    fn dial_stats(&self, queue: &str, since: Ms, now: Ms) -> StoreResult<DialStats>;
 }
 
 /// Opens the store a `store` setting names: a `postgres://` or `postgresql://` URL is a
@@ -708,5 +943,54 @@ impl<S: Store + ?Sized> Store for Box<S> {
     }
     fn agent_counts(&self, queue: &str, now: Ms) -> StoreResult<AgentCounts> {
         (**self).agent_counts(queue, now)
+    }
+    fn add_members(&self, members: &[Member], now: Ms) -> StoreResult<Vec<i64>> {
+        (**self).add_members(members, now)
+    }
+    fn members(&self, filter: &MemberFilter, limit: usize) -> StoreResult<Vec<Member>> {
+        (**self).members(filter, limit)
+    }
+    fn member(&self, id: i64) -> StoreResult<Option<Member>> {
+        (**self).member(id)
+    }
+    fn patch_members(
+        &self,
+        filter: &MemberFilter,
+        patch: &MemberPatch,
+        now: Ms,
+    ) -> StoreResult<usize> {
+        (**self).patch_members(filter, patch, now)
+    }
+    fn delete_members(&self, filter: &MemberFilter) -> StoreResult<usize> {
+        (**self).delete_members(filter)
+    }
+    fn dial_candidates(
+        &self,
+        queue: &str,
+        now: Ms,
+        limit: usize,
+    ) -> StoreResult<Vec<DialCandidate>> {
+        (**self).dial_candidates(queue, now, limit)
+    }
+    fn start_outbound(
+        &self,
+        start: &OutboundStart,
+        now: Ms,
+    ) -> StoreResult<Option<OutboundAttempt>> {
+        (**self).start_outbound(start, now)
+    }
+    fn member_answered(&self, attempt: i64, now: Ms) -> StoreResult<bool> {
+        (**self).member_answered(attempt, now)
+    }
+    fn finish_outbound(
+        &self,
+        attempt: i64,
+        outcome: &AttemptOutcome,
+        now: Ms,
+    ) -> StoreResult<MemberAfter> {
+        (**self).finish_outbound(attempt, outcome, now)
+    }
+    fn dial_stats(&self, queue: &str, since: Ms, now: Ms) -> StoreResult<DialStats> {
+        (**self).dial_stats(queue, since, now)
     }
 }

@@ -103,6 +103,35 @@ CREATE TABLE cc_nodes (node TEXT PRIMARY KEY, heartbeat_ms BIGINT NOT NULL);
 "#, // Since when a node has heartbeated without a gap longer than the lease.
     r#"
 ALTER TABLE cc_nodes ADD COLUMN alive_since_ms BIGINT NOT NULL DEFAULT 0;
+"#, // Members of outbound queues, and outbound attempts linked to them.
+    r#"
+CREATE TABLE cc_members (
+    id INTEGER PRIMARY KEY,
+    queue_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    priority BIGINT NOT NULL,
+    bucket_id TEXT,
+    variables TEXT NOT NULL,
+    timezone TEXT,
+    communications TEXT NOT NULL,
+    ready_at_ms BIGINT,
+    expire_at_ms BIGINT,
+    stop_at_ms BIGINT,
+    stop_cause TEXT,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    sticky_agent TEXT,
+    created_at_ms BIGINT NOT NULL,
+    open_attempt BIGINT,
+    redial_communication BIGINT
+);
+CREATE INDEX cc_members_dial ON cc_members (queue_id, priority DESC, id) WHERE stop_at_ms IS NULL;
+CREATE INDEX cc_members_expiry ON cc_members (expire_at_ms) WHERE stop_at_ms IS NULL;
+ALTER TABLE cc_attempts ADD COLUMN member_id BIGINT;
+ALTER TABLE cc_attempts ADD COLUMN communication BIGINT;
+ALTER TABLE cc_attempts ADD COLUMN answered_at_ms BIGINT;
+ALTER TABLE cc_attempts ADD COLUMN outcome TEXT;
+CREATE INDEX cc_attempts_member ON cc_attempts (queue_id, joined_at_ms) WHERE member_id IS NOT NULL;
+CREATE INDEX cc_attempts_unfinished ON cc_attempts (id) WHERE member_id IS NOT NULL AND outcome IS NULL;
 "#,
 ];
 
