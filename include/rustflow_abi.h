@@ -418,6 +418,11 @@ switch_status_t switch_ivr_multi_threaded_bridge(switch_core_session_t *session,
 												 switch_input_callback_function_t dtmf_callback, void *session_data,
 												 void *peer_session_data);
 void switch_core_session_rwunlock(switch_core_session_t *session);
+/* An outbound queue's answered leg (a member, or an agent who accepted a preview) is handed to
+ * the module's `rustflow_attempt` application on the leg's own thread: extension
+ * "rustflow_attempt:ARGS", dialplan "inline", context NULL (as `originate … &app(args)` does). */
+switch_status_t switch_ivr_session_transfer(switch_core_session_t *session, const char *extension,
+											const char *dialplan, const char *context);
 
 /* A queue caller's thread watches its agent's leg while they talk: the hook runs on whichever
  * thread changes the leg's state (sofia's, for a BYE), so the agent is free the moment its leg

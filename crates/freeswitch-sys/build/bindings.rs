@@ -60,6 +60,7 @@ const FUNCTIONS: &[&str] = &[
     "switch_core_session_findall_matching_var",
     "switch_console_free_matches",
     "switch_ivr_originate",
+    "switch_ivr_session_transfer",
     "switch_ivr_multi_threaded_bridge",
     "switch_core_session_rwunlock",
     "switch_core_session_perform_locate",

@@ -754,6 +754,14 @@ unsafe extern "C" {
 unsafe extern "C" {
     pub fn switch_core_session_rwunlock(session: *mut switch_core_session_t);
 }
+unsafe extern "C" {
+    pub fn switch_ivr_session_transfer(
+        session: *mut switch_core_session_t,
+        extension: *const ::std::os::raw::c_char,
+        dialplan: *const ::std::os::raw::c_char,
+        context: *const ::std::os::raw::c_char,
+    ) -> switch_status_t;
+}
 pub type switch_state_change_hook_t = ::std::option::Option<
     unsafe extern "C" fn(arg1: *mut switch_core_session_t) -> switch_status_t,
 >;

@@ -480,6 +480,29 @@ impl Drop for HangupWatch<'_> {
 }
 
 impl LockedSession {
+    /// Hands an idle leg (one [`originate_detached`] answered) to a dialplan application of
+    /// this module, which then runs on the leg's own thread: what `originate … &app(data)`
+    /// does, through the inline dialplan. `data` may hold no `,` (the inline dialplan's
+    /// separator of applications).
+    pub fn run_application(&self, app: &str, data: &str) -> Result<(), String> {
+        if data.contains(',') || app.contains([',', ':']) {
+            return Err(format!("cannot hand a leg to `{app}` with data {data:?}"));
+        }
+        let extension =
+            c_string(&format!("{app}:{data}"), "extension").map_err(|e| e.to_string())?;
+        // SAFETY: the leg is live (read-locked); NUL-terminated strings that outlive the call,
+        // which copies them; a NULL context is allowed (FreeSWITCH uses "default").
+        let status = unsafe {
+            ffi::switch_ivr_session_transfer(
+                self.raw.as_ptr(),
+                extension.as_ptr(),
+                c"inline".as_ptr(),
+                std::ptr::null(),
+            )
+        };
+        Status::check(status).map_err(|s| format!("the transfer to `{app}` failed: {s}"))
+    }
+
     /// Reports this leg's uuid to the [`set_hangup_notify`] function when it hangs up, until
     /// the watch is dropped (which must happen while this lock is held: the borrow sees to it).
     pub fn watch_hangup(&self) -> Result<HangupWatch<'_>, Status> {

@@ -172,6 +172,7 @@ pub unsafe extern "C" fn fakecore_set_agents(spec: *const c_char) -> *mut c_char
 
 /// Forgets the script, the originates and the legs of the previous test (fakecore_reset).
 pub(crate) fn reset() {
+    join_transfers();
     let mut book = BOOK.lock();
     let legs = std::mem::take(&mut book.legs);
     for &leg in &legs {
@@ -562,6 +563,125 @@ pub extern "C" fn fakecore_check_detached() {
             violation(format!(
                 "leg {} answered with no A-leg is still up: nobody bridged it or hung it up",
                 s.uuid_text()
+            ));
+        }
+    }
+}
+
+/// Threads running an application on a transferred leg (joined by the harness between tests).
+static TRANSFERS: Mutex<Vec<std::thread::JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// `switch_ivr_session_transfer` as the module uses it: a leg originated with no A-leg, still
+/// read-locked by the caller, handed to the inline dialplan `APP:DATA` (`originate … &app(data)`).
+/// The application runs on a thread of its own, as on the leg's session thread in FreeSWITCH;
+/// when it returns the leg hangs up with NORMAL_CLEARING, as a channel whose dialplan ended.
+/// Anything else (a caller's session, another dialplan, no `:`) is a violation.
+///
+/// # Safety
+/// `session` is a pointer the core handed out; strings are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn switch_ivr_session_transfer(
+    session: *mut c_void,
+    extension: *const c_char,
+    dialplan: *const c_char,
+    context: *const c_char,
+) -> c_int {
+    const FUNC: &str = "switch_ivr_session_transfer";
+    // SAFETY: checked by magic; C strings from the module.
+    let (s, extension, dialplan, context) = unsafe {
+        (
+            session_from(session, FUNC),
+            text(extension),
+            text(dialplan),
+            text(context),
+        )
+    };
+    let Some(s) = s else { return STATUS_FALSE };
+    let entry =
+        json!({"fn": FUNC, "extension": extension, "dialplan": dialplan, "context": context});
+    let locked = with_session(s, entry, |st| {
+        st.locks.contains(&std::thread::current().id()) && st.up()
+    });
+    if !s.detached {
+        violation(format!(
+            "{FUNC}: {} is not a leg originated with no A-leg",
+            s.uuid_text()
+        ));
+        return STATUS_FALSE;
+    }
+    if !locked {
+        violation(format!(
+            "{FUNC}: leg {} is not read-locked by the calling thread, or is down",
+            s.uuid_text()
+        ));
+        return STATUS_FALSE;
+    }
+    let target = extension.unwrap_or_default();
+    let (Some("inline"), Some((app, data))) = (dialplan.as_deref(), target.split_once(':')) else {
+        violation(format!(
+            "{FUNC}: expected dialplan \"inline\" and extension \"APP:DATA\", got {dialplan:?} {target:?}"
+        ));
+        return STATUS_FALSE;
+    };
+    let (app, data) = (
+        CString::new(app).unwrap_or_default(),
+        CString::new(data).unwrap_or_default(),
+    );
+    let leg = session as usize;
+    let thread = std::thread::Builder::new()
+        .name("fakecore-leg".into())
+        .spawn(move || {
+            let leg = leg as *mut FakeSession;
+            // SAFETY: detached legs are never freed; the module's application gets a live leg.
+            let ran = unsafe { crate::fakecore_session_exec(leg, app.as_ptr(), data.as_ptr()) };
+            if ran != 0 {
+                violation(format!("{FUNC}: no application {app:?} is registered"));
+            }
+            // SAFETY: as above; the end of the inline dialplan hangs the channel up.
+            let s = unsafe { &*leg };
+            let channel = ptr::addr_of!(s.channel) as *mut c_void;
+            // SAFETY: the leg's own channel.
+            unsafe {
+                crate::switch_channel_perform_hangup(
+                    channel,
+                    ptr::null(),
+                    ptr::null(),
+                    0,
+                    CAUSE_NORMAL_CLEARING,
+                )
+            };
+        });
+    match thread {
+        Ok(handle) => {
+            TRANSFERS.lock().push(handle);
+            STATUS_SUCCESS
+        }
+        Err(e) => {
+            violation(format!("{FUNC}: cannot start the leg's thread: {e}"));
+            STATUS_FALSE
+        }
+    }
+}
+
+/// How long a test's end waits for the applications of transferred legs to return.
+const TRANSFER_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Waits for the applications of transferred legs to return before their legs are retired;
+/// one still running after [`TRANSFER_PATIENCE`] is a violation (the module left a leg's
+/// thread blocked), not a hung test.
+fn join_transfers() {
+    let handles = std::mem::take(&mut *TRANSFERS.lock());
+    let deadline = Instant::now() + TRANSFER_PATIENCE;
+    for handle in handles {
+        while !handle.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if handle.is_finished() {
+            let _ = handle.join();
+        } else {
+            violation(format!(
+                "switch_ivr_session_transfer: an application still runs on a transferred leg {} s after the test ended",
+                TRANSFER_PATIENCE.as_secs()
             ));
         }
     }
