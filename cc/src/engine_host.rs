@@ -10,6 +10,8 @@ use rustflow_engine::{
 
 use crate::calendar::CalendarState;
 
+pub mod outbound;
+
 use crate::model::AgentContact;
 use crate::service::{self, Aggregate, LastBridgedFilter, Metric};
 use crate::store::{JoinRequest, Ms, OfferedAgent, Store, StoreError};

@@ -1675,6 +1675,9 @@ fn select_members(
     if let Some(since) = filter.created_since_ms {
         bind(&mut sql, " AND created_at_ms >= #", Value::from(since));
     }
+    if let Some(before) = filter.created_before_ms {
+        bind(&mut sql, " AND created_at_ms < #", Value::from(before));
+    }
     match filter.completed {
         Some(true) => sql.push_str(" AND stop_at_ms IS NOT NULL"),
         Some(false) => sql.push_str(" AND stop_at_ms IS NULL"),

@@ -501,8 +501,10 @@ pub struct MemberFilter {
     pub name: Option<String>,
     /// A communication with exactly this destination.
     pub destination: Option<String>,
-    /// Created at or after this time (`today` = since midnight).
+    /// Created at or after this time (`today: true` = since midnight).
     pub created_since_ms: Option<Ms>,
+    /// Created before this time (`today: false` = before midnight).
+    pub created_before_ms: Option<Ms>,
     /// true: finished (`stop_at` set); false: still active.
     pub completed: Option<bool>,
     /// Bucket id or name.

@@ -1104,6 +1104,14 @@ pub fn members_are_added_listed_patched_and_deleted(open: Open<'_>) {
     );
     assert_eq!(
         find(MemberFilter {
+            created_before_ms: Some(T0 + 1),
+            ..filter()
+        }),
+        "Ann Smith,Bob",
+        "`today: false`: created before midnight"
+    );
+    assert_eq!(
+        find(MemberFilter {
             bucket: Some("vip".into()),
             ..filter()
         }),
