@@ -4,12 +4,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustflow_cc::engine_host;
+use rustflow_cc::engine_host::{self, outbound};
 use rustflow_engine::{
-    AgentCounts, AgentOffer, BridgeRequest, BridgeResult, BridgeTarget, BridgedCall, CalendarQuery,
-    CalendarStatus, CallerIdUpdate, CcRef, ConferenceRequest, DigitCapture, EwtQuery, ExportScope,
-    HangupCause, Host, HostError, HostResult, HttpRequest, HttpResponse, LastBridgedQuery,
-    LinkFormat, LinkSettings, LogLevel, MetricQuery, ParkRequest, PlayFile, PlayOutcome,
+    AgentCounts, AgentOffer, AttemptResultRequest, BridgeRequest, BridgeResult, BridgeTarget,
+    BridgedCall, CalendarQuery, CalendarStatus, CallbackRequest, CallerIdUpdate, CcRef,
+    ConferenceRequest, DigitCapture, EwtQuery, ExportScope, HangupCause, Host, HostError,
+    HostResult, HttpRequest, HttpResponse, LastBridgedQuery, LinkFormat, LinkSettings, LogLevel,
+    MemberFacts, MemberQuery, MembersPatch, MetricQuery, ParkRequest, PlayFile, PlayOutcome,
     QueueBridge, QueueEvent, QueueJoin, QueueJoinOutcome, RecordRequest, RingOutcome, Ringback,
     SessionRecording, SpeechCapture, SpeechOutcome, StepEvent,
 };
@@ -1062,6 +1063,33 @@ impl Host for SessionHost<'_, '_> {
     fn calendar(&mut self, query: &CalendarQuery) -> HostResult<CalendarStatus> {
         let centre = cc::centre().map_err(HostError::Failed)?;
         engine_host::calendar(&centre.store, query, cc::hub::now_ms())
+    }
+
+    fn member_create(&mut self, request: &CallbackRequest) -> HostResult<i64> {
+        let centre = cc::centre().map_err(HostError::Failed)?;
+        let id = outbound::member_create(&centre.store, request, cc::hub::now_ms())?;
+        // The dialer looks at the queue now, not at its next round.
+        centre.poke();
+        Ok(id)
+    }
+
+    fn member_info(&mut self, query: &MemberQuery) -> HostResult<Option<MemberFacts>> {
+        let centre = cc::centre().map_err(HostError::Failed)?;
+        outbound::member_info(&centre.store, query)
+    }
+
+    fn patch_members(&mut self, query: &MemberQuery, patch: &MembersPatch) -> HostResult<usize> {
+        let centre = cc::centre().map_err(HostError::Failed)?;
+        let changed = outbound::patch_members(&centre.store, query, patch, cc::hub::now_ms())?;
+        centre.poke();
+        Ok(changed)
+    }
+
+    fn attempt_result(&mut self, request: &AttemptResultRequest) -> HostResult<()> {
+        let centre = cc::centre().map_err(HostError::Failed)?;
+        outbound::attempt_result(&centre.store, request, cc::hub::now_ms())?;
+        centre.poke();
+        Ok(())
     }
 }
 

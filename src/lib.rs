@@ -65,6 +65,12 @@ impl Module for Rustflow {
             c"Runs the flow FLOW_ID (from flows-dir, or the flows table of flows-source) on this call; words after the id are the flow's arguments $1..$9.",
             c"FLOW_ID [ARG ...]",
         )?;
+        registrar.application::<cc::outbound::AttemptApp>(
+            cc::outbound::ATTEMPT_APP,
+            c"An outbound queue attempt's answered leg (started by the dialer)",
+            c"Runs on a leg the contact centre's dialer answered: the member held in line for an agent, or the agent who accepted a preview calling the member. Not for dialplans.",
+            c"ATTEMPT member ANSWERED_MS | ATTEMPT agent MEMBER_UUID",
+        )?;
         registrar.api::<command::RustflowApi>(
             c"rustflow",
             c"mod_rustflow flows: reload, list, show, validate, stats, version; cc: the contact centre",

@@ -86,8 +86,6 @@ pub fn join(
             return Err(failed(e));
         }
     };
-    slot.set_attempt(attempt);
-    centre.poke();
     let position = centre.store.position(attempt).unwrap_or(0).to_string();
     let attempt_text = attempt.to_string();
     events::fire(
@@ -101,25 +99,64 @@ pub fn join(
             ("CC-Position", &position),
         ],
     );
-    let _ = session.channel().set_var("cc_attempt_id", &attempt_text);
-    let hold = ringtone
-        .or(queue_ringtone)
-        .or_else(|| crate::switch::globals::get("hold_music").filter(|m| !m.is_empty()))
-        .unwrap_or_else(|| DEFAULT_HOLD.to_string());
-    let call = QueueCall {
+    let call = QueueCall::hold(
+        session,
         centre,
         slot,
         attempt,
         queue_id,
-        hold,
-        hold_failed: false,
-        agent: None,
-        closed: false,
-    };
+        ringtone.or(queue_ringtone),
+    );
     Ok((Some(call), QueueJoinOutcome::Joined))
 }
 
 impl QueueCall {
+    /// Holds the call in line for `attempt` (its slot registered): the dispatcher claims for
+    /// it from now on. `hold`: the audio named by the flow or the queue, else music on hold.
+    fn hold(
+        session: &Session<'_>,
+        centre: Arc<Centre>,
+        slot: Arc<Slot>,
+        attempt: i64,
+        queue_id: String,
+        hold: Option<String>,
+    ) -> QueueCall {
+        slot.set_attempt(attempt);
+        centre.poke();
+        let _ = session
+            .channel()
+            .set_var("cc_attempt_id", &attempt.to_string());
+        let hold = hold
+            .or_else(|| crate::switch::globals::get("hold_music").filter(|m| !m.is_empty()))
+            .unwrap_or_else(|| DEFAULT_HOLD.to_string());
+        QueueCall {
+            centre,
+            slot,
+            attempt,
+            queue_id,
+            hold,
+            hold_failed: false,
+            agent: None,
+            closed: false,
+        }
+    }
+
+    /// Holds an outbound queue's answered member leg in line for its attempt (created by the
+    /// dialer, already waiting for an agent in the store); `None` when the leg already waits.
+    pub fn adopt(
+        session: &Session<'_>,
+        centre: Arc<Centre>,
+        attempt: i64,
+        queue_id: String,
+        context: CallContext,
+        hold: Option<String>,
+    ) -> Option<QueueCall> {
+        let slot = centre.register(&session.uuid(), context)?;
+        Some(QueueCall::hold(
+            session, centre, slot, attempt, queue_id, hold,
+        ))
+    }
+
     pub fn attempt(&self) -> i64 {
         self.attempt
     }

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Condvar, Mutex};
 use rustflow_cc::distributor::Distributor;
@@ -19,7 +19,7 @@ use rustflow_cc::store::{AttemptState, Ms, NODE_LEASE_MS, Offer, Store};
 use rustflow_engine::causes;
 use rustflow_engine::{AgentOffer, RingOutcome};
 
-use super::{events, ring};
+use super::{events, outbound, ring};
 use crate::switch::log::{self, Level};
 use crate::switch::session::LockedSession;
 
@@ -162,6 +162,7 @@ impl Centre {
             context,
             cancel: AtomicU32::new(0),
             inner: Mutex::new(SlotInner::default()),
+            posted: Condvar::new(),
         });
         hub.callers.insert(call_id.to_string(), slot.clone());
         Some(slot)
@@ -211,12 +212,13 @@ impl Centre {
     pub fn run(self: &Arc<Self>) {
         let seed = u64::try_from(now_ms()).unwrap_or(1);
         let mut distributor = Distributor::new(seed);
+        let mut dialer = outbound::Dialer::default();
         let mut beat = Heartbeat::default();
         loop {
             let now = now_ms();
             let next_beat = self.heartbeat(&mut beat, now);
             let next = self
-                .dispatch(&mut distributor, now)
+                .dispatch(&mut distributor, &mut dialer, now)
                 .map_or(next_beat, |due| due.min(next_beat));
             let mut hub = self.hub.lock();
             if hub.stop {
@@ -303,7 +305,12 @@ impl Centre {
 
     /// One round: what is due, the callers' timers, a distributor pass. Returns when the
     /// next round is due.
-    fn dispatch(self: &Arc<Self>, distributor: &mut Distributor, now: Ms) -> Option<Ms> {
+    fn dispatch(
+        self: &Arc<Self>,
+        distributor: &mut Distributor,
+        dialer: &mut outbound::Dialer,
+        now: Ms,
+    ) -> Option<Ms> {
         let mut next: Option<Ms> = None;
         let mut soonest = |t: Option<Ms>| {
             if let Some(t) = t {
@@ -371,6 +378,9 @@ impl Centre {
             for offer in pass.offers {
                 self.offer(offer);
             }
+            // After the callers waiting now were served: what is left of the free agents
+            // paces the outbound queues.
+            dialer.round(self, now)?;
             soonest(self.store.next_due(now).map_err(|e| e.to_string())?);
             Ok(())
         })();
@@ -542,6 +552,8 @@ pub struct Slot {
     /// The ring's cancel cause: the caller's thread sets ORIGINATOR_CANCEL when it leaves.
     pub cancel: AtomicU32,
     inner: Mutex<SlotInner>,
+    /// Wakes a waiter with no session ([`Slot::wait_for`]).
+    posted: Condvar,
 }
 
 #[derive(Default)]
@@ -575,6 +587,7 @@ impl Slot {
     /// Wakes the caller's thread if it holds (called with the slot locked, so the caller
     /// cannot be between its check and its play unseen).
     fn wake(&self, inner: &SlotInner) {
+        self.posted.notify_all();
         if inner.holding
             && let Some(caller) = LockedSession::locate(&self.call_id)
         {
@@ -677,6 +690,24 @@ impl Slot {
         let taken = take(&mut SlotInnerView { inner: &mut inner });
         inner.holding = taken.is_none();
         taken
+    }
+
+    /// A waiter with no session (the dialer's thread of an agent-first outbound attempt):
+    /// blocks until `take` finds what it waits for, or until `deadline` (`None`).
+    pub fn wait_for<T>(
+        &self,
+        deadline: Instant,
+        mut take: impl FnMut(&mut SlotInnerView<'_>) -> Option<T>,
+    ) -> Option<T> {
+        let mut inner = self.inner.lock();
+        loop {
+            if let Some(found) = take(&mut SlotInnerView { inner: &mut inner }) {
+                return Some(found);
+            }
+            if self.posted.wait_until(&mut inner, deadline).timed_out() {
+                return take(&mut SlotInnerView { inner: &mut inner });
+            }
+        }
     }
 
     /// The caller's thread left the hold loop without taking anything.

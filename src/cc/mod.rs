@@ -6,6 +6,7 @@
 pub mod call;
 pub mod events;
 pub mod hub;
+pub mod outbound;
 pub mod ring;
 
 use std::sync::Arc;

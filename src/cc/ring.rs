@@ -69,7 +69,7 @@ fn miss_reason(cause: u32) -> Option<&'static str> {
     }
 }
 
-fn target(contact: &AgentContact) -> BridgeTarget {
+pub(super) fn target(contact: &AgentContact) -> BridgeTarget {
     match contact {
         AgentContact::User { extension, domain } => BridgeTarget::User {
             extension: extension.clone(),

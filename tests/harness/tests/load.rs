@@ -14,21 +14,28 @@ fn names(list: &Value) -> Vec<&str> {
         .collect()
 }
 
-/// Asserts the interface registers exactly one app and one API, both named `rustflow`, with
-/// functions and descriptions, parented to the module interface.
+/// Asserts the interface registers the `rustflow` app and API, and `rustflow_attempt` (the
+/// outbound dialer's answered legs), with functions and descriptions, parented to the module
+/// interface.
 fn assert_rustflow_interfaces(interface: &Value) {
     assert_eq!(interface["name"], "mod_rustflow", "{interface}");
-    assert_eq!(names(&interface["apps"]), ["rustflow"], "{interface}");
+    assert_eq!(
+        names(&interface["apps"]),
+        ["rustflow", "rustflow_attempt"],
+        "{interface}"
+    );
     assert_eq!(names(&interface["apis"]), ["rustflow"], "{interface}");
-    let app = &interface["apps"][0];
+    let (app, attempt_app) = (&interface["apps"][0], &interface["apps"][1]);
     let api = &interface["apis"][0];
-    assert_eq!(app["has_function"], true);
-    assert_eq!(api["has_function"], true);
-    assert_eq!(app["parent_ok"], true);
-    assert_eq!(api["parent_ok"], true);
+    for interface in [app, attempt_app, api] {
+        assert_eq!(interface["has_function"], true);
+        assert_eq!(interface["parent_ok"], true);
+    }
     for field in [
         &app["short_desc"],
         &app["syntax"],
+        &attempt_app["short_desc"],
+        &attempt_app["syntax"],
         &api["desc"],
         &api["syntax"],
     ] {
