@@ -47,7 +47,10 @@ usage: cc queue|agent|skill|bucket|calendar add|set ID FIELD=VALUE…|{JSON}
        cc tier add|set QUEUE AGENT [FIELD=VALUE…|{JSON}] · cc tier del QUEUE AGENT · cc tier list [QUEUE] [json]
        cc agent status ID online|offline|pause [REASON…]
        cc snapshot [json] · cc import FILE.json · cc export
-       cc simulate SETUP.json --arrivals-per-hour N --aht S [--patience S] [--hours H] [--seed N] [--sl-secs T] [--queue ID]";
+       cc simulate SETUP.json --arrivals-per-hour N --aht S [--patience S] [--hours H] [--seed N] [--sl-secs T] [--queue ID]
+       cc member add QUEUE DESTINATION [FIELD=VALUE…] · cc member set ID FIELD=VALUE… · cc member del ID
+       cc member list [QUEUE] [--all] [json] · cc member import FILE [QUEUE]
+       cc attempt-result ATTEMPT STATUS [FIELD=VALUE…]";
 
 /// Why a command did nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +116,8 @@ pub fn execute(store: &dyn Store, args: &[String], now_ms: Ms) -> Outcome {
             "usage: cc import FILE.json",
         )),
         ["simulate", rest @ ..] => simulate(rest),
+        ["member", rest @ ..] => member_command(store, rest, now_ms),
+        ["attempt-result", rest @ ..] => attempt_result(store, rest, now_ms),
         ["agent", "status", rest @ ..] => agent_status(store, rest, now_ms),
         [kind, rest @ ..] => match Kind::parse(kind) {
             Some(kind) => entity_command(store, kind, rest, now_ms),
@@ -284,6 +289,15 @@ fn entity_command(store: &dyn Store, kind: Kind, words: &[&str], now_ms: Ms) -> 
 /// `FIELD=…` with a field of the entity continues the value before it (`name=Ann Smith`,
 /// `ringtone=tone_stream://%(1000,0,440);loops=2`); one before any field is an error.
 fn parse_fields(kind: Kind, words: &[&str]) -> Result<Vec<(String, FieldValue)>, String> {
+    parse_fields_of(&format!("a {}", kind.name()), kind.fields(), words)
+}
+
+/// [`parse_fields`] for an entity with these fields (`entity` with its article: "a member").
+fn parse_fields_of(
+    entity: &str,
+    known: &[&str],
+    words: &[&str],
+) -> Result<Vec<(String, FieldValue)>, String> {
     if words.first().is_some_and(|w| w.starts_with('{')) {
         let text = words.join(" ");
         let value: Value = serde_json::from_str(&text).map_err(|e| format!("the JSON: {e}"))?;
@@ -299,7 +313,7 @@ fn parse_fields(kind: Kind, words: &[&str]) -> Result<Vec<(String, FieldValue)>,
     for word in words {
         let field = word
             .split_once('=')
-            .filter(|(name, _)| kind.fields().contains(name));
+            .filter(|(name, _)| known.contains(name));
         match (field, fields.last_mut()) {
             (Some((name, value)), _) => {
                 if fields.iter().any(|(n, _)| n == name) {
@@ -314,10 +328,9 @@ fn parse_fields(kind: Kind, words: &[&str]) -> Result<Vec<(String, FieldValue)>,
             (None, _) => {
                 let hint = match word.split_once('=') {
                     Some((name, _)) => format!(
-                        "`{}` is not a field of a {}; the fields are {}",
+                        "`{}` is not a field of {entity}; the fields are {}",
                         name.escape_debug(),
-                        kind.name(),
-                        kind.fields().join(", ")
+                        known.join(", ")
                     ),
                     None => format!(
                         "`{}` is not FIELD=VALUE (or a JSON object)",
@@ -1211,6 +1224,733 @@ pub fn simulate(words: &[&str]) -> Outcome {
     ))
 }
 
+// Members and attempt outcomes.
+
+const MEMBER_USAGE: &str = "\
+usage: cc member add QUEUE DESTINATION [FIELD=VALUE…]
+       cc member set ID FIELD=VALUE…
+       cc member del ID
+       cc member list [QUEUE] [--all] [json]
+       cc member import FILE [QUEUE]   (CSV with a header row, or JSON: a list of members)";
+
+/// `member add` fields: the member's, then its one communication's.
+const MEMBER_ADD_FIELDS: &[&str] = &[
+    "name",
+    "priority",
+    "bucket",
+    "timezone",
+    "sticky_agent",
+    "variables",
+    "ready_at_ms",
+    "hold_secs",
+    "expire_at_ms",
+    "type",
+    "display",
+    "resource",
+    "description",
+];
+const COMMUNICATION_FIELDS: &[&str] = &["type", "display", "resource", "description"];
+
+const MEMBER_SET_FIELDS: &[&str] = &[
+    "name",
+    "priority",
+    "bucket",
+    "queue",
+    "ready_at_ms",
+    "hold_secs",
+    "stop_cause",
+    "variables",
+    "communications",
+];
+
+/// At most this many members are listed.
+const MEMBER_LIST_LIMIT: usize = 1000;
+
+fn member_command(store: &dyn Store, words: &[&str], now_ms: Ms) -> Outcome {
+    let usage = |m: String| Err(CommandError::usage(m, MEMBER_USAGE));
+    match words {
+        ["add", queue, destination, rest @ ..] => {
+            let fields = parse_fields_of("a member", MEMBER_ADD_FIELDS, rest)
+                .map_err(|m| CommandError::usage(format!("member add: {m}"), MEMBER_USAGE))?;
+            member_add(store, queue, destination, &fields, now_ms)
+        }
+        ["add", ..] => usage("member add needs the queue and a destination".into()),
+        ["set", id, rest @ ..] => {
+            let id = member_id(id)?;
+            let fields = parse_fields_of("a member", MEMBER_SET_FIELDS, rest)
+                .map_err(|m| CommandError::usage(format!("member set: {m}"), MEMBER_USAGE))?;
+            if fields.is_empty() {
+                return usage("member set: which fields?".into());
+            }
+            member_set(store, id, &fields, now_ms)
+        }
+        ["set"] => usage("member set needs the member id".into()),
+        ["del", id] => {
+            let id = member_id(id)?;
+            let filter = crate::store::MemberFilter {
+                id: Some(id),
+                ..Default::default()
+            };
+            match store.delete_members(&filter)? {
+                0 => Err(CommandError::Failed(format!("no member {id}"))),
+                _ => Ok(format!("deleted member {id}\n")),
+            }
+        }
+        ["del", ..] => usage("member del takes one member id".into()),
+        ["list", rest @ ..] => member_list(store, rest, now_ms),
+        ["import", file] => member_import(store, file, None, now_ms),
+        ["import", file, queue] => member_import(store, file, Some(queue), now_ms),
+        ["import", ..] => usage("member import takes a file and an optional queue".into()),
+        [] => usage("member: which verb?".into()),
+        [verb, ..] => usage(format!("member: unknown verb `{}`", verb.escape_debug())),
+    }
+}
+
+fn member_id(word: &str) -> Result<i64, CommandError> {
+    word.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| {
+            CommandError::usage(
+                format!("`{}` is not a member id (a number)", word.escape_debug()),
+                MEMBER_USAGE,
+            )
+        })
+}
+
+/// The store's `members[0].field: …` of a single member, without the list index.
+fn one_member_error(e: StoreError) -> CommandError {
+    let text = e.to_string();
+    CommandError::Failed(
+        text.strip_prefix("members[0].")
+            .unwrap_or(&text)
+            .to_string(),
+    )
+}
+
+/// A field's value as JSON (a text value read as JSON when it parses, else as a string).
+fn field_json(value: &FieldValue) -> Value {
+    match value {
+        FieldValue::Json(v) => v.clone(),
+        FieldValue::Text(t) => {
+            serde_json::from_str::<Value>(t).unwrap_or_else(|_| Value::String(t.clone()))
+        }
+    }
+}
+
+/// `hold_secs=N` as a ready time (`callbackQueue`'s holdSec).
+fn hold_until(value: &FieldValue, now_ms: Ms) -> Result<Ms, CommandError> {
+    match field_json(value).as_u64() {
+        Some(secs) if secs <= 365 * 86_400 => Ok(now_ms + secs as i64 * 1000),
+        _ => Err(CommandError::Failed(
+            "hold_secs: must be a whole number of seconds up to a year".into(),
+        )),
+    }
+}
+
+fn member_add(
+    store: &dyn Store,
+    queue: &str,
+    destination: &str,
+    fields: &[(String, FieldValue)],
+    now_ms: Ms,
+) -> Outcome {
+    let mut communication = Map::new();
+    communication.insert("destination".into(), Value::String(destination.into()));
+    let mut member_fields = Vec::new();
+    let mut communication_fields = Vec::new();
+    let mut hold = None;
+    for (name, value) in fields {
+        if name == "hold_secs" {
+            hold = Some(hold_until(value, now_ms)?);
+        } else if COMMUNICATION_FIELDS.contains(&name.as_str()) {
+            communication_fields.push((name.clone(), value.clone()));
+        } else {
+            member_fields.push((name.clone(), value.clone()));
+        }
+    }
+    let communication: crate::model::Communication = build(communication, &communication_fields)
+        .map_err(|e| CommandError::Failed(format!("communications[0].{e}")))?;
+    let mut base = Map::new();
+    base.insert("queue".into(), Value::String(queue.into()));
+    base.insert("communications".into(), Value::Array(Vec::new()));
+    let mut member: crate::model::Member =
+        build(base, &member_fields).map_err(|e| CommandError::Failed(e.to_string()))?;
+    member.communications.push(communication);
+    if let Some(ready) = hold {
+        member.ready_at_ms = Some(ready);
+    }
+    let ids = store
+        .add_members(&[member], now_ms)
+        .map_err(one_member_error)?;
+    Ok(format!("added member {} to queue {queue}\n", ids[0]))
+}
+
+fn member_set(store: &dyn Store, id: i64, fields: &[(String, FieldValue)], now_ms: Ms) -> Outcome {
+    let mut patch = crate::store::MemberPatch::default();
+    let fail = |field: &str, message: &str| CommandError::Failed(format!("{field}: {message}"));
+    for (name, value) in fields {
+        let json = field_json(value);
+        let text = || match value {
+            FieldValue::Text(t) => t.clone(),
+            FieldValue::Json(Value::String(t)) => t.clone(),
+            FieldValue::Json(v) => v.to_string(),
+        };
+        match name.as_str() {
+            "name" => patch.name = Some(text()),
+            "bucket" => patch.bucket = Some(text()),
+            "queue" => patch.queue = Some(text()),
+            "stop_cause" => patch.stop_cause = Some(text()),
+            "priority" => {
+                patch.priority = Some(
+                    json.as_i64()
+                        .ok_or_else(|| fail(name, "must be a whole number"))?,
+                )
+            }
+            "ready_at_ms" => {
+                patch.ready_at_ms = Some(
+                    json.as_i64()
+                        .ok_or_else(|| fail(name, "must be a time in Unix milliseconds"))?,
+                )
+            }
+            "hold_secs" => patch.ready_at_ms = Some(hold_until(value, now_ms)?),
+            "variables" => {
+                if !json.is_object() {
+                    return Err(fail(name, "must be a JSON object"));
+                }
+                patch.variables = Some(json.to_string());
+            }
+            "communications" => patch.communications = communication_patches(&json)?,
+            _ => unreachable!("parse_fields_of keeps only MEMBER_SET_FIELDS"),
+        }
+    }
+    let filter = crate::store::MemberFilter {
+        id: Some(id),
+        ..Default::default()
+    };
+    match store.patch_members(&filter, &patch, now_ms)? {
+        0 => Err(CommandError::Failed(format!("no member {id}"))),
+        _ => {
+            let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+            Ok(format!("updated member {id}: {}\n", names.join(", ")))
+        }
+    }
+}
+
+/// `communications=[{"id":0,"destination":"…"}]`: Webitel's partial communications, `id`
+/// the 0-based index.
+fn communication_patches(
+    json: &Value,
+) -> Result<Vec<(usize, crate::store::CommunicationPatch)>, CommandError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Partial {
+        id: usize,
+        destination: Option<String>,
+        #[serde(rename = "type")]
+        kind: Option<String>,
+        display: Option<String>,
+        priority: Option<i64>,
+        resource: Option<String>,
+        description: Option<String>,
+    }
+    let list: Vec<Partial> = model::from_value(json)
+        .map_err(|e| CommandError::Failed(format!("communications{}", path_suffix(&e))))?;
+    Ok(list
+        .into_iter()
+        .map(|p| {
+            (
+                p.id,
+                crate::store::CommunicationPatch {
+                    destination: p.destination,
+                    kind: p.kind,
+                    display: p.display,
+                    priority: p.priority,
+                    resource: p.resource,
+                    description: p.description,
+                },
+            )
+        })
+        .collect())
+}
+
+/// `[0].id: message` for an error inside a list field (`: message` at its top).
+fn path_suffix(e: &FieldError) -> String {
+    if e.path.is_empty() {
+        format!(": {}", e.message)
+    } else if e.path.starts_with('[') {
+        format!("{}: {}", e.path, e.message)
+    } else {
+        format!(".{}: {}", e.path, e.message)
+    }
+}
+
+/// A time for a table: `2026-12-03 10:00:00 UTC`.
+fn utc_time(ms: Ms) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn member_list(store: &dyn Store, words: &[&str], now_ms: Ms) -> Outcome {
+    let mut queue = None;
+    let mut all = false;
+    let mut json = false;
+    for word in words {
+        match *word {
+            "--all" if !all => all = true,
+            "json" if !json => json = true,
+            w if queue.is_none() && !w.starts_with('-') => queue = Some(w),
+            w => {
+                return Err(CommandError::usage(
+                    format!("member list: unexpected `{}`", w.escape_debug()),
+                    MEMBER_USAGE,
+                ));
+            }
+        }
+    }
+    let filter = crate::store::MemberFilter {
+        queues: queue.map(|q| vec![q.to_string()]).unwrap_or_default(),
+        completed: (!all).then_some(false),
+        ..Default::default()
+    };
+    let members = store.members(&filter, MEMBER_LIST_LIMIT + 1)?;
+    let more = members.len() > MEMBER_LIST_LIMIT;
+    let members = &members[..members.len().min(MEMBER_LIST_LIMIT)];
+    if json {
+        return Ok(json_text(members));
+    }
+    if members.is_empty() {
+        return Ok(if all {
+            "no members\n".to_string()
+        } else {
+            "no active members (--all shows finished ones)\n".to_string()
+        });
+    }
+    let rows: Vec<Vec<String>> = members
+        .iter()
+        .map(|m| {
+            let numbers: Vec<String> = m
+                .communications
+                .iter()
+                .map(|c| {
+                    let mark = if c.excluded { " (excluded)" } else { "" };
+                    format!("{}{mark}", cell(&c.destination))
+                })
+                .collect();
+            let state = match (&m.stop_cause, m.open_attempt, m.ready_at_ms) {
+                (Some(cause), _, _) => format!("stopped ({})", cell(cause)),
+                (None, Some(attempt), _) => format!("attempt {attempt}"),
+                (None, None, Some(ready)) if ready > now_ms => {
+                    format!("ready {}", utc_time(ready))
+                }
+                _ => "ready".to_string(),
+            };
+            vec![
+                m.id.to_string(),
+                m.queue.clone(),
+                if m.name.is_empty() {
+                    "-".to_string()
+                } else {
+                    cell(&m.name)
+                },
+                m.priority.to_string(),
+                numbers.join(", "),
+                m.attempts.to_string(),
+                state,
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "ID",
+            "QUEUE",
+            "NAME",
+            "PRIORITY",
+            "DESTINATIONS",
+            "ATTEMPTS",
+            "STATE",
+        ],
+        &rows,
+    );
+    if more {
+        out.push_str(&format!(
+            "(the first {MEMBER_LIST_LIMIT}; narrow with a queue)\n"
+        ));
+    }
+    Ok(out)
+}
+
+/// The 1-based line of byte `offset` of `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// serde_json's ` at line L column C` (positions inside one element) left out: the import
+/// names the file's line instead.
+fn without_position(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    }
+}
+
+/// `member import FILE [QUEUE]`: every member is read and validated, then added in one
+/// transaction; the first bad one names its line, and nothing is imported.
+fn member_import(store: &dyn Store, file: &str, queue: Option<&str>, now_ms: Ms) -> Outcome {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CommandError::Failed(format!("{file}: cannot read: {e}")))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let fail = |line: usize, message: String| {
+        CommandError::Failed(format!("{file}: line {line}: {message}"))
+    };
+    let rows = if text.trim_start().starts_with(['[', '{']) {
+        json_members(text).map_err(|(line, m)| fail(line, m))?
+    } else {
+        csv_members(text).map_err(|(line, m)| fail(line, m))?
+    };
+    if rows.is_empty() {
+        return Err(CommandError::Failed(format!("{file}: no members in it")));
+    }
+    let mut members = Vec::with_capacity(rows.len());
+    for (i, (line, mut object)) in rows.iter().cloned().enumerate() {
+        if let Some(q) = queue {
+            object
+                .entry("queue")
+                .or_insert_with(|| Value::String(q.to_string()));
+        }
+        let member: crate::model::Member =
+            model::from_value(&Value::Object(object)).map_err(|e| {
+                let message = without_position(&e.message);
+                match e.path.as_str() {
+                    "" => fail(line, format!("members[{i}]: {message}")),
+                    path => fail(line, format!("members[{i}].{path}: {message}")),
+                }
+            })?;
+        member
+            .validate(&format!("members[{i}]"))
+            .map_err(|e| fail(line, e.to_string()))?;
+        members.push(member);
+    }
+    store.add_members(&members, now_ms).map_err(|e| match &e {
+        StoreError::Invalid(field) => {
+            let index = field
+                .path
+                .strip_prefix("members[")
+                .and_then(|rest| rest.split(']').next())
+                .and_then(|n| n.parse::<usize>().ok());
+            match index.and_then(|i| rows.get(i)) {
+                Some((line, _)) => fail(*line, e.to_string()),
+                None => CommandError::Failed(format!("{file}: {e}")),
+            }
+        }
+        _ => CommandError::Failed(format!("{file}: {e}")),
+    })?;
+    Ok(format!(
+        "imported {} member{}\n",
+        members.len(),
+        if members.len() == 1 { "" } else { "s" }
+    ))
+}
+
+/// A result whose error names the line of the file it is about.
+type Lined<T> = Result<T, (usize, String)>;
+
+/// The members of a JSON import (a list, or `{"members": […]}`), each with its line.
+fn json_members(text: &str) -> Lined<Vec<(usize, Map<String, Value>)>> {
+    use serde_json::value::RawValue;
+    #[derive(serde::Deserialize)]
+    struct Wrapped<'a> {
+        #[serde(borrow)]
+        members: Vec<&'a RawValue>,
+    }
+    let list: Vec<&RawValue> = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<Wrapped<'_>>(text)
+            .map_err(|e| (e.line(), format!("not a member list: {e}")))?
+            .members
+    } else {
+        serde_json::from_str(text).map_err(|e| (e.line(), format!("not a member list: {e}")))?
+    };
+    let base = text.as_ptr() as usize;
+    let mut out = Vec::with_capacity(list.len());
+    for (i, raw) in list.iter().enumerate() {
+        // The element's text is a slice of `text`: its address says where it starts.
+        let line = line_of(text, (raw.get().as_ptr() as usize).saturating_sub(base));
+        match serde_json::from_str::<Value>(raw.get()) {
+            Ok(Value::Object(object)) => out.push((line, object)),
+            _ => return Err((line, format!("members[{i}]: must be a JSON object"))),
+        }
+    }
+    Ok(out)
+}
+
+/// CSV records with the line each starts on: `,` separated, `"…"` quoted with `""` for a
+/// quote (a quoted cell may hold commas and line breaks); blank lines are skipped.
+fn csv_records(text: &str) -> Lined<Vec<(usize, Vec<String>)>> {
+    let mut records = Vec::new();
+    let mut chars = text.chars().peekable();
+    let mut line = 1;
+    while chars.peek().is_some() {
+        let start = line;
+        let mut cells = Vec::new();
+        let mut cell = String::new();
+        let mut quoted = false;
+        let mut was_quoted = false;
+        loop {
+            let Some(c) = chars.next() else {
+                if quoted {
+                    return Err((start, "a quoted cell is not closed".to_string()));
+                }
+                break;
+            };
+            if quoted {
+                match c {
+                    '"' if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        cell.push('"');
+                    }
+                    '"' => quoted = false,
+                    '\n' => {
+                        line += 1;
+                        cell.push('\n');
+                    }
+                    c => cell.push(c),
+                }
+                continue;
+            }
+            match c {
+                '"' if cell.is_empty() && !was_quoted => {
+                    quoted = true;
+                    was_quoted = true;
+                }
+                ',' => {
+                    cells.push(std::mem::take(&mut cell));
+                    was_quoted = false;
+                }
+                '\r' if chars.peek() == Some(&'\n') => {}
+                '\n' => {
+                    line += 1;
+                    break;
+                }
+                c => cell.push(c),
+            }
+        }
+        cells.push(cell);
+        if cells.len() == 1 && cells[0].trim().is_empty() {
+            continue;
+        }
+        records.push((start, cells));
+    }
+    Ok(records)
+}
+
+/// Member columns of a CSV import. `destination` starts a communication; `type`,
+/// `display`, `resource`, `description` after it belong to it (repeat the group for more
+/// numbers); `variables.KEY` sets a variable.
+const CSV_COLUMNS: &[&str] = &[
+    "queue",
+    "name",
+    "priority",
+    "bucket",
+    "timezone",
+    "sticky_agent",
+    "ready_at_ms",
+    "expire_at_ms",
+    "destination",
+    "type",
+    "display",
+    "resource",
+    "description",
+    "variables.KEY",
+];
+
+fn csv_members(text: &str) -> Lined<Vec<(usize, Map<String, Value>)>> {
+    let records = csv_records(text)?;
+    let Some(((header_line, header), rows)) = records.split_first() else {
+        return Ok(Vec::new());
+    };
+    let header: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    let mut seen_destination = false;
+    for (i, column) in header.iter().enumerate() {
+        let known = CSV_COLUMNS.contains(&column.as_str())
+            || column
+                .strip_prefix("variables.")
+                .is_some_and(|k| !k.is_empty());
+        if !known {
+            return Err((
+                *header_line,
+                format!(
+                    "column {} `{}` is not a member column; the columns are {}",
+                    i + 1,
+                    column.escape_debug(),
+                    CSV_COLUMNS.join(", ")
+                ),
+            ));
+        }
+        if column == "destination" {
+            seen_destination = true;
+        } else if COMMUNICATION_FIELDS.contains(&column.as_str()) && !seen_destination {
+            return Err((
+                *header_line,
+                format!("column {} `{column}` comes before any `destination`", i + 1),
+            ));
+        } else if !COMMUNICATION_FIELDS.contains(&column.as_str())
+            && !column.starts_with("variables.")
+            && header.iter().filter(|h| *h == column).count() > 1
+        {
+            return Err((*header_line, format!("column `{column}` is given twice")));
+        }
+    }
+    if !seen_destination {
+        return Err((*header_line, "no `destination` column".to_string()));
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for (line, cells) in rows {
+        if cells.len() != header.len() {
+            return Err((
+                *line,
+                format!("{} cells; the header has {}", cells.len(), header.len()),
+            ));
+        }
+        let mut member = Map::new();
+        let mut variables = Map::new();
+        let mut communications: Vec<Value> = Vec::new();
+        // Cells of the current communication; `None` when its destination cell is empty.
+        let mut current: Option<Map<String, Value>> = None;
+        for (column, cell) in header.iter().zip(cells) {
+            let value = cell.trim();
+            if column == "destination" {
+                if let Some(done) = current.take() {
+                    communications.push(Value::Object(done));
+                }
+                if !value.is_empty() {
+                    let mut c = Map::new();
+                    c.insert("destination".into(), Value::String(value.to_string()));
+                    current = Some(c);
+                }
+            } else if COMMUNICATION_FIELDS.contains(&column.as_str()) {
+                if let Some(c) = current.as_mut()
+                    && !value.is_empty()
+                {
+                    c.insert(column.clone(), Value::String(value.to_string()));
+                }
+            } else if let Some(key) = column.strip_prefix("variables.") {
+                if !value.is_empty() {
+                    variables.insert(key.to_string(), Value::String(value.to_string()));
+                }
+            } else if !value.is_empty() {
+                let typed = match column.as_str() {
+                    "priority" | "ready_at_ms" | "expire_at_ms" => value
+                        .parse::<i64>()
+                        .map(Value::from)
+                        .unwrap_or_else(|_| Value::String(value.to_string())),
+                    _ => Value::String(value.to_string()),
+                };
+                member.insert(column.clone(), typed);
+            }
+        }
+        if let Some(done) = current.take() {
+            communications.push(Value::Object(done));
+        }
+        member.insert("communications".into(), Value::Array(communications));
+        member.insert("variables".into(), Value::Object(variables));
+        out.push((*line, member));
+    }
+    Ok(out)
+}
+
+/// The fields `attempt-result` takes besides the status (`attemptResult`'s arguments).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeArgs {
+    description: Option<String>,
+    #[serde(default)]
+    stop: bool,
+    wait_between_retries_secs: Option<u64>,
+    ready_at_ms: Option<Ms>,
+    max_attempts: Option<u32>,
+    #[serde(default)]
+    exclude_current_communication: bool,
+    #[serde(default)]
+    redial: bool,
+    sticky_agent: Option<String>,
+    expire_at_ms: Option<Ms>,
+    variables: Option<Map<String, Value>>,
+}
+
+const OUTCOME_FIELDS: &[&str] = &[
+    "description",
+    "stop",
+    "wait_between_retries_secs",
+    "ready_at_ms",
+    "max_attempts",
+    "exclude_current_communication",
+    "redial",
+    "sticky_agent",
+    "expire_at_ms",
+    "variables",
+];
+
+const ATTEMPT_RESULT_USAGE: &str = "usage: cc attempt-result ATTEMPT STATUS [FIELD=VALUE…]
+       STATUS: success, abandoned, busy, no_answer, cancel or another word; FIELDS: description, stop,
+       wait_between_retries_secs, ready_at_ms, max_attempts, exclude_current_communication, redial,
+       sticky_agent, expire_at_ms, variables";
+
+/// `attempt-result ATTEMPT STATUS [FIELD=VALUE…]`: an agent's wrap-up of an outbound
+/// attempt, written once (a second result is refused by showing the first).
+fn attempt_result(store: &dyn Store, words: &[&str], now_ms: Ms) -> Outcome {
+    let usage = |m: String| Err(CommandError::usage(m, ATTEMPT_RESULT_USAGE));
+    let [attempt, status, rest @ ..] = words else {
+        return usage("attempt-result needs the attempt and a status".into());
+    };
+    let Some(attempt) = attempt.parse::<i64>().ok().filter(|a| *a > 0) else {
+        return usage(format!(
+            "attempt-result: `{}` is not an attempt id (a number)",
+            attempt.escape_debug()
+        ));
+    };
+    if status.contains('=') {
+        return usage(format!(
+            "attempt-result: `{}` is not a status; the status comes before the fields",
+            status.escape_debug()
+        ));
+    }
+    let fields = parse_fields_of("an attempt result", OUTCOME_FIELDS, rest)
+        .map_err(|m| CommandError::usage(format!("attempt-result: {m}"), ATTEMPT_RESULT_USAGE))?;
+    let args: OutcomeArgs =
+        build(Map::new(), &fields).map_err(|e| CommandError::Failed(e.to_string()))?;
+    let mut outcome = crate::store::AttemptOutcome::result(*status);
+    outcome.description = args.description;
+    outcome.stop = args.stop;
+    outcome.wait_between_retries_secs = args.wait_between_retries_secs;
+    outcome.ready_at_ms = args.ready_at_ms;
+    outcome.max_attempts = args.max_attempts;
+    outcome.exclude_current_communication = args.exclude_current_communication;
+    outcome.redial = args.redial;
+    outcome.sticky_agent = args.sticky_agent;
+    outcome.expire_at_ms = args.expire_at_ms;
+    outcome.variables = args.variables.map(|v| Value::Object(v).to_string());
+    let after = store.finish_outbound(attempt, &outcome, now_ms)?;
+    let member = match (&after.stop_cause, after.ready_at_ms) {
+        (Some(cause), _) if after.stopped => format!("member {} finished ({cause})", after.member),
+        (_, Some(ready)) => format!(
+            "member {} is dialled again from {} ({} attempt{} made)",
+            after.member,
+            utc_time(ready),
+            after.attempts,
+            if after.attempts == 1 { "" } else { "s" }
+        ),
+        _ => format!("member {}", after.member),
+    };
+    if after.result != *status {
+        return Ok(format!(
+            "attempt {attempt} already has the result {}; {member}\n",
+            after.result
+        ));
+    }
+    Ok(format!("attempt {attempt}: {}; {member}\n", after.result))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1515,6 +2255,370 @@ office  office  Europe/Kyiv  mon,tue,wed,thu,fri 09:00-18:00  0           open
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A store with an offline queue for members and an inbound one.
+    fn with_outbound_queue() -> SqliteStore {
+        let s = store();
+        ok(
+            &s,
+            "queue add calls type=callback gateway=pstn max_attempts=2 wait_between_retries_secs=60",
+        );
+        ok(&s, "queue add in");
+        s
+    }
+
+    #[test]
+    fn members_are_added_set_listed_and_deleted() {
+        let s = with_outbound_queue();
+        assert_eq!(
+            ok(
+                &s,
+                r#"member add calls +15551234 name=Ann Smith priority=5 timezone=America/New_York display=+18005550100 variables={"order":42}"#
+            ),
+            "added member 1 to queue calls\n"
+        );
+        assert_eq!(
+            ok(&s, "member add calls sip:bob@example.com hold_secs=60"),
+            "added member 2 to queue calls\n"
+        );
+        let ann = s.member(1).unwrap().unwrap();
+        assert_eq!(
+            (ann.name.as_str(), ann.priority, ann.timezone.as_deref()),
+            ("Ann Smith", 5, Some("America/New_York"))
+        );
+        assert_eq!(ann.variables, r#"{"order":42}"#);
+        assert_eq!(
+            ann.communications[0].display.as_deref(),
+            Some("+18005550100")
+        );
+        assert_eq!(
+            s.member(2).unwrap().unwrap().ready_at_ms,
+            Some(NOW + 60_000)
+        );
+        assert_eq!(
+            ok(&s, "member list"),
+            "\
+ID  QUEUE  NAME       PRIORITY  DESTINATIONS         ATTEMPTS  STATE
+1   calls  Ann Smith  5         +15551234            0         ready
+2   calls  -          0         sip:bob@example.com  0         ready 2026-09-21 14:14:20 UTC
+"
+        );
+        // Refusals name the field; nothing is added.
+        assert_eq!(
+            failed(&s, "member add in +1"),
+            "queue: queue `in` is inbound; members belong to offline (callback), preview, progressive or predictive queues"
+        );
+        assert_eq!(
+            failed(&s, "member add calls +1,user/1002"),
+            "communications[0].destination: the number `+1,user/1002` holds ','"
+        );
+        assert_eq!(
+            failed(&s, "member add calls +1 timezone=Mars/Base"),
+            "timezone: `Mars/Base` is not an IANA time zone"
+        );
+        assert!(
+            failed(&s, "member add calls +1 priority=high")
+                .starts_with("priority: invalid type: string \"high\", expected i64")
+        );
+        assert!(usage(&s, "member add calls +1 colour=red").starts_with(
+            "member add: `colour` is not a field of a member; the fields are name, priority,"
+        ));
+        assert!(usage(&s, "member add calls 1555 1234").contains("`1234` is not FIELD=VALUE"));
+        assert!(
+            usage(&s, "member add calls")
+                .starts_with("member add needs the queue and a destination\nusage: cc member add")
+        );
+        assert_eq!(s.members(&Default::default(), 10).unwrap().len(), 2);
+        // set: fields by name; a stop cause finishes the member now.
+        assert_eq!(
+            ok(&s, "member set 1 priority=7 stop_cause=do_not_call"),
+            "updated member 1: priority, stop_cause\n"
+        );
+        let ann = s.member(1).unwrap().unwrap();
+        assert_eq!(
+            (ann.priority, ann.stop_at_ms, ann.stop_cause.as_deref()),
+            (7, Some(NOW), Some("do_not_call"))
+        );
+        assert_eq!(
+            ok(
+                &s,
+                r#"member set 2 communications=[{"id":0,"display":"+1800"},{"id":5,"display":"x"}]"#
+            ),
+            "updated member 2: communications\n"
+        );
+        let bob = s.member(2).unwrap().unwrap();
+        assert_eq!(bob.communications.len(), 1);
+        assert_eq!(bob.communications[0].display.as_deref(), Some("+1800"));
+        assert_eq!(failed(&s, "member set 9 name=x"), "no member 9");
+        assert_eq!(
+            failed(&s, "member set 1 priority=high"),
+            "priority: must be a whole number"
+        );
+        assert_eq!(
+            failed(&s, "member set 1 variables=[1]"),
+            "variables: must be a JSON object"
+        );
+        assert!(
+            failed(
+                &s,
+                r#"member set 2 communications=[{"id":0,"colour":"red"}]"#
+            )
+            .starts_with("communications[0].colour: unknown field `colour`")
+        );
+        assert!(usage(&s, "member set x name=y").starts_with("`x` is not a member id (a number)"));
+        assert!(usage(&s, "member set 1").starts_with("member set: which fields?"));
+        // list hides finished members unless --all; json for tools.
+        assert_eq!(
+            ok(&s, "member list calls"),
+            "\
+ID  QUEUE  NAME  PRIORITY  DESTINATIONS         ATTEMPTS  STATE
+2   calls  -     0         sip:bob@example.com  0         ready 2026-09-21 14:14:20 UTC
+"
+        );
+        assert!(
+            ok(&s, "member list --all")
+                .contains("\n1   calls  Ann Smith  7         +15551234            0         stopped (do_not_call)\n")
+        );
+        let listed: Value = serde_json::from_str(&ok(&s, "member list calls --all json")).unwrap();
+        assert_eq!(listed[0]["variables"]["order"], 42);
+        assert_eq!(listed[0]["communications"][0]["destination"], "+15551234");
+        assert_eq!(failed(&s, "member list nope"), "queue `nope` not found");
+        assert!(usage(&s, "member list calls in").starts_with("member list: unexpected `in`"));
+        assert_eq!(ok(&s, "member del 2"), "deleted member 2\n");
+        assert_eq!(failed(&s, "member del 2"), "no member 2");
+        assert_eq!(
+            ok(&s, "member list"),
+            "no active members (--all shows finished ones)\n"
+        );
+        assert!(
+            usage(&s, "member frob")
+                .starts_with("member: unknown verb `frob`\nusage: cc member add")
+        );
+        assert!(ok(&s, "member list --all").starts_with("ID  QUEUE"));
+    }
+
+    #[test]
+    fn member_import_reads_csv_or_json_and_names_the_bad_line() {
+        let s = with_outbound_queue();
+        let dir = std::env::temp_dir().join(format!("rustflow-cc-members-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, text: &str| {
+            let file = dir.join(name);
+            std::fs::write(&file, text).unwrap();
+            file.to_str().unwrap().to_string()
+        };
+        let csv = write(
+            "list.csv",
+            "queue,name,priority,destination,type,destination,variables.order\n\
+             calls,Ann,5,+15551234,mobile,+15559999,42\n\
+             \n\
+             calls,\"Smith, \"\"Bob\"\"\",0,sip:bob@example.com,,,\n",
+        );
+        assert_eq!(
+            ok(&s, &format!("member import {csv}")),
+            "imported 2 members\n"
+        );
+        let all = s.members(&Default::default(), 10).unwrap();
+        assert_eq!(all[0].communications.len(), 2);
+        assert_eq!(all[0].communications[0].kind.as_deref(), Some("mobile"));
+        assert_eq!(all[0].variables, r#"{"order":"42"}"#);
+        assert_eq!(all[0].priority, 5);
+        assert_eq!(all[1].name, "Smith, \"Bob\"");
+        assert_eq!(all[1].communications.len(), 1);
+        // A bad row names its line, and none of the file is imported.
+        let bad = write(
+            "bad.csv",
+            "queue,name,destination\ncalls,ok,+1\ncalls,two,+2\ncalls,bad,+1 555\n",
+        );
+        assert_eq!(
+            failed(&s, &format!("member import {bad}")),
+            format!(
+                "{bad}: line 4: members[2].communications[0].destination: the number `+1 555` holds ' '"
+            )
+        );
+        let inbound = write("inbound.csv", "queue,destination\ncalls,+1\nin,+2\n");
+        assert_eq!(
+            failed(&s, &format!("member import {inbound}")),
+            format!(
+                "{inbound}: line 3: members[1].queue: queue `in` is inbound; members belong to offline (callback), preview, progressive or predictive queues"
+            )
+        );
+        let column = write("column.csv", "queue,destination,colour\ncalls,+1,red\n");
+        assert!(
+            failed(&s, &format!("member import {column}")).starts_with(&format!(
+                "{column}: line 1: column 3 `colour` is not a member column; the columns are queue, name,"
+            ))
+        );
+        let cells = write("cells.csv", "queue,destination\ncalls,+1,x\n");
+        assert_eq!(
+            failed(&s, &format!("member import {cells}")),
+            format!("{cells}: line 2: 3 cells; the header has 2")
+        );
+        let quote = write("quote.csv", "queue,destination\ncalls,\"+1\n");
+        assert_eq!(
+            failed(&s, &format!("member import {quote}")),
+            format!("{quote}: line 2: a quoted cell is not closed")
+        );
+        let priority = write(
+            "priority.csv",
+            "queue,destination,priority\ncalls,+1,high\n",
+        );
+        assert!(
+            failed(&s, &format!("member import {priority}")).starts_with(&format!(
+                "{priority}: line 2: members[0].priority: invalid type: string \"high\", expected i64"
+            ))
+        );
+        assert_eq!(s.members(&Default::default(), 10).unwrap().len(), 2);
+        // JSON: a list (or {"members": […]}); the queue may come from the command.
+        let json = write(
+            "list.json",
+            r#"[
+  {"queue": "calls", "name": "J1", "communications": [{"destination": "+1"}]},
+  {"name": "J2",
+   "communications": [{"destination": "+2", "colour": "red"}]}
+]"#,
+        );
+        assert!(
+            failed(&s, &format!("member import {json} calls")).starts_with(&format!(
+                "{json}: line 3: members[1].communications[0].colour: unknown field `colour`, expected one of"
+            ))
+        );
+        assert!(
+            failed(&s, &format!("member import {json}")).starts_with(&format!(
+                "{json}: line 3: members[1].communications[0].colour"
+            ))
+        );
+        let json = write(
+            "wrapped.json",
+            r#"{"members": [
+  {"name": "J1", "communications": [{"destination": "+1"}]},
+  {"name": "J2", "variables": {"vip": true}, "communications": [{"destination": "+2"}]}
+]}"#,
+        );
+        assert_eq!(
+            failed(&s, &format!("member import {json}")),
+            format!("{json}: line 2: members[0]: missing field `queue`")
+        );
+        assert_eq!(
+            ok(&s, &format!("member import {json} calls")),
+            "imported 2 members\n"
+        );
+        assert_eq!(
+            s.members(&Default::default(), 10).unwrap()[3].variables,
+            r#"{"vip":true}"#
+        );
+        let broken = write("broken.json", "[\n{\"queue\": \"calls\",\n");
+        assert!(
+            failed(&s, &format!("member import {broken}"))
+                .starts_with(&format!("{broken}: line 3: not a member list:"))
+        );
+        let empty = write("empty.csv", "queue,destination\n");
+        assert_eq!(
+            failed(&s, &format!("member import {empty}")),
+            format!("{empty}: no members in it")
+        );
+        assert!(
+            failed(&s, "member import /nonexistent/list.csv")
+                .starts_with("/nonexistent/list.csv: cannot read")
+        );
+        assert!(
+            usage(&s, "member import")
+                .starts_with("member import takes a file and an optional queue")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn attempt_result_writes_an_outcome_once() {
+        let s = with_outbound_queue();
+        ok(&s, "member add calls +15551234");
+        let attempt = s
+            .start_outbound(
+                &crate::store::OutboundStart {
+                    queue: "calls".into(),
+                    member: 1,
+                    communication: 0,
+                    agent: None,
+                    node: "n1".into(),
+                    lease_until_ms: NOW + 60_000,
+                },
+                NOW,
+            )
+            .unwrap()
+            .unwrap()
+            .attempt;
+        assert_eq!(
+            ok(
+                &s,
+                &format!(
+                    "attempt-result {attempt} busy wait_between_retries_secs=30 description=line busy"
+                )
+            ),
+            format!(
+                "attempt {attempt}: busy; member 1 is dialled again from 2026-09-21 14:13:50 UTC (1 attempt made)\n"
+            )
+        );
+        assert_eq!(
+            s.attempt(attempt).unwrap().unwrap().result.as_deref(),
+            Some("busy"),
+            "the outcome closed the attempt"
+        );
+        assert_eq!(
+            ok(&s, &format!("attempt-result {attempt} success")),
+            format!(
+                "attempt {attempt} already has the result busy; member 1 is dialled again from 2026-09-21 14:13:50 UTC (1 attempt made)\n"
+            )
+        );
+        let second = s
+            .start_outbound(
+                &crate::store::OutboundStart {
+                    queue: "calls".into(),
+                    member: 1,
+                    communication: 0,
+                    agent: None,
+                    node: "n1".into(),
+                    lease_until_ms: NOW + 200_000,
+                },
+                NOW + 100_000,
+            )
+            .unwrap()
+            .unwrap()
+            .attempt;
+        assert_eq!(
+            ok(
+                &s,
+                &format!(r#"attempt-result {second} no_answer variables={{"why":"out"}}"#)
+            ),
+            format!("attempt {second}: no_answer; member 1 finished (no_answer)\n"),
+            "max_attempts 2 reached"
+        );
+        assert_eq!(s.member(1).unwrap().unwrap().variables, r#"{"why":"out"}"#);
+        assert!(usage(&s, "attempt-result").starts_with(
+            "attempt-result needs the attempt and a status\nusage: cc attempt-result"
+        ));
+        assert!(
+            usage(&s, "attempt-result x busy")
+                .starts_with("attempt-result: `x` is not an attempt id")
+        );
+        assert!(
+            usage(&s, "attempt-result 1 redial=true").contains("`redial=true` is not a status")
+        );
+        assert!(
+            usage(&s, &format!("attempt-result {attempt} busy colour=red"))
+                .starts_with("attempt-result: `colour` is not a field of an attempt result")
+        );
+        assert!(
+            failed(
+                &s,
+                &format!("attempt-result {attempt} busy max_attempts=-1")
+            )
+            .starts_with("max_attempts: invalid type: string \"-1\", expected u32")
+        );
+        assert_eq!(
+            failed(&s, "attempt-result 999 success"),
+            "attempt 999 not found"
+        );
+    }
+
     #[test]
     fn agent_status_takes_a_reason_for_a_pause() {
         let s = provisioned();
@@ -1548,7 +2652,7 @@ office  office  Europe/Kyiv  mon,tue,wed,thu,fri 09:00-18:00  0           open
     fn unknown_words_are_usage_errors() {
         let s = provisioned();
         assert!(usage(&s, "").starts_with("cc: which command?\nusage: cc queue|agent"));
-        assert!(usage(&s, "member add x").starts_with("unknown command `member`\nusage:"));
+        assert!(usage(&s, "frob add x").starts_with("unknown command `frob`\nusage:"));
         assert!(
             usage(&s, "queue frob")
                 .starts_with("queue: unknown verb `frob`\nusage: cc queue add|set")
