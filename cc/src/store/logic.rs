@@ -465,6 +465,17 @@ pub(crate) fn join(
             if !queue.enabled {
                 return refuse("disabled", format!("queue `{}` is disabled", queue.id));
             }
+            if queue.kind.is_outbound() {
+                return refuse(
+                    "error",
+                    format!(
+                        "queue `{}` is an outbound queue ({}): it calls its members; callers \
+                         join inbound queues (callbackQueue adds a member)",
+                        queue.id,
+                        queue.kind.as_str()
+                    ),
+                );
+            }
             if let Some(cal_id) = &queue.calendar
                 && let Some(cal) = setup.calendars.iter().find(|c| &c.id == cal_id)
             {
@@ -2145,7 +2156,7 @@ fn finish_outbound_in(
     let index = row.opt_int(1)?.map(|c| c.max(0) as usize);
     let queue_id = row.text(4)?;
     // The member's row before the attempt's agents (taken by the leave below).
-    let Some(member_row_) = tx.row(
+    let Some(member_found) = tx.row(
         &format!("SELECT {MEMBER_COLUMNS} FROM cc_members WHERE id = ?1 {lock}"),
         args![member_id],
     )?
@@ -2155,7 +2166,7 @@ fn finish_outbound_in(
     if row.text(3)? != "left" {
         leave_in(tx, setup, attempt, &outcome.result, now)?;
     }
-    let (mut m, _) = member_row(&member_row_)?;
+    let (mut m, _) = member_row(&member_found)?;
     let queue = find_queue(setup, &queue_id);
     let result = outcome.result.as_str();
     let counts = outcome.counts_attempt;
@@ -2264,9 +2275,12 @@ fn members_janitor(tx: &mut dyn Tx, setup: &Setup, out: &mut Janitor, now: Ms) -
     let rows = tx.rows(
         &format!(
             "SELECT id, queue_id, left_at_ms, COALESCE(result, '') FROM cc_attempts \
-             WHERE member_id IS NOT NULL AND outcome IS NULL AND state = 'left' ORDER BY id {skip}"
+             WHERE member_id IS NOT NULL AND outcome IS NULL AND state = 'left' AND left_at_ms <= ?1 \
+             ORDER BY id {skip}"
         ),
-        &[],
+        // None is due sooner than the grace after it left (the wrap-up adds to it): rows
+        // that cannot be due are not locked.
+        args![now - OUTCOME_GRACE_SECS as i64 * 1000],
     )?;
     for row in &rows {
         let (attempt, queue) = (row.int(0)?, row.text(1)?);
