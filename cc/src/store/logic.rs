@@ -2318,7 +2318,7 @@ pub(crate) fn dial_stats(
     // does not read.
     let r = tx.one(
         "SELECT COUNT(*), \
-         SUM(CASE WHEN answered_at_ms IS NOT NULL OR bridged_at_ms IS NOT NULL THEN 1 ELSE 0 END), \
+         SUM(CASE WHEN answered_at_ms IS NOT NULL THEN 1 ELSE 0 END), \
          SUM(CASE WHEN answered_at_ms IS NOT NULL AND bridged_at_ms IS NULL AND state = 'left' THEN 1 ELSE 0 END), \
          SUM(CASE WHEN result = 'no_answer' THEN 1 ELSE 0 END), \
          SUM(CASE WHEN result = 'busy' THEN 1 ELSE 0 END), \

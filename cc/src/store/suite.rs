@@ -1914,17 +1914,27 @@ pub fn dial_stats_count_what_the_pacer_needs(open: Open<'_>) {
     store.leave(abandoned, "abandoned", T0 + 6_000).unwrap();
     store.leave(no_answer, "no_answer", T0 + 30_000).unwrap();
     store.leave(busy, "busy", T0 + 1_000).unwrap();
+    // An agent reserved first accepts, the member never answers: no answer, though the
+    // agent was busy with it.
+    let preview = add_one(&*store, new_member("dialer", "preview", &["+1"]), T0);
+    let accepted = store
+        .start_outbound(&outbound_start("dialer", preview, Some("a1"), T0), T0)
+        .unwrap()
+        .unwrap()
+        .attempt;
+    assert!(store.answered(accepted, "a1", T0 + 64_000).unwrap());
+    store.leave(accepted, "no_answer", T0 + 69_000).unwrap();
     let stats = store.dial_stats("dialer", T0, T0 + 70_000).unwrap();
     assert_eq!(
         stats,
         DialStats {
-            dialled: 5,
+            dialled: 6,
             answered: 2,
             abandoned: 1,
-            no_answer: 1,
+            no_answer: 2,
             busy: 1,
             failed: 0,
-            handle_ms_avg: Some(60_000.0),
+            handle_ms_avg: Some(32_500.0),
             answer_ms_avg: Some(3_000.0),
             in_flight: 1
         }
