@@ -465,6 +465,17 @@ pub(crate) fn join(
             if !queue.enabled {
                 return refuse("disabled", format!("queue `{}` is disabled", queue.id));
             }
+            if queue.kind.is_outbound() {
+                return refuse(
+                    "error",
+                    format!(
+                        "queue `{}` is an outbound queue ({}): it calls its members; callers \
+                         join inbound queues (callbackQueue adds a member)",
+                        queue.id,
+                        queue.kind.as_str()
+                    ),
+                );
+            }
             if let Some(cal_id) = &queue.calendar
                 && let Some(cal) = setup.calendars.iter().find(|c| &c.id == cal_id)
             {
@@ -2148,7 +2159,7 @@ fn finish_outbound_in(
     let index = row.opt_int(1)?.map(|c| c.max(0) as usize);
     let queue_id = row.text(4)?;
     // The member's row before the attempt's agents (taken by the leave below).
-    let Some(member_row_) = tx.row(
+    let Some(member_found) = tx.row(
         &format!("SELECT {MEMBER_COLUMNS} FROM cc_members WHERE id = ?1 {lock}"),
         args![member_id],
     )?
@@ -2158,7 +2169,7 @@ fn finish_outbound_in(
     if row.text(3)? != "left" {
         leave_in(tx, setup, attempt, &outcome.result, now)?;
     }
-    let (mut m, _) = member_row(&member_row_)?;
+    let (mut m, _) = member_row(&member_found)?;
     let queue = find_queue(setup, &queue_id);
     let result = outcome.result.as_str();
     let counts = outcome.counts_attempt;
@@ -2267,9 +2278,12 @@ fn members_janitor(tx: &mut dyn Tx, setup: &Setup, out: &mut Janitor, now: Ms) -
     let rows = tx.rows(
         &format!(
             "SELECT id, queue_id, left_at_ms, COALESCE(result, '') FROM cc_attempts \
-             WHERE member_id IS NOT NULL AND outcome IS NULL AND state = 'left' ORDER BY id {skip}"
+             WHERE member_id IS NOT NULL AND outcome IS NULL AND state = 'left' AND left_at_ms <= ?1 \
+             ORDER BY id {skip}"
         ),
-        &[],
+        // None is due sooner than the grace after it left (the wrap-up adds to it): rows
+        // that cannot be due are not locked.
+        args![now - OUTCOME_GRACE_SECS as i64 * 1000],
     )?;
     for row in &rows {
         let (attempt, queue) = (row.int(0)?, row.text(1)?);
@@ -2307,7 +2321,7 @@ pub(crate) fn dial_stats(
     // does not read.
     let r = tx.one(
         "SELECT COUNT(*), \
-         SUM(CASE WHEN answered_at_ms IS NOT NULL OR bridged_at_ms IS NOT NULL THEN 1 ELSE 0 END), \
+         SUM(CASE WHEN answered_at_ms IS NOT NULL THEN 1 ELSE 0 END), \
          SUM(CASE WHEN answered_at_ms IS NOT NULL AND bridged_at_ms IS NULL AND state = 'left' THEN 1 ELSE 0 END), \
          SUM(CASE WHEN result = 'no_answer' THEN 1 ELSE 0 END), \
          SUM(CASE WHEN result = 'busy' THEN 1 ELSE 0 END), \

@@ -647,7 +647,8 @@ pub struct MemberAfter {
 pub struct DialStats {
     /// Outbound attempts started.
     pub dialled: u64,
-    /// The member answered (or was connected to an agent).
+    /// The member answered ([`Store::member_answered`], which the caller's side reports for
+    /// every kind: an agent who accepted a preview is not an answer).
     pub answered: u64,
     /// Answered, then left before an agent was connected.
     pub abandoned: u64,

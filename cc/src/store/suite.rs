@@ -1555,8 +1555,27 @@ pub fn outbound_attempts_and_their_outcomes(open: Open<'_>) {
     assert_eq!(store.member(first).unwrap().unwrap(), member_after);
     assert_eq!(member_after.stop_at_ms, Some(T0 + 61_000));
 
-    // A predictive line: dialled without an agent, answered, served first like a caller.
-    let caller = joined(join(&*store, "dialer", "inbound-1", 0, T0));
+    // Callers join inbound queues only; a predictive line waits before those that do.
+    match join(&*store, "calls", "inbound-0", 0, T0) {
+        JoinOutcome::Refused { result, reason } => assert_eq!(
+            (result.as_str(), reason.as_str()),
+            (
+                "error",
+                "queue `calls` is an outbound queue (offline): it calls its members; callers join inbound queues (callbackQueue adds a member)"
+            )
+        ),
+        other => panic!("a caller joined an outbound queue: {other:?}"),
+    }
+    store
+        .apply(&[Change::PutTier(crate::model::Tier {
+            queue: "in".into(),
+            agent: "a1".into(),
+            level: 1,
+            position: 1,
+            weight: 1,
+        })])
+        .unwrap();
+    let caller = joined(join(&*store, "in", "inbound-1", 0, T0));
     let live = add_one(
         &*store,
         new_member("dialer", "live", &["sip:live@example.com"]),
@@ -1585,18 +1604,18 @@ pub fn outbound_attempts_and_their_outcomes(open: Open<'_>) {
         store.attempt(dialled.attempt).unwrap().unwrap().state,
         AttemptState::Waiting
     );
-    assert_eq!(
-        store.position(dialled.attempt).unwrap(),
-        1,
-        "before the caller who waited longer"
-    );
-    assert_eq!(store.position(caller).unwrap(), 2);
+    assert_eq!(store.position(dialled.attempt).unwrap(), 1);
+    // a1 serves both queues: the live member goes before the caller who waited longer.
     let offers = Distributor::new(1)
         .pass(&*store, T0 + 65_000)
         .unwrap()
         .offers;
-    assert_eq!(offers[0].attempt, dialled.attempt);
-    assert_eq!(offers[0].agents[0].id, "a1");
+    let offered: Vec<(i64, &str)> = offers
+        .iter()
+        .map(|o| (o.attempt, o.agents[0].id.as_str()))
+        .collect();
+    assert_eq!(offered, vec![(dialled.attempt, "a1")]);
+    assert_eq!(store.position(caller).unwrap(), 1, "still waiting");
     store
         .leave(dialled.attempt, "abandoned", T0 + 66_000)
         .unwrap();
@@ -1903,17 +1922,27 @@ pub fn dial_stats_count_what_the_pacer_needs(open: Open<'_>) {
     store.leave(abandoned, "abandoned", T0 + 6_000).unwrap();
     store.leave(no_answer, "no_answer", T0 + 30_000).unwrap();
     store.leave(busy, "busy", T0 + 1_000).unwrap();
+    // An agent reserved first accepts, the member never answers: no answer, though the
+    // agent was busy with it.
+    let preview = add_one(&*store, new_member("dialer", "preview", &["+1"]), T0);
+    let accepted = store
+        .start_outbound(&outbound_start("dialer", preview, Some("a1"), T0), T0)
+        .unwrap()
+        .unwrap()
+        .attempt;
+    assert!(store.answered(accepted, "a1", T0 + 64_000).unwrap());
+    store.leave(accepted, "no_answer", T0 + 69_000).unwrap();
     let stats = store.dial_stats("dialer", T0, T0 + 70_000).unwrap();
     assert_eq!(
         stats,
         DialStats {
-            dialled: 5,
+            dialled: 6,
             answered: 2,
             abandoned: 1,
-            no_answer: 1,
+            no_answer: 2,
             busy: 1,
             failed: 0,
-            handle_ms_avg: Some(60_000.0),
+            handle_ms_avg: Some(32_500.0),
             answer_ms_avg: Some(3_000.0),
             in_flight: 1
         }
