@@ -32,27 +32,27 @@ pub const MAX_AGENTS: u32 = 100_000;
 
 /// A duration drawn for each call, seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Duration {
+pub enum Distribution {
     Fixed(f64),
     Uniform { min: f64, max: f64 },
     Exponential { mean: f64 },
 }
 
-impl Duration {
+impl Distribution {
     fn draw(&self, rng: &mut Xoshiro256StarStar) -> f64 {
         match *self {
-            Duration::Fixed(secs) => secs,
-            Duration::Uniform { min, max } => min + (max - min) * rng.uniform_open_closed(),
-            Duration::Exponential { mean } => rng.exponential(mean),
+            Distribution::Fixed(secs) => secs,
+            Distribution::Uniform { min, max } => min + (max - min) * rng.uniform_open_closed(),
+            Distribution::Exponential { mean } => rng.exponential(mean),
         }
     }
 
     fn is_valid(&self) -> bool {
         let usable = |secs: f64| secs.is_finite() && secs >= 0.0;
         match *self {
-            Duration::Fixed(secs) => usable(secs),
-            Duration::Uniform { min, max } => usable(min) && usable(max) && min <= max,
-            Duration::Exponential { mean } => usable(mean) && mean > 0.0,
+            Distribution::Fixed(secs) => usable(secs),
+            Distribution::Uniform { min, max } => usable(min) && usable(max) && min <= max,
+            Distribution::Exponential { mean } => usable(mean) && mean > 0.0,
         }
     }
 }
@@ -67,12 +67,12 @@ pub struct CampaignSetup {
     /// Probability that a line is answered live.
     pub answer_probability: f64,
     /// Ring time of the lines answered live.
-    pub ring_to_answer: Duration,
+    pub ring_to_answer: Distribution,
     /// A line not answered by then ends as no answer.
     pub dial_timeout_secs: f64,
     /// Talk time.
-    pub handle: Duration,
-    pub wrap_up: Duration,
+    pub handle: Distribution,
+    pub wrap_up: Distribution,
     /// How long lines are started.
     pub hours: f64,
     /// The window of the pacer's statistics.
@@ -92,13 +92,13 @@ impl CampaignSetup {
             agents: 20,
             members: 1_000_000,
             answer_probability,
-            ring_to_answer: Duration::Uniform {
+            ring_to_answer: Distribution::Uniform {
                 min: 4.0,
                 max: 20.0,
             },
             dial_timeout_secs: 30.0,
-            handle: Duration::Exponential { mean: 180.0 },
-            wrap_up: Duration::Fixed(10.0),
+            handle: Distribution::Exponential { mean: 180.0 },
+            wrap_up: Distribution::Fixed(10.0),
             hours: 8.0,
             abandon_window_mins: 60.0,
             seed,
@@ -780,7 +780,7 @@ mod tests {
             ),
             (
                 CampaignSetup {
-                    ring_to_answer: Duration::Uniform { min: 5.0, max: 1.0 },
+                    ring_to_answer: Distribution::Uniform { min: 5.0, max: 1.0 },
                     ..good
                 },
                 "ring_to_answer",
@@ -794,14 +794,14 @@ mod tests {
             ),
             (
                 CampaignSetup {
-                    handle: Duration::Exponential { mean: 0.0 },
+                    handle: Distribution::Exponential { mean: 0.0 },
                     ..good
                 },
                 "handle",
             ),
             (
                 CampaignSetup {
-                    wrap_up: Duration::Fixed(f64::NAN),
+                    wrap_up: Distribution::Fixed(f64::NAN),
                     ..good
                 },
                 "wrap_up",
