@@ -407,12 +407,12 @@ fn row(
 }
 
 /// xoshiro256** (Blackman and Vigna), seeded through splitmix64 as its authors recommend.
-struct Xoshiro256StarStar {
+pub(crate) struct Xoshiro256StarStar {
     state: [u64; 4],
 }
 
 impl Xoshiro256StarStar {
-    fn seeded(seed: u64) -> Self {
+    pub(crate) fn seeded(seed: u64) -> Self {
         let mut splitmix = seed;
         let mut next = || {
             splitmix = splitmix.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -441,12 +441,12 @@ impl Xoshiro256StarStar {
     }
 
     /// Uniform in (0, 1]: never 0, so its logarithm is finite.
-    fn uniform_open_closed(&mut self) -> f64 {
+    pub(crate) fn uniform_open_closed(&mut self) -> f64 {
         ((self.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Exponential with the given mean, by inversion: −mean · ln(U).
-    fn exponential(&mut self, mean: f64) -> f64 {
+    pub(crate) fn exponential(&mut self, mean: f64) -> f64 {
         -mean * self.uniform_open_closed().ln()
     }
 }

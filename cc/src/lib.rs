@@ -17,8 +17,10 @@
 #![forbid(unsafe_code)]
 
 pub mod calendar;
+pub mod campaign;
 pub mod command;
 pub mod des;
+pub mod dialer;
 pub mod distributor;
 #[cfg(feature = "engine")]
 pub mod engine_host;
