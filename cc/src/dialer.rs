@@ -59,6 +59,9 @@
 
 use std::fmt;
 
+use crate::model::{Queue, QueueKind};
+use crate::store::DialStats;
+
 /// How a queue's members are dialled (the queue's `type`, outbound kinds only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DialMode {
@@ -108,6 +111,27 @@ impl PacingSettings {
     }
 }
 
+impl PacingSettings {
+    /// The pacing of an outbound queue, from its fields; `None` for an inbound queue.
+    pub fn of_queue(queue: &Queue) -> Option<PacingSettings> {
+        let mode = match queue.kind {
+            QueueKind::Inbound => return None,
+            QueueKind::Offline => DialMode::Offline,
+            QueueKind::Preview => DialMode::Preview,
+            QueueKind::Progressive => DialMode::Progressive,
+            QueueKind::Predictive => DialMode::Predictive,
+        };
+        Some(PacingSettings {
+            lines_per_agent: queue.lines_per_agent,
+            max_abandon_percent: queue.max_abandon_percent.value(),
+            min_agents: queue.min_agents,
+            max_lines_per_agent: queue.max_lines_per_agent,
+            wrap_up_secs: queue.wrap_up_secs as f64,
+            ..PacingSettings::new(mode)
+        })
+    }
+}
+
 /// The queue's dials over the recent window (`abandon_window_mins`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct WindowStats {
@@ -128,6 +152,23 @@ pub struct WindowStats {
 }
 
 impl WindowStats {
+    /// The window as the store counts it: every dial that ended unanswered (no answer, busy,
+    /// failed) is a no-answer; the calls agents finished are the answered ones not abandoned;
+    /// an agent's time on a call is its conversation plus the queue's wrap-up.
+    pub fn from_dial_stats(stats: &DialStats, wrap_up_secs: u64) -> WindowStats {
+        WindowStats {
+            dialled: stats.dialled,
+            answered: stats.answered,
+            abandoned: stats.abandoned,
+            no_answer: stats.no_answer + stats.busy + stats.failed,
+            ring_to_answer_secs_avg: stats.answer_ms_avg.unwrap_or(0.0) / 1_000.0,
+            handle_secs_avg: stats
+                .handle_ms_avg
+                .map_or(0.0, |ms| ms / 1_000.0 + wrap_up_secs as f64),
+            handled: stats.answered.saturating_sub(stats.abandoned),
+        }
+    }
+
     /// Abandoned ÷ answered live; 0 before any answer.
     pub fn abandon_rate(&self) -> f64 {
         if self.answered == 0 {

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
+use rustflow_cc::dialer::{BusyAgent, Pacer, PacingInput, PacingSettings, WindowStats};
 use rustflow_cc::engine_host::outbound::{
     AttemptFacts, AttemptHost, after_outcome, cancel_outcome, default_outcome,
 };
@@ -61,23 +62,38 @@ pub const PREDICTIVE_PATIENCE_MS: Ms = 2_000;
 /// pacer starts one only for a free agent, so this is a safety net).
 const AGENT_PATIENCE: Duration = Duration::from_secs(120);
 
-/// The dialer's memory between rounds.
+/// The dialer's memory between rounds: each outbound queue's pacer, kept while the queue's
+/// settings stay the same.
 #[derive(Default)]
 pub struct Dialer {
-    pacers: HashMap<String, ()>,
-}
-
-/// PACER PLACEHOLDER until the pacer lands (one line per free agent, lines_per_agent).
-fn lines_to_start(queue: &Queue, free: u32, in_flight: u64) -> usize {
-    let per_agent = u64::from(queue.lines_per_agent.max(1));
-    let lines = match queue.kind {
-        QueueKind::Offline | QueueKind::Preview => u64::from(free),
-        _ => u64::from(free) * per_agent,
-    };
-    usize::try_from(lines.saturating_sub(in_flight)).unwrap_or(0)
+    pacers: HashMap<String, (PacingSettings, Result<Pacer, String>)>,
 }
 
 impl Dialer {
+    /// The queue's pacer (made again when its settings changed); `Err` names the setting a
+    /// pacer cannot work with (logged once per change).
+    fn pacer(&mut self, queue: &Queue) -> Option<&Pacer> {
+        let settings = PacingSettings::of_queue(queue)?;
+        let stale = self
+            .pacers
+            .get(&queue.id)
+            .is_none_or(|(kept, _)| kept != &settings);
+        if stale {
+            let pacer = Pacer::new(settings).map_err(|e| {
+                let message = format!(
+                    "rustflow: queue {}: {e}; its members are not dialled",
+                    queue.id
+                );
+                log::global(Level::Error, &message);
+                message
+            });
+            self.pacers.insert(queue.id.clone(), (settings, pacer));
+        }
+        self.pacers
+            .get(&queue.id)
+            .and_then(|(_, pacer)| pacer.as_ref().ok())
+    }
+
     /// Starts the attempts the pacers ask for in every enabled outbound queue.
     pub fn round(&mut self, centre: &Arc<Centre>, now: Ms) -> Result<(), String> {
         let setup = centre.store.setup().map_err(|e| e.to_string())?;
@@ -97,7 +113,27 @@ impl Dialer {
                 .store
                 .dial_stats(&queue.id, now - window, now)
                 .map_err(|e| e.to_string())?;
-            let lines = lines_to_start(queue, counts.waiting, stats.in_flight);
+            let Some(pacer) = self.pacer(queue) else {
+                continue;
+            };
+            // Agents on a call of any queue count as busy (a talking agent: the pacer takes
+            // its handle time as memoryless with the window's mean).
+            let busy = vec![
+                BusyAgent {
+                    remaining_secs: None
+                };
+                usize::try_from(counts.online.saturating_sub(counts.waiting))
+                    .unwrap_or(0)
+            ];
+            let input = PacingInput {
+                logged_in_agents: usize::try_from(counts.online).unwrap_or(0),
+                free_agents: usize::try_from(counts.waiting).unwrap_or(0),
+                busy_agents: &busy,
+                lines_in_flight: usize::try_from(stats.in_flight).unwrap_or(usize::MAX),
+                answered_waiting: 0,
+                window: WindowStats::from_dial_stats(&stats, queue.wrap_up_secs),
+            };
+            let lines = pacer.lines_to_start(&input);
             if lines == 0 {
                 continue;
             }
@@ -106,12 +142,15 @@ impl Dialer {
                 .dial_candidates(&queue.id, now, lines)
                 .map_err(|e| e.to_string())?;
             for candidate in candidates {
+                // The member's leg gets this uuid: offers find it by it.
+                let member_uuid = ring::new_uuid();
                 let start = OutboundStart {
                     queue: queue.id.clone(),
                     member: candidate.member.id,
                     communication: candidate.communication,
                     agent: None,
                     node: centre.node.clone(),
+                    call_id: member_uuid.clone(),
                     lease_until_ms: now + attempt_lease_ms(queue),
                 };
                 if let Some(attempt) = centre
@@ -119,7 +158,7 @@ impl Dialer {
                     .start_outbound(&start, now)
                     .map_err(|e| e.to_string())?
                 {
-                    spawn_attempt(centre, queue.clone(), attempt);
+                    spawn_attempt(centre, queue.clone(), attempt, member_uuid);
                 }
             }
         }
@@ -134,7 +173,12 @@ fn attempt_lease_ms(queue: &Queue) -> Ms {
     i64::try_from(secs).unwrap_or(i64::MAX / 2_000) * 1_000
 }
 
-fn spawn_attempt(centre: &Arc<Centre>, queue: Queue, attempt: OutboundAttempt) {
+fn spawn_attempt(
+    centre: &Arc<Centre>,
+    queue: Queue,
+    attempt: OutboundAttempt,
+    member_uuid: String,
+) {
     centre.ring_started();
     let id = attempt.attempt;
     let thread_centre = centre.clone();
@@ -143,7 +187,7 @@ fn spawn_attempt(centre: &Arc<Centre>, queue: Queue, attempt: OutboundAttempt) {
         .spawn(move || {
             let centre = thread_centre;
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                attempt_thread(&centre, &queue, &attempt);
+                attempt_thread(&centre, &queue, &attempt, &member_uuid);
             }));
             if run.is_err() {
                 log::global(
@@ -174,7 +218,12 @@ struct DialTarget {
 
 /// One attempt from start to the member's outcome, on the dialer's thread (see the module
 /// documentation). The answered leg's part continues on that leg's thread.
-fn attempt_thread(centre: &Arc<Centre>, queue: &Queue, attempt: &OutboundAttempt) {
+fn attempt_thread(
+    centre: &Arc<Centre>,
+    queue: &Queue,
+    attempt: &OutboundAttempt,
+    member_uuid: &str,
+) {
     let facts = AttemptFacts::new(queue, attempt, now_ms());
     fire(centre, "attempt-start", &facts, &[]);
     let mut target = DialTarget {
@@ -228,8 +277,10 @@ fn attempt_thread(centre: &Arc<Centre>, queue: &Queue, attempt: &OutboundAttempt
         }
     }
     match queue.kind {
-        QueueKind::Offline | QueueKind::Preview => agent_first(centre, queue, &facts, &target),
-        _ => member_first(centre, queue, &facts, &target),
+        QueueKind::Offline | QueueKind::Preview => {
+            agent_first(centre, queue, &facts, &target, member_uuid)
+        }
+        _ => member_first(centre, queue, &facts, &target, member_uuid),
     }
 }
 
@@ -299,10 +350,15 @@ fn dial_result(cause: u32) -> &'static str {
 
 /// Progressive and predictive: call the member, then hand the answered leg to
 /// [`ATTEMPT_APP`], which holds it in line for an agent.
-fn member_first(centre: &Arc<Centre>, queue: &Queue, facts: &AttemptFacts, target: &DialTarget) {
-    let uuid = ring::new_uuid();
+fn member_first(
+    centre: &Arc<Centre>,
+    queue: &Queue,
+    facts: &AttemptFacts,
+    target: &DialTarget,
+    uuid: &str,
+) {
     let never = AtomicU32::new(0);
-    let dialled = member_request(queue, facts, target, &uuid).and_then(|plan| {
+    let dialled = member_request(queue, facts, target, uuid).and_then(|plan| {
         let mut variables = Event::variables()
             .map_err(|s| format!("cannot create the originate variables: {s}"))?;
         for (name, value) in &plan.global_variables {
@@ -318,7 +374,7 @@ fn member_first(centre: &Arc<Centre>, queue: &Queue, facts: &AttemptFacts, targe
         facts,
         &[
             ("CC-Destination", &target.destination),
-            ("CC-Member-UUID", &uuid),
+            ("CC-Member-UUID", uuid),
         ],
     );
     let leg = match dialled {
@@ -359,7 +415,7 @@ fn member_first(centre: &Arc<Centre>, queue: &Queue, facts: &AttemptFacts, targe
         centre,
         "dial-result",
         facts,
-        &[("CC-Result", "answered"), ("CC-Member-UUID", &uuid)],
+        &[("CC-Result", "answered"), ("CC-Member-UUID", uuid)],
     );
     let waiting = centre.store.member_answered(facts.attempt, answered_at);
     let handed = match waiting {
@@ -392,8 +448,13 @@ fn cause_name(code: u32) -> String {
 /// Offline and preview: the attempt waits for an agent like a caller with no call; the
 /// agent's phone rings showing the member; the agent's answer accepts it, and its leg runs
 /// [`ATTEMPT_APP`], which calls the member.
-fn agent_first(centre: &Arc<Centre>, queue: &Queue, facts: &AttemptFacts, target: &DialTarget) {
-    let member_uuid = ring::new_uuid();
+fn agent_first(
+    centre: &Arc<Centre>,
+    queue: &Queue,
+    facts: &AttemptFacts,
+    target: &DialTarget,
+    member_uuid: &str,
+) {
     let context = CallContext {
         domain: default_domain(),
         caller_number: target.destination.clone(),
@@ -404,13 +465,13 @@ fn agent_first(centre: &Arc<Centre>, queue: &Queue, facts: &AttemptFacts, target
             ("cc_destination".to_string(), target.destination.clone()),
         ],
     };
-    let Some(slot) = centre.register(&member_uuid, context) else {
+    let Some(slot) = centre.register(member_uuid, context) else {
         return;
     };
     slot.set_attempt(facts.attempt);
     let waiting = centre.store.member_answered(facts.attempt, now_ms());
     if !matches!(waiting, Ok(true)) {
-        centre.unregister(&member_uuid);
+        centre.unregister(member_uuid);
         close(centre, queue, facts, "error", &CallFacts::default());
         return;
     }
@@ -425,7 +486,7 @@ fn agent_first(centre: &Arc<Centre>, queue: &Queue, facts: &AttemptFacts, target
             Wake::Left(result) => {
                 // Closed by the queue (its max wait, or a lost node): nothing to leave.
                 slot.close();
-                centre.unregister(&member_uuid);
+                centre.unregister(member_uuid);
                 conclude(centre, queue, facts, &result, &CallFacts::default());
                 return;
             }
@@ -438,7 +499,7 @@ fn agent_first(centre: &Arc<Centre>, queue: &Queue, facts: &AttemptFacts, target
                     continue;
                 };
                 slot.close();
-                centre.unregister(&member_uuid);
+                centre.unregister(member_uuid);
                 let handed = match LockedSession::locate(&leg.uuid) {
                     Some(agent_leg) => {
                         let _ = agent_leg
@@ -478,7 +539,7 @@ fn agent_first(centre: &Arc<Centre>, queue: &Queue, facts: &AttemptFacts, target
     if let Some(leg) = answered {
         ring::hang_up_leg(&leg.uuid, causes::ORIGINATOR_CANCEL);
     }
-    centre.unregister(&member_uuid);
+    centre.unregister(member_uuid);
     close(centre, queue, facts, &result, &CallFacts::default());
 }
 

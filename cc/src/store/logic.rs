@@ -2018,7 +2018,7 @@ pub(crate) fn start_outbound(
             "INSERT INTO cc_attempts (queue_id, call_id, caller_number, caller_name, destination, node, bucket_id, \
              band, since_ms, joined_at_ms, sticky_agent, ring_timeout_secs, state, offer_agents, lease_until_ms, \
              offered_at_ms, offers, variables, member_id, communication) \
-             VALUES (?1, '', ?2, ?3, '', ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+             VALUES (?1, ?18, ?2, ?3, '', ?4, ?5, ?6, ?7, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
              RETURNING id",
             args![
                 &queue.id,
@@ -2037,7 +2037,8 @@ pub(crate) fn start_outbound(
                 offers,
                 &member.variables,
                 member.id,
-                start.communication as i64
+                start.communication as i64,
+                &start.call_id
             ],
         )?
         .int(0)?;

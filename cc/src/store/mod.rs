@@ -562,6 +562,9 @@ pub struct OutboundStart {
     pub agent: Option<String>,
     /// The node that will place the call.
     pub node: String,
+    /// The uuid the member's leg will have (the dialer picks it before it dials), so an
+    /// offer finds the leg waiting for it; empty when unknown.
+    pub call_id: String,
     /// The reservation (agent and attempt) ends here unless the call reports first.
     pub lease_until_ms: Ms,
 }

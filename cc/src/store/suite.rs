@@ -1316,6 +1316,7 @@ pub fn dial_candidates_follow_the_rules(open: Open<'_>) {
                     communication,
                     agent: None,
                     node: "node-1".into(),
+                    call_id: String::new(),
                     lease_until_ms: now + 60_000,
                 },
                 now,
@@ -1446,6 +1447,7 @@ fn outbound_start(queue: &str, member: i64, agent: Option<&str>, now: Ms) -> Out
         communication: 0,
         agent: agent.map(str::to_string),
         node: "node-1".into(),
+        call_id: String::new(),
         lease_until_ms: now + 40_000,
     }
 }

@@ -637,19 +637,9 @@ pub unsafe extern "C" fn switch_ivr_session_transfer(
             if ran != 0 {
                 violation(format!("{FUNC}: no application {app:?} is registered"));
             }
-            // SAFETY: as above; the end of the inline dialplan hangs the channel up.
-            let s = unsafe { &*leg };
-            let channel = ptr::addr_of!(s.channel) as *mut c_void;
-            // SAFETY: the leg's own channel.
-            unsafe {
-                crate::switch_channel_perform_hangup(
-                    channel,
-                    ptr::null(),
-                    ptr::null(),
-                    0,
-                    CAUSE_NORMAL_CLEARING,
-                )
-            };
+            // SAFETY: as above. The end of the inline dialplan hangs the channel up (the
+            // core's own doing: no read lock involved).
+            ivr::hang_up(unsafe { &*leg }, CAUSE_NORMAL_CLEARING);
         });
     match thread {
         Ok(handle) => {

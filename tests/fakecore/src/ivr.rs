@@ -403,7 +403,7 @@ fn talk_until(a: &FakeSession, b: &FakeSession, talk: Duration) -> BridgeEnd {
 }
 
 /// Hangs a leg up (if it is still up) with `cause`, waking whoever waits on it.
-fn hang_up(s: &FakeSession, cause: c_int) {
+pub(crate) fn hang_up(s: &FakeSession, cause: c_int) {
     let mut st = s.state.lock();
     let changed = st.up();
     if changed {

@@ -359,7 +359,10 @@ unsafe fn session_from(p: *const c_void, func: &str) -> Option<&'static FakeSess
 fn check_usable(s: &FakeSession, func: &str, what: &str) -> bool {
     let me = std::thread::current().id();
     let st = s.state.lock();
-    if st.locks.contains(&me) || (!s.is_leg() && s.in_app.load(std::sync::atomic::Ordering::SeqCst))
+    // A leg handed to an application (switch_ivr_session_transfer) is that thread's to use,
+    // as a call is its application's.
+    let own_thread = !s.is_leg() || APP_SESSION.with(|a| a.get()) == ptr::from_ref(s) as usize;
+    if st.locks.contains(&me) || (own_thread && s.in_app.load(std::sync::atomic::Ordering::SeqCst))
     {
         return true;
     }
