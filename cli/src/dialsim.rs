@@ -118,6 +118,8 @@ pub fn relative(ms: i64) -> String {
 #[derive(Debug, Clone)]
 struct Target {
     destination: String,
+    /// The caller id number the member sees.
+    display: Option<String>,
 }
 
 /// Where an attempt is.
@@ -464,7 +466,11 @@ impl<'f> SimDialer<'f> {
             CustomerAnswer::Busy => 0,
             CustomerAnswer::Reject => 1000,
         };
-        self.say_attempt(now, attempt, "dial".to_string());
+        let what = match &a.target.display {
+            Some(display) => format!("dial (caller id {display:?})"),
+            None => "dial".to_string(),
+        };
+        self.say_attempt(now, attempt, what);
         self.due.push((now + ring_ms, attempt, Due::MemberRingEnd));
     }
 
@@ -549,6 +555,7 @@ impl<'f> SimDialer<'f> {
                 facts: facts.clone(),
                 target: Target {
                     destination: facts.destination.clone(),
+                    display: facts.display.clone(),
                 },
                 stage: Stage::WaitingAgent,
                 agent: None,
@@ -579,11 +586,18 @@ impl<'f> SimDialer<'f> {
                     self.finish(now, attempt, &outcome)?;
                     return Ok(());
                 }
-                Some(AttemptDecision::Confirm { destination, .. }) => {
-                    if let Some(d) = destination.filter(|d| !d.is_empty())
-                        && let Some(a) = self.attempts.get_mut(&attempt)
-                    {
-                        a.target.destination = d;
+                Some(AttemptDecision::Confirm {
+                    destination,
+                    display,
+                    ..
+                }) => {
+                    if let Some(a) = self.attempts.get_mut(&attempt) {
+                        if let Some(d) = destination.filter(|d| !d.is_empty()) {
+                            a.target.destination = d;
+                        }
+                        if let Some(d) = display.filter(|d| !d.is_empty()) {
+                            a.target.display = Some(d);
+                        }
                     }
                 }
                 Some(other) => self.say_attempt(
