@@ -146,6 +146,9 @@ struct Attempt {
     answer: CustomerAnswer,
     answer_after_ms: Ms,
     talk_ms: Ms,
+    /// Predictive: the 2 s after the member's answer are over (an agent who misses now
+    /// leaves the member to the safe message, as the module's wait does).
+    patience_over: bool,
 }
 
 /// The dialer's own timed events.
@@ -374,6 +377,9 @@ impl<'f> SimDialer<'f> {
                         a.agent = None;
                     }
                     self.say_attempt(now, attempt, format!("agent {agent} missed: {reason}"));
+                    if member_first && self.attempts[&attempt].patience_over {
+                        self.safe_message(now, attempt)?;
+                    }
                 } else if !store
                     .answered(attempt, &agent, now)
                     .map_err(|e| e.to_string())?
@@ -426,19 +432,9 @@ impl<'f> SimDialer<'f> {
             }
             Due::Patience => {
                 if a.stage == Stage::WaitingAgent {
-                    let message = a.queue.safe_message.clone().unwrap_or_default();
-                    self.say_attempt(
-                        now,
-                        attempt,
-                        format!("no agent within 2 s: safe message {message}"),
-                    );
-                    self.close(
-                        now,
-                        attempt,
-                        "abandoned",
-                        causes::NORMAL_CLEARING.name,
-                        false,
-                    )?;
+                    self.safe_message(now, attempt)?;
+                } else if let Some(a) = self.attempts.get_mut(&attempt) {
+                    a.patience_over = true;
                 }
             }
             Due::WrapUpOver => {
@@ -450,6 +446,27 @@ impl<'f> SimDialer<'f> {
             }
         }
         Ok(())
+    }
+
+    /// Predictive: no agent took the answered member in time: the safe message, `abandoned`.
+    fn safe_message(&mut self, now: Ms, attempt: i64) -> Result<(), String> {
+        let message = self
+            .attempts
+            .get(&attempt)
+            .and_then(|a| a.queue.safe_message.clone())
+            .unwrap_or_default();
+        self.say_attempt(
+            now,
+            attempt,
+            format!("no agent within 2 s: safe message {message}"),
+        );
+        self.close(
+            now,
+            attempt,
+            "abandoned",
+            causes::NORMAL_CLEARING.name,
+            false,
+        )
     }
 
     /// The member's phone rings (the customer's script for this call).
@@ -562,6 +579,7 @@ impl<'f> SimDialer<'f> {
                 answer,
                 answer_after_ms,
                 talk_ms,
+                patience_over: false,
             },
         );
         self.say_attempt(

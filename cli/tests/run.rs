@@ -895,3 +895,37 @@ fn the_dialer_lines_are_in_the_json_output() {
     assert_eq!(last["at_ms"], 341_240);
     assert_eq!(dialer[0]["caller"], "waiting-1");
 }
+
+/// Predictive: the member answers, the only agent offered lets it ring past the 2 s after
+/// the answer: the member hears the safe message and the attempt ends `abandoned`
+/// (retried after the queue's wait).
+#[test]
+fn a_predictive_member_no_agent_takes_hears_the_safe_message() {
+    let (setup, dir) = callback_setup(
+        "dialer-predictive",
+        |s| {
+            s["waiting"] = serde_json::json!([]);
+            s["agents"]["taras"]["answers"] = serde_json::json!("no");
+            s["agents"]["anna"]["answers"] = serde_json::json!("no");
+            let queue = &mut s["setup"]["queues"][2];
+            queue["type"] = serde_json::json!("predictive");
+            queue["safe_message"] = serde_json::json!("/sounds/sorry.wav");
+            queue["max_attempts"] = serde_json::json!(1);
+        },
+        &[],
+    );
+    let out = run_callback(&setup, &dir);
+    assert_eq!(
+        dialer_lines(&out),
+        [
+            "dialer +124.26s attempt 1 member 1 (+380441234567): start in queue callbacks (attempt 1 of the member)",
+            "dialer +124.26s attempt 1 member 1 (+380441234567): dial (caller id \"Support callback\")",
+            "dialer +130.26s attempt 1 member 1 (+380441234567): answered",
+            "dialer +130.26s attempt 1 member 1 (+380441234567): agent anna rung",
+            "dialer +150.26s attempt 1 member 1 (+380441234567): agent anna missed: no_answer",
+            "dialer +150.26s attempt 1 member 1 (+380441234567): no agent within 2 s: safe message /sounds/sorry.wav",
+            "dialer +150.26s attempt 1 member 1 (+380441234567): leave abandoned",
+            "dialer +150.26s attempt 1 member 1 (+380441234567): member finished: abandoned",
+        ]
+    );
+}
