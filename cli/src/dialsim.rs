@@ -249,7 +249,7 @@ impl<'f> SimDialer<'f> {
             match next {
                 Some(next) if next <= end => now = next,
                 _ => {
-                    self.report_waiting(now, end, &open);
+                    self.report_waiting(end, &open);
                     break;
                 }
             }
@@ -849,8 +849,9 @@ impl<'f> SimDialer<'f> {
             .min())
     }
 
-    fn report_waiting(&mut self, now: Ms, end: Ms, open: &[rustflow_cc::model::Member]) {
-        let at = end.min(now.max(end));
+    /// The members left when the dialer stops, reported at the horizon.
+    fn report_waiting(&mut self, end: Ms, open: &[rustflow_cc::model::Member]) {
+        let at = end;
         for member in open {
             let destination = member
                 .communications

@@ -929,3 +929,27 @@ fn a_predictive_member_no_agent_takes_hears_the_safe_message() {
         ]
     );
 }
+
+/// The dialer stops at its horizon: a member whose next attempt is later is reported as
+/// waiting, with that time.
+#[test]
+fn the_dialer_stops_at_its_horizon() {
+    let (setup, dir) = callback_setup(
+        "dialer-horizon",
+        |s| {
+            s["waiting"] = serde_json::json!([]);
+            s["customers"]["+380441234567"]["answers"] = serde_json::json!("busy");
+            s["dialer"]["horizon_secs"] = serde_json::json!(200);
+        },
+        &[],
+    );
+    let out = run_callback(&setup, &dir);
+    let lines = dialer_lines(&out);
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "dialer +126.26s attempt 1 member 1 (+380441234567): busy: retry at +426.26s",
+            "dialer +206.24s member 1 (+380441234567): still waiting at the horizon: next attempt at +426.26s",
+        ]
+    );
+}
