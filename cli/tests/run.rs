@@ -953,3 +953,29 @@ fn the_dialer_stops_at_its_horizon() {
         ]
     );
 }
+
+/// A callback queue with wrap-up and no after-attempt flow: the member's outcome is the
+/// agent's wrap-up result; none comes, so the store writes the default (`success`) once the
+/// wrap-up and 30 s are over.
+#[test]
+fn a_conversation_with_wrap_up_waits_for_the_agents_result() {
+    let (setup, dir) = callback_setup(
+        "dialer-wrap-up",
+        |s| {
+            s["waiting"] = serde_json::json!([]);
+            s["setup"]["queues"][2]["wrap_up_secs"] = serde_json::json!(20);
+        },
+        &[],
+    );
+    let out = run_callback(&setup, &dir);
+    let lines = dialer_lines(&out);
+    assert_eq!(
+        lines[lines.len() - 4..],
+        [
+            "dialer +252.26s attempt 1 member 1 (+380441234567): leave success",
+            "dialer +252.26s attempt 1 member 1 (+380441234567): waits for the agent's wrap-up result",
+            "dialer +302.26s attempt 1 member 1 (+380441234567): the store writes the default outcome (no wrap-up result)",
+            "dialer +302.26s attempt 1 member 1 (+380441234567): member finished: success",
+        ]
+    );
+}
