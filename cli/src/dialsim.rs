@@ -166,13 +166,6 @@ enum Due {
     WrapUpOver,
 }
 
-/// The call's ending as the after-attempt flow reads it.
-struct Ended<'a> {
-    result: &'a str,
-    cause: &'a str,
-    talked: bool,
-}
-
 pub struct SimDialer<'f> {
     cc: Rc<RefCell<CcSim>>,
     flows: &'f FlowSet,
@@ -414,7 +407,7 @@ impl<'f> SimDialer<'f> {
                         if let Some(a) = self.attempts.get_mut(&attempt) {
                             a.stage = Stage::WaitingAgent;
                         }
-                        if a_is_predictive(&self.attempts[&attempt].queue) {
+                        if self.attempts[&attempt].queue.kind == QueueKind::Predictive {
                             self.due
                                 .push((now + PREDICTIVE_PATIENCE_MS, attempt, Due::Patience));
                         }
@@ -675,20 +668,15 @@ impl<'f> SimDialer<'f> {
             return Ok(());
         };
         let queue = a.queue.clone();
-        let ended = Ended {
-            result,
-            cause,
-            talked,
-        };
         let outcome = match &queue.after_attempt_flow {
             Some(flow) => {
-                let variables = a.facts.variables(Some((ended.result, ended.cause)), now);
+                let variables = a.facts.variables(Some((result, cause)), now);
                 match self.attempt_flow(now, attempt, flow, RunContext::AfterAttempt, variables) {
-                    Some(decision) => after_outcome(&decision, ended.result, now),
-                    None => default_outcome(ended.result),
+                    Some(decision) => after_outcome(&decision, result, now),
+                    None => default_outcome(result),
                 }
             }
-            None if ended.talked && queue.wrap_up_secs > 0 => {
+            None if talked && queue.wrap_up_secs > 0 => {
                 // The agent reports the result in its wrap-up; the store writes the default
                 // once the wrap-up (and 30 s) is over.
                 if let Some(a) = self.attempts.get_mut(&attempt) {
@@ -703,7 +691,7 @@ impl<'f> SimDialer<'f> {
                 self.due.push((over, attempt, Due::WrapUpOver));
                 return Ok(());
             }
-            None => default_outcome(ended.result),
+            None => default_outcome(result),
         };
         self.finish(now, attempt, &outcome)
     }
@@ -819,6 +807,7 @@ impl<'f> SimDialer<'f> {
                     completed: Some(false),
                     ..MemberFilter::default()
                 },
+                // Every one: a simulation holds a handful.
                 usize::MAX >> 1,
             )
             .map_err(|e| e.to_string())
@@ -876,10 +865,6 @@ impl<'f> SimDialer<'f> {
 
 fn agent_first(queue: &Queue) -> bool {
     matches!(queue.kind, QueueKind::Offline | QueueKind::Preview)
-}
-
-fn a_is_predictive(queue: &Queue) -> bool {
-    queue.kind == QueueKind::Predictive
 }
 
 /// The module's pacing until the pacer lands (src/cc/outbound.rs `lines_to_start`): one
