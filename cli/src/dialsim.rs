@@ -218,6 +218,11 @@ impl<'f> SimDialer<'f> {
     /// Runs from `from_ms` until every member of the outbound queues is finished or waits
     /// beyond the horizon (or nothing more can happen).
     pub fn run(&mut self, from_ms: Ms) -> Result<(), String> {
+        // A contact centre without outbound queues has nothing to dial: no dialer lines.
+        let setup = self.store().setup().map_err(|e| e.to_string())?;
+        if setup.queues.iter().all(|q| q.kind == QueueKind::Inbound) {
+            return Ok(());
+        }
         let horizon = self.cc.borrow().dialer.horizon_secs;
         let end = from_ms.saturating_add(i64::try_from(horizon).unwrap_or(i64::MAX / 2000) * 1000);
         let mut now = from_ms;

@@ -979,3 +979,26 @@ fn a_conversation_with_wrap_up_waits_for_the_agents_result() {
         ]
     );
 }
+
+/// Without outbound queues there is no dialer: nothing after the call's end line, none in
+/// the JSON.
+#[test]
+fn no_outbound_queue_no_dialer_lines() {
+    let args = [
+        "run",
+        "examples/flows/queue.json",
+        "--cc",
+        "examples/cc/run.json",
+        "--time",
+        "2026-12-03T10:00:00Z",
+    ];
+    let out = run(&args);
+    assert!(
+        out.trim_end().lines().last().unwrap().starts_with("end: "),
+        "{out}"
+    );
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let json: Value = serde_json::from_str(&run(&json_args)).unwrap();
+    assert_eq!(json["dialer"], serde_json::json!([]));
+}
