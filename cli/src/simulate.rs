@@ -67,7 +67,14 @@ pub fn run(options: &RunArgs, script: Script) -> Status {
     // After the call, the dialer calls the outbound queues' members back on the same clock.
     let mut dialer_lines = Vec::new();
     if let Some(cc) = cc {
-        let attempt_flows = match attempt_flows(options, &compile, &flows) {
+        // Only a queue that names an attempt flow needs the directory loaded.
+        let needed = rustflow_cc::store::Store::setup(&*cc.borrow().store).is_ok_and(|setup| {
+            setup
+                .queues
+                .iter()
+                .any(|q| q.pre_attempt_flow.is_some() || q.after_attempt_flow.is_some())
+        });
+        let attempt_flows = match attempt_flows(options, &compile, &flows, needed) {
             Ok(set) => set,
             Err(message) => {
                 println!("{message}");
@@ -105,9 +112,13 @@ fn attempt_flows(
     options: &RunArgs,
     compile: &CompileOptions,
     flows: &FlowSet,
+    needed: bool,
 ) -> Result<FlowSet, String> {
     if options.flows_dir.is_some() {
         return Ok(flows.clone());
+    }
+    if !needed {
+        return Ok(FlowSet::empty());
     }
     let dir = Path::new(&options.file)
         .parent()

@@ -1002,3 +1002,29 @@ fn no_outbound_queue_no_dialer_lines() {
     let json: Value = serde_json::from_str(&run(&json_args)).unwrap();
     assert_eq!(json["dialer"], serde_json::json!([]));
 }
+
+/// Without `--flows`, the queues' attempt flows come from the flow file's directory.
+#[test]
+fn attempt_flows_load_from_the_flow_files_directory() {
+    let (setup, dir) = callback_setup(
+        "dialer-flow-dir",
+        |s| {
+            s["waiting"] = serde_json::json!([]);
+            s["setup"]["queues"][2]["after_attempt_flow"] = serde_json::json!("after");
+        },
+        &[("after", r#"{"name": "after", "schema": [{"success": {}}]}"#)],
+    );
+    let flow = dir.join("callback.json");
+    let mut args: Vec<&str> = CALLBACK_RUN.to_vec();
+    args[1] = flow.to_str().unwrap();
+    args[3] = &setup;
+    let out = run(&args);
+    assert_in_order(
+        &out,
+        &[
+            "dialer +252.26s attempt 1 member 1 (+380441234567): leave success",
+            "dialer +252.26s attempt 1 member 1 (+380441234567): after-attempt flow after: decision: success",
+            "dialer +252.26s attempt 1 member 1 (+380441234567): member finished: success",
+        ],
+    );
+}
