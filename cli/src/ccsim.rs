@@ -8,30 +8,41 @@
 //!  "agents": {"a1": {"answer_after_secs": 3, "talk_secs": 60},
 //!             "a2": {"answers": "no"}, "a3": {"answers": "reject"}},
 //!  "offline": ["a4"], "pause": {"a5": "lunch"},
-//!  "waiting": [{"queue": "sales", "count": 2, "priority": 0}]}
+//!  "waiting": [{"queue": "sales", "count": 2, "priority": 0}],
+//!  "customers": {"+380441234567": {"answers": ["busy", "yes"], "answer_after_secs": 5,
+//!                                  "talk_secs": 60}},
+//!  "dialer": {"horizon_secs": 3600}}
 //! ```
 //! Agents not listed answer after 2 s and talk 60 s; every agent is online unless listed
-//! under `offline` or `pause`. `waiting` callers join just before the simulated caller;
-//! their offers are answered by the agents' scripts too.
+//! under `offline` or `pause`. `waiting` callers join just before the simulated caller
+//! (or before its first member request); their offers are answered by the agents' scripts
+//! too. `customers` script the members the simulated dialer calls (by destination; one
+//! answer per attempt, the last one repeating); customers not listed answer after 5 s and
+//! talk 60 s. After the call, the dialer runs for `dialer.horizon_secs` (1 h) at most
+//! (cli/src/dialsim.rs).
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 use rustflow_cc::distributor::Distributor;
+use rustflow_cc::engine_host::outbound;
 use rustflow_cc::engine_host::{self, Caller, failed};
 use rustflow_cc::model::{FieldError, Setup, from_value};
 use rustflow_cc::store::sqlite::SqliteStore;
-use rustflow_cc::store::{AgentStatus, JoinOutcome, JoinRequest, Offer, Store, diff};
+use rustflow_cc::store::{AgentStatus, JoinOutcome, JoinRequest, MemberAfter, Offer, Store, diff};
 use rustflow_engine::sim::{SimCaller, SimQueues};
 use rustflow_engine::{
-    AgentCounts, AgentOffer, BridgedCall, CcRef, EwtQuery, HostError, HostResult, LastBridgedQuery,
-    MetricQuery, QueueEvent, QueueJoin, QueueJoinOutcome, RingOutcome,
+    AgentCounts, AgentOffer, AttemptDecision, AttemptResultRequest, BridgedCall, CallbackRequest,
+    CcRef, EwtQuery, HostError, HostResult, LastBridgedQuery, MemberFacts, MemberQuery,
+    MembersPatch, MetricQuery, QueueEvent, QueueJoin, QueueJoinOutcome, RingOutcome,
 };
 use serde::Deserialize;
 
 /// How a scripted agent treats an offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
-enum Answers {
+pub(crate) enum Answers {
     #[default]
     Yes,
     /// Rings until the queue's ring timeout.
@@ -44,13 +55,122 @@ enum Answers {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AgentScript {
+pub(crate) struct AgentScript {
     #[serde(default)]
-    answers: Answers,
+    pub(crate) answers: Answers,
     #[serde(default = "two")]
-    answer_after_secs: u64,
+    pub(crate) answer_after_secs: u64,
     #[serde(default = "sixty")]
-    talk_secs: u64,
+    pub(crate) talk_secs: u64,
+}
+
+/// How a scripted customer treats the dialer's call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CustomerAnswer {
+    /// Answers after `answer_after_secs` and talks `talk_secs`.
+    Yes,
+    /// Rings until the queue's dial timeout.
+    No,
+    /// Busy at once.
+    Busy,
+    /// Rejects after 1 s.
+    Reject,
+}
+
+/// A member's phone, by destination.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CustomerScript {
+    /// One answer per attempt, the last one repeating (`"yes"` or `["busy", "yes"]`).
+    #[serde(default = "answers_yes", deserialize_with = "one_or_many")]
+    pub(crate) answers: Vec<CustomerAnswer>,
+    #[serde(default = "five")]
+    pub(crate) answer_after_secs: u64,
+    #[serde(default = "sixty")]
+    pub(crate) talk_secs: u64,
+}
+
+impl Default for CustomerScript {
+    fn default() -> Self {
+        CustomerScript {
+            answers: answers_yes(),
+            answer_after_secs: 5,
+            talk_secs: 60,
+        }
+    }
+}
+
+impl CustomerScript {
+    /// The answer to the `n`th call (0 = first).
+    pub(crate) fn answer(&self, n: usize) -> CustomerAnswer {
+        self.answers
+            .get(n)
+            .or(self.answers.last())
+            .copied()
+            .unwrap_or(CustomerAnswer::Yes)
+    }
+}
+
+fn answers_yes() -> Vec<CustomerAnswer> {
+    vec![CustomerAnswer::Yes]
+}
+
+fn five() -> u64 {
+    5
+}
+
+/// `"busy"` or `["busy", "yes"]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<CustomerAnswer>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let texts = match OneOrMany::deserialize(deserializer).map_err(|_| {
+        serde::de::Error::custom("expected one of yes, no, busy, reject or an array of them")
+    })? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    };
+    if texts.is_empty() {
+        return Err(serde::de::Error::custom("expected at least one answer"));
+    }
+    texts
+        .iter()
+        .map(|text| match text.as_str() {
+            "yes" => Ok(CustomerAnswer::Yes),
+            "no" => Ok(CustomerAnswer::No),
+            "busy" => Ok(CustomerAnswer::Busy),
+            "reject" => Ok(CustomerAnswer::Reject),
+            other => Err(serde::de::Error::custom(format!(
+                "`{other}` is not one of yes, no, busy, reject"
+            ))),
+        })
+        .collect()
+}
+
+/// How long the simulated dialer runs after the call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DialerSettings {
+    #[serde(default = "hour")]
+    pub(crate) horizon_secs: u64,
+}
+
+impl Default for DialerSettings {
+    fn default() -> Self {
+        DialerSettings {
+            horizon_secs: hour(),
+        }
+    }
+}
+
+fn hour() -> u64 {
+    3600
 }
 
 fn two() -> u64 {
@@ -97,6 +217,10 @@ struct SetupFile {
     pause: BTreeMap<String, String>,
     #[serde(default)]
     waiting: Vec<Waiting>,
+    #[serde(default)]
+    customers: BTreeMap<String, CustomerScript>,
+    #[serde(default)]
+    dialer: DialerSettings,
 }
 
 /// What happens to another caller's offer, and when.
@@ -110,6 +234,8 @@ enum Pending {
     Hangup {
         at: i64,
         attempt: i64,
+        /// Who talks: (caller's call id, queue, agent), for the dialer's transcript.
+        who: (String, String, String),
     },
 }
 
@@ -123,7 +249,8 @@ impl Pending {
 
 /// The contact centre of one simulated run.
 pub struct CcSim {
-    store: SqliteStore,
+    /// Shared with the simulated dialer, which reads and writes it between the CcSim's turns.
+    pub(crate) store: Rc<SqliteStore>,
     distributor: Distributor,
     scripts: BTreeMap<String, AgentScript>,
     waiting: Vec<Waiting>,
@@ -135,6 +262,16 @@ pub struct CcSim {
     mine: Vec<Offer>,
     others: Vec<Pending>,
     offer_agents: BTreeMap<String, Vec<String>>,
+    pub(crate) customers: BTreeMap<String, CustomerScript>,
+    pub(crate) dialer: DialerSettings,
+    /// The simulated dialer's attempts: their offers, closes and default outcomes go to it.
+    pub(crate) outbound: BTreeSet<i64>,
+    pub(crate) outbound_offers: Vec<Offer>,
+    pub(crate) outbound_closed: Vec<(i64, String)>,
+    pub(crate) outbound_defaults: Vec<MemberAfter>,
+    /// While the dialer runs: what happens to the other callers (time, call id, queue, what),
+    /// so its transcript shows why agents are busy.
+    pub(crate) others_log: Option<Vec<(i64, String, String, String)>>,
 }
 
 impl std::fmt::Debug for CcSim {
@@ -198,7 +335,7 @@ impl CcSim {
                 .map_err(|e| format!("{path}: {e}"))?;
         }
         Ok(CcSim {
-            store,
+            store: Rc::new(store),
             distributor: Distributor::new(1),
             scripts: file.agents,
             waiting: file.waiting,
@@ -207,15 +344,60 @@ impl CcSim {
             mine: Vec::new(),
             others: Vec::new(),
             offer_agents: BTreeMap::new(),
+            customers: file.customers,
+            dialer: file.dialer,
+            outbound: BTreeSet::new(),
+            outbound_offers: Vec::new(),
+            outbound_closed: Vec::new(),
+            outbound_defaults: Vec::new(),
+            others_log: None,
         })
     }
 
-    fn script(&self, agent: &str) -> AgentScript {
+    /// Callers the setup says are already waiting join just before `now_ms` (the simulated
+    /// caller's join or first member request, or the dialer's start), once.
+    pub(crate) fn join_waiting(&mut self, now_ms: i64) -> HostResult<()> {
+        let waiting: Vec<Waiting> = std::mem::take(&mut self.waiting);
+        let callers: Vec<&Waiting> = waiting
+            .iter()
+            .flat_map(|w| (0..w.count).map(move |_| w))
+            .collect();
+        for (n, w) in callers.iter().enumerate() {
+            let request = JoinRequest {
+                queue: w.queue.clone(),
+                call_id: format!("waiting-{}", n + 1),
+                caller_number: format!("waiting-{}", n + 1),
+                node: "simulator".into(),
+                priority: w.priority,
+                variables: "{}".into(),
+                ..JoinRequest::default()
+            };
+            // One second apart, the last one a second before the simulated caller.
+            let at = now_ms - 1000 * (callers.len() - n) as i64;
+            if let JoinOutcome::Refused { result, reason } =
+                self.store.join(&request, at).map_err(failed)?
+            {
+                return Err(HostError::Failed(format!(
+                    "a waiting caller of the setup could not join `{}`: {result} ({reason})",
+                    w.queue
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn note_other(&mut self, now: i64, call_id: &str, queue: &str, what: String) {
+        if let Some(log) = &mut self.others_log {
+            log.push((now, call_id.to_string(), queue.to_string(), what));
+        }
+    }
+
+    pub(crate) fn script(&self, agent: &str) -> AgentScript {
         self.scripts.get(agent).cloned().unwrap_or_default()
     }
 
     /// The janitor, the other callers' due events, then a distributor pass, at `now`.
-    fn run_due(&mut self, now: i64) -> HostResult<Option<QueueEvent>> {
+    pub(crate) fn run_due(&mut self, now: i64) -> HostResult<Option<QueueEvent>> {
         let mut due: Vec<Pending> = Vec::new();
         self.others.retain_mut(|p| {
             if p.at() <= now {
@@ -224,6 +406,7 @@ impl CcSim {
                     Pending::Hangup {
                         at: i64::MAX,
                         attempt: 0,
+                        who: Default::default(),
                     },
                 ));
                 false
@@ -245,23 +428,62 @@ impl CcSim {
                             .map_err(failed)?
                     {
                         let talk = self.script(&agent).talk_secs as i64 * 1000;
+                        self.note_other(
+                            now,
+                            &offer.call_id,
+                            &offer.queue_id,
+                            format!("agent {agent} answers: bridged"),
+                        );
                         self.others.push(Pending::Hangup {
                             at: now + talk,
                             attempt: offer.attempt,
+                            who: (offer.call_id.clone(), offer.queue_id.clone(), agent),
                         });
                     } else if !answered {
                         let ids: Vec<String> = offer.agents.iter().map(|a| a.id.clone()).collect();
+                        self.note_other(
+                            now,
+                            &offer.call_id,
+                            &offer.queue_id,
+                            format!("agent {agent} missed: no_answer"),
+                        );
                         self.store
                             .missed(offer.attempt, &ids, "no_answer", now)
                             .map_err(failed)?;
                     }
                 }
-                Pending::Hangup { attempt, .. } => {
-                    self.store.leave(attempt, "success", now).map_err(failed)?;
+                Pending::Hangup { attempt, who, .. } => {
+                    let result = self.store.leave(attempt, "success", now).map_err(failed)?;
+                    self.note_other(
+                        now,
+                        &who.0,
+                        &who.1,
+                        format!("talked to agent {}: leave {result}", who.2),
+                    );
                 }
             }
         }
         let janitor = self.store.janitor(now).map_err(failed)?;
+        for (attempt, call_id, _, result) in &janitor.closed {
+            if self.outbound.contains(attempt) {
+                self.outbound_closed.push((*attempt, result.clone()));
+            } else if Some(*attempt) != self.attempt && self.others_log.is_some() {
+                let queue = self
+                    .store
+                    .attempt(*attempt)
+                    .map_err(failed)?
+                    .map(|a| a.queue_id)
+                    .unwrap_or_default();
+                self.note_other(
+                    now,
+                    call_id,
+                    &queue,
+                    format!("closed by the queue: {result}"),
+                );
+            }
+        }
+        self.outbound_defaults
+            .extend(janitor.outbound_defaults.iter().cloned());
         let mut event = None;
         if let Some(mine) = self.attempt
             && let Some((_, _, _, result)) = janitor.closed.iter().find(|(id, ..)| *id == mine)
@@ -270,12 +492,20 @@ impl CcSim {
                 result: result.clone(),
             });
         }
-        let pass = self.distributor.pass(&self.store, now).map_err(failed)?;
+        let pass = self.distributor.pass(&*self.store, now).map_err(failed)?;
         for offer in pass.offers {
             if Some(offer.attempt) == self.attempt {
                 self.mine.push(offer);
+            } else if self.outbound.contains(&offer.attempt) {
+                self.outbound_offers.push(offer);
             } else {
                 let script = self.script(&offer.agents[0].id);
+                self.note_other(
+                    now,
+                    &offer.call_id,
+                    &offer.queue_id,
+                    format!("agent {} rung", offer.agents[0].id),
+                );
                 let (after, answered) = match script.answers {
                     Answers::Yes => (script.answer_after_secs, true),
                     Answers::No => (offer.ring_timeout_secs, false),
@@ -313,33 +543,7 @@ impl SimQueues for CcSim {
         caller: &SimCaller,
         join: &QueueJoin,
     ) -> HostResult<QueueJoinOutcome> {
-        // Callers the setup says are already waiting join just before this one.
-        let waiting: Vec<Waiting> = std::mem::take(&mut self.waiting);
-        let callers: Vec<&Waiting> = waiting
-            .iter()
-            .flat_map(|w| (0..w.count).map(move |_| w))
-            .collect();
-        for (n, w) in callers.iter().enumerate() {
-            let request = JoinRequest {
-                queue: w.queue.clone(),
-                call_id: format!("waiting-{}", n + 1),
-                caller_number: format!("waiting-{}", n + 1),
-                node: "simulator".into(),
-                priority: w.priority,
-                variables: "{}".into(),
-                ..JoinRequest::default()
-            };
-            // One second apart, the last one a second before the simulated caller.
-            let at = now_ms - 1000 * (callers.len() - n) as i64;
-            if let JoinOutcome::Refused { result, reason } =
-                self.store.join(&request, at).map_err(failed)?
-            {
-                return Err(HostError::Failed(format!(
-                    "a waiting caller of the setup could not join `{}`: {result} ({reason})",
-                    w.queue
-                )));
-            }
-        }
+        self.join_waiting(now_ms)?;
         let request = engine_host::join_request(
             join,
             Caller {
@@ -466,19 +670,19 @@ impl SimQueues for CcSim {
     }
 
     fn position(&mut self) -> HostResult<u32> {
-        engine_host::position(&self.store, self.attempt)
+        engine_host::position(&*self.store, self.attempt)
     }
 
     fn ewt(&mut self, now_ms: i64, query: &EwtQuery) -> HostResult<Option<f64>> {
-        engine_host::estimated_wait(&self.store, self.attempt, query, now_ms)
+        engine_host::estimated_wait(&*self.store, self.attempt, query, now_ms)
     }
 
     fn agents(&mut self, now_ms: i64, queue: &CcRef) -> HostResult<AgentCounts> {
-        engine_host::agent_counts(&self.store, queue, now_ms)
+        engine_host::agent_counts(&*self.store, queue, now_ms)
     }
 
     fn metric(&mut self, now_ms: i64, query: &MetricQuery) -> HostResult<Option<f64>> {
-        engine_host::metric(&self.store, query, now_ms)
+        engine_host::metric(&*self.store, query, now_ms)
     }
 
     fn last_bridged(
@@ -486,6 +690,112 @@ impl SimQueues for CcSim {
         now_ms: i64,
         query: &LastBridgedQuery,
     ) -> HostResult<Option<BridgedCall>> {
-        engine_host::last_bridged(&self.store, query, now_ms)
+        engine_host::last_bridged(&*self.store, query, now_ms)
+    }
+
+    fn member_create(&mut self, now_ms: i64, request: &CallbackRequest) -> HostResult<i64> {
+        self.join_waiting(now_ms)?;
+        outbound::member_create(&*self.store, request, now_ms)
+    }
+
+    fn member_info(&mut self, now_ms: i64, query: &MemberQuery) -> HostResult<Option<MemberFacts>> {
+        self.join_waiting(now_ms)?;
+        outbound::member_info(&*self.store, query)
+    }
+
+    fn patch_members(
+        &mut self,
+        now_ms: i64,
+        query: &MemberQuery,
+        patch: &MembersPatch,
+    ) -> HostResult<usize> {
+        outbound::patch_members(&*self.store, query, patch, now_ms)
+    }
+
+    /// The dialer reads the decision from the attempt flow's outcome.
+    fn attempt_decision(&mut self, _now_ms: i64, _decision: &AttemptDecision) -> HostResult<()> {
+        Ok(())
+    }
+
+    fn attempt_result(&mut self, now_ms: i64, request: &AttemptResultRequest) -> HostResult<()> {
+        outbound::attempt_result(&*self.store, request, now_ms)
+    }
+}
+
+/// The contact centre shared by the simulated call, the attempt flows the dialer runs and
+/// the dialer itself (each borrows it only for the length of one request).
+#[derive(Debug, Clone)]
+pub struct CcHandle(pub Rc<RefCell<CcSim>>);
+
+impl SimQueues for CcHandle {
+    fn join(
+        &mut self,
+        now_ms: i64,
+        caller: &SimCaller,
+        join: &QueueJoin,
+    ) -> HostResult<QueueJoinOutcome> {
+        self.0.borrow_mut().join(now_ms, caller, join)
+    }
+    fn poll(&mut self, now_ms: i64) -> HostResult<Option<QueueEvent>> {
+        self.0.borrow_mut().poll(now_ms)
+    }
+    fn next_due(&mut self, now_ms: i64) -> HostResult<Option<i64>> {
+        self.0.borrow_mut().next_due(now_ms)
+    }
+    fn ring(&mut self, offer: &AgentOffer) -> (u64, RingOutcome) {
+        self.0.borrow_mut().ring(offer)
+    }
+    fn ring_done(
+        &mut self,
+        now_ms: i64,
+        offer: &AgentOffer,
+        outcome: RingOutcome,
+    ) -> HostResult<RingOutcome> {
+        self.0.borrow_mut().ring_done(now_ms, offer, outcome)
+    }
+    fn talk_ms(&mut self) -> u64 {
+        self.0.borrow_mut().talk_ms()
+    }
+    fn leave(&mut self, now_ms: i64, result: &str) -> HostResult<String> {
+        self.0.borrow_mut().leave(now_ms, result)
+    }
+    fn position(&mut self) -> HostResult<u32> {
+        self.0.borrow_mut().position()
+    }
+    fn ewt(&mut self, now_ms: i64, query: &EwtQuery) -> HostResult<Option<f64>> {
+        self.0.borrow_mut().ewt(now_ms, query)
+    }
+    fn agents(&mut self, now_ms: i64, queue: &CcRef) -> HostResult<AgentCounts> {
+        self.0.borrow_mut().agents(now_ms, queue)
+    }
+    fn metric(&mut self, now_ms: i64, query: &MetricQuery) -> HostResult<Option<f64>> {
+        self.0.borrow_mut().metric(now_ms, query)
+    }
+    fn last_bridged(
+        &mut self,
+        now_ms: i64,
+        query: &LastBridgedQuery,
+    ) -> HostResult<Option<BridgedCall>> {
+        self.0.borrow_mut().last_bridged(now_ms, query)
+    }
+    fn member_create(&mut self, now_ms: i64, request: &CallbackRequest) -> HostResult<i64> {
+        self.0.borrow_mut().member_create(now_ms, request)
+    }
+    fn member_info(&mut self, now_ms: i64, query: &MemberQuery) -> HostResult<Option<MemberFacts>> {
+        self.0.borrow_mut().member_info(now_ms, query)
+    }
+    fn patch_members(
+        &mut self,
+        now_ms: i64,
+        query: &MemberQuery,
+        patch: &MembersPatch,
+    ) -> HostResult<usize> {
+        self.0.borrow_mut().patch_members(now_ms, query, patch)
+    }
+    fn attempt_decision(&mut self, now_ms: i64, decision: &AttemptDecision) -> HostResult<()> {
+        self.0.borrow_mut().attempt_decision(now_ms, decision)
+    }
+    fn attempt_result(&mut self, now_ms: i64, request: &AttemptResultRequest) -> HostResult<()> {
+        self.0.borrow_mut().attempt_result(now_ms, request)
     }
 }

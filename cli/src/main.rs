@@ -6,6 +6,7 @@
 mod cc;
 mod ccsim;
 mod check;
+mod dialsim;
 mod flow;
 mod run;
 mod simulate;

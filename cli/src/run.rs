@@ -102,9 +102,15 @@ pub struct RunArgs {
     ///    "agents": {"a1": {"answers": "yes|no|reject|busy",
     ///                      "answer_after_secs": 2, "talk_secs": 60}},
     ///    "offline": ["a2"], "pause": {"a3": "lunch"},
-    ///    "waiting": [{"queue": "sales", "count": 2, "priority": 0}]}
+    ///    "waiting": [{"queue": "sales", "count": 2, "priority": 0}],
+    ///    "customers": {"+380441234567": {"answers": ["busy", "yes"],
+    ///                  "answer_after_secs": 5, "talk_secs": 60}},
+    ///    "dialer": {"horizon_secs": 3600}}
     /// The real contact-centre core runs on an in-memory store on the virtual clock;
     /// agents are online unless listed, and `waiting` callers join just before this one.
+    /// After the call, the dialer calls the outbound queues' members (scripted by
+    /// `customers`, one answer per attempt) for up to `horizon_secs`; the queues'
+    /// attempt flows come from --flows DIR or FILE's directory.
     #[arg(long = "cc", value_name = "SETUP", verbatim_doc_comment, help_heading = CALLER)]
     pub cc: Option<String>,
     /// Outcome of every bridge leg, or with LEG= of one leg (repeatable)

@@ -1,7 +1,9 @@
 //! Runs a flow on the engine's call simulator and renders the transcript: for a person
 //! (each step with what it did under it) or as JSON.
 
+use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use rustflow_engine::sim::{Entry, Event, Script, SimHost, SimQueues, simulate_with};
@@ -9,6 +11,8 @@ use rustflow_engine::{CompileOptions, Flow, FlowSet, LogLevel, RunOutcome};
 use serde_json::{Value, json};
 
 use crate::Status;
+use crate::ccsim::CcHandle;
+use crate::dialsim::{DialerLine, SimDialer};
 use crate::run::RunArgs;
 
 /// Longest variable value or request body shown in the readable trace, in characters.
@@ -41,13 +45,13 @@ pub fn run(options: &RunArgs, script: Script) -> Status {
         },
     };
     let start_micros = script.start_micros;
-    let queues: Option<Box<dyn SimQueues>> = match &options.cc {
+    let cc = match &options.cc {
         Some(path) => {
             let loaded = std::fs::read_to_string(path)
                 .map_err(|e| format!("{path}: {e}"))
                 .and_then(|text| crate::ccsim::CcSim::load(path, &text, start_micros / 1000));
             match loaded {
-                Ok(cc) => Some(Box::new(cc)),
+                Ok(cc) => Some(Rc::new(RefCell::new(cc))),
                 Err(message) => {
                     println!("{message}");
                     return Status::Problems;
@@ -56,12 +60,42 @@ pub fn run(options: &RunArgs, script: Script) -> Status {
         }
         None => None,
     };
+    let queues: Option<Box<dyn SimQueues>> = cc
+        .as_ref()
+        .map(|cc| Box::new(CcHandle(cc.clone())) as Box<dyn SimQueues>);
     let (outcome, host) = simulate_with(&flow, &flows, script, queues);
+    // After the call, the dialer calls the outbound queues' members back on the same clock.
+    let mut dialer_lines = Vec::new();
+    if let Some(cc) = cc {
+        // Only a queue that names an attempt flow needs the directory loaded.
+        let needed = rustflow_cc::store::Store::setup(&*cc.borrow().store).is_ok_and(|setup| {
+            setup
+                .queues
+                .iter()
+                .any(|q| q.pre_attempt_flow.is_some() || q.after_attempt_flow.is_some())
+        });
+        let attempt_flows = match attempt_flows(options, &compile, &flows, needed) {
+            Ok(set) => set,
+            Err(message) => {
+                println!("{message}");
+                return Status::Problems;
+            }
+        };
+        let origin = start_micros / 1000;
+        let mut dialer = SimDialer::new(cc, &attempt_flows, origin);
+        let ended = origin + i64::try_from(host.elapsed_ms()).unwrap_or(0);
+        if let Err(message) = dialer.run(ended) {
+            println!("the simulated dialer failed: {message}");
+            return Status::Problems;
+        }
+        dialer_lines = dialer.lines;
+    }
     let report = Report {
         flow: &flow,
         outcome: &outcome,
         host: &host,
         start_micros,
+        dialer: &dialer_lines,
     };
     if options.json {
         let text = serde_json::to_string_pretty(&report.json()).expect("JSON values serialise");
@@ -72,11 +106,42 @@ pub fn run(options: &RunArgs, script: Script) -> Status {
     Status::Ok
 }
 
+/// The flows the dialer runs as queues' pre- and after-attempt flows: `--flows DIR`, else
+/// the flow file's directory.
+fn attempt_flows(
+    options: &RunArgs,
+    compile: &CompileOptions,
+    flows: &FlowSet,
+    needed: bool,
+) -> Result<FlowSet, String> {
+    if options.flows_dir.is_some() {
+        return Ok(flows.clone());
+    }
+    if !needed {
+        return Ok(FlowSet::empty());
+    }
+    let dir = Path::new(&options.file)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    FlowSet::load_dir(dir, compile).map_err(|diagnostics| {
+        let mut text = format!(
+            "{}: the attempt flows of the queues are loaded from this directory (or give --flows DIR):",
+            dir.display()
+        );
+        for d in diagnostics {
+            text.push_str(&format!("\n{d}"));
+        }
+        text
+    })
+}
+
 struct Report<'a> {
     flow: &'a Flow,
     outcome: &'a RunOutcome,
     host: &'a SimHost,
     start_micros: i64,
+    dialer: &'a [DialerLine],
 }
 
 /// How the call ended.
@@ -129,6 +194,7 @@ impl Report<'_> {
                 .collect::<Vec<_>>(),
             "transcript": self.host.transcript_json(),
             "vars": self.host.vars(),
+            "dialer": self.dialer.iter().map(DialerLine::json).collect::<Vec<_>>(),
         })
     }
 
@@ -244,6 +310,10 @@ impl Report<'_> {
                 "end: the flow finished without hanging up after {steps} steps, {elapsed} into the call (the dialplan would continue)\n"
             ),
         });
+        for line in self.dialer {
+            out.push_str(&line.text());
+            out.push('\n');
+        }
         out
     }
 }

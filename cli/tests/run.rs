@@ -639,3 +639,392 @@ fn a_bad_setup_file_names_the_field() {
         out.stdout
     );
 }
+
+/// `rustflow run` of examples/flows/callback.json on examples/cc/callback-run.json: the
+/// caller presses 1 for a callback.
+const CALLBACK_RUN: [&str; 12] = [
+    "run",
+    "examples/flows/callback.json",
+    "--cc",
+    "examples/cc/callback-run.json",
+    "--time",
+    "2026-12-03T10:00:00Z",
+    "--dtmf",
+    "1",
+    "--var",
+    "caller_id_number=+380441234567",
+    "--var",
+    "caller_id_name=Petro",
+];
+
+/// The caller asks for a callback and hangs up; the dialer calls the member back once an
+/// agent frees up after the callers waiting in `sales`, bridges them, and the member is
+/// finished as `success` (the whole transcript: the call, then the dialer).
+#[test]
+fn a_callback_request_is_called_back_when_an_agent_frees_up() {
+    let out = run(&CALLBACK_RUN);
+    assert_eq!(
+        out,
+        r#"run callback (examples/flows/callback.json, version 67da5851d13cf6af)
+   0.000s  start: set rustflow_flow_id = "callback", rustflow_flow_version = "67da5851d13cf6af"
+   0.000s  /schema/0/answer  answer
+            answered
+   0.000s  /schema/1/playback  playback
+            play tts:All agents are busy. Press 1 and we call you back within the hour. → digits "1"
+            set wants_callback = "1"
+   4.260s  /schema/2/if  if → else (expression false)
+   4.260s  /schema/3/set  set
+            set pending = ""
+   4.260s  /schema/4/memberInfo  memberInfo → no member in queue(s) callbacks matches
+            queue member info: no member matches
+            warning: flow callback: /schema/4/memberInfo: memberInfo: no member in queue(s) callbacks matches
+            set rustflow_error = "memberInfo: no member in queue(s) callbacks matches"
+   4.260s  /schema/5/if  if → else (expression false)
+   4.260s  /schema/5/if/else/0/callbackQueue  callbackQueue
+            queue member 1 created in queue callbacks: +380441234567 ready in 120s
+   4.260s  /schema/6/playback  playback
+            play tts:Thank you, we will call you back.
+   6.240s  /schema/7/hangup  hangup
+            hangup NORMAL_CLEARING
+          (after the last step)
+   6.240s    set rustflow_steps = "9"
+prompts played (2): tts:All agents are busy. Press 1 and we call you back within the hour., tts:Thank you, we will call you back.
+last error: memberInfo: no member in queue(s) callbacks matches
+end: the flow hung up with NORMAL_CLEARING after 9 steps, 6.240s into the call
+dialer +6.24s caller waiting-1 (queue sales): agent anna rung
+dialer +6.24s caller waiting-2 (queue sales): agent taras rung
+dialer +8.24s caller waiting-1 (queue sales): agent anna answers: bridged
+dialer +9.24s caller waiting-2 (queue sales): agent taras answers: bridged
+dialer +99.24s caller waiting-2 (queue sales): talked to agent taras: leave success
+dialer +109.24s caller waiting-3 (queue sales): agent taras rung
+dialer +112.24s caller waiting-3 (queue sales): agent taras answers: bridged
+dialer +202.24s caller waiting-3 (queue sales): talked to agent taras: leave success
+dialer +212.24s attempt 4 member 1 (+380441234567): start in queue callbacks (attempt 1 of the member)
+dialer +212.24s attempt 4 member 1 (+380441234567): waits for an agent
+dialer +212.24s attempt 4 member 1 (+380441234567): agent taras rung
+dialer +215.24s attempt 4 member 1 (+380441234567): agent taras answers
+dialer +215.24s attempt 4 member 1 (+380441234567): dial (caller id "Support callback")
+dialer +221.24s attempt 4 member 1 (+380441234567): answered: bridged to agent taras
+dialer +308.24s caller waiting-1 (queue sales): talked to agent anna: leave success
+dialer +341.24s attempt 4 member 1 (+380441234567): leave success
+dialer +341.24s attempt 4 member 1 (+380441234567): member finished: success
+"#
+    );
+}
+
+/// A copy of examples/cc/callback-run.json changed by `change`, written to a scratch
+/// directory, with the attempt flows `flows` (file stem → flow JSON) in its `flows`
+/// directory; the setup's path and the flows directory.
+fn callback_setup(
+    name: &str,
+    change: impl FnOnce(&mut Value),
+    flows: &[(&str, &str)],
+) -> (String, std::path::PathBuf) {
+    let dir = scratch_dir(name);
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/cc/callback-run.json"
+    ))
+    .unwrap();
+    let mut setup: Value = serde_json::from_str(&example).unwrap();
+    change(&mut setup);
+    let path = dir.join("run.json");
+    std::fs::write(&path, setup.to_string()).unwrap();
+    // The attempt flows (and the call's flow) in a directory of their own for `--flows`.
+    let flows_dir = dir.join("flows");
+    std::fs::create_dir_all(&flows_dir).unwrap();
+    for (id, flow) in flows {
+        std::fs::write(flows_dir.join(format!("{id}.json")), flow).unwrap();
+    }
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/flows/callback.json"
+        ),
+        flows_dir.join("callback.json"),
+    )
+    .unwrap();
+    (path.to_str().unwrap().to_string(), flows_dir)
+}
+
+/// The dialer's lines of a run (the transcript after the call).
+fn dialer_lines(out: &str) -> Vec<&str> {
+    out.lines().filter(|l| l.starts_with("dialer ")).collect()
+}
+
+fn run_callback(setup: &str, flows_dir: &std::path::Path) -> String {
+    let flows = flows_dir.to_str().unwrap();
+    let mut args: Vec<&str> = CALLBACK_RUN.to_vec();
+    args[3] = setup;
+    args.extend(["--flows", flows]);
+    run(&args)
+}
+
+/// Busy on the first call: the member is retried after the queue's
+/// `wait_between_retries_secs` (300 s), answers, and is finished.
+#[test]
+fn a_busy_member_is_retried_after_the_queues_wait() {
+    let (setup, dir) = callback_setup(
+        "dialer-busy",
+        |s| {
+            s["waiting"] = serde_json::json!([]);
+            s["customers"]["+380441234567"]["answers"] = serde_json::json!(["busy", "yes"]);
+        },
+        &[],
+    );
+    let out = run_callback(&setup, &dir);
+    assert_eq!(
+        dialer_lines(&out),
+        [
+            "dialer +124.26s attempt 1 member 1 (+380441234567): start in queue callbacks (attempt 1 of the member)",
+            "dialer +124.26s attempt 1 member 1 (+380441234567): waits for an agent",
+            "dialer +124.26s attempt 1 member 1 (+380441234567): agent anna rung",
+            "dialer +126.26s attempt 1 member 1 (+380441234567): agent anna answers",
+            "dialer +126.26s attempt 1 member 1 (+380441234567): dial (caller id \"Support callback\")",
+            "dialer +126.26s attempt 1 member 1 (+380441234567): busy (USER_BUSY)",
+            "dialer +126.26s attempt 1 member 1 (+380441234567): leave busy",
+            "dialer +126.26s attempt 1 member 1 (+380441234567): busy: retry at +426.26s",
+            "dialer +426.26s attempt 2 member 1 (+380441234567): start in queue callbacks (attempt 2 of the member)",
+            "dialer +426.26s attempt 2 member 1 (+380441234567): waits for an agent",
+            "dialer +426.26s attempt 2 member 1 (+380441234567): agent taras rung",
+            "dialer +429.26s attempt 2 member 1 (+380441234567): agent taras answers",
+            "dialer +429.26s attempt 2 member 1 (+380441234567): dial (caller id \"Support callback\")",
+            "dialer +435.26s attempt 2 member 1 (+380441234567): answered: bridged to agent taras",
+            "dialer +555.26s attempt 2 member 1 (+380441234567): leave success",
+            "dialer +555.26s attempt 2 member 1 (+380441234567): member finished: success",
+        ]
+    );
+}
+
+/// The after-attempt flow decides `abandoned` with `maxAttempts: 2`: a member who never
+/// answers is dialled twice (not the queue's 3 times) and finished as `no_answer`.
+#[test]
+fn an_after_attempt_flow_limits_the_attempts() {
+    let (setup, dir) = callback_setup(
+        "dialer-after",
+        |s| {
+            s["waiting"] = serde_json::json!([]);
+            s["customers"]["+380441234567"]["answers"] = serde_json::json!("no");
+            s["setup"]["queues"][2]["after_attempt_flow"] = serde_json::json!("after");
+        },
+        &[(
+            "after",
+            r#"{"name": "after", "schema": [
+                {"log": "attempt ${attempt_id} ended: ${cc_result} (${call_cause})"},
+                {"abandoned": {"status": "no_answer", "maxAttempts": 2, "waitBetweenRetries": 60}}]}"#,
+        )],
+    );
+    let out = run_callback(&setup, &dir);
+    assert_in_order(
+        &out,
+        &[
+            "dialer +126.26s attempt 1 member 1 (+380441234567): dial",
+            "dialer +156.26s attempt 1 member 1 (+380441234567): no_answer (NO_ANSWER)",
+            "dialer +156.26s attempt 1 member 1 (+380441234567): leave no_answer",
+            "dialer +156.26s attempt 1 member 1 (+380441234567): after-attempt flow after: log: attempt 1 ended: no_answer (NO_ANSWER)",
+            "dialer +156.26s attempt 1 member 1 (+380441234567): after-attempt flow after: decision: abandoned status=\"no_answer\" max_attempts=\"2\" wait=\"60s\"",
+            "dialer +156.26s attempt 1 member 1 (+380441234567): no_answer: retry at +216.26s",
+            "dialer +216.26s attempt 2 member 1 (+380441234567): start in queue callbacks (attempt 2 of the member)",
+            "dialer +249.26s attempt 2 member 1 (+380441234567): leave no_answer",
+            "dialer +249.26s attempt 2 member 1 (+380441234567): member finished: no_answer",
+        ],
+    );
+    assert!(!out.contains("attempt 3 "), "{out}");
+}
+
+/// A pre-attempt flow cancelling with `stop`: the member is not dialled and is finished.
+#[test]
+fn a_pre_attempt_flow_cancels_the_call() {
+    let (setup, dir) = callback_setup(
+        "dialer-pre",
+        |s| {
+            s["waiting"] = serde_json::json!([]);
+            s["setup"]["queues"][2]["pre_attempt_flow"] = serde_json::json!("pre");
+        },
+        &[(
+            "pre",
+            r#"{"name": "pre", "schema": [
+                {"if": {"expression": "${ivr_choice} == '1'",
+                        "then": [{"cancel": {"description": "asked by mistake", "stop": true}}]}},
+                {"confirm": {}}]}"#,
+        )],
+    );
+    let out = run_callback(&setup, &dir);
+    assert_eq!(
+        dialer_lines(&out),
+        [
+            "dialer +124.26s attempt 1 member 1 (+380441234567): start in queue callbacks (attempt 1 of the member)",
+            "dialer +124.26s attempt 1 member 1 (+380441234567): pre-attempt flow pre: decision: cancel description=\"asked by mistake\" stop",
+            "dialer +124.26s attempt 1 member 1 (+380441234567): member finished: cancel",
+        ]
+    );
+}
+
+/// A customers entry the dialer cannot read names its path.
+#[test]
+fn a_bad_customers_entry_names_its_path() {
+    let (setup, _) = callback_setup(
+        "dialer-bad-customer",
+        |s| s["customers"]["+380441234567"]["answers"] = serde_json::json!(["busy", "maybe"]),
+        &[],
+    );
+    let mut args: Vec<&str> = CALLBACK_RUN.to_vec();
+    args[3] = &setup;
+    let out = rustflow(&args);
+    assert_eq!(out.status, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "run.json: customers.+380441234567.answers: `maybe` is not one of yes, no, busy, reject"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+/// `--json` carries the dialer's lines.
+#[test]
+fn the_dialer_lines_are_in_the_json_output() {
+    let mut args: Vec<&str> = CALLBACK_RUN.to_vec();
+    args.push("--json");
+    let out: Value = serde_json::from_str(&run(&args)).unwrap();
+    let dialer = out["dialer"].as_array().unwrap();
+    let last = dialer.last().unwrap();
+    assert_eq!(last["member"], 1);
+    assert_eq!(last["destination"], "+380441234567");
+    assert_eq!(last["what"], "member finished: success");
+    assert_eq!(last["at_ms"], 341_240);
+    assert_eq!(dialer[0]["caller"], "waiting-1");
+}
+
+/// Predictive: the member answers, the only agent offered lets it ring past the 2 s after
+/// the answer: the member hears the safe message and the attempt ends `abandoned`
+/// (retried after the queue's wait).
+#[test]
+fn a_predictive_member_no_agent_takes_hears_the_safe_message() {
+    let (setup, dir) = callback_setup(
+        "dialer-predictive",
+        |s| {
+            s["waiting"] = serde_json::json!([]);
+            s["agents"]["taras"]["answers"] = serde_json::json!("no");
+            s["agents"]["anna"]["answers"] = serde_json::json!("no");
+            let queue = &mut s["setup"]["queues"][2];
+            queue["type"] = serde_json::json!("predictive");
+            queue["safe_message"] = serde_json::json!("/sounds/sorry.wav");
+            queue["max_attempts"] = serde_json::json!(1);
+        },
+        &[],
+    );
+    let out = run_callback(&setup, &dir);
+    assert_eq!(
+        dialer_lines(&out),
+        [
+            "dialer +124.26s attempt 1 member 1 (+380441234567): start in queue callbacks (attempt 1 of the member)",
+            "dialer +124.26s attempt 1 member 1 (+380441234567): dial (caller id \"Support callback\")",
+            "dialer +130.26s attempt 1 member 1 (+380441234567): answered",
+            "dialer +130.26s attempt 1 member 1 (+380441234567): agent anna rung",
+            "dialer +150.26s attempt 1 member 1 (+380441234567): agent anna missed: no_answer",
+            "dialer +150.26s attempt 1 member 1 (+380441234567): no agent within 2 s: safe message /sounds/sorry.wav",
+            "dialer +150.26s attempt 1 member 1 (+380441234567): leave abandoned",
+            "dialer +150.26s attempt 1 member 1 (+380441234567): member finished: abandoned",
+        ]
+    );
+}
+
+/// The dialer stops at its horizon: a member whose next attempt is later is reported as
+/// waiting, with that time.
+#[test]
+fn the_dialer_stops_at_its_horizon() {
+    let (setup, dir) = callback_setup(
+        "dialer-horizon",
+        |s| {
+            s["waiting"] = serde_json::json!([]);
+            s["customers"]["+380441234567"]["answers"] = serde_json::json!("busy");
+            s["dialer"]["horizon_secs"] = serde_json::json!(200);
+        },
+        &[],
+    );
+    let out = run_callback(&setup, &dir);
+    let lines = dialer_lines(&out);
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "dialer +126.26s attempt 1 member 1 (+380441234567): busy: retry at +426.26s",
+            "dialer +206.24s member 1 (+380441234567): still waiting at the horizon: next attempt at +426.26s",
+        ]
+    );
+}
+
+/// A callback queue with wrap-up and no after-attempt flow: the member's outcome is the
+/// agent's wrap-up result; none comes, so the store writes the default (`success`) once the
+/// wrap-up and 30 s are over.
+#[test]
+fn a_conversation_with_wrap_up_waits_for_the_agents_result() {
+    let (setup, dir) = callback_setup(
+        "dialer-wrap-up",
+        |s| {
+            s["waiting"] = serde_json::json!([]);
+            s["setup"]["queues"][2]["wrap_up_secs"] = serde_json::json!(20);
+        },
+        &[],
+    );
+    let out = run_callback(&setup, &dir);
+    let lines = dialer_lines(&out);
+    assert_eq!(
+        lines[lines.len() - 4..],
+        [
+            "dialer +252.26s attempt 1 member 1 (+380441234567): leave success",
+            "dialer +252.26s attempt 1 member 1 (+380441234567): waits for the agent's wrap-up result",
+            "dialer +302.26s attempt 1 member 1 (+380441234567): the store writes the default outcome (no wrap-up result)",
+            "dialer +302.26s attempt 1 member 1 (+380441234567): member finished: success",
+        ]
+    );
+}
+
+/// Without outbound queues there is no dialer: nothing after the call's end line, none in
+/// the JSON.
+#[test]
+fn no_outbound_queue_no_dialer_lines() {
+    let args = [
+        "run",
+        "examples/flows/queue.json",
+        "--cc",
+        "examples/cc/run.json",
+        "--time",
+        "2026-12-03T10:00:00Z",
+    ];
+    let out = run(&args);
+    assert!(
+        out.trim_end().lines().last().unwrap().starts_with("end: "),
+        "{out}"
+    );
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let json: Value = serde_json::from_str(&run(&json_args)).unwrap();
+    assert_eq!(json["dialer"], serde_json::json!([]));
+}
+
+/// Without `--flows`, the queues' attempt flows come from the flow file's directory.
+#[test]
+fn attempt_flows_load_from_the_flow_files_directory() {
+    let (setup, dir) = callback_setup(
+        "dialer-flow-dir",
+        |s| {
+            s["waiting"] = serde_json::json!([]);
+            s["setup"]["queues"][2]["after_attempt_flow"] = serde_json::json!("after");
+        },
+        &[("after", r#"{"name": "after", "schema": [{"success": {}}]}"#)],
+    );
+    let flow = dir.join("callback.json");
+    let mut args: Vec<&str> = CALLBACK_RUN.to_vec();
+    args[1] = flow.to_str().unwrap();
+    args[3] = &setup;
+    let out = run(&args);
+    assert_in_order(
+        &out,
+        &[
+            "dialer +252.26s attempt 1 member 1 (+380441234567): leave success",
+            "dialer +252.26s attempt 1 member 1 (+380441234567): after-attempt flow after: decision: success",
+            "dialer +252.26s attempt 1 member 1 (+380441234567): member finished: success",
+        ],
+    );
+}
