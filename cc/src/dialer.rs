@@ -59,8 +59,10 @@
 
 use std::fmt;
 
+use std::collections::HashMap;
+
 use crate::model::{Queue, QueueKind};
-use crate::store::DialStats;
+use crate::store::{AgentCounts, DialStats};
 
 /// How a queue's members are dialled (the queue's `type`, outbound kinds only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +249,68 @@ impl fmt::Display for PacingSettingsError {
 }
 
 impl std::error::Error for PacingSettingsError {}
+
+/// One pacer per outbound queue, made again when the queue's settings change: what the
+/// module's dialer and the simulator's keep between rounds, so both pace alike.
+#[derive(Debug, Default)]
+pub struct Pacers {
+    by_queue: HashMap<String, (PacingSettings, Result<Pacer, PacingSettingsError>)>,
+}
+
+impl Pacers {
+    /// How many lines to start now in `queue` from the store's figures: its agents' counts
+    /// and its dials over the window. 0 for an inbound queue. Settings no pacer can work with
+    /// are an `Err` once per change of the queue's settings (for the caller to report), then
+    /// 0 until they change.
+    pub fn lines(
+        &mut self,
+        queue: &Queue,
+        counts: &AgentCounts,
+        stats: &DialStats,
+    ) -> Result<usize, PacingSettingsError> {
+        let Some(settings) = PacingSettings::of_queue(queue) else {
+            return Ok(0);
+        };
+        let fresh = self
+            .by_queue
+            .get(&queue.id)
+            .is_none_or(|(kept, _)| kept != &settings);
+        if fresh {
+            self.by_queue
+                .insert(queue.id.clone(), (settings, Pacer::new(settings)));
+        }
+        let pacer = match &self.by_queue[&queue.id].1 {
+            Ok(pacer) => pacer,
+            Err(e) if fresh => return Err(e.clone()),
+            Err(_) => return Ok(0),
+        };
+        let count = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+        // An agent on a call (of any queue) is busy; the pacer takes a talking agent's handle
+        // time as memoryless with the window's mean.
+        let busy = vec![
+            BusyAgent {
+                remaining_secs: None
+            };
+            count(counts.online.saturating_sub(counts.waiting))
+        ];
+        Ok(pacer.lines_to_start(&PacingInput {
+            logged_in_agents: count(counts.online),
+            free_agents: count(counts.waiting),
+            busy_agents: &busy,
+            // Answered members waiting for an agent are counted as lines still out: the store
+            // does not tell them apart, and counting them so dials fewer, never more.
+            lines_in_flight: usize::try_from(stats.in_flight).unwrap_or(usize::MAX),
+            answered_waiting: 0,
+            window: WindowStats::from_dial_stats(stats, queue.wrap_up_secs),
+        }))
+    }
+
+    /// Forgets the queues no longer provisioned.
+    pub fn keep_only(&mut self, queues: &[Queue]) {
+        self.by_queue
+            .retain(|id, _| queues.iter().any(|q| &q.id == id));
+    }
+}
 
 /// A queue's pacer; stateless, all memory is in the window the caller passes.
 #[derive(Debug, Clone, Copy, PartialEq)]

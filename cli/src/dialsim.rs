@@ -21,6 +21,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use rustflow_cc::dialer::Pacers;
 use rustflow_cc::engine_host::outbound::{
     AttemptFacts, after_outcome, cancel_outcome, default_outcome,
 };
@@ -175,6 +176,8 @@ pub struct SimDialer<'f> {
     due: Vec<(Ms, i64, Due)>,
     /// Calls made to each destination so far (picks the customer's answer).
     calls: BTreeMap<String, usize>,
+    /// The outbound queues' pacers, as the module's dialer keeps them.
+    pacers: Pacers,
     pub lines: Vec<DialerLine>,
 }
 
@@ -187,6 +190,7 @@ impl<'f> SimDialer<'f> {
             attempts: BTreeMap::new(),
             due: Vec::new(),
             calls: BTreeMap::new(),
+            pacers: Pacers::default(),
             lines: Vec::new(),
         }
     }
@@ -516,7 +520,10 @@ impl<'f> SimDialer<'f> {
             let stats = store
                 .dial_stats(&queue.id, now - window, now)
                 .map_err(|e| e.to_string())?;
-            let lines = lines_to_start(queue, counts.waiting, stats.in_flight);
+            let lines = self
+                .pacers
+                .lines(queue, &counts, &stats)
+                .map_err(|e| format!("queue {}: {e}", queue.id))?;
             if lines == 0 {
                 continue;
             }
@@ -530,6 +537,8 @@ impl<'f> SimDialer<'f> {
                     communication: candidate.communication,
                     agent: None,
                     node: "simulator".to_string(),
+                    // As the module: the member's leg is named before it is dialled.
+                    call_id: format!("member-{}-leg-{now}", candidate.member.id),
                     lease_until_ms: now + attempt_lease_ms(queue),
                 };
                 if let Some(attempt) = store
@@ -870,17 +879,6 @@ impl<'f> SimDialer<'f> {
 
 fn agent_first(queue: &Queue) -> bool {
     matches!(queue.kind, QueueKind::Offline | QueueKind::Preview)
-}
-
-/// The module's pacing until the pacer lands (src/cc/outbound.rs `lines_to_start`): one
-/// line per free agent, `lines_per_agent` for progressive and predictive.
-fn lines_to_start(queue: &Queue, free: u32, in_flight: u64) -> usize {
-    let per_agent = u64::from(queue.lines_per_agent.max(1));
-    let lines = match queue.kind {
-        QueueKind::Offline | QueueKind::Preview => u64::from(free),
-        _ => u64::from(free) * per_agent,
-    };
-    usize::try_from(lines.saturating_sub(in_flight)).unwrap_or(0)
 }
 
 /// As the module: the customer's ring and an agent's, with room.

@@ -23,12 +23,11 @@
 //!
 //! Every transition fires a `rustflow::cc` event (docs/contact-centre.md, "Events").
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
-use rustflow_cc::dialer::{BusyAgent, Pacer, PacingInput, PacingSettings, WindowStats};
+use rustflow_cc::dialer::Pacers;
 use rustflow_cc::engine_host::outbound::{
     AttemptFacts, AttemptHost, after_outcome, cancel_outcome, default_outcome,
 };
@@ -62,43 +61,17 @@ pub const PREDICTIVE_PATIENCE_MS: Ms = 2_000;
 /// pacer starts one only for a free agent, so this is a safety net).
 const AGENT_PATIENCE: Duration = Duration::from_secs(120);
 
-/// The dialer's memory between rounds: each outbound queue's pacer, kept while the queue's
-/// settings stay the same.
+/// The dialer's memory between rounds: each outbound queue's pacer.
 #[derive(Default)]
 pub struct Dialer {
-    pacers: HashMap<String, (PacingSettings, Result<Pacer, String>)>,
+    pacers: Pacers,
 }
 
 impl Dialer {
-    /// The queue's pacer (made again when its settings changed); `Err` names the setting a
-    /// pacer cannot work with (logged once per change).
-    fn pacer(&mut self, queue: &Queue) -> Option<&Pacer> {
-        let settings = PacingSettings::of_queue(queue)?;
-        let stale = self
-            .pacers
-            .get(&queue.id)
-            .is_none_or(|(kept, _)| kept != &settings);
-        if stale {
-            let pacer = Pacer::new(settings).map_err(|e| {
-                let message = format!(
-                    "rustflow: queue {}: {e}; its members are not dialled",
-                    queue.id
-                );
-                log::global(Level::Error, &message);
-                message
-            });
-            self.pacers.insert(queue.id.clone(), (settings, pacer));
-        }
-        self.pacers
-            .get(&queue.id)
-            .and_then(|(_, pacer)| pacer.as_ref().ok())
-    }
-
     /// Starts the attempts the pacers ask for in every enabled outbound queue.
     pub fn round(&mut self, centre: &Arc<Centre>, now: Ms) -> Result<(), String> {
         let setup = centre.store.setup().map_err(|e| e.to_string())?;
-        self.pacers
-            .retain(|id, _| setup.queues.iter().any(|q| &q.id == id));
+        self.pacers.keep_only(&setup.queues);
         for queue in setup
             .queues
             .iter()
@@ -113,27 +86,19 @@ impl Dialer {
                 .store
                 .dial_stats(&queue.id, now - window, now)
                 .map_err(|e| e.to_string())?;
-            let Some(pacer) = self.pacer(queue) else {
-                continue;
+            let lines = match self.pacers.lines(queue, &counts, &stats) {
+                Ok(lines) => lines,
+                Err(e) => {
+                    log::global(
+                        Level::Error,
+                        &format!(
+                            "rustflow: queue {}: {e}; its members are not dialled",
+                            queue.id
+                        ),
+                    );
+                    0
+                }
             };
-            // Agents on a call of any queue count as busy (a talking agent: the pacer takes
-            // its handle time as memoryless with the window's mean).
-            let busy = vec![
-                BusyAgent {
-                    remaining_secs: None
-                };
-                usize::try_from(counts.online.saturating_sub(counts.waiting))
-                    .unwrap_or(0)
-            ];
-            let input = PacingInput {
-                logged_in_agents: usize::try_from(counts.online).unwrap_or(0),
-                free_agents: usize::try_from(counts.waiting).unwrap_or(0),
-                busy_agents: &busy,
-                lines_in_flight: usize::try_from(stats.in_flight).unwrap_or(usize::MAX),
-                answered_waiting: 0,
-                window: WindowStats::from_dial_stats(&stats, queue.wrap_up_secs),
-            };
-            let lines = pacer.lines_to_start(&input);
             if lines == 0 {
                 continue;
             }
