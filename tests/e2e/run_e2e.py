@@ -32,6 +32,7 @@ from sip import (Agent, RtpSink, Sipp, dtmf_pcap, offers_in_order, render, tone_
                  uac_subs)
 from cc_e2e import CC_SCENARIOS, QueueScenarios, cc_flows  # noqa: E402
 from cc_nodes_e2e import NODES_SCENARIOS, NodeScenarios  # noqa: E402
+from cc_outbound_e2e import OUTBOUND_SCENARIOS, OutboundScenarios, outbound_flows  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -205,7 +206,7 @@ def check(cond, message):
         raise Failure(message)
 
 
-class Suite(QueueScenarios, NodeScenarios):
+class Suite(QueueScenarios, OutboundScenarios, NodeScenarios):
     def __init__(self, lab: Lab, events: EventCollector, work: Path, ports):
         self.lab = lab
         self.events = events
@@ -721,6 +722,7 @@ SCENARIO_ORDER = [
     "bridge_pickup_group", "hostile_originate_no_extra_leg", "agents_registered_answer",
     "agents_cancel_sequence_unregistered", "cc_provisioning_in_fs_cli",
     *CC_SCENARIOS,
+    *OUTBOUND_SCENARIOS,
     *NODES_SCENARIOS,
     # last: it replaces the test-hooks module with the Makefile's release build
     "install_over_loaded_then_reload",
@@ -745,7 +747,7 @@ def main():
                        "hostile", "hostile_evil")}
     selected = [n for n in SCENARIO_ORDER if not args.only or args.only in n]
     results = []
-    lab = Lab(install, so, dialplan_xml=DIALPLAN, flows={**flows(ports), **cc_flows()}, name="e2e")
+    lab = Lab(install, so, dialplan_xml=DIALPLAN, flows={**flows(ports), **cc_flows(), **outbound_flows()}, name="e2e")
     work = lab.root / "sipp"
     work.mkdir()
     print(f"e2e: lab {lab.root} (SIP 127.0.0.1:{lab.sip_port}, ESL 127.0.0.1:{lab.esl_port})", flush=True)
