@@ -1087,7 +1087,8 @@ impl Host for SessionHost<'_, '_> {
 
     fn attempt_result(&mut self, request: &AttemptResultRequest) -> HostResult<()> {
         let centre = cc::centre().map_err(HostError::Failed)?;
-        outbound::attempt_result(&centre.store, request, cc::hub::now_ms())?;
+        let after = outbound::attempt_result(&centre.store, request, cc::hub::now_ms())?;
+        cc::outbound::fire_outcome(&centre.node, &after, None);
         centre.poke();
         Ok(())
     }

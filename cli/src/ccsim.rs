@@ -718,7 +718,7 @@ impl SimQueues for CcSim {
     }
 
     fn attempt_result(&mut self, now_ms: i64, request: &AttemptResultRequest) -> HostResult<()> {
-        outbound::attempt_result(&*self.store, request, now_ms)
+        outbound::attempt_result(&*self.store, request, now_ms).map(|_| ())
     }
 }
 

@@ -357,6 +357,18 @@ impl Centre {
             for agent in &janitor.rested {
                 agent_state(&self.node, agent, "waiting");
             }
+            // Outbound attempts nobody gave an outcome (no after-attempt flow answered, no
+            // wrap-up result, or their node went away): the store wrote the default.
+            for after in &janitor.outbound_defaults {
+                outbound::fire_outcome(&self.node, after, None);
+            }
+            for member in &janitor.expired_members {
+                events::fire(
+                    &self.node,
+                    "member-expired",
+                    &[("CC-Member-ID", &member.to_string())],
+                );
+            }
             for (node, closed) in &janitor.lost_nodes {
                 log::global(
                     Level::Warning,

@@ -229,26 +229,40 @@ pub fn command(line: &str) -> String {
         Ok(text) => {
             // Provisioning and status changes can free agents or end waits: dispatch now.
             centre.poke();
-            agent_status_event(&centre, line);
+            command_event(&centre, line);
             text
         }
         Err(e) => format!("-ERR {}\n", e.to_string().trim_end()),
     }
 }
 
-/// `agent status ID STATUS [REASON]` succeeded: the `agent-status` event.
-fn agent_status_event(centre: &Centre, line: &str) {
+/// The event of a command that succeeded: `agent status ID STATUS [REASON]` →
+/// `agent-status`; `attempt-result ATTEMPT STATUS …` → `attempt-result` (the member as the
+/// store keeps it: asking again for the attempt's outcome changes nothing and returns it).
+fn command_event(centre: &Centre, line: &str) {
     let words: Vec<&str> = line.split_whitespace().collect();
-    if let ["agent", "status", id, status, reason @ ..] = words.as_slice() {
-        let reason = reason.join(" ");
-        events::fire(
-            &centre.node,
-            "agent-status",
-            &[
-                ("CC-Agent-ID", id),
-                ("CC-Agent-Status", status),
-                ("CC-Agent-Status-Reason", &reason),
-            ],
-        );
+    match words.as_slice() {
+        ["agent", "status", id, status, reason @ ..] => {
+            let reason = reason.join(" ");
+            events::fire(
+                &centre.node,
+                "agent-status",
+                &[
+                    ("CC-Agent-ID", id),
+                    ("CC-Agent-Status", status),
+                    ("CC-Agent-Status-Reason", &reason),
+                ],
+            );
+        }
+        ["attempt-result", attempt, status, ..] => {
+            let Ok(attempt) = attempt.parse::<i64>() else {
+                return;
+            };
+            let written = rustflow_cc::store::AttemptOutcome::result(*status);
+            if let Ok(after) = centre.store.finish_outbound(attempt, &written, now_ms()) {
+                outbound::fire_outcome(&centre.node, &after, None);
+            }
+        }
+        _ => {}
     }
 }

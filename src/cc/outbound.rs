@@ -32,7 +32,7 @@ use rustflow_cc::engine_host::outbound::{
     AttemptFacts, AttemptHost, after_outcome, cancel_outcome, default_outcome,
 };
 use rustflow_cc::model::{Queue, QueueKind};
-use rustflow_cc::store::{AttemptOutcome, Ms, OutboundAttempt, OutboundStart};
+use rustflow_cc::store::{AttemptOutcome, MemberAfter, Ms, OutboundAttempt, OutboundStart};
 use rustflow_engine::causes;
 use rustflow_engine::{
     AttemptDecision, BridgeLeg, BridgeRequest, BridgeResult, BridgeStrategy, HostError,
@@ -575,20 +575,7 @@ fn finish(centre: &Centre, facts: &AttemptFacts, outcome: &AttemptOutcome) {
         .store
         .finish_outbound(facts.attempt, outcome, now_ms())
     {
-        Ok(after) => {
-            let next = after.ready_at_ms.map(|t| t.to_string()).unwrap_or_default();
-            let stop = after.stop_cause.clone().unwrap_or_default();
-            fire(
-                centre,
-                "attempt-result",
-                facts,
-                &[
-                    ("CC-Result", &after.result),
-                    ("CC-Member-Ready-At", &next),
-                    ("CC-Member-Stop-Cause", &stop),
-                ],
-            );
-        }
+        Ok(after) => fire_outcome(&centre.node, &after, Some(facts)),
         Err(e) => log::global(
             Level::Error,
             &format!(
@@ -598,6 +585,28 @@ fn finish(centre: &Centre, facts: &AttemptFacts, outcome: &AttemptOutcome) {
         ),
     }
     centre.poke();
+}
+
+/// The `attempt-result` event: what became of the member after an attempt.
+pub fn fire_outcome(node: &str, after: &MemberAfter, facts: Option<&AttemptFacts>) {
+    let attempt = after.attempt.to_string();
+    let member = after.member.to_string();
+    let next = after.ready_at_ms.map(|t| t.to_string()).unwrap_or_default();
+    let stop = after.stop_cause.clone().unwrap_or_default();
+    let attempts = after.attempts.to_string();
+    let mut headers = vec![
+        ("CC-Attempt-ID", attempt.as_str()),
+        ("CC-Member-ID", member.as_str()),
+        ("CC-Result", after.result.as_str()),
+        ("CC-Member-Attempts", attempts.as_str()),
+        ("CC-Member-Ready-At", next.as_str()),
+        ("CC-Member-Stop-Cause", stop.as_str()),
+    ];
+    if let Some(facts) = facts {
+        headers.push(("CC-Queue-ID", facts.queue_id.as_str()));
+        headers.push(("CC-Member-Name", facts.member_name.as_str()));
+    }
+    events::fire(node, "attempt-result", &headers);
 }
 
 /// A `rustflow::cc` event about an outbound attempt.

@@ -14,7 +14,8 @@ use rustflow_engine::{
 use super::{failed, key};
 use crate::model::{Communication, Member, Queue};
 use crate::store::{
-    AttemptOutcome, CommunicationPatch, MemberFilter, MemberPatch, Ms, OutboundAttempt, Store,
+    AttemptOutcome, CommunicationPatch, MemberAfter, MemberFilter, MemberPatch, Ms,
+    OutboundAttempt, Store,
 };
 
 fn communication(c: &MemberCommunication) -> Communication {
@@ -157,15 +158,15 @@ pub fn attempt_result_outcome(request: &AttemptResultRequest) -> AttemptOutcome 
     }
 }
 
-/// Writes an `attemptResult`.
+/// Writes an `attemptResult`; the member as it is now (the first outcome of the attempt
+/// holds).
 pub fn attempt_result(
     store: &dyn Store,
     request: &AttemptResultRequest,
     now: Ms,
-) -> HostResult<()> {
+) -> HostResult<MemberAfter> {
     store
         .finish_outbound(request.attempt_id, &attempt_result_outcome(request), now)
-        .map(|_| ())
         .map_err(failed)
 }
 
@@ -528,6 +529,6 @@ impl Host for AttemptHost<'_> {
         Ok(())
     }
     fn attempt_result(&mut self, request: &AttemptResultRequest) -> HostResult<()> {
-        attempt_result(self.store, request, (self.clock)())
+        attempt_result(self.store, request, (self.clock)()).map(|_| ())
     }
 }
