@@ -15,6 +15,9 @@ use rustflow_cc::command::{self, CommandError};
 ///   queue|agent|skill|bucket|calendar list [json]
 ///   tier add|set QUEUE AGENT [FIELD=VALUE...|{JSON}] · tier del QUEUE AGENT · tier list [QUEUE] [json]
 ///   agent status ID online|offline|pause [REASON...]
+///   member add QUEUE DESTINATION [FIELD=VALUE...] · member set ID FIELD=VALUE... · member del ID
+///   member list [QUEUE] [--all] [json] · member import FILE [QUEUE]   (CSV with a header, or JSON)
+///   attempt-result ATTEMPT STATUS [FIELD=VALUE...]   an agent's outcome of an outbound attempt
 ///   snapshot [json]        queues, waiting callers in dispatch order, agents, last hour's SL
 ///   import FILE.json       makes the store match the file; prints each change
 ///   export                 the current setup as an import file
@@ -34,6 +37,7 @@ Examples:
   rustflow cc import examples/cc/setup.json
   rustflow cc queue set sales max_wait_secs=90
   rustflow cc agent status a1 pause Lunch break
+  rustflow cc member import examples/cc/members.csv autumn
   rustflow cc snapshot
   rustflow cc simulate examples/cc/setup.json --queue sales --arrivals-per-hour 120 --aht 180
 
