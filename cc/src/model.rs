@@ -888,6 +888,12 @@ impl Communication {
     }
 }
 
+/// A gateway name (a queue's `gateway`, a communication's `resource`) that cannot change a
+/// dial string's structure.
+pub fn check_gateway(gateway: &str) -> Result<(), String> {
+    check_dial_part(gateway, "the gateway", false)
+}
+
 /// A destination must be a contact, a SIP address or a number that cannot change a dial
 /// string's structure.
 fn check_destination(destination: &str) -> Result<(), String> {

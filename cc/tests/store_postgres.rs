@@ -48,6 +48,7 @@ suite_on_postgres!(
     dial_candidates_follow_the_rules,
     calendar_windows_in_the_members_zone_across_dst,
     outbound_attempts_and_their_outcomes,
+    a_retry_through_another_gateway_keeps_it,
     outbound_janitor_defaults_and_expiry,
     dial_stats_count_what_the_pacer_needs,
     eight_threads_never_start_a_member_twice,

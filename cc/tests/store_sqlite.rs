@@ -93,6 +93,10 @@ fn outbound_attempts_and_their_outcomes() {
     with_fresh_file(suite::outbound_attempts_and_their_outcomes);
 }
 #[test]
+fn a_retry_through_another_gateway_keeps_it() {
+    with_fresh_file(suite::a_retry_through_another_gateway_keeps_it);
+}
+#[test]
 fn outbound_janitor_defaults_and_expiry() {
     with_fresh_file(suite::outbound_janitor_defaults_and_expiry);
 }

@@ -245,9 +245,8 @@ pub fn after_outcome(decision: &AttemptDecision, result: &str, now: Ms) -> Attem
         } => AttemptOutcome {
             ready_at_ms: Some(now + i64::try_from(*sleep_ms).unwrap_or(0)),
             redial: true,
+            resource: resource.clone(),
             variables: exported(export),
-            add_communications: Vec::new(),
-            description: resource.as_ref().map(|r| format!("retry through {r}")),
             ..AttemptOutcome::result("retry")
         },
         // A pre-attempt answer in an after-attempt flow is refused by the engine; the

@@ -2157,6 +2157,9 @@ fn finish_outbound_in(
     for (i, c) in outcome.add_communications.iter().enumerate() {
         c.validate(&format!("add_communications[{i}]"))?;
     }
+    if let Some(resource) = &outcome.resource {
+        crate::model::check_gateway(resource).map_err(|m| FieldError::new("resource", m))?;
+    }
     let index = row.opt_int(1)?.map(|c| c.max(0) as usize);
     let queue_id = row.text(4)?;
     // The member's row before the attempt's agents (taken by the leave below).
@@ -2181,6 +2184,9 @@ fn finish_outbound_in(
         c.last_result = Some(result.to_string());
         if outcome.exclude_current_communication {
             c.excluded = true;
+        }
+        if let Some(resource) = &outcome.resource {
+            c.resource = Some(resource.clone());
         }
     }
     m.communications

@@ -598,6 +598,9 @@ pub struct AttemptOutcome {
     pub exclude_current_communication: bool,
     /// Dial the same communication next time.
     pub redial: bool,
+    /// Dial this attempt's communication through this gateway from now on (`retry` through
+    /// another resource).
+    pub resource: Option<String>,
     /// Agent (id) preferred for the next attempt.
     pub sticky_agent: Option<String>,
     pub expire_at_ms: Option<Ms>,
@@ -622,6 +625,7 @@ impl AttemptOutcome {
             max_attempts: None,
             exclude_current_communication: false,
             redial: false,
+            resource: None,
             sticky_agent: None,
             expire_at_ms: None,
             variables: None,

@@ -1802,6 +1802,51 @@ pub fn outbound_attempts_and_their_outcomes(open: Open<'_>) {
 
 /// The janitor ends outbound leases (`timeout`), writes the default outcome for an attempt
 /// nobody finished within the wrap-up + 30 s, and stops expired members.
+/// `retry` through another resource: the number is dialled through that gateway from then
+/// on, as soon as the pause is over; a gateway that could change a dial string is refused.
+pub fn a_retry_through_another_gateway_keeps_it(open: Open<'_>) {
+    let store = open();
+    provision(&*store, OUTBOUND, T0);
+    let id = add_one(&*store, new_member("calls", "retry", &["+1"]), T0);
+    let started = store
+        .start_outbound(&outbound_start("calls", id, None, T0), T0)
+        .unwrap()
+        .expect("a ready member");
+    let bad = AttemptOutcome {
+        resource: Some("evil,gw".into()),
+        ..AttemptOutcome::result("retry")
+    };
+    assert_eq!(
+        store
+            .finish_outbound(started.attempt, &bad, T0 + 1_000)
+            .unwrap_err()
+            .to_string(),
+        "resource: the gateway `evil,gw` holds ','"
+    );
+    let retry = AttemptOutcome {
+        resource: Some("backup".into()),
+        redial: true,
+        ready_at_ms: Some(T0 + 3_000),
+        ..AttemptOutcome::result("retry")
+    };
+    let after = store
+        .finish_outbound(started.attempt, &retry, T0 + 1_000)
+        .unwrap();
+    assert_eq!(
+        (after.stopped, after.ready_at_ms, after.attempts),
+        (false, Some(T0 + 3_000), 1)
+    );
+    let member = store.member(id).unwrap().unwrap();
+    assert_eq!(member.communications[0].resource.as_deref(), Some("backup"));
+    assert_eq!(store.dial_candidates("calls", T0 + 2_999, 10).unwrap(), []);
+    let again = store.dial_candidates("calls", T0 + 3_000, 10).unwrap();
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(
+        again[0].member.communications[0].resource.as_deref(),
+        Some("backup")
+    );
+}
+
 pub fn outbound_janitor_defaults_and_expiry(open: Open<'_>) {
     let store = open();
     provision(&*store, OUTBOUND, T0);
