@@ -56,6 +56,13 @@ def outbound_setup(queue, kind, agent, ext, **fields):
 class OutboundScenarios:
     """Mixed into run_e2e.Suite next to QueueScenarios (cc, cc_import, cc_events…)."""
 
+    def outbound_import(self, name, setup, online):
+        """Imports a scenario's setup over the last one: the members of earlier scenarios go
+        first (a queue that still has members is not deleted by an import)."""
+        for member in json.loads(self.cc("member list --all json")):
+            self.cc(f"member del {member['id']}")
+        self.cc_import(name, setup, online=online)
+
     def members_of(self, queue):
         return json.loads(self.cc(f"member list {queue} --all json"))
 
@@ -70,9 +77,9 @@ class OutboundScenarios:
         self.fail_unless(False, f"queue {queue}: no member finished within {timeout} s: "
                                 f"{self.members_of(queue)}")
 
-    def outcome_events(self, member_id):
+    def outbound_events(self, action, queue):
         return [e for e in self.cc_events().events
-                if e.get("CC-Action") == "attempt-result" and e.get("CC-Member-ID") == str(member_id)]
+                if e.get("CC-Action") == action and e.get("CC-Queue-ID") == queue]
 
     # --- scenarios -------------------------------------------------------------------------
     def s_cc_callback_dialled_and_bridged(self):
@@ -80,7 +87,8 @@ class OutboundScenarios:
         the member to the free agent first (callback queue: agent first), and once the agent
         answers calls the customer's number and bridges them; the member is finished."""
         self.cc_events()
-        self.cc_import("cb", outbound_setup("e2e_cb", "callback", "cb1", "1021"), online=["cb1"])
+        self.outbound_import("cb", outbound_setup("e2e_cb", "callback", "cb1", "1021"),
+                             online=["cb1"])
         agent = self.agent("1021", talk_ms=None, calls=1)
         customer = self.agent("1025", answer_after_ms=500, talk_ms=1500, calls=1)
         c = self.caller("uac_answer.xml", "rf_cc_callback_req", uac_subs(caller="cc-cb-caller"))
@@ -112,7 +120,7 @@ class OutboundScenarios:
         queue's wait between retries is over, answers and is bridged to the agent."""
         self.cc_events()
         wait_s = 4
-        self.cc_import("busy", outbound_setup("e2e_busy", "progressive", "bz1", "1022",
+        self.outbound_import("busy", outbound_setup("e2e_busy", "progressive", "bz1", "1022",
                                               wait_between_retries_secs=wait_s, max_attempts=3),
                        online=["bz1"])
         agent = self.agent("1022", talk_ms=None, calls=1)
@@ -131,8 +139,7 @@ class OutboundScenarios:
         gap = second.offered_at - first.ended_at
         self.fail_unless(wait_s - 0.3 <= gap <= wait_s + 3.5,
                          f"dialled again {gap:.2f} s after the busy, the queue waits {wait_s} s")
-        results = [e.get("CC-Result") for e in self.cc_events().events
-                   if e.get("CC-Action") == "dial-result" and e.get("CC-Member-ID") == str(member["id"])]
+        results = [e.get("CC-Result") for e in self.outbound_events("dial-result", "e2e_busy")]
         self.fail_unless(results == ["busy", "answered"], f"dial results {results}")
         self.fail_unless(agent.wait(20) == 0, f"agent:\n{agent.problems()}")
 
@@ -141,7 +148,7 @@ class OutboundScenarios:
         the queue's after-attempt flow decides `abandoned` with maxAttempts 1: the member is
         finished with the flow's status, and the agent was never rung."""
         self.cc_events()
-        self.cc_import("na", outbound_setup("e2e_na", "progressive", "na1", "1023", dial_timeout_secs=5,
+        self.outbound_import("na", outbound_setup("e2e_na", "progressive", "na1", "1023", dial_timeout_secs=5,
                                             max_attempts=5, after_attempt_flow="cc_after_na"),
                        online=["na1"])
         agent = self.agent("1023", calls=1)
@@ -156,7 +163,7 @@ class OutboundScenarios:
         self.fail_unless(call.outcome == "cancelled" and 3.8 <= rang <= 7,
                          f"the customer's phone: {call.outcome} after {rang:.2f} s (dial timeout 5 s)")
         self.fail_unless(agent.calls() == [], f"the agent was rung: {agent.calls()}")
-        found = self.outcome_events(member["id"])
+        found = self.outbound_events("attempt-result", "e2e_na")
         self.fail_unless([e.get("CC-Result") for e in found] == ["unreachable"],
                          f"attempt-result events {[e.get('CC-Result') for e in found]}")
 
@@ -164,7 +171,7 @@ class OutboundScenarios:
         """A preview campaign: the agent's phone rings first, showing the member; only once the
         agent accepts (answers) is the customer dialled, and they are bridged."""
         self.cc_events()
-        self.cc_import("pv", outbound_setup("e2e_pv", "preview", "pv1", "1024"), online=["pv1"])
+        self.outbound_import("pv", outbound_setup("e2e_pv", "preview", "pv1", "1024"), online=["pv1"])
         agent = self.agent("1024", answer_after_ms=1500, talk_ms=None, calls=1)
         customer = self.agent("1028", answer_after_ms=300, talk_ms=1200, calls=1)
         self.cc(f"member add e2e_pv user/1028@{LAB_DOMAIN} name=Preview-Member")

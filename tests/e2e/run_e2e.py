@@ -731,7 +731,8 @@ SCENARIO_ORDER = [
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-k", dest="only", help="run only scenarios whose name contains this")
+    ap.add_argument("-k", dest="only",
+                    help="run only scenarios whose name contains this (several: comma-separated)")
     ap.add_argument("--keep", action="store_true", help="keep the lab dir even when all pass")
     ap.add_argument("--module", help="use this mod_rustflow.so instead of building one")
     args = ap.parse_args()
@@ -745,7 +746,8 @@ def main():
     ports = {k: fslab.free_port(fslab.socket.SOCK_DGRAM, also_udp=True)
              for k in ("answer", "busy", "noanswer", "fo_busy", "fo_answer", "pk_noanswer",
                        "hostile", "hostile_evil")}
-    selected = [n for n in SCENARIO_ORDER if not args.only or args.only in n]
+    wanted = [w for w in (args.only or "").split(",") if w]
+    selected = [n for n in SCENARIO_ORDER if not wanted or any(w in n for w in wanted)]
     results = []
     lab = Lab(install, so, dialplan_xml=DIALPLAN, flows={**flows(ports), **cc_flows(), **outbound_flows()}, name="e2e")
     work = lab.root / "sipp"

@@ -106,7 +106,7 @@ ALTER TABLE cc_nodes ADD COLUMN alive_since_ms BIGINT NOT NULL DEFAULT 0;
 "#, // Members of outbound queues, and outbound attempts linked to them.
     r#"
 CREATE TABLE cc_members (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     queue_id TEXT NOT NULL,
     name TEXT NOT NULL,
     priority BIGINT NOT NULL,

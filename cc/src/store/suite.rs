@@ -1262,6 +1262,16 @@ pub fn members_are_added_listed_patched_and_deleted(open: Open<'_>) {
     );
     assert_eq!(store.member(ids[1]).unwrap(), None);
     assert_eq!(store.members(&filter(), 100).unwrap().len(), 2);
+    // A deleted member's id is never given again: events and reports name members by id.
+    let newest = store.members(&filter(), 100).unwrap().last().unwrap().id;
+    store
+        .delete_members(&MemberFilter {
+            id: Some(newest),
+            ..filter()
+        })
+        .unwrap();
+    let next = add_one(&*store, new_member("calls", "next", &["+9"]), T0);
+    assert!(next > newest, "member id {next} after deleting {newest}");
 }
 
 /// UTC milliseconds of `YYYY-MM-DD HH:MM`.
