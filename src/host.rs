@@ -657,14 +657,7 @@ impl Host for SessionHost<'_, '_> {
         let request = &request;
         let plan = dial::build(request, &domain).map_err(HostError::Failed)?;
         self.up_or_hangup()?;
-        let mut variables = Event::variables().map_err(|s| {
-            HostError::Failed(format!("cannot create the originate variables: {s}"))
-        })?;
-        for (name, value) in &plan.global_variables {
-            variables
-                .add(name, value)
-                .map_err(|e| HostError::Failed(e.to_string()))?;
-        }
+        let variables = originate_variables(&plan).map_err(HostError::Failed)?;
         // As mod_dptools' bridge: `call_timeout` (the flow's, else the caller channel's) bounds
         // the ringing; 0 = FreeSWITCH's default (60 s).
         let timeout = match plan.call_timeout {
@@ -1092,6 +1085,17 @@ impl Host for SessionHost<'_, '_> {
         centre.poke();
         Ok(())
     }
+}
+
+/// The variables event of an originate: a dial plan's variables for every leg, which
+/// FreeSWITCH takes unparsed (the bridge, a queue's agent legs, an outbound member's leg).
+pub(crate) fn originate_variables(plan: &dial::DialPlan) -> Result<Event, String> {
+    let mut variables =
+        Event::variables().map_err(|s| format!("cannot create the originate variables: {s}"))?;
+    for (name, value) in &plan.global_variables {
+        variables.add(name, value).map_err(|e| e.to_string())?;
+    }
+    Ok(variables)
 }
 
 /// The best transcript in an ASR result: NLSML `<input>…</input>`, JSON `text`/`transcript`,

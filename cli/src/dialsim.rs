@@ -23,7 +23,7 @@ use std::rc::Rc;
 
 use rustflow_cc::dialer::Pacers;
 use rustflow_cc::engine_host::outbound::{
-    AttemptFacts, after_outcome, cancel_outcome, default_outcome,
+    AttemptFacts, after_outcome, attempt_lease_ms, cancel_outcome, default_outcome, dial_result,
 };
 use rustflow_cc::model::{Queue, QueueKind};
 use rustflow_cc::store::{
@@ -31,7 +31,7 @@ use rustflow_cc::store::{
 };
 use rustflow_engine::causes;
 use rustflow_engine::sim::{Event, Script, simulate_attempt};
-use rustflow_engine::{AttemptDecision, BridgeResult, FlowSet, LogLevel, RunContext};
+use rustflow_engine::{AttemptDecision, FlowSet, LogLevel, RunContext};
 use serde_json::{Value, json};
 
 use crate::ccsim::{Answers, CcHandle, CcSim, CustomerAnswer};
@@ -879,21 +879,4 @@ impl<'f> SimDialer<'f> {
 
 fn agent_first(queue: &Queue) -> bool {
     matches!(queue.kind, QueueKind::Offline | QueueKind::Preview)
-}
-
-/// As the module: the customer's ring and an agent's, with room.
-fn attempt_lease_ms(queue: &Queue) -> Ms {
-    let secs = queue.dial_timeout_secs + queue.ring_timeout_secs + 30;
-    i64::try_from(secs).unwrap_or(i64::MAX / 2_000) * 1_000
-}
-
-/// The attempt's result when the member's phone did not answer (as the module reads a
-/// failed originate).
-fn dial_result(cause: u32) -> &'static str {
-    match causes::bridge_result(cause) {
-        BridgeResult::Busy => "busy",
-        BridgeResult::NoAnswer => "no_answer",
-        BridgeResult::Cancelled => "cancel",
-        BridgeResult::Answered | BridgeResult::Failed => "failed",
-    }
 }

@@ -29,14 +29,15 @@ use std::time::{Duration, Instant};
 
 use rustflow_cc::dialer::Pacers;
 use rustflow_cc::engine_host::outbound::{
-    AttemptFacts, AttemptHost, after_outcome, cancel_outcome, default_outcome,
+    AttemptFacts, AttemptHost, after_outcome, attempt_lease_ms, cancel_outcome, default_outcome,
+    dial_result,
 };
 use rustflow_cc::model::{Queue, QueueKind};
 use rustflow_cc::store::{AttemptOutcome, MemberAfter, Ms, OutboundAttempt, OutboundStart};
 use rustflow_engine::causes;
 use rustflow_engine::{
-    AttemptDecision, BridgeLeg, BridgeRequest, BridgeResult, BridgeStrategy, HostError,
-    HttpRequest, HttpResponse, Limits, LogLevel, QueueBridge, QueueEvent, RingOutcome, RunContext,
+    AttemptDecision, BridgeLeg, BridgeRequest, BridgeStrategy, HostError, HttpRequest,
+    HttpResponse, Limits, LogLevel, QueueBridge, QueueEvent, RingOutcome, RunContext,
 };
 
 use super::call::QueueCall;
@@ -44,7 +45,6 @@ use super::hub::{CallContext, Centre, Wake, now_ms};
 use super::{events, ring};
 use crate::dial;
 use crate::http;
-use crate::switch::event::Event;
 use crate::switch::globals;
 use crate::switch::log::{self, Level};
 use crate::switch::session::{LockedSession, Session, originate_detached};
@@ -129,13 +129,6 @@ impl Dialer {
         }
         Ok(())
     }
-}
-
-/// How long an attempt may stay dialling before the janitor gives the member back: the
-/// customer's ring and an agent's, with room.
-fn attempt_lease_ms(queue: &Queue) -> Ms {
-    let secs = queue.dial_timeout_secs + queue.ring_timeout_secs + 30;
-    i64::try_from(secs).unwrap_or(i64::MAX / 2_000) * 1_000
 }
 
 fn spawn_attempt(
@@ -303,16 +296,6 @@ fn default_domain() -> String {
     globals::get("domain").unwrap_or_default()
 }
 
-/// The attempt's result when the member's phone did not answer.
-fn dial_result(cause: u32) -> &'static str {
-    match causes::bridge_result(cause) {
-        BridgeResult::Busy => "busy",
-        BridgeResult::NoAnswer => "no_answer",
-        BridgeResult::Cancelled => "cancel",
-        BridgeResult::Answered | BridgeResult::Failed => "failed",
-    }
-}
-
 /// Progressive and predictive: call the member, then hand the answered leg to
 /// [`ATTEMPT_APP`], which holds it in line for an agent.
 fn member_first(
@@ -324,11 +307,7 @@ fn member_first(
 ) {
     let never = AtomicU32::new(0);
     let dialled = member_request(queue, facts, target, uuid).and_then(|plan| {
-        let mut variables = Event::variables()
-            .map_err(|s| format!("cannot create the originate variables: {s}"))?;
-        for (name, value) in &plan.global_variables {
-            variables.add(name, value).map_err(|e| e.to_string())?;
-        }
+        let variables = crate::host::originate_variables(&plan)?;
         let timeout = u32::try_from(queue.dial_timeout_secs).unwrap_or(u32::MAX);
         originate_detached(&plan.dial_string, &variables, timeout, &never)
             .map_err(|e| e.to_string())
@@ -817,11 +796,7 @@ fn agent_leg(
         ],
     );
     let dialled = member_request(queue, facts, &target, member_uuid).and_then(|plan| {
-        let mut variables = Event::variables()
-            .map_err(|s| format!("cannot create the originate variables: {s}"))?;
-        for (name, value) in &plan.global_variables {
-            variables.add(name, value).map_err(|e| e.to_string())?;
-        }
+        let variables = crate::host::originate_variables(&plan)?;
         let timeout = u32::try_from(queue.dial_timeout_secs).unwrap_or(u32::MAX);
         session
             .originate_and_bridge(&plan.dial_string, &variables, timeout)

@@ -20,7 +20,6 @@ use rustflow_engine::{
 use super::events;
 use super::hub::{AnsweredLeg, Centre, Slot, Unwritten, agent_state, now_ms};
 use crate::dial;
-use crate::switch::event::Event;
 use crate::switch::log::{self, Level};
 use crate::switch::session::{LockedSession, originate_detached};
 
@@ -139,11 +138,7 @@ fn request(slot: &Slot, offer: &Offer, uuids: &[String]) -> BridgeRequest {
 pub fn run(centre: &Centre, slot: &Slot, offer: &Offer, uuids: &[String]) {
     let originated =
         dial::build(&request(slot, offer, uuids), &slot.context.domain).and_then(|plan| {
-            let mut variables = Event::variables()
-                .map_err(|s| format!("cannot create the originate variables: {s}"))?;
-            for (name, value) in &plan.global_variables {
-                variables.add(name, value).map_err(|e| e.to_string())?;
-            }
+            let variables = crate::host::originate_variables(&plan)?;
             let timeout = u32::try_from(offer.ring_timeout_secs).unwrap_or(u32::MAX);
             originate_detached(&plan.dial_string, &variables, timeout, &slot.cancel)
                 .map_err(|e| e.to_string())

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 
 use rustflow_engine::{
-    AttemptDecision, AttemptResultRequest, CallbackRequest, ExportScope, HangupCause, Host,
-    HostError, HostResult, HttpRequest, HttpResponse, LogLevel, MemberCommunication, MemberFacts,
-    MemberQuery, MembersPatch, PlayFile, PlayOutcome,
+    AttemptDecision, AttemptResultRequest, BridgeResult, CallbackRequest, ExportScope, HangupCause,
+    Host, HostError, HostResult, HttpRequest, HttpResponse, LogLevel, MemberCommunication,
+    MemberFacts, MemberQuery, MembersPatch, PlayFile, PlayOutcome,
 };
 
 use super::{failed, key};
@@ -259,6 +259,24 @@ pub fn after_outcome(decision: &AttemptDecision, result: &str, now: Ms) -> Attem
 /// retried while attempts remain.
 pub fn default_outcome(result: &str) -> AttemptOutcome {
     AttemptOutcome::result(result)
+}
+
+/// The attempt's result when the member's phone did not answer: FreeSWITCH's hangup cause
+/// of the failed originate, read as `bridge` reads it.
+pub fn dial_result(cause: u32) -> &'static str {
+    match rustflow_engine::causes::bridge_result(cause) {
+        BridgeResult::Busy => "busy",
+        BridgeResult::NoAnswer => "no_answer",
+        BridgeResult::Cancelled => "cancel",
+        BridgeResult::Answered | BridgeResult::Failed => "failed",
+    }
+}
+
+/// How long an outbound attempt may stay reserved before the janitor gives the member back:
+/// the member's ring and an agent's, with room.
+pub fn attempt_lease_ms(queue: &Queue) -> Ms {
+    let secs = queue.dial_timeout_secs + queue.ring_timeout_secs + 30;
+    i64::try_from(secs).unwrap_or(i64::MAX / 2_000) * 1_000
 }
 
 /// What an attempt flow and the attempt's events know about the attempt.
