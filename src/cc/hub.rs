@@ -45,8 +45,10 @@ pub struct Centre {
     pub node: String,
     hub: Mutex<Hub>,
     wake: Condvar,
-    /// Ring threads still running (unload waits for them).
+    /// Ring and dialer threads still running (unload waits for them).
     rings: Mutex<usize>,
+    /// Set to a hangup cause when the centre stops: outbound dials still ringing end with it.
+    pub dial_cancel: AtomicU32,
     rings_done: Condvar,
 }
 
@@ -116,6 +118,7 @@ impl Centre {
             hub: Mutex::new(Hub::default()),
             wake: Condvar::new(),
             rings: Mutex::new(0),
+            dial_cancel: AtomicU32::new(0),
             rings_done: Condvar::new(),
         }
     }
@@ -181,14 +184,18 @@ impl Centre {
         self.hub.lock().callers.values().cloned().collect()
     }
 
-    /// Stops the dispatcher loop ([`Centre::run`] returns) and waits up to `patience` for
-    /// ring threads still calling agents.
+    /// Stops the dispatcher loop ([`Centre::run`] returns), ends the outbound dials still
+    /// ringing, and waits up to `patience` for ring and dialer threads.
     pub fn stop(&self, patience: Duration) -> usize {
         {
             let mut hub = self.hub.lock();
             hub.stop = true;
             self.wake.notify_one();
         }
+        self.dial_cancel.store(
+            causes::ORIGINATOR_CANCEL.code,
+            std::sync::atomic::Ordering::SeqCst,
+        );
         let mut rings = self.rings.lock();
         if *rings > 0 {
             self.rings_done.wait_for(&mut rings, patience);

@@ -190,7 +190,7 @@ pub fn close() {
         if ringing > 0 {
             log::global(
                 Level::Warning,
-                &format!("rustflow: unloading while {ringing} agent calls still ring"),
+                &format!("rustflow: unloading while {ringing} agent or member calls still ring"),
             );
         }
     }

@@ -24,7 +24,6 @@
 //! Every transition fires a `rustflow::cc` event (docs/contact-centre.md, "Events").
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 use rustflow_cc::dialer::Pacers;
@@ -60,6 +59,9 @@ pub const PREDICTIVE_PATIENCE_MS: Ms = 2_000;
 /// How long an agent-first attempt waits for an agent before it gives the member back (the
 /// pacer starts one only for a free agent, so this is a safety net).
 const AGENT_PATIENCE: Duration = Duration::from_secs(120);
+
+/// How often a dialer thread waiting with no call looks whether the module unloads.
+const STOP_CHECK: Duration = Duration::from_millis(500);
 
 /// The dialer's memory between rounds: each outbound queue's pacer.
 #[derive(Default)]
@@ -305,11 +307,11 @@ fn member_first(
     target: &DialTarget,
     uuid: &str,
 ) {
-    let never = AtomicU32::new(0);
     let dialled = member_request(queue, facts, target, uuid).and_then(|plan| {
         let variables = crate::host::originate_variables(&plan)?;
         let timeout = u32::try_from(queue.dial_timeout_secs).unwrap_or(u32::MAX);
-        originate_detached(&plan.dial_string, &variables, timeout, &never)
+        // Unloading the module ends a dial still ringing.
+        originate_detached(&plan.dial_string, &variables, timeout, &centre.dial_cancel)
             .map_err(|e| e.to_string())
     });
     fire(
@@ -422,8 +424,16 @@ fn agent_first(
     centre.poke();
     let deadline = Instant::now() + AGENT_PATIENCE;
     let result = loop {
-        let Some(wake) = slot.wait_for(deadline, |view| view.take_wake()) else {
-            break "timeout".to_string();
+        // In slices, so that unloading the module is noticed within one.
+        let slice = (Instant::now() + STOP_CHECK).min(deadline);
+        let Some(wake) = slot.wait_for(slice, |view| view.take_wake()) else {
+            if centre.stopping() {
+                break "error".to_string();
+            }
+            if Instant::now() >= deadline {
+                break "timeout".to_string();
+            }
+            continue;
         };
         let offer = match wake {
             Wake::Offer(offer) => offer,
