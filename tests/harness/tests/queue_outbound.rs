@@ -285,3 +285,29 @@ fn a_predictive_member_no_agent_takes_within_two_seconds_hears_the_safe_message_
         .collect();
     assert_eq!(missed, ["no_answer"]);
 }
+
+#[test]
+fn a_callback_to_a_number_the_caller_forged_is_refused_and_creates_no_member() {
+    let h = outbound_harness("callback", json!({}));
+    h.write_flow(
+        "ask",
+        r#"[{"callbackQueue": {"queue": {"id": "out"}, "name": "${caller_id_name}",
+              "communication": {"destination": "${caller_id_number}"}}},
+            {"set": {"after": "${rustflow_error}"}}]"#,
+    );
+    h.api_ok("reload");
+    let call = h.run(
+        json!({"profile": {"caller_id_number": "5550001,sofia/gateway/evil/900",
+                           "caller_id_name": "Mallory"}}),
+        "ask",
+    );
+    let error = call.var("after").unwrap_or_default().to_string();
+    assert!(
+        error.starts_with("callbackQueue: ")
+            && error.contains("the number `5550001,sofia/gateway/evil/900` holds ','"),
+        "{error}\nlogs:\n{}",
+        FakeCore::logs_text()
+    );
+    assert_eq!(members(&h), Vec::<Value>::new());
+    assert!(FakeCore::originates().is_empty(), "nothing was dialled");
+}
