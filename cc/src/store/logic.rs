@@ -1164,6 +1164,16 @@ pub(crate) fn next_due(tx: &mut dyn Tx, cache: &SetupCache, now: Ms) -> StoreRes
     ] {
         take(tx.one(sql, &[])?.opt_int(0)?);
     }
+    // The next member to become ready (a retry's time): the dialer calls it then, not at the
+    // next safety tick. Members ready already wait for an agent, which wakes the dialer itself.
+    take(
+        tx.one(
+            "SELECT MIN(ready_at_ms) FROM cc_members \
+             WHERE stop_at_ms IS NULL AND open_attempt IS NULL AND ready_at_ms > ?1",
+            args![now],
+        )?
+        .opt_int(0)?,
+    );
     let setup = cache.get(tx)?;
     for (queue, left_at) in unfinished_by_queue(tx)? {
         take(Some(left_at + default_outcome_delay_ms(&setup, &queue)));

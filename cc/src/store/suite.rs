@@ -1848,6 +1848,11 @@ pub fn a_retry_through_another_gateway_keeps_it(open: Open<'_>) {
     );
     let member = store.member(id).unwrap().unwrap();
     assert_eq!(member.communications[0].resource.as_deref(), Some("backup"));
+    assert_eq!(
+        store.next_due(T0 + 1_000).unwrap(),
+        Some(T0 + 3_000),
+        "the dialer wakes when the member is ready again"
+    );
     assert_eq!(store.dial_candidates("calls", T0 + 2_999, 10).unwrap(), []);
     let again = store.dial_candidates("calls", T0 + 3_000, 10).unwrap();
     assert_eq!(again.len(), 1, "{again:?}");
