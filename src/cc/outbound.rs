@@ -307,13 +307,6 @@ fn member_first(
     target: &DialTarget,
     uuid: &str,
 ) {
-    let dialled = member_request(queue, facts, target, uuid).and_then(|plan| {
-        let variables = crate::host::originate_variables(&plan)?;
-        let timeout = u32::try_from(queue.dial_timeout_secs).unwrap_or(u32::MAX);
-        // Unloading the module ends a dial still ringing.
-        originate_detached(&plan.dial_string, &variables, timeout, &centre.dial_cancel)
-            .map_err(|e| e.to_string())
-    });
     fire(
         centre,
         "dial",
@@ -323,6 +316,13 @@ fn member_first(
             ("CC-Member-UUID", uuid),
         ],
     );
+    let dialled = member_request(queue, facts, target, uuid).and_then(|plan| {
+        let variables = crate::host::originate_variables(&plan)?;
+        let timeout = u32::try_from(queue.dial_timeout_secs).unwrap_or(u32::MAX);
+        // Unloading the module ends a dial still ringing.
+        originate_detached(&plan.dial_string, &variables, timeout, &centre.dial_cancel)
+            .map_err(|e| e.to_string())
+    });
     let leg = match dialled {
         Ok(Ok(leg)) => leg,
         Ok(Err(cause)) => {
