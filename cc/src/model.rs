@@ -95,10 +95,10 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-fn default_max_attempts() -> u32 {
+pub(crate) fn default_max_attempts() -> u32 {
     3
 }
-fn default_wait_between_retries() -> u64 {
+pub(crate) fn default_wait_between_retries() -> u64 {
     600
 }
 fn default_dial_timeout() -> u64 {

@@ -712,7 +712,7 @@ impl Slot {
     }
 
     /// A waiter with no session (the dialer's thread of an agent-first outbound attempt):
-    /// blocks until `take` finds what it waits for, or until `deadline` (`None`).
+    /// blocks until `take` finds what it waits for, or until `deadline` (then `None`).
     pub fn wait_for<T>(
         &self,
         deadline: Instant,

@@ -2119,10 +2119,6 @@ pub(crate) fn member_answered(
     }
 }
 
-/// Fallbacks for a member whose queue was redefined away (the model's defaults).
-const DEFAULT_MAX_ATTEMPTS: u32 = 3;
-const DEFAULT_WAIT_SECS: u64 = 600;
-
 pub(crate) fn finish_outbound(
     tx: &mut dyn Tx,
     cache: &SetupCache,
@@ -2218,9 +2214,10 @@ fn finish_outbound_in(
     if let Some(expire) = outcome.expire_at_ms {
         m.expire_at_ms = Some(expire);
     }
+    // A member whose queue was redefined away falls back on the model's defaults.
     let max_attempts = match outcome.max_attempts {
         Some(n) if n > 0 => n,
-        _ => queue.map_or(DEFAULT_MAX_ATTEMPTS, |q| q.max_attempts),
+        _ => queue.map_or_else(crate::model::default_max_attempts, |q| q.max_attempts),
     };
     let per_number = queue.map_or(0, |q| q.max_attempts_per_number);
     let redial = index.filter(|_| outcome.redial);
@@ -2236,9 +2233,11 @@ fn finish_outbound_in(
             result.to_string()
         });
     } else {
-        let wait_secs = outcome
-            .wait_between_retries_secs
-            .unwrap_or_else(|| queue.map_or(DEFAULT_WAIT_SECS, |q| q.wait_between_retries_secs));
+        let wait_secs = outcome.wait_between_retries_secs.unwrap_or_else(|| {
+            queue.map_or_else(crate::model::default_wait_between_retries, |q| {
+                q.wait_between_retries_secs
+            })
+        });
         m.ready_at_ms = Some(
             outcome
                 .ready_at_ms

@@ -1135,6 +1135,27 @@ impl Harness {
         FakeCore::api("rustflow", Some(args))
     }
 
+    /// A harness (not loaded yet) whose module keeps its contact-centre store in the test's
+    /// dir (`store` = `cc.sqlite` there).
+    pub fn with_cc_store() -> Harness {
+        let mut h = Harness::new();
+        let store = h.root().join("cc.sqlite");
+        let flows = h.flows_dir().display().to_string();
+        h.set_params(&[
+            ("flows-dir", &flows),
+            ("store", &store.display().to_string()),
+        ]);
+        h
+    }
+
+    /// Writes `setup` as an import file in the test's dir and runs `rustflow cc import` on it
+    /// (asserting SUCCESS).
+    pub fn cc_import(&self, setup: &Value) -> String {
+        let file = self.root().join("cc-import.json");
+        std::fs::write(&file, setup.to_string()).expect("write the import file");
+        self.api_ok(&format!("cc import {}", file.display()))
+    }
+
     /// `api`, asserting the status is SUCCESS.
     pub fn api_ok(&self, args: &str) -> String {
         let r = self.api(args);

@@ -441,13 +441,7 @@ fn validate_lists_the_warnings_and_notes_of_a_flow_that_loads() {
 /// tool; `json` and multi-word values pass through untouched.
 #[test]
 fn cc_provisions_the_contact_centre_store() {
-    let mut h = Harness::new();
-    let store = h.root().join("cc.sqlite");
-    let flows = h.flows_dir().display().to_string();
-    h.set_params(&[
-        ("flows-dir", &flows),
-        ("store", &store.display().to_string()),
-    ]);
+    let mut h = Harness::with_cc_store();
     h.load();
     assert_eq!(
         h.api("cc queue add sales max_wait_secs=90").output,
@@ -473,7 +467,10 @@ fn cc_provisions_the_contact_centre_store() {
         h.api("cc queue set sales max_wait_secs=abc").output,
         "-ERR queue sales: max_wait_secs: invalid type: string \"abc\", expected u64\n"
     );
-    assert!(store.exists(), "the store file is where `store` says");
+    assert!(
+        h.root().join("cc.sqlite").exists(),
+        "the store file is where `store` says"
+    );
 }
 
 /// A store that cannot be opened is one error at load; flows keep working and `rustflow cc`

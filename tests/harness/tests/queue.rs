@@ -15,22 +15,10 @@ const CAUSE_ORIGINATOR_CANCEL: i64 = 487;
 const CALLER_FLOW: &str =
     r#"[{"answer":""},{"joinQueue":{"queue":{"name":"q1"}}},{"set":{"after":"${cc_result}"}}]"#;
 
-/// A harness (not loaded yet) whose module keeps its contact-centre store in the test's dir.
-fn store_harness() -> Harness {
-    let mut h = Harness::new();
-    let store = h.root().join("cc.sqlite");
-    let flows = h.flows_dir().display().to_string();
-    h.set_params(&[
-        ("flows-dir", &flows),
-        ("store", &store.display().to_string()),
-    ]);
-    h
-}
-
 /// A harness with a store, q1 served top-down by a1 (1001) then a2 (1002), both online, and
 /// the caller's flow `queue`.
 fn queue_harness() -> Harness {
-    let mut h = store_harness();
+    let mut h = Harness::with_cc_store();
     h.write_flow("queue", CALLER_FLOW);
     h.load();
     let setup = json!({
@@ -41,9 +29,7 @@ fn queue_harness() -> Harness {
         "tiers": [{"queue": "q1", "agent": "a1", "level": 1, "position": 1},
                   {"queue": "q1", "agent": "a2", "level": 1, "position": 2}],
     });
-    let file = h.root().join("cc.json");
-    std::fs::write(&file, setup.to_string()).expect("write the import file");
-    h.api_ok(&format!("cc import {}", file.display()));
+    h.cc_import(&setup);
     h
 }
 
@@ -478,7 +464,7 @@ fn an_agent_gone_before_the_bridge_sends_the_caller_back_to_waiting_for_the_next
 /// (extended: `expire`), and an unknown one fails the step naming it.
 #[test]
 fn calendar_reads_the_store_by_name_or_id() {
-    let mut h = store_harness();
+    let mut h = Harness::with_cc_store();
     h.write_flow(
         "cal",
         r#"[{"calendar":{"name":"Always","setVar":"always"}},
@@ -495,9 +481,7 @@ fn calendar_reads_the_store_by_name_or_id() {
              "week": [{"days": days, "open": "00:00", "close": "23:59"}]},
         ],
     });
-    let file = h.root().join("cal.json");
-    std::fs::write(&file, setup.to_string()).expect("write the import file");
-    h.api_ok(&format!("cc import {}", file.display()));
+    h.cc_import(&setup);
     let caller = Session::new(json!({"uuid": "caller-cal", "script": {}}));
     caller.exec("rustflow", "cal");
     let info = caller.info();

@@ -15,13 +15,7 @@ const SAFE_MESSAGE: &str = "/sounds/please-hold-for-an-agent.wav";
 /// A loaded module with a store, one agent (1001, online) and an outbound queue `out` of
 /// `kind` (members dialled through gateway `carrier`) with `fields`.
 fn outbound_harness(kind: &str, fields: Value) -> Harness {
-    let mut h = Harness::new();
-    let store = h.root().join("cc.sqlite");
-    let flows = h.flows_dir().display().to_string();
-    h.set_params(&[
-        ("flows-dir", &flows),
-        ("store", &store.display().to_string()),
-    ]);
+    let mut h = Harness::with_cc_store();
     h.load();
     let mut queue = json!({"id": "out", "type": kind, "gateway": "carrier", "ring_timeout_secs": 5,
                            "dial_timeout_secs": 5, "no_answer_delay_secs": 60});
@@ -33,9 +27,7 @@ fn outbound_harness(kind: &str, fields: Value) -> Harness {
         "agents": [{"id": "a1", "name": "Ann", "extension": "1001", "domain": "example.com"}],
         "tiers": [{"queue": "out", "agent": "a1", "level": 1, "position": 1}],
     });
-    let file = h.root().join("cc.json");
-    std::fs::write(&file, setup.to_string()).expect("write the import file");
-    h.api_ok(&format!("cc import {}", file.display()));
+    h.cc_import(&setup);
     h
 }
 

@@ -21,9 +21,7 @@ fn pg_harness(url: &str) -> Harness {
         "agents": [{"id": "a1", "name": "Ann", "extension": "1001"}],
         "tiers": [{"queue": "q1", "agent": "a1"}],
     });
-    let file = h.root().join("cc.json");
-    std::fs::write(&file, setup.to_string()).expect("write the import file");
-    h.api_ok(&format!("cc import {}", file.display()));
+    h.cc_import(&setup);
     h
 }
 
