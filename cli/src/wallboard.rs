@@ -123,12 +123,14 @@ fn start_snapshot_reader(store_spec: &str) -> Result<watch::Receiver<String>, St
     std::thread::Builder::new()
         .name("wallboard-store".to_string())
         .spawn(move || {
+            // The store's errors name it without its password; the spec itself may hold one,
+            // so it is never printed.
             let opened = rustflow_cc::store::open(&store_spec)
-                .map_err(|e| format!("{store_spec}: {e}"))
+                .map_err(|e| e.to_string())
                 .and_then(|store| {
                     let feed = store
                         .change_feed()
-                        .map_err(|e| format!("{store_spec}: change feed: {e}"))?;
+                        .map_err(|e| format!("change feed: {e}"))?;
                     let first = snapshot_json(&*store)?;
                     Ok((store, feed, first))
                 });
@@ -145,7 +147,7 @@ fn start_snapshot_reader(store_spec: &str) -> Result<watch::Receiver<String>, St
                 // A change or the tick: either way a fresh snapshot. An unreachable store
                 // keeps the last snapshot on the board and is retried at the next tick.
                 if let Err(e) = feed.wait(TICK) {
-                    eprintln!("rustflow cc wallboard: {store_spec}: change feed: {e}");
+                    eprintln!("rustflow cc wallboard: change feed: {e}");
                     std::thread::sleep(TICK);
                 }
                 match snapshot_json(&*store) {
@@ -154,7 +156,7 @@ fn start_snapshot_reader(store_spec: &str) -> Result<watch::Receiver<String>, St
                             return; // the server is gone
                         }
                     }
-                    Err(e) => eprintln!("rustflow cc wallboard: {store_spec}: {e}"),
+                    Err(e) => eprintln!("rustflow cc wallboard: {e}"),
                 }
             }
         })

@@ -228,3 +228,32 @@ fn beyond_loopback_without_a_token_it_refuses_to_start() {
     );
     assert!(!store.exists(), "nothing was opened or created");
 }
+
+/// A PostgreSQL store that is not there: one clear error, and the password is not printed.
+#[test]
+fn an_unreachable_postgres_store_is_one_error_without_the_password() {
+    let port = pgserver::free_port().unwrap();
+    let url = format!("postgres://cc:s3cret@127.0.0.1:{port}/cc");
+    let out = rustflow(&[
+        "cc",
+        "--store",
+        &url,
+        "wallboard",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "rustflow cc wallboard: contact-centre store postgres://cc@127.0.0.1:{port}/cc: cannot connect: "
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("s3cret"), "{}", out.stderr);
+    assert!(
+        out.stdout.is_empty(),
+        "it did not start listening: {}",
+        out.stdout
+    );
+}
