@@ -173,6 +173,10 @@ fn the_page_is_self_contained_and_the_feed_sends_the_snapshot_then_changes() {
     assert_ne!(agent_status(&first), "pause");
 
     // Another writer pauses an agent: the board shows it within a second of the write.
+    // Just after a tick's event the next tick is a second away, so an event sooner than
+    // that comes from the change feed, not the tick.
+    next_event(&mut feed);
+    let tick_seen = Instant::now();
     let pause = rustflow(&[
         "cc", "--store", &store, "agent", "status", "remote-1", "pause", "Lunch",
     ]);
@@ -184,6 +188,14 @@ fn the_page_is_self_contained_and_the_feed_sends_the_snapshot_then_changes() {
         "the pause reached the board {:?} after the write",
         written.elapsed()
     );
+    let command_took = written - tick_seen;
+    if command_took < Duration::from_millis(400) {
+        assert!(
+            tick_seen.elapsed() < Duration::from_millis(900),
+            "the pause came {:?} after the last tick: the change feed did not wake the board",
+            tick_seen.elapsed()
+        );
+    }
 }
 
 #[test]
