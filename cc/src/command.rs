@@ -38,6 +38,8 @@ use crate::store::{AgentStatus, AttemptRecord, Change, Ms, Store, StoreError, di
 
 /// The service-level threshold of `snapshot` (queues have no threshold of their own yet).
 pub const SNAPSHOT_SL_SECS: f64 = 20.0;
+/// The history `snapshot`'s EWT looks at: the `ewt` application's default (`min`).
+const SNAPSHOT_EWT_LOOKBACK_MINUTES: u64 = 60;
 
 /// The usage summary shown with a usage error.
 pub const USAGE: &str = "\
@@ -906,6 +908,9 @@ struct QueueSnapshot {
     enabled: bool,
     waiting: Vec<WaitingCaller>,
     longest_wait_secs: i64,
+    /// The estimated wait of a caller joining now, as the `ewt` application gives it over
+    /// its default hour of history; null when unknown.
+    ewt_secs: Option<f64>,
     agents: QueueAgents,
     last_hour: LastHour,
 }
@@ -951,6 +956,13 @@ fn read_snapshot(store: &dyn Store, now_ms: Ms) -> Result<Snapshot, CommandError
             })
             .collect();
         let counts = store.agent_counts(&queue.id, now_ms)?;
+        let ewt_secs = crate::service::estimated_wait(
+            store,
+            None,
+            std::slice::from_ref(&queue.id),
+            SNAPSHOT_EWT_LOOKBACK_MINUTES,
+            now_ms,
+        )?;
         let history: Vec<Finished> = store
             .history(Some(&queue.id), now_ms - 3_600_000)?
             .iter()
@@ -962,6 +974,7 @@ fn read_snapshot(store: &dyn Store, now_ms: Ms) -> Result<Snapshot, CommandError
             name: queue.name.clone(),
             enabled: queue.enabled,
             longest_wait_secs: callers.iter().map(|c| c.waited_secs).max().unwrap_or(0),
+            ewt_secs,
             waiting: callers,
             agents: QueueAgents {
                 online: counts.online,
@@ -2718,6 +2731,10 @@ ID  QUEUE  NAME  PRIORITY  DESTINATIONS         ATTEMPTS  STATE
         assert_eq!(sales["waiting"][1]["caller_number"], "+380501");
         assert_eq!(sales["waiting"][1]["state"], "waiting");
         assert_eq!(sales["longest_wait_secs"], 50);
+        assert!(
+            sales["ewt_secs"].is_null(),
+            "no finished calls: no estimate"
+        );
         assert_eq!(sales["agents"]["online"], 1);
         assert_eq!(sales["agents"]["pause"], 1);
         assert_eq!(sales["agents"]["free"], 1);
@@ -2770,6 +2787,10 @@ ID  QUEUE  NAME  PRIORITY  DESTINATIONS         ATTEMPTS  STATE
         );
         assert_eq!(support["last_hour"]["service_level_1"], 1.0);
         assert_eq!(support["last_hour"]["asa_secs"], 15.0);
+        assert!(
+            support["ewt_secs"].is_null(),
+            "one finished call is too few to estimate"
+        );
         // A caller who joined more than an hour ago is not in the last hour.
         s.leave(attempt, "success", NOW - 10_000).unwrap();
         let later = execute(&s, &words("snapshot json"), NOW + 3_600_000).unwrap();
@@ -2780,6 +2801,34 @@ ID  QUEUE  NAME  PRIORITY  DESTINATIONS         ATTEMPTS  STATE
                 "last hour: 1 answered, 0 abandoned, SL1 100.0 %, SL2 100.0 % (within 20 s), ASA 15.0 s\n"
             )
         );
+    }
+
+    #[test]
+    fn snapshot_gives_the_ewt_of_a_caller_joining_now() {
+        let s = provisioned();
+        ok(&s, "agent status a3 online");
+        // Five calls handled in the last hour: enough history for an estimate.
+        for i in 0..5 {
+            let start = NOW - 1_800_000 + i * 300_000;
+            let attempt = join(&s, "support", &format!("c{i}"), "+380501", 0, start);
+            let pass = crate::distributor::Distributor::new(1)
+                .pass(&s, start + 1_000)
+                .unwrap();
+            assert_eq!(pass.offers.len(), 1, "call {i} offered");
+            assert!(s.answered(attempt, "a3", start + 5_000).unwrap());
+            s.leave(attempt, "success", start + 65_000).unwrap();
+        }
+        let snap: Value = serde_json::from_str(&ok(&s, "snapshot json")).unwrap();
+        let support = &snap["queues"][1];
+        assert_eq!(support["id"], "support");
+        let ewt = crate::service::estimated_wait(&s, None, &["support".to_string()], 60, NOW)
+            .unwrap()
+            .expect("an estimate from five calls");
+        assert_eq!(support["ewt_secs"], ewt, "the `ewt` application's figure");
+        // With a3 paused nobody can take a newcomer: unknown.
+        ok(&s, "agent status a3 pause");
+        let snap: Value = serde_json::from_str(&ok(&s, "snapshot json")).unwrap();
+        assert!(snap["queues"][1]["ewt_secs"].is_null());
     }
 
     #[test]

@@ -21,6 +21,9 @@ use rustflow_cc::command::{self, CommandError};
 ///   snapshot [json]        queues, waiting callers in dispatch order, agents, last hour's SL
 ///   import FILE.json       makes the store match the file; prints each change
 ///   export                 the current setup as an import file
+///   wallboard [--listen ADDR:PORT] [--token TOKEN]   a read-only live board for supervisors
+///            at http://127.0.0.1:8089/ (a page and its event feed /events); a non-loopback
+///            address needs --token
 ///   simulate SETUP.json --arrivals-per-hour N --aht S [--patience S] [--hours H]
 ///            [--seed N] [--sl-secs T] [--queue ID]     (needs no store)
 /// Each change is one transaction: a bad value is an error naming the field, and nothing is
@@ -69,13 +72,17 @@ fn store_path(args: &CcArgs) -> PathBuf {
     })
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 pub fn command(args: &CcArgs) -> ExitCode {
+    if args.words.first().map(String::as_str) == Some("wallboard") {
+        let default_store = store_path(args);
+        return crate::wallboard::command(&args.words[1..], &default_store.to_string_lossy());
+    }
     let result = if args.words.first().map(String::as_str) == Some("simulate") {
         let words: Vec<&str> = args.words[1..].iter().map(String::as_str).collect();
         command::simulate(&words)

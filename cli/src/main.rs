@@ -10,6 +10,7 @@ mod dialsim;
 mod flow;
 mod run;
 mod simulate;
+mod wallboard;
 
 use std::io::Write as _;
 use std::path::PathBuf;

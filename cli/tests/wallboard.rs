@@ -1,0 +1,307 @@
+//! `rustflow cc wallboard`: the page, the event feed and its snapshots, the token and the
+//! refusal to listen beyond loopback without one, over real HTTP on a scratch SQLite store.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{repo_root, rustflow, scratch_dir};
+
+const SETUP: &str = "examples/cc/setup.json";
+
+/// A running board, ended when dropped.
+struct Board {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Board {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_board(store: &str, extra: &[&str]) -> Board {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rustflow"))
+        .args([
+            "cc",
+            "--store",
+            store,
+            "wallboard",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .current_dir(repo_root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the rustflow binary runs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("wallboard listening on http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("the board prints where it listens, got {line:?}"))
+        .to_string();
+    Board { child, address }
+}
+
+/// Sends `GET path` (HTTP/1.0: the body ends when the connection does) with extra header
+/// lines; the connection after the request.
+fn get(board: &Board, path: &str, headers: &str) -> BufReader<TcpStream> {
+    let mut stream = TcpStream::connect(&board.address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {}\r\n{headers}\r\n",
+        board.address
+    )
+    .unwrap();
+    BufReader::new(stream)
+}
+
+/// The status code and header lines of a response.
+fn read_head(reader: &mut BufReader<TcpStream>) -> (u16, Vec<String>) {
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("a status line, got {status_line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line.trim().is_empty() {
+            return (status, headers);
+        }
+        headers.push(line.trim().to_lowercase());
+    }
+}
+
+/// The data of the next server-sent event (its `data:` lines joined).
+fn next_event(reader: &mut BufReader<TcpStream>) -> String {
+    let mut data = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "the feed ended");
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() && !data.is_empty() {
+            return data.join("\n");
+        }
+        if let Some(rest) = line.strip_prefix("data:") {
+            data.push(rest.strip_prefix(' ').unwrap_or(rest).to_string());
+        }
+    }
+}
+
+/// A snapshot without what moves with the clock.
+fn timeless(json: &str) -> serde_json::Value {
+    let mut value: serde_json::Value = serde_json::from_str(json).unwrap();
+    value.as_object_mut().unwrap().remove("at_ms");
+    for agent in value["agents"].as_array_mut().unwrap() {
+        agent.as_object_mut().unwrap().remove("state_secs");
+    }
+    value
+}
+
+fn scratch_store(name: &str) -> String {
+    let store = scratch_dir(name).join("cc.sqlite");
+    let store = store.to_str().unwrap().to_string();
+    let import = rustflow(&["cc", "--store", &store, "import", SETUP]);
+    assert_eq!(import.status, 0, "{}", import.stderr);
+    store
+}
+
+#[test]
+fn the_page_is_self_contained_and_the_feed_sends_the_snapshot_then_changes() {
+    let store = scratch_store("wallboard-feed");
+    let board = start_board(&store, &[]);
+
+    let mut page = get(&board, "/", "");
+    let (status, headers) = read_head(&mut page);
+    assert_eq!(status, 200);
+    assert!(
+        headers
+            .iter()
+            .any(|h| h.starts_with("content-type: text/html"))
+    );
+    let mut html = String::new();
+    page.read_to_string(&mut html).unwrap();
+    assert!(html.contains("new EventSource("), "{html}");
+    for external in ["http://", "https://", "//fonts", "<link", "src=\""] {
+        assert!(!html.contains(external), "the page loads {external:?}");
+    }
+    for html_sink in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+    ] {
+        assert!(
+            !html.contains(html_sink),
+            "names are set with textContent only, not {html_sink}"
+        );
+    }
+
+    let mut feed = get(&board, "/events", "");
+    let (status, headers) = read_head(&mut feed);
+    assert_eq!(status, 200);
+    assert!(
+        headers
+            .iter()
+            .any(|h| h == "content-type: text/event-stream")
+    );
+    let first = next_event(&mut feed);
+    let snapshot = rustflow(&["cc", "--store", &store, "snapshot", "json"]);
+    assert_eq!(snapshot.status, 0, "{}", snapshot.stderr);
+    assert_eq!(timeless(&first), timeless(&snapshot.stdout));
+    let agent_status = |json: &str| {
+        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        value["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == "remote-1")
+            .map(|a| a["status"].as_str().unwrap().to_string())
+            .expect("agent remote-1 on the board")
+    };
+    assert_ne!(agent_status(&first), "pause");
+
+    // Another writer pauses an agent: the board shows it within a second of the write.
+    // Just after a tick's event the next tick is a second away, so an event sooner than
+    // that comes from the change feed, not the tick.
+    next_event(&mut feed);
+    let tick_seen = Instant::now();
+    let pause = rustflow(&[
+        "cc", "--store", &store, "agent", "status", "remote-1", "pause", "Lunch",
+    ]);
+    assert_eq!(pause.status, 0, "{}", pause.stderr);
+    let written = Instant::now();
+    while agent_status(&next_event(&mut feed)) != "pause" {}
+    assert!(
+        written.elapsed() < Duration::from_secs(1),
+        "the pause reached the board {:?} after the write",
+        written.elapsed()
+    );
+    let command_took = written - tick_seen;
+    if command_took < Duration::from_millis(400) {
+        assert!(
+            tick_seen.elapsed() < Duration::from_millis(900),
+            "the pause came {:?} after the last tick: the change feed did not wake the board",
+            tick_seen.elapsed()
+        );
+    }
+}
+
+#[test]
+fn with_a_token_every_request_needs_it() {
+    let store = scratch_store("wallboard-token");
+    let board = start_board(&store, &["--token", "s3cret"]);
+    for path in ["/", "/events", "/events?token=wrong"] {
+        let (status, headers) = read_head(&mut get(&board, path, ""));
+        assert_eq!(status, 401, "{path}");
+        assert!(
+            headers.iter().any(|h| h == "www-authenticate: bearer"),
+            "{path}"
+        );
+    }
+    let (status, _) = read_head(&mut get(&board, "/", "Authorization: Bearer wrong\r\n"));
+    assert_eq!(status, 401);
+    let (status, _) = read_head(&mut get(&board, "/", "Authorization: Bearer s3cret\r\n"));
+    assert_eq!(status, 200);
+    let mut feed = get(&board, "/events?token=s3cret", "");
+    assert_eq!(read_head(&mut feed).0, 200);
+    assert!(next_event(&mut feed).contains("\"agents\""));
+}
+
+#[test]
+fn beyond_loopback_without_a_token_it_refuses_to_start() {
+    let store = scratch_dir("wallboard-refuse").join("cc.sqlite");
+    let refused = rustflow(&[
+        "cc",
+        "--store",
+        store.to_str().unwrap(),
+        "wallboard",
+        "--listen",
+        "0.0.0.0:0",
+    ]);
+    assert_eq!(refused.status, 2);
+    assert!(
+        refused.stderr.contains(
+            "refusing to listen on 0.0.0.0:0 without --token: the board shows callers' numbers"
+        ),
+        "{}",
+        refused.stderr
+    );
+    assert!(!store.exists(), "nothing was opened or created");
+}
+
+/// A PostgreSQL store that is not there: one clear error, and the password is not printed.
+#[test]
+fn an_unreachable_postgres_store_is_one_error_without_the_password() {
+    let port = pgserver::free_port().unwrap();
+    let url = format!("postgres://cc:s3cret@127.0.0.1:{port}/cc");
+    let out = rustflow(&[
+        "cc",
+        "--store",
+        &url,
+        "wallboard",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with(&format!(
+            "rustflow cc wallboard: contact-centre store postgres://cc@127.0.0.1:{port}/cc: cannot connect: "
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("s3cret"), "{}", out.stderr);
+    assert!(
+        out.stdout.is_empty(),
+        "it did not start listening: {}",
+        out.stdout
+    );
+}
+
+/// A name that is markup reaches the page as the same text (the page sets it with
+/// textContent; the headless-browser check of the rendering is still to come).
+#[test]
+fn a_hostile_name_reaches_the_feed_unchanged() {
+    let store = scratch_store("wallboard-hostile");
+    let hostile = "<img src=x onerror=alert(1)>";
+    let add = rustflow(&[
+        "cc",
+        "--store",
+        &store,
+        "agent",
+        "add",
+        "evil",
+        &format!(r#"{{"extension":"1099","name":"{hostile}"}}"#),
+    ]);
+    assert_eq!(add.status, 0, "{}", add.stderr);
+    let board = start_board(&store, &[]);
+    let mut feed = get(&board, "/events", "");
+    assert_eq!(read_head(&mut feed).0, 200);
+    let snapshot: serde_json::Value = serde_json::from_str(&next_event(&mut feed)).unwrap();
+    let evil = snapshot["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == "evil")
+        .expect("agent evil on the board");
+    assert_eq!(evil["name"], hostile);
+}
