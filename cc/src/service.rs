@@ -4,8 +4,8 @@
 
 use crate::ewt::{EwtInput, EwtSettings, HandleSample, WaitSample, estimate};
 use crate::metrics::{Finished, Window, service_level_percent, talk_time, wait_time};
-use crate::model::{Queue, Setup};
-use crate::store::sqlite::serves;
+use crate::model::{AgentSkill, Queue, Setup};
+use crate::store::sqlite::skills_fit;
 use crate::store::{AgentStatus, AttemptRecord, AttemptState, Ms, Store, StoreError, StoreResult};
 
 /// A queue named by id or name.
@@ -112,59 +112,142 @@ pub fn estimated_wait(
     let Some(first) = queue_ids.first() else {
         return Ok(None);
     };
-    let queue = find_queue(&setup, first)?;
+    let history_queue = (queue_ids.len() == 1).then_some(first.as_str());
+    let reading = EwtReading::read(store, setup, history_queue, lookback_minutes, now)?;
     let waiting_here = current.as_ref().filter(|a| {
         matches!(a.state, AttemptState::Waiting | AttemptState::Offering)
             && queue_ids.contains(&a.queue_id)
     });
     let position = match waiting_here {
         Some(a) => store.position(a.id)?,
-        None => {
-            let ahead = store
-                .waiting()?
-                .iter()
-                .filter(|r| queue_ids.contains(&r.queue_id))
-                .count();
-            ahead as u32 + 1
-        }
+        None => reading.joining_position(&queue_ids),
     };
-    let free = store.dispatch_view(now)?;
-    let free_agents = free
-        .agents
+    let queue = find_queue(&reading.setup, first)?;
+    Ok(reading.estimate(queue, &queue_ids, position))
+}
+
+/// `ewt` of a caller joining each queue of `setup` now, in its order: what `estimated_wait`
+/// gives each alone, with the store read once for all of them.
+pub fn estimated_waits_joining_now(
+    store: &dyn Store,
+    setup: &Setup,
+    lookback_minutes: u64,
+    now: Ms,
+) -> StoreResult<Vec<Option<f64>>> {
+    let reading = EwtReading::read(store, setup.clone(), None, lookback_minutes, now)?;
+    Ok(reading
+        .setup
+        .queues
         .iter()
-        .filter(|f| {
-            setup
-                .agents
-                .iter()
-                .any(|a| a.id == f.id && serves(&setup, queue, a))
+        .map(|queue| {
+            let ids = std::slice::from_ref(&queue.id);
+            reading.estimate(queue, ids, reading.joining_position(ids))
         })
-        .count() as u32;
-    let mut agent_queue_counts = Vec::new();
-    for view in store.agents(now)? {
-        if view.status != AgentStatus::Online {
-            continue;
-        }
-        let Some(agent) = setup.agents.iter().find(|a| a.id == view.id) else {
-            continue;
-        };
-        if serves(&setup, queue, agent) {
-            let queues = setup.tiers.iter().filter(|t| t.agent == agent.id).count();
-            agent_queue_counts.push(u32::try_from(queues).unwrap_or(u32::MAX));
-        }
-    }
-    let since = now - lookback_minutes as i64 * 60_000;
-    let mut handle_samples = Vec::new();
-    let mut wait_samples = Vec::new();
-    for id in &queue_ids {
-        let wrap_secs = setup
-            .queues
+        .collect())
+}
+
+/// What an estimate reads from the store, once for any number of queues.
+struct EwtReading {
+    setup: Setup,
+    /// The queue of each caller waiting now.
+    waiting_queues: Vec<String>,
+    /// Agents free to take a caller now.
+    free: std::collections::HashSet<String>,
+    /// Agents online.
+    online: Vec<String>,
+    /// Per agent of the setup, the queues it has a tier on and its skills.
+    agents: std::collections::HashMap<String, (Vec<String>, Vec<AgentSkill>)>,
+    /// The lookback's attempts, of one queue or of all.
+    history: Vec<AttemptRecord>,
+    now: Ms,
+    lookback_minutes: u64,
+}
+
+impl EwtReading {
+    fn read(
+        store: &dyn Store,
+        setup: Setup,
+        history_queue: Option<&str>,
+        lookback_minutes: u64,
+        now: Ms,
+    ) -> StoreResult<EwtReading> {
+        let mut agents: std::collections::HashMap<String, (Vec<String>, Vec<AgentSkill>)> = setup
+            .agents
             .iter()
-            .find(|q| &q.id == id)
-            .map_or(0, |q| q.wrap_up_secs);
-        for r in store.history(Some(id), since)? {
+            .map(|a| (a.id.clone(), (Vec::new(), a.skills.clone())))
+            .collect();
+        for tier in &setup.tiers {
+            if let Some((queues, _)) = agents.get_mut(&tier.agent) {
+                queues.push(tier.queue.clone());
+            }
+        }
+        let since = now - lookback_minutes as i64 * 60_000;
+        Ok(EwtReading {
+            waiting_queues: store.waiting()?.into_iter().map(|r| r.queue_id).collect(),
+            free: store
+                .dispatch_view(now)?
+                .agents
+                .into_iter()
+                .map(|f| f.id)
+                .collect(),
+            online: store
+                .agents(now)?
+                .into_iter()
+                .filter(|view| view.status == AgentStatus::Online)
+                .map(|view| view.id)
+                .collect(),
+            history: store.history(history_queue, since)?,
+            setup,
+            agents,
+            now,
+            lookback_minutes,
+        })
+    }
+
+    /// The place of a caller joining one of `queue_ids` now.
+    fn joining_position(&self, queue_ids: &[String]) -> u32 {
+        let ahead = self
+            .waiting_queues
+            .iter()
+            .filter(|q| queue_ids.contains(q))
+            .count();
+        u32::try_from(ahead).unwrap_or(u32::MAX).saturating_add(1)
+    }
+
+    /// How many queues `agent` has tiers on, when it can serve `queue`.
+    fn serving_tiers(&self, queue: &Queue, agent_id: &str) -> Option<usize> {
+        let (queues, skills) = self.agents.get(agent_id)?;
+        (queues.contains(&queue.id) && skills_fit(queue, skills)).then_some(queues.len())
+    }
+
+    fn estimate(&self, queue: &Queue, queue_ids: &[String], position: u32) -> Option<f64> {
+        let free_agents = self
+            .free
+            .iter()
+            .filter(|id| self.serving_tiers(queue, id).is_some())
+            .count() as u32;
+        let agent_queue_counts: Vec<u32> = self
+            .online
+            .iter()
+            .filter_map(|id| self.serving_tiers(queue, id))
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+            .collect();
+        let mut handle_samples = Vec::new();
+        let mut wait_samples = Vec::new();
+        for r in self
+            .history
+            .iter()
+            .filter(|r| queue_ids.contains(&r.queue_id))
+        {
             let (Some(bridged), Some(ended)) = (r.bridged_at_ms, r.ended_at_ms) else {
                 continue;
             };
+            let wrap_secs = self
+                .setup
+                .queues
+                .iter()
+                .find(|q| q.id == r.queue_id)
+                .map_or(0, |q| q.wrap_up_secs);
             handle_samples.push(HandleSample {
                 finished_at_ms: ended,
                 handle_secs: (ended - bridged).max(0) as f64 / 1000.0 + wrap_secs as f64,
@@ -174,20 +257,20 @@ pub fn estimated_wait(
                 wait_secs: (bridged - r.joined_at_ms).max(0) as f64 / 1000.0,
             });
         }
+        let input = EwtInput {
+            position,
+            free_agents,
+            agent_queue_counts: &agent_queue_counts,
+            handle_samples: &handle_samples,
+            wait_samples: &wait_samples,
+            now_ms: self.now,
+            settings: EwtSettings {
+                lookback_minutes: u32::try_from(self.lookback_minutes).unwrap_or(u32::MAX),
+                ..EwtSettings::default()
+            },
+        };
+        estimate(&input).map(|e| e.secs)
     }
-    let input = EwtInput {
-        position,
-        free_agents,
-        agent_queue_counts: &agent_queue_counts,
-        handle_samples: &handle_samples,
-        wait_samples: &wait_samples,
-        now_ms: now,
-        settings: EwtSettings {
-            lookback_minutes: u32::try_from(lookback_minutes).unwrap_or(u32::MAX),
-            ..EwtSettings::default()
-        },
-    };
-    Ok(estimate(&input).map(|e| e.secs))
 }
 
 /// `lastBridged`'s filter: each category `None` = off; all off = any call.

@@ -1258,7 +1258,28 @@ pub(crate) fn agent_counts(
     let Some(q) = find_queue(&setup, queue) else {
         return Err(StoreError::NotFound(format!("queue `{queue}`")));
     };
-    let mut counts = AgentCounts::default();
+    Ok(count_agents(tx, &setup, Some(&q.id), now)?
+        .remove(&q.id)
+        .unwrap_or_default())
+}
+
+pub(crate) fn agent_counts_by_queue(
+    tx: &mut dyn Tx,
+    cache: &SetupCache,
+    now: Ms,
+) -> StoreResult<BTreeMap<String, AgentCounts>> {
+    let setup = cache.get(tx)?;
+    count_agents(tx, &setup, None, now)
+}
+
+/// The counts of `only` (every queue when `None`): each agent `serves` counts once per
+/// queue, in one pass over the tiers.
+fn count_agents(
+    tx: &mut dyn Tx,
+    setup: &Setup,
+    only: Option<&str>,
+    now: Ms,
+) -> StoreResult<BTreeMap<String, AgentCounts>> {
     let now_free: BTreeSet<String> = tx
         .texts(
             &format!("SELECT id FROM cc_agents WHERE {FREE_AGENT_SQL}"),
@@ -1267,15 +1288,37 @@ pub(crate) fn agent_counts(
         .into_iter()
         .collect();
     let statuses = statuses(tx)?;
-    for agent in setup.agents.iter().filter(|a| serves(&setup, q, a)) {
-        counts.count += 1;
+    let queues: BTreeMap<&str, &Queue> = setup
+        .queues
+        .iter()
+        .filter(|q| only.is_none_or(|id| q.id == id))
+        .map(|q| (q.id.as_str(), q))
+        .collect();
+    let agents: BTreeMap<&str, &Agent> = setup.agents.iter().map(|a| (a.id.as_str(), a)).collect();
+    let mut counts: BTreeMap<String, AgentCounts> = queues
+        .keys()
+        .map(|id| (id.to_string(), AgentCounts::default()))
+        .collect();
+    let mut counted: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for tier in &setup.tiers {
+        let (Some(queue), Some(agent)) = (
+            queues.get(tier.queue.as_str()),
+            agents.get(tier.agent.as_str()),
+        ) else {
+            continue;
+        };
+        if !skills_fit(queue, &agent.skills) || !counted.insert((&queue.id, &agent.id)) {
+            continue;
+        }
+        let entry = counts.entry(queue.id.clone()).or_default();
+        entry.count += 1;
         match statuses.get(&agent.id).map(String::as_str) {
-            Some("online") => counts.online += 1,
-            Some("pause") => counts.pause += 1,
-            _ => counts.offline += 1,
+            Some("online") => entry.online += 1,
+            Some("pause") => entry.pause += 1,
+            _ => entry.offline += 1,
         }
         if now_free.contains(&agent.id) {
-            counts.waiting += 1;
+            entry.waiting += 1;
         }
     }
     Ok(counts)
@@ -1361,6 +1404,12 @@ macro_rules! sql_store {
             }
             fn agent_counts(&self, queue: &str, now: Ms) -> StoreResult<AgentCounts> {
                 self.read(|tx| logic::agent_counts(tx, &self.cache, queue, now))
+            }
+            fn agent_counts_by_queue(
+                &self,
+                now: Ms,
+            ) -> StoreResult<std::collections::BTreeMap<String, AgentCounts>> {
+                self.read(|tx| logic::agent_counts_by_queue(tx, &self.cache, now))
             }
             fn add_members(&self, members: &[Member], now: Ms) -> StoreResult<Vec<i64>> {
                 self.write(|tx| logic::add_members(tx, &self.cache, members, now))

@@ -16,6 +16,7 @@ mod sql;
 pub mod sqlite;
 pub mod suite;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -818,6 +819,8 @@ pub trait Store: Send + Sync {
     fn waiting(&self) -> StoreResult<Vec<AttemptRecord>>;
     /// `waiting` counts the agents free at `now` (online, no lease, rest over).
     fn agent_counts(&self, queue: &str, now: Ms) -> StoreResult<AgentCounts>;
+    /// `agent_counts` of every queue, read once (a queue nobody serves has zero counts).
+    fn agent_counts_by_queue(&self, now: Ms) -> StoreResult<BTreeMap<String, AgentCounts>>;
 
     // Members of outbound queues.
     /// Validated (the queue exists and is outbound, communications well-formed, time zone
@@ -953,6 +956,9 @@ impl<S: Store + ?Sized> Store for Box<S> {
     }
     fn agent_counts(&self, queue: &str, now: Ms) -> StoreResult<AgentCounts> {
         (**self).agent_counts(queue, now)
+    }
+    fn agent_counts_by_queue(&self, now: Ms) -> StoreResult<BTreeMap<String, AgentCounts>> {
+        (**self).agent_counts_by_queue(now)
     }
     fn add_members(&self, members: &[Member], now: Ms) -> StoreResult<Vec<i64>> {
         (**self).add_members(members, now)

@@ -22,7 +22,7 @@ use super::sql::{Row, Tx, Value};
 use super::*;
 use crate::model::Setup;
 
-pub(crate) use super::logic::{serves, skills_fit};
+pub(crate) use super::logic::skills_fit;
 
 /// Schema migrations; entry `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
