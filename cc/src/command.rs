@@ -23,7 +23,7 @@
 //!
 //! Every change is one [`Store::apply`]: validated as a whole setup, written all or nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use serde::Serialize;
@@ -32,7 +32,7 @@ use serde_json::{Map, Value};
 
 use crate::calendar::{Calendar, CalendarState};
 use crate::des::{self, SimSetup};
-use crate::metrics::{Finished, QueueStats};
+use crate::metrics::{Finished, QueueStats, Trend};
 use crate::model::{self, Agent, Bucket, FieldError, Queue, Setup, Skill, Tier};
 use crate::store::{AgentStatus, AttemptRecord, Change, Ms, Store, StoreError, diff};
 
@@ -899,6 +899,8 @@ struct LastHour {
     /// (Answered + abandoned within the threshold) ÷ (answered + abandoned).
     service_level_2: Option<f64>,
     asa_secs: Option<f64>,
+    /// Minute by minute: callers waiting; five-minute intervals: SL1.
+    trend: Trend,
 }
 
 #[derive(Debug, Serialize)]
@@ -934,16 +936,44 @@ struct Snapshot {
     at_ms: Ms,
     queues: Vec<QueueSnapshot>,
     agents: Vec<AgentSnapshot>,
+    /// Every queue together.
+    trend: Trend,
 }
 
 fn read_snapshot(store: &dyn Store, now_ms: Ms) -> Result<Snapshot, CommandError> {
     let setup = store.setup()?;
     let waiting = store.waiting()?;
+    let ewts = crate::service::estimated_waits_joining_now(
+        store,
+        &setup,
+        SNAPSHOT_EWT_LOOKBACK_MINUTES,
+        now_ms,
+    )?;
+    let agent_counts = store.agent_counts_by_queue(now_ms)?;
+    let mut finished_by_queue: HashMap<String, Vec<Finished>> = HashMap::new();
+    for record in store.history(None, now_ms - 3_600_000)? {
+        if let Some(finished) = record.finished() {
+            finished_by_queue
+                .entry(record.queue_id)
+                .or_default()
+                .push(finished);
+        }
+    }
+    let mut waiting_by_queue: HashMap<&str, Vec<&AttemptRecord>> = HashMap::new();
+    for attempt in &waiting {
+        waiting_by_queue
+            .entry(&attempt.queue_id)
+            .or_default()
+            .push(attempt);
+    }
+    let no_history = Vec::new();
     let mut queues = Vec::new();
-    for queue in &setup.queues {
-        let callers: Vec<WaitingCaller> = waiting
+    for (queue, ewt_secs) in setup.queues.iter().zip(ewts) {
+        let waiting_here = waiting_by_queue
+            .get(queue.id.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        let callers: Vec<WaitingCaller> = waiting_here
             .iter()
-            .filter(|a| a.queue_id == queue.id)
             .enumerate()
             .map(|(i, a)| WaitingCaller {
                 attempt: a.id,
@@ -955,20 +985,15 @@ fn read_snapshot(store: &dyn Store, now_ms: Ms) -> Result<Snapshot, CommandError
                 state: a.state.as_str(),
             })
             .collect();
-        let counts = store.agent_counts(&queue.id, now_ms)?;
-        let ewt_secs = crate::service::estimated_wait(
-            store,
-            None,
-            std::slice::from_ref(&queue.id),
-            SNAPSHOT_EWT_LOOKBACK_MINUTES,
+        let counts = agent_counts.get(&queue.id).copied().unwrap_or_default();
+        let history = finished_by_queue.get(&queue.id).unwrap_or(&no_history);
+        let trend = Trend::compute(
+            history,
+            waiting_here.iter().map(|a| a.joined_at_ms),
             now_ms,
-        )?;
-        let history: Vec<Finished> = store
-            .history(Some(&queue.id), now_ms - 3_600_000)?
-            .iter()
-            .filter_map(AttemptRecord::finished)
-            .collect();
-        let stats = QueueStats::compute(&history, SNAPSHOT_SL_SECS, None);
+            SNAPSHOT_SL_SECS,
+        );
+        let stats = QueueStats::compute(history, SNAPSHOT_SL_SECS, None);
         queues.push(QueueSnapshot {
             id: queue.id.clone(),
             name: queue.name.clone(),
@@ -989,9 +1014,16 @@ fn read_snapshot(store: &dyn Store, now_ms: Ms) -> Result<Snapshot, CommandError
                 service_level_1: stats.service_levels.answered_within_over_answered,
                 service_level_2: stats.service_levels.within_over_answered_plus_abandoned,
                 asa_secs: stats.asa_secs,
+                trend,
             },
         });
     }
+    let trend = Trend::compute(
+        finished_by_queue.values().flatten(),
+        waiting.iter().map(|a| a.joined_at_ms),
+        now_ms,
+        SNAPSHOT_SL_SECS,
+    );
     let agents = store
         .agents(now_ms)?
         .into_iter()
@@ -1011,11 +1043,18 @@ fn read_snapshot(store: &dyn Store, now_ms: Ms) -> Result<Snapshot, CommandError
         at_ms: now_ms,
         queues,
         agents,
+        trend,
     })
 }
 
 fn percent(fraction: Option<f64>) -> String {
     fraction.map_or("-".to_string(), |f| format!("{:.1} %", f * 100.0))
+}
+
+/// `snapshot json` on one line (no indentation): what the wallboard's feed sends.
+pub fn snapshot_json_line(store: &dyn Store, now_ms: Ms) -> Result<String, CommandError> {
+    let snap = read_snapshot(store, now_ms)?;
+    Ok(serde_json::to_string(&snap).expect("the model always serialises"))
 }
 
 fn snapshot(store: &dyn Store, now_ms: Ms, json: bool) -> Outcome {
@@ -2731,6 +2770,12 @@ ID  QUEUE  NAME  PRIORITY  DESTINATIONS         ATTEMPTS  STATE
         assert_eq!(sales["waiting"][1]["caller_number"], "+380501");
         assert_eq!(sales["waiting"][1]["state"], "waiting");
         assert_eq!(sales["longest_wait_secs"], 50);
+        // The chart's last point is now: two waiting in sales, three in all queues; a minute
+        // earlier nobody was (the first joined 50 s ago).
+        assert_eq!(sales["last_hour"]["trend"]["waiting"][59], 2);
+        assert_eq!(snap["trend"]["waiting"][59], 3);
+        assert_eq!(snap["trend"]["waiting"][58], 0);
+        assert_eq!(snap["trend"]["service_level_1"][11], Value::Null);
         assert!(
             sales["ewt_secs"].is_null(),
             "no finished calls: no estimate"

@@ -211,6 +211,74 @@ impl QueueStats {
     }
 }
 
+/// The last hour in steps, for a chart: callers waiting at the end of each minute and SL1 of
+/// each five-minute interval.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Trend {
+    /// Start of the hour (Unix ms); point `i` of `waiting` is at `from_ms + (i + 1)` minutes.
+    pub from_ms: i64,
+    /// Callers waiting at the end of each of the 60 minutes (the last one is now).
+    pub waiting: Vec<u32>,
+    /// SL1 of the callers answered in each of the 12 five-minute intervals; `None` when
+    /// nobody was answered in it.
+    pub service_level_1: Vec<Option<f64>>,
+}
+
+impl Trend {
+    pub const MINUTES: i64 = 60;
+    pub const SL_INTERVAL_MINUTES: i64 = 5;
+
+    /// From the records that left the queue and the join times of callers still waiting;
+    /// a caller counts as waiting from its join until it was bridged or left.
+    pub fn compute<'a>(
+        finished: impl IntoIterator<Item = &'a Finished>,
+        still_waiting_since: impl IntoIterator<Item = i64>,
+        now_ms: i64,
+        sl_secs: f64,
+    ) -> Trend {
+        const MINUTE: i64 = 60_000;
+        let from_ms = now_ms - Self::MINUTES * MINUTE;
+        let point = |i: i64| from_ms + (i + 1) * MINUTE;
+        let mut waiting = vec![0u32; Self::MINUTES as usize];
+        let mut count_between = |joined: i64, until: Option<i64>| {
+            for (i, slot) in waiting.iter_mut().enumerate() {
+                let t = point(i as i64);
+                if joined <= t && until.is_none_or(|end| end > t) {
+                    *slot += 1;
+                }
+            }
+        };
+        let intervals = (Self::MINUTES / Self::SL_INTERVAL_MINUTES) as usize;
+        let (mut answered, mut within) = (vec![0u32; intervals], vec![0u32; intervals]);
+        for record in finished {
+            count_between(
+                record.joined_at_ms,
+                Some(record.bridged_at_ms.unwrap_or(record.left_at_ms)),
+            );
+            let Some(bridged) = record.bridged_at_ms else {
+                continue;
+            };
+            let interval = (bridged - from_ms - 1).div_euclid(Self::SL_INTERVAL_MINUTES * MINUTE);
+            if let Some(i) = usize::try_from(interval).ok().filter(|&i| i < intervals) {
+                answered[i] += 1;
+                within[i] += u32::from(record.wait_secs() <= sl_secs);
+            }
+        }
+        for joined in still_waiting_since {
+            count_between(joined, None);
+        }
+        Trend {
+            from_ms,
+            waiting,
+            service_level_1: answered
+                .iter()
+                .zip(&within)
+                .map(|(&all, &ok)| (all > 0).then(|| f64::from(ok) / f64::from(all)))
+                .collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,5 +475,66 @@ mod tests {
         odd.ended_at_ms = Some(odd.left_at_ms - 1);
         assert_eq!(odd.wait_secs(), 0.0);
         assert_eq!(odd.talk_secs(), Some(0.0));
+    }
+
+    #[test]
+    fn the_trend_counts_callers_waiting_at_each_minute_and_sl_per_interval() {
+        const NOW: i64 = 1_800_000_000_000;
+        const MIN: i64 = 60_000;
+        let from = NOW - 60 * MIN;
+        let call = |joined: i64, bridged: Option<i64>, left: i64| Finished {
+            joined_at_ms: joined,
+            bridged_at_ms: bridged,
+            left_at_ms: left,
+            ended_at_ms: None,
+            bucket: None,
+        };
+        let records = [
+            // Waits over the ends of minutes 1 and 2, answered after 150 s.
+            call(from + 30_000, Some(from + 180_000), from + 180_000),
+            // Answered within 20 s in the first interval.
+            call(from + 61_000, Some(from + 70_000), from + 70_000),
+            // Abandoned after waiting over the end of minute 10 only.
+            call(from + 9 * MIN + 59_000, None, from + 10 * MIN + 1),
+            // Joined two hours ago, answered in the last interval after a long wait.
+            call(NOW - 120 * MIN, Some(NOW - 1), NOW - 1),
+        ];
+        let trend = Trend::compute(&records, [NOW - 90 * MIN, NOW - 30_000], NOW, 20.0);
+        assert_eq!(trend.from_ms, from);
+        assert_eq!(trend.waiting.len(), 60);
+        // Each minute: the old caller (until NOW-1) and the one waiting since 90 min ago.
+        let base = 2;
+        assert_eq!(
+            trend.waiting[0],
+            base + 1,
+            "end of minute 1: the first caller"
+        );
+        assert_eq!(
+            trend.waiting[1],
+            base + 1,
+            "minute 2: the second was answered at 1:10"
+        );
+        assert_eq!(
+            trend.waiting[2], base,
+            "minute 3 ends as the first is answered"
+        );
+        assert_eq!(
+            trend.waiting[9],
+            base + 1,
+            "the abandoner over the end of minute 10"
+        );
+        assert_eq!(trend.waiting[10], base);
+        assert_eq!(
+            trend.waiting[59], 2,
+            "now: the 90-minute caller and the newest; the old one was answered"
+        );
+        assert_eq!(trend.service_level_1.len(), 12);
+        assert_eq!(
+            trend.service_level_1[0],
+            Some(0.5),
+            "one of two answered within 20 s"
+        );
+        assert_eq!(trend.service_level_1[1], None, "nobody answered");
+        assert_eq!(trend.service_level_1[11], Some(0.0));
     }
 }
