@@ -21,9 +21,9 @@ use rustflow_cc::command::{self, CommandError};
 ///   snapshot [json]        queues, waiting callers in dispatch order, agents, last hour's SL
 ///   import FILE.json       makes the store match the file; prints each change
 ///   export                 the current setup as an import file
-///   wallboard [--listen ADDR:PORT] [--token TOKEN]   a read-only live board for supervisors
-///            at http://127.0.0.1:8089/ (a page and its event feed /events); a non-loopback
-///            address needs --token
+///   wallboard [--listen ADDR:PORT] [--token TOKEN] [--sl-target PERCENT]   a read-only live
+///            board for supervisors at http://127.0.0.1:8089/ (a page and its event feed
+///            /events); a non-loopback address needs --token; SL under the target (80) is red
 ///   simulate SETUP.json --arrivals-per-hour N --aht S [--patience S] [--hours H]
 ///            [--seed N] [--sl-secs T] [--queue ID]     (needs no store)
 /// Each change is one transaction: a bad value is an error naming the field, and nothing is

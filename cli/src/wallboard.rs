@@ -21,8 +21,11 @@ const PAGE_HTML: &str = include_str!("wallboard/index.html");
 /// How often the snapshot is re-read without a change (wait times grow by themselves).
 const TICK: Duration = Duration::from_secs(1);
 
-const USAGE: &str =
-    "usage: rustflow cc wallboard [--store PATH|URL] [--listen ADDR:PORT] [--token TOKEN]";
+const USAGE: &str = "usage: rustflow cc wallboard [--store PATH|URL] [--listen ADDR:PORT] \
+                     [--token TOKEN] [--sl-target PERCENT]";
+
+/// The service level under which the board shows a queue's SL as an alert, by default.
+const DEFAULT_SL_TARGET_PERCENT: u8 = 80;
 
 /// The options after `wallboard`.
 #[derive(Debug, PartialEq, Eq)]
@@ -30,12 +33,14 @@ struct Options {
     store: Option<String>,
     listen: SocketAddr,
     token: Option<String>,
+    sl_target_percent: u8,
 }
 
 fn parse_options(words: &[String]) -> Result<Options, String> {
     let mut store = None;
     let mut listen = "127.0.0.1:8089".to_string();
     let mut token = None;
+    let mut sl_target = DEFAULT_SL_TARGET_PERCENT.to_string();
     let mut rest = words.iter();
     while let Some(word) = rest.next() {
         let (name, inline) = match word.split_once('=') {
@@ -52,6 +57,7 @@ fn parse_options(words: &[String]) -> Result<Options, String> {
             "--store" => store = Some(value()?),
             "--listen" => listen = value()?,
             "--token" => token = Some(value()?),
+            "--sl-target" => sl_target = value()?,
             other => return Err(format!("wallboard: unknown option {other:?}\n{USAGE}")),
         }
     }
@@ -61,10 +67,18 @@ fn parse_options(words: &[String]) -> Result<Options, String> {
     if token.as_deref() == Some("") {
         return Err("wallboard: --token is empty".to_string());
     }
+    let sl_target_percent = sl_target
+        .parse()
+        .ok()
+        .filter(|percent| (1..=100).contains(percent))
+        .ok_or_else(|| {
+            format!("wallboard: --sl-target {sl_target:?}: expected a percentage from 1 to 100")
+        })?;
     Ok(Options {
         store,
         listen,
         token,
+        sl_target_percent,
     })
 }
 
@@ -106,12 +120,9 @@ pub fn command(words: &[String], default_store: &str) -> ExitCode {
     }
 }
 
-/// The snapshot JSON, the same text `rustflow cc snapshot json` prints.
+/// The snapshot `rustflow cc snapshot json` prints, on one line.
 fn snapshot_json(store: &dyn rustflow_cc::store::Store) -> Result<String, String> {
-    let words = ["snapshot".to_string(), "json".to_string()];
-    rustflow_cc::command::execute(store, &words, crate::cc::now_ms())
-        .map(|text| text.trim_end().to_string())
-        .map_err(|e| e.to_string())
+    rustflow_cc::command::snapshot_json_line(store, crate::cc::now_ms()).map_err(|e| e.to_string())
 }
 
 /// Reads snapshots on its own thread (the store API is blocking) and publishes each one.
@@ -170,6 +181,8 @@ fn start_snapshot_reader(store_spec: &str) -> Result<watch::Receiver<String>, St
 struct Board {
     snapshots: watch::Receiver<String>,
     token: Option<String>,
+    /// The page with this board's settings in it.
+    page: std::sync::Arc<str>,
 }
 
 impl Board {
@@ -222,7 +235,7 @@ async fn page(State(board): State<Board>, headers: HeaderMap, uri: Uri) -> Respo
             ),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        PAGE_HTML,
+        board.page.to_string(),
     )
         .into_response()
 }
@@ -250,6 +263,12 @@ fn serve(store_spec: &str, options: Options) -> Result<(), String> {
     let board = Board {
         snapshots,
         token: options.token,
+        page: PAGE_HTML
+            .replace(
+                "__SL_TARGET_PERCENT__",
+                &options.sl_target_percent.to_string(),
+            )
+            .into(),
     };
     let app = Router::new()
         .route("/", get(page))
@@ -288,6 +307,7 @@ mod tests {
         let defaults = parse_options(&[]).unwrap();
         assert_eq!(defaults.listen, "127.0.0.1:8089".parse().unwrap());
         assert_eq!(defaults.token, None);
+        assert_eq!(defaults.sl_target_percent, 80);
         let given =
             parse_options(&words("--store x.sqlite --listen=0.0.0.0:9000 --token s3")).unwrap();
         assert_eq!(given.store.as_deref(), Some("x.sqlite"));
@@ -303,6 +323,20 @@ mod tests {
                 .unwrap_err()
                 .contains("needs a value")
         );
+        assert_eq!(
+            parse_options(&words("--sl-target 90"))
+                .unwrap()
+                .sl_target_percent,
+            90
+        );
+        for bad in ["0", "101", "80%", "high"] {
+            assert!(
+                parse_options(&words(&format!("--sl-target {bad}")))
+                    .unwrap_err()
+                    .contains("expected a percentage from 1 to 100"),
+                "{bad}"
+            );
+        }
         assert!(
             parse_options(&words("--colour red"))
                 .unwrap_err()
@@ -329,6 +363,7 @@ mod tests {
         let board = Board {
             snapshots: rx,
             token: Some("s3cret".to_string()),
+            page: PAGE_HTML.into(),
         };
         let mut headers = HeaderMap::new();
         let plain: Uri = "/events".parse().unwrap();

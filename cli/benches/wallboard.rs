@@ -1,0 +1,308 @@
+//! The wallboard at the issue's size: 100 queues, 1,000 agents (each in three queues),
+//! 5,000 callers waiting, an hour of finished calls. Prints what one update costs (the
+//! snapshot the feed sends: time to build it and its size) and how long a change written by
+//! another process takes to reach a client of the running board's feed.
+//!
+//! `cargo bench -p rustflow-cli --bench wallboard` (SQLite), `… -- --postgres` (a private
+//! PostgreSQL server started for the run, see tests/pgserver); `-- --keep-store` leaves the
+//! SQLite store behind to look at (`rustflow cc --store PATH wallboard`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pgserver::PgServer;
+use rustflow_cc::distributor::Distributor;
+use rustflow_cc::model::{Setup, from_json};
+use rustflow_cc::store::{AgentStatus, JoinOutcome, JoinRequest, Ms, Store, diff};
+use rustflow_cc::strategy::Rng;
+
+const QUEUES: usize = 100;
+const AGENTS: usize = 1_000;
+const WAITING: usize = 5_000;
+/// Finished calls in the last hour (answered and abandoned).
+const HISTORY_ROUNDS: usize = 3;
+/// Changes timed through the running board.
+const CHANGES: usize = 20;
+
+fn now_ms() -> Ms {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as Ms
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn summary(samples: &mut [Duration]) -> String {
+    samples.sort();
+    format!(
+        "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        percentile(samples, 0.5).as_secs_f64() * 1e3,
+        percentile(samples, 0.99).as_secs_f64() * 1e3,
+        samples.last().unwrap().as_secs_f64() * 1e3
+    )
+}
+
+fn join(store: &dyn Store, queue: usize, call: &str, at: Ms) -> i64 {
+    let request = JoinRequest {
+        queue: format!("q{queue}"),
+        call_id: call.to_string(),
+        caller_number: format!("+1555{:07}", call.len() * 1_000_003 % 10_000_000),
+        caller_name: format!("Caller {call}"),
+        node: "bench".into(),
+        variables: "{}".into(),
+        ..JoinRequest::default()
+    };
+    match store.join(&request, at).unwrap() {
+        JoinOutcome::Joined { attempt, .. } => attempt,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The issue's centre, with the last hour's calls behind it and everyone busy now.
+fn populate(store: &dyn Store) {
+    let queues: Vec<String> = (0..QUEUES)
+        .map(|q| format!(r#"{{"id":"q{q}","name":"Queue {q}","max_wait_secs":0}}"#))
+        .collect();
+    let agents: Vec<String> = (0..AGENTS)
+        .map(|a| {
+            format!(
+                r#"{{"id":"a{a}","name":"Agent {a}","extension":"{}"}}"#,
+                10_000 + a
+            )
+        })
+        .collect();
+    let tiers: Vec<String> = (0..AGENTS)
+        .flat_map(|a| {
+            [a % QUEUES, (a + 1) % QUEUES, (a + 37) % QUEUES]
+                .map(|q| format!(r#"{{"queue":"q{q}","agent":"a{a}","position":{a}}}"#))
+        })
+        .collect();
+    let mut setup: Setup = from_json(&format!(
+        r#"{{"queues":[{}],"agents":[{}],"tiers":[{}]}}"#,
+        queues.join(","),
+        agents.join(","),
+        tiers.join(",")
+    ))
+    .unwrap();
+    setup.validate().unwrap();
+    store.apply(&diff(&store.setup().unwrap(), &setup)).unwrap();
+
+    let now = now_ms();
+    let start = now - 55 * 60_000;
+    for a in 0..AGENTS {
+        store
+            .set_agent_status(&format!("a{a}"), AgentStatus::Online, None, start)
+            .unwrap();
+    }
+    let mut distributor = Distributor::new(1);
+    let mut rng = Rng::new(7);
+    // Rounds of calls over the hour: ten callers per queue, every agent takes one (some
+    // quickly, some after the 20 s threshold), talks three minutes; a few abandon.
+    for round in 0..HISTORY_ROUNDS {
+        let at = start + round as Ms * 15 * 60_000;
+        let callers: Vec<i64> = (0..QUEUES * 10)
+            .map(|i| join(store, i % QUEUES, &format!("h{round}-{i}"), at))
+            .collect();
+        let answer_at = at + 5_000 + rng.below(40_000) as Ms;
+        let pass = distributor.pass(store, answer_at).unwrap();
+        for offer in &pass.offers {
+            assert!(
+                store
+                    .answered(offer.attempt, &offer.agents[0].id, answer_at)
+                    .unwrap()
+            );
+            store
+                .leave(offer.attempt, "success", answer_at + 180_000)
+                .unwrap();
+        }
+        for &attempt in &callers {
+            if store
+                .attempt(attempt)
+                .unwrap()
+                .unwrap()
+                .left_at_ms
+                .is_none()
+            {
+                store
+                    .leave(attempt, "abandoned", answer_at + 10_000)
+                    .unwrap();
+            }
+        }
+    }
+    // Now: a quarter of the agents paused or away, the others talking, 5,000 waiting.
+    let busy_from = now - 120_000;
+    for a in (0..AGENTS).filter(|a| a % 4 == 0) {
+        let (status, reason) = if a % 8 == 0 {
+            (AgentStatus::Pause, Some("lunch"))
+        } else {
+            (AgentStatus::Offline, None)
+        };
+        store
+            .set_agent_status(&format!("a{a}"), status, reason, busy_from)
+            .unwrap();
+    }
+    for i in 0..WAITING {
+        let at = now - 900_000 + (i as Ms * 700_000 / WAITING as Ms);
+        join(store, i % QUEUES, &format!("w{i}"), at);
+    }
+    let claim_at = now - 150_000;
+    let pass = distributor.pass(store, claim_at).unwrap();
+    for offer in &pass.offers {
+        store
+            .answered(offer.attempt, &offer.agents[0].id, claim_at)
+            .unwrap();
+    }
+    // Callers to replace those just taken: 5,000 still wait.
+    for i in 0..pass.offers.len() {
+        join(store, i % QUEUES, &format!("x{i}"), now - 100_000);
+    }
+    assert_eq!(store.waiting().unwrap().len(), WAITING);
+}
+
+/// What the feed sends.
+fn snapshot(store: &dyn Store) -> String {
+    rustflow_cc::command::snapshot_json_line(store, now_ms()).unwrap()
+}
+
+/// A running board, killed when dropped.
+struct Board(Child);
+
+impl Drop for Board {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the board on `store_spec` and connects to its feed.
+fn start_board(store_spec: &str) -> (Board, BufReader<TcpStream>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rustflow"))
+        .args([
+            "cc",
+            "--store",
+            store_spec,
+            "wallboard",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("wallboard listening on http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    let mut stream = TcpStream::connect(&address).unwrap();
+    write!(stream, "GET /events HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).unwrap();
+        if header.trim().is_empty() {
+            break;
+        }
+    }
+    (Board(child), reader)
+}
+
+/// The data of the next event on the feed.
+fn next_event(reader: &mut BufReader<TcpStream>) -> String {
+    let mut data = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "the feed ended");
+        let line = line.trim_end_matches(['\r', '\n']);
+        if let Some(rest) = line.strip_prefix("data:") {
+            data.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+        } else if line.is_empty() && !data.is_empty() {
+            return data;
+        }
+    }
+}
+
+fn agent_status(snapshot: &str, agent: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(snapshot).unwrap();
+    value["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == agent)
+        .map(|a| a["status"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+fn main() {
+    let dir = std::env::temp_dir().join(format!("rustflow-wallboard-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let server;
+    let store_spec = if std::env::args().any(|a| a == "--postgres") {
+        let Some(started) = PgServer::start("wallboard --postgres") else {
+            return;
+        };
+        server = started;
+        println!("store: PostgreSQL (private server, fsync off)");
+        server.database("wallboard")
+    } else {
+        println!("store: SQLite file (WAL)");
+        dir.join("cc.sqlite").to_string_lossy().into_owned()
+    };
+    let store = rustflow_cc::store::open(&store_spec).unwrap();
+    let started = Instant::now();
+    populate(&*store);
+    println!(
+        "centre: {QUEUES} queues, {AGENTS} agents, {WAITING} callers waiting, {} calls in the last hour (set up in {:.1} s)",
+        HISTORY_ROUNDS * QUEUES * 10,
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut builds: Vec<Duration> = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..10 {
+        let t = Instant::now();
+        bytes = snapshot(&*store).len();
+        builds.push(t.elapsed());
+    }
+    println!(
+        "one update (snapshot read and serialised): {}; {:.0} KiB of JSON",
+        summary(&mut builds),
+        bytes as f64 / 1024.0
+    );
+
+    let (_board, mut feed) = start_board(&store_spec);
+    let first = next_event(&mut feed);
+    assert_eq!(agent_status(&first, "a1"), "online");
+    let mut latencies: Vec<Duration> = Vec::new();
+    for change in 0..CHANGES {
+        let (status, expected) = if change % 2 == 0 {
+            (AgentStatus::Pause, "pause")
+        } else {
+            (AgentStatus::Online, "online")
+        };
+        let t = Instant::now();
+        store
+            .set_agent_status("a1", status, None, now_ms())
+            .unwrap();
+        while agent_status(&next_event(&mut feed), "a1") != expected {}
+        latencies.push(t.elapsed());
+    }
+    println!(
+        "a change written by another process -> on the feed of the running board: {} over {CHANGES} changes (target < 1 s)",
+        summary(&mut latencies)
+    );
+    if std::env::args().any(|a| a == "--keep-store") {
+        println!("store kept: {store_spec}");
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
