@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{repo_root, rustflow, scratch_dir};
+use pgserver::PgServer;
 
 const SETUP: &str = "examples/cc/setup.json";
 
@@ -177,6 +178,32 @@ fn the_page_is_self_contained_and_the_feed_sends_the_snapshot_then_changes() {
     let snapshot = rustflow(&["cc", "--store", &store, "snapshot", "json"]);
     assert_eq!(snapshot.status, 0, "{}", snapshot.stderr);
     assert_eq!(timeless(&first), timeless(&snapshot.stdout));
+    drop(feed);
+
+    a_pause_written_elsewhere_reaches_the_feed_within_a_second(&board, &store);
+}
+
+/// The same live board on a PostgreSQL store: another writer's change arrives through
+/// LISTEN/NOTIFY.
+#[test]
+fn on_postgres_a_change_reaches_the_feed_within_a_second() {
+    let Some(server) = PgServer::start("wallboard on_postgres") else {
+        return;
+    };
+    let store = server.database("wallboard");
+    let import = rustflow(&["cc", "--store", &store, "import", SETUP]);
+    assert_eq!(import.status, 0, "{}", import.stderr);
+    let board = start_board(&store, &[]);
+    a_pause_written_elsewhere_reaches_the_feed_within_a_second(&board, &store);
+}
+
+/// Another process pauses an agent: the board's feed shows it within a second of the write.
+/// Just after a tick's event the next tick is a second away, so an event sooner than that
+/// comes from the store's change feed, not the tick.
+fn a_pause_written_elsewhere_reaches_the_feed_within_a_second(board: &Board, store: &str) {
+    let mut feed = get(board, "/events", "");
+    let (status, _) = read_head(&mut feed);
+    assert_eq!(status, 200);
     let agent_status = |json: &str| {
         let value: serde_json::Value = serde_json::from_str(json).unwrap();
         value["agents"]
@@ -187,15 +214,11 @@ fn the_page_is_self_contained_and_the_feed_sends_the_snapshot_then_changes() {
             .map(|a| a["status"].as_str().unwrap().to_string())
             .expect("agent remote-1 on the board")
     };
-    assert_ne!(agent_status(&first), "pause");
-
-    // Another writer pauses an agent: the board shows it within a second of the write.
-    // Just after a tick's event the next tick is a second away, so an event sooner than
-    // that comes from the change feed, not the tick.
+    assert_ne!(agent_status(&next_event(&mut feed)), "pause");
     next_event(&mut feed);
     let tick_seen = Instant::now();
     let pause = rustflow(&[
-        "cc", "--store", &store, "agent", "status", "remote-1", "pause", "Lunch",
+        "cc", "--store", store, "agent", "status", "remote-1", "pause", "Lunch",
     ]);
     assert_eq!(pause.status, 0, "{}", pause.stderr);
     let written = Instant::now();
