@@ -21,6 +21,11 @@ const PAGE_HTML: &str = include_str!("wallboard/index.html");
 /// How often the snapshot is re-read without a change (wait times grow by themselves).
 const TICK: Duration = Duration::from_secs(1);
 
+/// The least time between two updates: a busy centre changes the store many times a second,
+/// and four updates a second keep every change on the page within a second without
+/// rebuilding the snapshot (tens of milliseconds at scale) back to back.
+const MIN_INTERVAL: Duration = Duration::from_millis(250);
+
 const USAGE: &str = "usage: rustflow cc wallboard [--store PATH|URL] [--listen ADDR:PORT] \
                      [--token TOKEN] [--sl-target PERCENT]";
 
@@ -155,12 +160,15 @@ fn start_snapshot_reader(store_spec: &str) -> Result<watch::Receiver<String>, St
             let (snapshot_tx, snapshot_rx) = watch::channel(first);
             let _ = first_tx.send(Ok(snapshot_rx));
             loop {
+                let published = std::time::Instant::now();
                 // A change or the tick: either way a fresh snapshot. An unreachable store
                 // keeps the last snapshot on the board and is retried at the next tick.
                 if let Err(e) = feed.wait(TICK) {
                     eprintln!("rustflow cc wallboard: change feed: {e}");
                     std::thread::sleep(TICK);
                 }
+                // Changes meanwhile stay in the feed for the next round.
+                std::thread::sleep(MIN_INTERVAL.saturating_sub(published.elapsed()));
                 match snapshot_json(&*store) {
                     Ok(json) => {
                         if snapshot_tx.send(json).is_err() {

@@ -189,7 +189,10 @@ fn documented_commands() -> Vec<String> {
         if line.starts_with("```") {
             in_block = !in_block;
         } else if in_block && line.starts_with("rustflow cc ") {
-            lines.push(line.to_string());
+            // The wallboard serves until stopped: cli/tests/wallboard.rs runs it.
+            if !line.starts_with("rustflow cc wallboard ") {
+                lines.push(line.to_string());
+            }
         }
     }
     lines
