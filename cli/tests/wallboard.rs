@@ -234,8 +234,8 @@ fn an_unreachable_postgres_store_is_one_error_without_the_password() {
     );
 }
 
-/// A name that is markup reaches the page as the same text (the page sets it with
-/// textContent; the headless-browser check of the rendering is still to come).
+/// A name that is markup reaches the page as the same text (wallboard_browser.rs checks, in a
+/// real browser, that the page shows it as text and runs nothing).
 #[test]
 fn a_hostile_name_reaches_the_feed_unchanged() {
     let store = scratch_store("wallboard-hostile");
