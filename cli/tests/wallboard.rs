@@ -5,55 +5,12 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{repo_root, rustflow, scratch_dir};
+use common::{Board, rustflow, scratch_dir, start_board};
 use pgserver::PgServer;
 
 const SETUP: &str = "examples/cc/setup.json";
-
-/// A running board, ended when dropped.
-struct Board {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Board {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_board(store: &str, extra: &[&str]) -> Board {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rustflow"))
-        .args([
-            "cc",
-            "--store",
-            store,
-            "wallboard",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
-        .current_dir(repo_root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the rustflow binary runs");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("wallboard listening on http://")
-        .and_then(|rest| rest.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("the board prints where it listens, got {line:?}"))
-        .to_string();
-    Board { child, address }
-}
 
 /// Sends `GET path` (HTTP/1.0: the body ends when the connection does) with extra header
 /// lines; the connection after the request.
@@ -310,8 +267,8 @@ fn an_unreachable_postgres_store_is_one_error_without_the_password() {
     );
 }
 
-/// A name that is markup reaches the page as the same text (the page sets it with
-/// textContent; the headless-browser check of the rendering is still to come).
+/// A name that is markup reaches the page as the same text (wallboard_browser.rs checks, in a
+/// real browser, that the page shows it as text and runs nothing).
 #[test]
 fn a_hostile_name_reaches_the_feed_unchanged() {
     let store = scratch_store("wallboard-hostile");

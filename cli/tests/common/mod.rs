@@ -1,9 +1,10 @@
-//! Shared helpers of the CLI tests: run the built `rustflow` binary, find the example flows
-//! and the shared corpus.
+//! Shared helpers of the CLI tests: run the built `rustflow` binary, start its wallboard, find
+//! the example flows and the shared corpus.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 /// What a `rustflow` run printed and returned.
 #[derive(Debug)]
@@ -55,4 +56,49 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A running board, ended when dropped.
+pub struct Board {
+    child: Child,
+    /// `ADDR:PORT` it listens on.
+    pub address: String,
+}
+
+impl Drop for Board {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `rustflow cc --store STORE wallboard --listen 127.0.0.1:0 EXTRA…` and reads where it
+/// listens from its first line.
+pub fn start_board(store: &str, extra: &[&str]) -> Board {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rustflow"))
+        .args([
+            "cc",
+            "--store",
+            store,
+            "wallboard",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .current_dir(repo_root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the rustflow binary runs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("wallboard listening on http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("the board prints where it listens, got {line:?}"))
+        .to_string();
+    Board { child, address }
 }
