@@ -1027,16 +1027,19 @@ fn read_snapshot(store: &dyn Store, now_ms: Ms) -> Result<Snapshot, CommandError
     let agents = store
         .agents(now_ms)?
         .into_iter()
-        .map(|a| AgentSnapshot {
-            state_secs: (a.state_since_ms > 0).then(|| secs_since(now_ms, a.state_since_ms)),
-            id: a.id,
-            name: a.name,
-            status: a.status.as_str(),
-            pause_reason: a.pause_reason,
-            state: a.state.as_str(),
-            calls_today: a.calls_today,
-            talk_secs_today: a.talk_secs_today,
-            attempt: a.attempt,
+        .map(|a| {
+            let (state, since) = a.state_at(now_ms);
+            AgentSnapshot {
+                state_secs: (since > 0).then(|| secs_since(now_ms, since)),
+                state: state.as_str(),
+                id: a.id,
+                name: a.name,
+                status: a.status.as_str(),
+                pause_reason: a.pause_reason,
+                calls_today: a.calls_today,
+                talk_secs_today: a.talk_secs_today,
+                attempt: a.attempt,
+            }
         })
         .collect();
     Ok(Snapshot {
@@ -2846,6 +2849,33 @@ ID  QUEUE  NAME  PRIORITY  DESTINATIONS         ATTEMPTS  STATE
                 "last hour: 1 answered, 0 abandoned, SL1 100.0 %, SL2 100.0 % (within 20 s), ASA 15.0 s\n"
             )
         );
+    }
+
+    #[test]
+    fn snapshot_shows_a_wrap_up_that_is_over_as_waiting_since_it_ended() {
+        let s = provisioned();
+        ok(&s, "queue set support wrap_up_secs=30");
+        ok(&s, "agent status a3 online");
+        let attempt = join(&s, "support", "c1", "+380501", 0, NOW);
+        let pass = crate::distributor::Distributor::new(1)
+            .pass(&s, NOW + 1_000)
+            .unwrap();
+        assert_eq!(pass.offers.len(), 1);
+        assert!(s.answered(attempt, "a3", NOW + 5_000).unwrap());
+        s.leave(attempt, "success", NOW + 65_000).unwrap();
+        let agent = |at: Ms| {
+            let snap: Value =
+                serde_json::from_str(&execute(&s, &words("snapshot json"), at).unwrap()).unwrap();
+            let a3 = snap["agents"][2].clone();
+            assert_eq!(a3["id"], "a3");
+            (
+                a3["state"].as_str().unwrap().to_string(),
+                a3["state_secs"].as_i64(),
+            )
+        };
+        assert_eq!(agent(NOW + 75_000), ("wrap_time".to_string(), Some(10)));
+        // The rest ended at +95 s: free since then, as the distributor counts it.
+        assert_eq!(agent(NOW + 155_000), ("waiting".to_string(), Some(60)));
     }
 
     #[test]

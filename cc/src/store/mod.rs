@@ -741,6 +741,22 @@ pub struct AgentView {
     pub lease_until_ms: Option<Ms>,
 }
 
+impl AgentView {
+    /// The state at `now` and since when: a wrap-up or missed-offer rest that is over is
+    /// `waiting` since it ended, as the distributor sees it (the stored state changes only at
+    /// the agent's next event).
+    pub fn state_at(&self, now: Ms) -> (AgentState, Ms) {
+        match (self.state, self.ready_at_ms) {
+            (AgentState::WrapTime | AgentState::Missed, Some(ready))
+                if ready <= now && self.attempt.is_none() =>
+            {
+                (AgentState::Waiting, ready)
+            }
+            _ => (self.state, self.state_since_ms),
+        }
+    }
+}
+
 /// `getQueueAgents` counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct AgentCounts {
