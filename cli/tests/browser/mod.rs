@@ -23,6 +23,8 @@ const CALL_DEADLINE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(20);
 /// How long one socket read blocks before the deadline is looked at again.
 const READ_SLICE: Duration = Duration::from_millis(50);
+/// The longest a websocket handshake may take on a loaded machine.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The Chromium to run: `RUSTFLOW_CHROMIUM` when set (and there), else `/usr/bin/chromium`,
 /// else `chromium` on the PATH.
@@ -242,13 +244,18 @@ impl Page {
     fn connect(url: &str, port: u16) -> Result<Page, String> {
         let stream = TcpStream::connect(("127.0.0.1", port))
             .map_err(|e| format!("DevTools websocket {url}: cannot connect: {e}"))?;
-        // Reads block for a slice only, so deadlines are kept (tungstenite keeps a frame
-        // read in part across a timed-out read).
+        // The handshake may wait for a busy Chromium; a timed-out read would end it.
         stream
-            .set_read_timeout(Some(READ_SLICE))
+            .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
             .map_err(|e| e.to_string())?;
         let (socket, _) = tungstenite::client(url, stream)
             .map_err(|e| format!("DevTools websocket {url}: {e}"))?;
+        // Then reads block for a slice only, so deadlines are kept (tungstenite keeps a
+        // frame read in part across a timed-out read).
+        socket
+            .get_ref()
+            .set_read_timeout(Some(READ_SLICE))
+            .map_err(|e| e.to_string())?;
         Ok(Page {
             socket,
             next_id: 1,
