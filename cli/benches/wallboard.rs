@@ -1,15 +1,22 @@
 //! The wallboard at the issue's size: 100 queues, 1,000 agents (each in three queues),
 //! 5,000 callers waiting, an hour of finished calls. Prints what one update costs (the
-//! snapshot the feed sends: time to build it and its size) and how long a change written by
-//! another process takes to reach a client of the running board's feed.
+//! snapshot the feed sends: time to build it and its size), how long a change written by
+//! another process takes to reach a client of the running board's feed, and, with Debian's
+//! chromium, the page in a real headless browser at 1920×1080: the time it takes to draw an
+//! update, a change from the write to the DOM, how quickly the page answers while updates
+//! keep arriving, its long tasks and its JavaScript heap.
 //!
 //! `cargo bench -p rustflow-cli --bench wallboard` (SQLite), `… -- --postgres` (a private
 //! PostgreSQL server started for the run, see tests/pgserver); `-- --keep-store` leaves the
 //! SQLite store behind to look at (`rustflow cc --store PATH wallboard`).
 
+#[path = "../tests/browser/mod.rs"]
+mod browser;
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pgserver::PgServer;
@@ -169,51 +176,18 @@ fn snapshot(store: &dyn Store) -> String {
     rustflow_cc::command::snapshot_json_line(store, now_ms()).unwrap()
 }
 
-/// A running board, killed when dropped.
-struct Board(Child);
-
-impl Drop for Board {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the board on `store_spec` and connects to its feed.
-fn start_board(store_spec: &str) -> (Board, BufReader<TcpStream>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rustflow"))
-        .args([
-            "cc",
-            "--store",
-            store_spec,
-            "wallboard",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("wallboard listening on http://")
-        .and_then(|rest| rest.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    let mut stream = TcpStream::connect(&address).unwrap();
+/// Connects to the feed of the board at `address`, past the response's head.
+fn connect_feed(address: &str) -> BufReader<TcpStream> {
+    let mut stream = TcpStream::connect(address).unwrap();
     write!(stream, "GET /events HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
     let mut reader = BufReader::new(stream);
     loop {
         let mut header = String::new();
         reader.read_line(&mut header).unwrap();
         if header.trim().is_empty() {
-            break;
+            return reader;
         }
     }
-    (Board(child), reader)
 }
 
 /// The data of the next event on the feed.
@@ -279,7 +253,8 @@ fn main() {
         bytes as f64 / 1024.0
     );
 
-    let (_board, mut feed) = start_board(&store_spec);
+    let board = common::start_board(&store_spec, &[]);
+    let mut feed = connect_feed(&board.address);
     let first = next_event(&mut feed);
     assert_eq!(agent_status(&first, "a1"), "online");
     let mut latencies: Vec<Duration> = Vec::new();
@@ -300,9 +275,113 @@ fn main() {
         "a change written by another process -> on the feed of the running board: {} over {CHANGES} changes (target < 1 s)",
         summary(&mut latencies)
     );
+    drop(feed);
+    match browser::chromium_path() {
+        Some(chromium) => in_the_browser(&chromium, &board.address, &*store),
+        None => println!("browser: SKIP no chromium (install Debian's chromium)"),
+    }
     if std::env::args().any(|a| a == "--keep-store") {
         println!("store kept: {store_spec}");
     } else {
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Milliseconds as a Duration, from a number the page gave.
+fn page_ms(value: &serde_json::Value) -> Duration {
+    let ms = match value {
+        serde_json::Value::String(text) => text.parse::<f64>().unwrap(),
+        other => other.as_f64().unwrap(),
+    };
+    Duration::from_secs_f64(ms / 1e3)
+}
+
+/// The page at the issue's size in headless Chromium on a 1080p viewport.
+fn in_the_browser(chromium: &std::path::Path, address: &str, store: &dyn Store) {
+    let browser = browser::Browser::launch(chromium).unwrap();
+    let mut page = browser.new_page().unwrap();
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": false}),
+    )
+    .unwrap();
+    page.navigate(&format!("http://{address}/")).unwrap();
+    page.wait_until(
+        "document.body?.dataset.snapshotAt !== undefined",
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    page.evaluate(
+        "window.longTasks = []; new PerformanceObserver((list) => \
+         window.longTasks.push(...list.getEntries().map((e) => e.duration))) \
+         .observe({type: 'longtask'}); true",
+    )
+    .unwrap();
+
+    // Each update drawn: the page's own measure of render().
+    let mut draws: Vec<Duration> = Vec::new();
+    for _ in 0..CHANGES {
+        let shown = page.evaluate("document.body.dataset.snapshotAt").unwrap();
+        page.wait_until(
+            &format!(
+                "document.body.dataset.snapshotAt !== {}",
+                serde_json::Value::from(shown.as_str().unwrap())
+            ),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        draws.push(page_ms(&page.evaluate("document.body.dataset.renderMs").unwrap()));
+    }
+    println!("browser: one update drawn (parse + DOM): {}", summary(&mut draws));
+
+    // A change from the write in the store to the agent's row on the page.
+    let mut latencies: Vec<Duration> = Vec::new();
+    for change in 0..CHANGES {
+        let (status, expected) = if change % 2 == 0 {
+            (AgentStatus::Pause, "pause")
+        } else {
+            (AgentStatus::Online, "online")
+        };
+        let t = Instant::now();
+        store.set_agent_status("a2", status, None, now_ms()).unwrap();
+        page.wait_until(
+            &format!(
+                "document.querySelector('tr[data-agent=\"a2\"] td.status')?.textContent === '{expected}'"
+            ),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        latencies.push(t.elapsed());
+    }
+    println!(
+        "browser: a change written by another process -> in the page's DOM: {} (target < 1 s)",
+        summary(&mut latencies)
+    );
+
+    // Responsiveness while updates keep arriving: how long the page takes to answer.
+    let mut answers: Vec<Duration> = Vec::new();
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        let t = Instant::now();
+        page.evaluate("1 + 1").unwrap();
+        answers.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let samples = answers.len();
+    println!(
+        "browser: the page answers a script while updates arrive: {} over {samples} samples in 5 s",
+        summary(&mut answers)
+    );
+    let long_tasks = page
+        .evaluate("[window.longTasks.length, Math.max(0, ...window.longTasks)]")
+        .unwrap();
+    let heap = page
+        .evaluate("performance.memory ? performance.memory.usedJSHeapSize : null")
+        .unwrap();
+    println!(
+        "browser: long tasks (> 50 ms) since load: {} (longest {:.0} ms); JavaScript heap {:.1} MiB",
+        long_tasks[0],
+        long_tasks[1].as_f64().unwrap(),
+        heap.as_f64().unwrap_or(0.0) / 1024.0 / 1024.0
+    );
 }
