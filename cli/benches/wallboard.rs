@@ -330,9 +330,14 @@ fn in_the_browser(chromium: &std::path::Path, address: &str, store: &dyn Store) 
             Duration::from_secs(10),
         )
         .unwrap();
-        draws.push(page_ms(&page.evaluate("document.body.dataset.renderMs").unwrap()));
+        draws.push(page_ms(
+            &page.evaluate("document.body.dataset.renderMs").unwrap(),
+        ));
     }
-    println!("browser: one update drawn (parse + DOM): {}", summary(&mut draws));
+    println!(
+        "browser: one update drawn (parse + DOM): {}",
+        summary(&mut draws)
+    );
 
     // A change from the write in the store to the agent's row on the page.
     let mut latencies: Vec<Duration> = Vec::new();
@@ -343,7 +348,9 @@ fn in_the_browser(chromium: &std::path::Path, address: &str, store: &dyn Store) 
             (AgentStatus::Online, "online")
         };
         let t = Instant::now();
-        store.set_agent_status("a2", status, None, now_ms()).unwrap();
+        store
+            .set_agent_status("a2", status, None, now_ms())
+            .unwrap();
         page.wait_until(
             &format!(
                 "document.querySelector('tr[data-agent=\"a2\"] td.status')?.textContent === '{expected}'"
