@@ -15,8 +15,6 @@ mod browser;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pgserver::PgServer;
@@ -176,33 +174,24 @@ fn snapshot(store: &dyn Store) -> String {
     rustflow_cc::command::snapshot_json_line(store, now_ms()).unwrap()
 }
 
-/// Connects to the feed of the board at `address`, past the response's head.
-fn connect_feed(address: &str) -> BufReader<TcpStream> {
-    let mut stream = TcpStream::connect(address).unwrap();
-    write!(stream, "GET /events HTTP/1.0\r\nHost: {address}\r\n\r\n").unwrap();
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).unwrap();
-        if header.trim().is_empty() {
-            return reader;
-        }
-    }
-}
-
-/// The data of the next event on the feed.
-fn next_event(reader: &mut BufReader<TcpStream>) -> String {
-    let mut data = String::new();
-    loop {
-        let mut line = String::new();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "the feed ended");
-        let line = line.trim_end_matches(['\r', '\n']);
-        if let Some(rest) = line.strip_prefix("data:") {
-            data.push_str(rest.strip_prefix(' ').unwrap_or(rest));
-        } else if line.is_empty() && !data.is_empty() {
-            return data;
-        }
-    }
+/// Pauses `agent` and puts it back online, [`CHANGES`] times in all, each time until
+/// `seen(status)` returns; how long each took from the write.
+fn time_changes(store: &dyn Store, agent: &str, mut seen: impl FnMut(&str)) -> Vec<Duration> {
+    (0..CHANGES)
+        .map(|change| {
+            let (status, expected) = if change % 2 == 0 {
+                (AgentStatus::Pause, "pause")
+            } else {
+                (AgentStatus::Online, "online")
+            };
+            let t = Instant::now();
+            store
+                .set_agent_status(agent, status, None, now_ms())
+                .unwrap();
+            seen(expected);
+            t.elapsed()
+        })
+        .collect()
 }
 
 fn agent_status(snapshot: &str, agent: &str) -> String {
@@ -254,23 +243,13 @@ fn main() {
     );
 
     let board = common::start_board(&store_spec, &[]);
-    let mut feed = connect_feed(&board.address);
-    let first = next_event(&mut feed);
+    let mut feed = common::get(&board, "/events", "");
+    assert_eq!(common::read_head(&mut feed).0, 200);
+    let first = common::next_event(&mut feed);
     assert_eq!(agent_status(&first, "a1"), "online");
-    let mut latencies: Vec<Duration> = Vec::new();
-    for change in 0..CHANGES {
-        let (status, expected) = if change % 2 == 0 {
-            (AgentStatus::Pause, "pause")
-        } else {
-            (AgentStatus::Online, "online")
-        };
-        let t = Instant::now();
-        store
-            .set_agent_status("a1", status, None, now_ms())
-            .unwrap();
-        while agent_status(&next_event(&mut feed), "a1") != expected {}
-        latencies.push(t.elapsed());
-    }
+    let mut latencies = time_changes(&*store, "a1", |expected| {
+        while agent_status(&common::next_event(&mut feed), "a1") != expected {}
+    });
     println!(
         "a change written by another process -> on the feed of the running board: {} over {CHANGES} changes (target < 1 s)",
         summary(&mut latencies)
@@ -340,17 +319,7 @@ fn in_the_browser(chromium: &std::path::Path, address: &str, store: &dyn Store) 
     );
 
     // A change from the write in the store to the agent's row on the page.
-    let mut latencies: Vec<Duration> = Vec::new();
-    for change in 0..CHANGES {
-        let (status, expected) = if change % 2 == 0 {
-            (AgentStatus::Pause, "pause")
-        } else {
-            (AgentStatus::Online, "online")
-        };
-        let t = Instant::now();
-        store
-            .set_agent_status("a2", status, None, now_ms())
-            .unwrap();
+    let mut latencies = time_changes(store, "a2", |expected| {
         page.wait_until(
             &format!(
                 "document.querySelector('tr[data-agent=\"a2\"] td.status')?.textContent === '{expected}'"
@@ -358,8 +327,7 @@ fn in_the_browser(chromium: &std::path::Path, address: &str, store: &dyn Store) 
             Duration::from_secs(10),
         )
         .unwrap();
-        latencies.push(t.elapsed());
-    }
+    });
     println!(
         "browser: a change written by another process -> in the page's DOM: {} (target < 1 s)",
         summary(&mut latencies)

@@ -3,66 +3,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::{Board, rustflow, scratch_dir, start_board};
+use common::{Board, get, next_event, read_head, rustflow, scratch_dir, start_board};
 use pgserver::PgServer;
 
 const SETUP: &str = "examples/cc/setup.json";
-
-/// Sends `GET path` (HTTP/1.0: the body ends when the connection does) with extra header
-/// lines; the connection after the request.
-fn get(board: &Board, path: &str, headers: &str) -> BufReader<TcpStream> {
-    let mut stream = TcpStream::connect(&board.address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {}\r\n{headers}\r\n",
-        board.address
-    )
-    .unwrap();
-    BufReader::new(stream)
-}
-
-/// The status code and header lines of a response.
-fn read_head(reader: &mut BufReader<TcpStream>) -> (u16, Vec<String>) {
-    let mut status_line = String::new();
-    reader.read_line(&mut status_line).unwrap();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("a status line, got {status_line:?}"));
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if line.trim().is_empty() {
-            return (status, headers);
-        }
-        headers.push(line.trim().to_lowercase());
-    }
-}
-
-/// The data of the next server-sent event (its `data:` lines joined).
-fn next_event(reader: &mut BufReader<TcpStream>) -> String {
-    let mut data = Vec::new();
-    loop {
-        let mut line = String::new();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "the feed ended");
-        let line = line.trim_end_matches(['\r', '\n']);
-        if line.is_empty() && !data.is_empty() {
-            return data.join("\n");
-        }
-        if let Some(rest) = line.strip_prefix("data:") {
-            data.push(rest.strip_prefix(' ').unwrap_or(rest).to_string());
-        }
-    }
-}
 
 /// A snapshot without what moves with the clock.
 fn timeless(json: &str) -> serde_json::Value {
