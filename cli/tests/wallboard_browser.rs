@@ -1,6 +1,7 @@
 //! `rustflow cc wallboard` in a real browser: a headless Chromium, driven over the DevTools
 //! protocol, loads the page, follows another writer's changes within a second, shows markup
-//! in names as text, needs the token, and is photographed at wall and phone size. Each test
+//! in names as text, needs the token, says when its feed is lost, and is photographed at wall
+//! and phone size. Each test
 //! has its own scratch SQLite store and board; without a Chromium each prints one SKIP line.
 
 mod browser;
@@ -174,6 +175,36 @@ fn the_page_renders_the_first_snapshot() {
     assert!(
         (0..60_000).contains(&age_ms),
         "the page shows a snapshot of now, not one {age_ms} ms old"
+    );
+}
+
+/// A board whose feed stops (the server is gone) says so in red instead of passing old
+/// figures off as live.
+#[test]
+fn a_board_that_loses_its_feed_says_so() {
+    let Some(browser) = launch_or_skip("a_board_that_loses_its_feed_says_so") else {
+        return;
+    };
+    let store = scratch_store("browser-stale", &example_setup());
+    let board = start_board(&store, &[]);
+    let mut page = browser.new_page().unwrap();
+    open_board(&mut page, &format!("http://{}/", board.address));
+    let status = "document.getElementById('status')";
+    assert_eq!(
+        page.evaluate(&format!("{status}.className")).unwrap(),
+        json!("")
+    );
+    drop(board);
+    page.wait_until(
+        &format!("{status}.className === 'stale'"),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let said = page.evaluate(&format!("{status}.textContent")).unwrap();
+    let said = said.as_str().unwrap();
+    assert!(
+        said == "disconnected, retrying…" || said.starts_with("no update since "),
+        "{said}"
     );
 }
 
