@@ -203,15 +203,48 @@ impl Board {
         let from_header = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let from_query = uri
-            .query()
-            .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")));
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|given| given.as_bytes().to_vec());
+        let from_query = uri.query().and_then(|q| {
+            q.split('&')
+                .find_map(|pair| pair.strip_prefix("token="))
+                .map(query_value)
+        });
         [from_header, from_query]
             .into_iter()
             .flatten()
-            .any(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
+            .any(|given| constant_time_eq(&given, token.as_bytes()))
     }
+}
+
+/// A query string's value as the page's `URLSearchParams` reads it: `%XX` escapes decoded,
+/// `+` a space (so a token with `/`, `+` or `=` works once the page has encoded it).
+fn query_value(raw: &str) -> Vec<u8> {
+    let bytes = raw.as_bytes();
+    let mut value = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (escaped, bytes[i]) {
+            (Some(byte), _) => {
+                value.push(byte);
+                i += 3;
+            }
+            (None, b'+') => {
+                value.push(b' ');
+                i += 1;
+            }
+            (None, other) => {
+                value.push(other);
+                i += 1;
+            }
+        }
+    }
+    value
 }
 
 /// Compares without stopping at the first difference (the time says nothing of the token).
@@ -378,6 +411,19 @@ mod tests {
         assert!(!board.authorized(&headers, &plain));
         assert!(board.authorized(&headers, &"/events?x=1&token=s3cret".parse().unwrap()));
         assert!(!board.authorized(&headers, &"/events?token=s3cre".parse().unwrap()));
+        // As the page sends it: encodeURIComponent of the token.
+        let odd = Board {
+            token: Some("a/b+c=d e%".to_string()),
+            ..board.clone()
+        };
+        assert!(odd.authorized(
+            &headers,
+            &"/events?token=a%2Fb%2Bc%3Dd%20e%25".parse().unwrap()
+        ));
+        assert!(!odd.authorized(
+            &headers,
+            &"/events?token=a%2Fb+c%3Dd%20e%25".parse().unwrap()
+        ));
         headers.insert(header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
         assert!(board.authorized(&headers, &plain));
         headers.insert(header::AUTHORIZATION, "Bearer wrong".parse().unwrap());
