@@ -300,6 +300,16 @@ async fn events(State(board): State<Board>, headers: HeaderMap, uri: Uri) -> Res
 }
 
 fn serve(store_spec: &str, options: Options) -> Result<(), String> {
+    // Opening a SQLite path creates the store; a board that only reads would then show an
+    // empty centre for a mistyped path.
+    if !rustflow_cc::store::postgres::is_url(store_spec)
+        && !std::path::Path::new(store_spec).exists()
+    {
+        return Err(format!(
+            "no contact-centre store at {store_spec} (the board only reads one: give the module's \
+             `store` setting, or make it with `rustflow cc import`)"
+        ));
+    }
     let snapshots = start_snapshot_reader(store_spec)?;
     let board = Board {
         snapshots,

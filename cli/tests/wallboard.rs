@@ -214,6 +214,30 @@ fn an_unreachable_postgres_store_is_one_error_without_the_password() {
     );
 }
 
+/// A mistyped SQLite path is an error, not an empty store made and shown as a quiet centre.
+#[test]
+fn a_store_that_is_not_there_is_an_error_and_is_not_created() {
+    let store = scratch_dir("wallboard-missing").join("typo.sqlite");
+    let out = rustflow(&[
+        "cc",
+        "--store",
+        store.to_str().unwrap(),
+        "wallboard",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status, 1, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "rustflow cc wallboard: no contact-centre store at {} (the board only reads one: \
+             give the module's `store` setting, or make it with `rustflow cc import`)\n",
+            store.display()
+        )
+    );
+    assert!(!store.exists());
+}
+
 /// A name that is markup reaches the page as the same text (wallboard_browser.rs checks, in a
 /// real browser, that the page shows it as text and runs nothing).
 #[test]
