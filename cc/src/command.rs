@@ -40,6 +40,9 @@ use crate::store::{AgentStatus, AttemptRecord, Change, Ms, Store, StoreError, di
 pub const SNAPSHOT_SL_SECS: f64 = 20.0;
 /// The history `snapshot`'s EWT looks at: the `ewt` application's default (`min`).
 const SNAPSHOT_EWT_LOOKBACK_MINUTES: u64 = 60;
+/// The window of `snapshot`'s figures; the history read for it also serves the EWT.
+const LAST_HOUR_MS: Ms = 3_600_000;
+const _: () = assert!(SNAPSHOT_EWT_LOOKBACK_MINUTES * 60_000 <= LAST_HOUR_MS as u64);
 
 /// The usage summary shown with a usage error.
 pub const USAGE: &str = "\
@@ -943,18 +946,23 @@ struct Snapshot {
 fn read_snapshot(store: &dyn Store, now_ms: Ms) -> Result<Snapshot, CommandError> {
     let setup = store.setup()?;
     let waiting = store.waiting()?;
+    let agent_views = store.agents(now_ms)?;
+    let history = store.history(None, now_ms - LAST_HOUR_MS)?;
     let ewts = crate::service::estimated_waits_joining_now(
         store,
         &setup,
+        &waiting,
+        &agent_views,
+        &history,
         SNAPSHOT_EWT_LOOKBACK_MINUTES,
         now_ms,
     )?;
     let agent_counts = store.agent_counts_by_queue(now_ms)?;
-    let mut finished_by_queue: HashMap<String, Vec<Finished>> = HashMap::new();
-    for record in store.history(None, now_ms - 3_600_000)? {
+    let mut finished_by_queue: HashMap<&str, Vec<Finished>> = HashMap::new();
+    for record in &history {
         if let Some(finished) = record.finished() {
             finished_by_queue
-                .entry(record.queue_id)
+                .entry(&record.queue_id)
                 .or_default()
                 .push(finished);
         }
@@ -986,7 +994,9 @@ fn read_snapshot(store: &dyn Store, now_ms: Ms) -> Result<Snapshot, CommandError
             })
             .collect();
         let counts = agent_counts.get(&queue.id).copied().unwrap_or_default();
-        let history = finished_by_queue.get(&queue.id).unwrap_or(&no_history);
+        let history = finished_by_queue
+            .get(queue.id.as_str())
+            .unwrap_or(&no_history);
         let trend = Trend::compute(
             history,
             waiting_here.iter().map(|a| a.joined_at_ms),
@@ -1024,8 +1034,7 @@ fn read_snapshot(store: &dyn Store, now_ms: Ms) -> Result<Snapshot, CommandError
         now_ms,
         SNAPSHOT_SL_SECS,
     );
-    let agents = store
-        .agents(now_ms)?
+    let agents = agent_views
         .into_iter()
         .map(|a| {
             let (state, since) = a.state_at(now_ms);

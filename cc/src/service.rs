@@ -6,7 +6,9 @@ use crate::ewt::{EwtInput, EwtSettings, HandleSample, WaitSample, estimate};
 use crate::metrics::{Finished, Window, service_level_percent, talk_time, wait_time};
 use crate::model::{AgentSkill, Queue, Setup};
 use crate::store::sqlite::skills_fit;
-use crate::store::{AgentStatus, AttemptRecord, AttemptState, Ms, Store, StoreError, StoreResult};
+use crate::store::{
+    AgentStatus, AgentView, AttemptRecord, AttemptState, Ms, Store, StoreError, StoreResult,
+};
 
 /// A queue named by id or name.
 pub fn find_queue<'a>(setup: &'a Setup, key: &str) -> StoreResult<&'a Queue> {
@@ -113,7 +115,19 @@ pub fn estimated_wait(
         return Ok(None);
     };
     let history_queue = (queue_ids.len() == 1).then_some(first.as_str());
-    let reading = EwtReading::read(store, setup, history_queue, lookback_minutes, now)?;
+    let since = now - lookback_minutes as i64 * 60_000;
+    let waiting = store.waiting()?;
+    let agents = store.agents(now)?;
+    let history = store.history(history_queue, since)?;
+    let reading = EwtReading::new(
+        store,
+        &setup,
+        &waiting,
+        &agents,
+        &history,
+        lookback_minutes,
+        now,
+    )?;
     let waiting_here = current.as_ref().filter(|a| {
         matches!(a.state, AttemptState::Waiting | AttemptState::Offering)
             && queue_ids.contains(&a.queue_id)
@@ -122,21 +136,33 @@ pub fn estimated_wait(
         Some(a) => store.position(a.id)?,
         None => reading.joining_position(&queue_ids),
     };
-    let queue = find_queue(&reading.setup, first)?;
+    let queue = find_queue(&setup, first)?;
     Ok(reading.estimate(queue, &queue_ids, position))
 }
 
 /// `ewt` of a caller joining each queue of `setup` now, in its order: what `estimated_wait`
-/// gives each alone, with the store read once for all of them.
+/// gives each alone, from what the caller already read of the store at `now` (every waiting
+/// caller, every agent, the attempts that joined within the lookback or longer); only the
+/// free agents are read here.
 pub fn estimated_waits_joining_now(
     store: &dyn Store,
     setup: &Setup,
+    waiting: &[AttemptRecord],
+    agents: &[AgentView],
+    history: &[AttemptRecord],
     lookback_minutes: u64,
     now: Ms,
 ) -> StoreResult<Vec<Option<f64>>> {
-    let reading = EwtReading::read(store, setup.clone(), None, lookback_minutes, now)?;
-    Ok(reading
-        .setup
+    let reading = EwtReading::new(
+        store,
+        setup,
+        waiting,
+        agents,
+        history,
+        lookback_minutes,
+        now,
+    )?;
+    Ok(setup
         .queues
         .iter()
         .map(|queue| {
@@ -146,59 +172,56 @@ pub fn estimated_waits_joining_now(
         .collect())
 }
 
-/// What an estimate reads from the store, once for any number of queues.
-struct EwtReading {
-    setup: Setup,
-    /// The queue of each caller waiting now.
-    waiting_queues: Vec<String>,
+/// What an estimate needs of the store at one moment, for any number of queues.
+struct EwtReading<'a> {
+    setup: &'a Setup,
+    /// Every caller waiting now.
+    waiting: &'a [AttemptRecord],
     /// Agents free to take a caller now.
     free: std::collections::HashSet<String>,
-    /// Agents online.
-    online: Vec<String>,
+    /// Every agent's runtime view (the online ones count).
+    agents: &'a [AgentView],
     /// Per agent of the setup, the queues it has a tier on and its skills.
-    agents: std::collections::HashMap<String, (Vec<String>, Vec<AgentSkill>)>,
-    /// The lookback's attempts, of one queue or of all.
-    history: Vec<AttemptRecord>,
+    tiers: std::collections::HashMap<&'a str, (Vec<&'a str>, &'a [AgentSkill])>,
+    /// Attempts that joined within the lookback, of one queue or of all.
+    history: &'a [AttemptRecord],
     now: Ms,
     lookback_minutes: u64,
 }
 
-impl EwtReading {
-    fn read(
+impl<'a> EwtReading<'a> {
+    /// Reads the free agents; the rest is what the caller read.
+    fn new(
         store: &dyn Store,
-        setup: Setup,
-        history_queue: Option<&str>,
+        setup: &'a Setup,
+        waiting: &'a [AttemptRecord],
+        agents: &'a [AgentView],
+        history: &'a [AttemptRecord],
         lookback_minutes: u64,
         now: Ms,
-    ) -> StoreResult<EwtReading> {
-        let mut agents: std::collections::HashMap<String, (Vec<String>, Vec<AgentSkill>)> = setup
+    ) -> StoreResult<EwtReading<'a>> {
+        let mut tiers: std::collections::HashMap<&str, (Vec<&str>, &[AgentSkill])> = setup
             .agents
             .iter()
-            .map(|a| (a.id.clone(), (Vec::new(), a.skills.clone())))
+            .map(|a| (a.id.as_str(), (Vec::new(), a.skills.as_slice())))
             .collect();
         for tier in &setup.tiers {
-            if let Some((queues, _)) = agents.get_mut(&tier.agent) {
-                queues.push(tier.queue.clone());
+            if let Some((queues, _)) = tiers.get_mut(tier.agent.as_str()) {
+                queues.push(&tier.queue);
             }
         }
-        let since = now - lookback_minutes as i64 * 60_000;
         Ok(EwtReading {
-            waiting_queues: store.waiting()?.into_iter().map(|r| r.queue_id).collect(),
             free: store
                 .dispatch_view(now)?
                 .agents
                 .into_iter()
                 .map(|f| f.id)
                 .collect(),
-            online: store
-                .agents(now)?
-                .into_iter()
-                .filter(|view| view.status == AgentStatus::Online)
-                .map(|view| view.id)
-                .collect(),
-            history: store.history(history_queue, since)?,
             setup,
+            waiting,
             agents,
+            tiers,
+            history,
             now,
             lookback_minutes,
         })
@@ -207,17 +230,17 @@ impl EwtReading {
     /// The place of a caller joining one of `queue_ids` now.
     fn joining_position(&self, queue_ids: &[String]) -> u32 {
         let ahead = self
-            .waiting_queues
+            .waiting
             .iter()
-            .filter(|q| queue_ids.contains(q))
+            .filter(|r| queue_ids.contains(&r.queue_id))
             .count();
         u32::try_from(ahead).unwrap_or(u32::MAX).saturating_add(1)
     }
 
     /// How many queues `agent` has tiers on, when it can serve `queue`.
     fn serving_tiers(&self, queue: &Queue, agent_id: &str) -> Option<usize> {
-        let (queues, skills) = self.agents.get(agent_id)?;
-        (queues.contains(&queue.id) && skills_fit(queue, skills)).then_some(queues.len())
+        let (queues, skills) = self.tiers.get(agent_id)?;
+        (queues.contains(&queue.id.as_str()) && skills_fit(queue, skills)).then_some(queues.len())
     }
 
     fn estimate(&self, queue: &Queue, queue_ids: &[String], position: u32) -> Option<f64> {
@@ -227,9 +250,10 @@ impl EwtReading {
             .filter(|id| self.serving_tiers(queue, id).is_some())
             .count() as u32;
         let agent_queue_counts: Vec<u32> = self
-            .online
+            .agents
             .iter()
-            .filter_map(|id| self.serving_tiers(queue, id))
+            .filter(|view| view.status == AgentStatus::Online)
+            .filter_map(|view| self.serving_tiers(queue, &view.id))
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
             .collect();
         let mut handle_samples = Vec::new();
