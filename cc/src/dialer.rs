@@ -62,7 +62,7 @@ use std::fmt;
 use std::collections::HashMap;
 
 use crate::model::{Queue, QueueKind};
-use crate::store::{AgentCounts, DialStats};
+use crate::store::{AgentCounts, DialStats, Ms, Store, StoreResult};
 
 /// How a queue's members are dialled (the queue's `type`, outbound kinds only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,6 +252,13 @@ impl std::error::Error for PacingSettingsError {}
 
 /// One pacer per outbound queue, made again when the queue's settings change: what the
 /// module's dialer and the simulator's keep between rounds, so both pace alike.
+/// The store's record of `queue`'s dials over its abandon window (`abandon_window_mins`)
+/// ending at `now`: the figures [`Pacers::lines`] paces from.
+pub fn dials_in_window(store: &dyn Store, queue: &Queue, now: Ms) -> StoreResult<DialStats> {
+    let window = i64::try_from(queue.abandon_window_mins).unwrap_or(60) * 60_000;
+    store.dial_stats(&queue.id, now - window, now)
+}
+
 #[derive(Debug, Default)]
 pub struct Pacers {
     by_queue: HashMap<String, (PacingSettings, Result<Pacer, PacingSettingsError>)>,

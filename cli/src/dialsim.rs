@@ -21,7 +21,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use rustflow_cc::dialer::Pacers;
+use rustflow_cc::dialer::{Pacers, dials_in_window};
 use rustflow_cc::engine_host::outbound::{
     AttemptFacts, after_outcome, attempt_lease_ms, cancel_outcome, default_outcome, dial_result,
 };
@@ -507,19 +507,17 @@ impl<'f> SimDialer<'f> {
     fn round(&mut self, now: Ms) -> Result<bool, String> {
         let store = self.store();
         let setup = store.setup().map_err(|e| e.to_string())?;
+        let counts = store
+            .agent_counts_by_queue(now)
+            .map_err(|e| e.to_string())?;
         let mut started = false;
         for queue in setup
             .queues
             .iter()
             .filter(|q| q.enabled && q.kind != QueueKind::Inbound)
         {
-            let counts = store
-                .agent_counts(&queue.id, now)
-                .map_err(|e| e.to_string())?;
-            let window = i64::try_from(queue.abandon_window_mins).unwrap_or(60) * 60_000;
-            let stats = store
-                .dial_stats(&queue.id, now - window, now)
-                .map_err(|e| e.to_string())?;
+            let stats = dials_in_window(&*store, queue, now).map_err(|e| e.to_string())?;
+            let counts = counts.get(&queue.id).copied().unwrap_or_default();
             let lines = self
                 .pacers
                 .lines(queue, &counts, &stats)

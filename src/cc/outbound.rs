@@ -26,7 +26,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustflow_cc::dialer::Pacers;
+use rustflow_cc::dialer::{Pacers, dials_in_window};
 use rustflow_cc::engine_host::outbound::{
     AttemptFacts, AttemptHost, after_outcome, attempt_lease_ms, cancel_outcome, default_outcome,
     dial_result,
@@ -74,20 +74,17 @@ impl Dialer {
     pub fn round(&mut self, centre: &Arc<Centre>, now: Ms) -> Result<(), String> {
         let setup = centre.store.setup().map_err(|e| e.to_string())?;
         self.pacers.keep_only(&setup.queues);
+        let counts = centre
+            .store
+            .agent_counts_by_queue(now)
+            .map_err(|e| e.to_string())?;
         for queue in setup
             .queues
             .iter()
             .filter(|q| q.enabled && q.kind != QueueKind::Inbound)
         {
-            let counts = centre
-                .store
-                .agent_counts(&queue.id, now)
-                .map_err(|e| e.to_string())?;
-            let window = i64::try_from(queue.abandon_window_mins).unwrap_or(60) * 60_000;
-            let stats = centre
-                .store
-                .dial_stats(&queue.id, now - window, now)
-                .map_err(|e| e.to_string())?;
+            let stats = dials_in_window(&*centre.store, queue, now).map_err(|e| e.to_string())?;
+            let counts = counts.get(&queue.id).copied().unwrap_or_default();
             let lines = match self.pacers.lines(queue, &counts, &stats) {
                 Ok(lines) => lines,
                 Err(e) => {
